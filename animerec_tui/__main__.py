@@ -1,0 +1,3 @@
+from animerec_tui.cli import main
+
+main()

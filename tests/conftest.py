@@ -1,0 +1,51 @@
+"""Shared fixtures: small real-format ratings files written on the fly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+ANIME_DATA = SHARED_DATA / "anime"
+
+os.environ.setdefault("COLUMNS", "120")
+os.environ.setdefault("NO_COLOR", "1")
+
+
+def needs_shared_data(*parts: str):
+    """Skip a test when a file of ../shared/data is absent (e.g. outside the project's machines)."""
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} is not here")
+
+
+def toy_triples(n_users: int = 30, n_items: int = 20, seed: int = 0) -> list[tuple[int, int, int]]:
+    """A dense-ish random ratings table: every user rates 12 distinct items with scores 1..10 or -1."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(1, n_users + 1):
+        for item in rng.choice(np.arange(100, 100 + n_items), size=12, replace=False):
+            rows.append((user * 7, int(item), int(rng.choice([-1, 3, 7, 8, 9, 10]))))
+    return rows
+
+
+@pytest.fixture
+def toy_rows() -> list[tuple[int, int, int]]:
+    return toy_triples()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An isolated ANIMEREC_HOME."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("ANIMEREC_HOME", str(path))
+    return path
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,288 @@
+"""Readers for the ratings files animerec understands.
+
+Every reader returns the *liked* interactions only (rating >= min_rating, unrated rows
+dropped) as two int64 arrays of raw ids, so a 148M-row file never materialises its
+unliked rows: CSV filters are pushed into polars' multi-threaded scan, and ``.npy``
+arrays are memory-mapped and filtered in chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from animerec_tui.errors import UserError
+
+FORMATS = ("cooperunion", "caserec", "mal2020", "reference", "sequence")
+"""Names accepted by ``--format`` (besides ``auto``)."""
+
+FORMAT_HELP = {
+    "cooperunion": "CooperUnion MAL rating.csv: user_id,anime_id,rating (header optional, -1 = unscored)",
+    "caserec": "tab-separated User_ID Anime_ID Feedback with a header (caserec anime_ratings.dat)",
+    "mal2020": "MAL 2020 rating_complete.csv / animelist.csv: user_id,anime_id,rating|score,...",
+    "reference": "the reference system's ratings array: .npy (N, 3) user, anime, rating, or .parquet/.csv",
+    "sequence": "one 'user item' pair per line in time order, no ratings (ml-1m.txt)",
+}
+
+_USER_NAMES = ("user_id", "user", "userid", "uid")
+_ITEM_NAMES = ("anime_id", "anime", "item_id", "item", "animeid", "iid")
+_RATING_NAMES = ("rating", "score", "feedback")
+_MAX_ID = 2**31 - 1
+_NPY_CHUNK_ROWS = 1 << 24
+_SNIFF_BYTES = 1 << 16
+
+
+@dataclass
+class Interactions:
+    """Liked (user, item) pairs as read from a file, in file order."""
+
+    users: np.ndarray
+    items: np.ndarray
+    format: str
+    ordered: bool
+    rows_read: int
+
+
+@dataclass(frozen=True)
+class _TextLayout:
+    separator: str
+    has_header: bool
+    columns: list[str]
+
+
+def _first_lines(path: Path) -> list[str]:
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise UserError(f"{path}: the file is empty")
+    if len(head) == _SNIFF_BYTES and b"\n" in head:
+        head = head[: head.rindex(b"\n")]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    return [line for line in text.splitlines() if line.strip()][:5]
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _sniff_text(path: Path) -> _TextLayout:
+    first = _first_lines(path)[0]
+    if "\t" in first:
+        separator = "\t"
+    elif "," in first:
+        separator = ","
+    elif ";" in first:
+        separator = ";"
+    else:
+        separator = " "
+    fields = [f.strip() for f in first.split(separator)]
+    has_header = not all(_is_number(f) for f in fields if f)
+    columns = [f.lower() for f in fields] if has_header else [f"column_{i + 1}" for i in range(len(fields))]
+    return _TextLayout(separator, has_header, columns)
+
+
+def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
+    return next((c for c in columns if c in names), None)
+
+
+def detect_format(path: Path) -> str:
+    """Guess the format of ``path`` from its suffix and first line, or explain why not."""
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".parquet"):
+        return "reference"
+    layout = _sniff_text(path)
+    cols = layout.columns
+    if layout.has_header:
+        user, item, rating = _find(cols, _USER_NAMES), _find(cols, _ITEM_NAMES), _find(cols, _RATING_NAMES)
+        if user and item and rating:
+            if layout.separator == "\t" and rating == "feedback":
+                return "caserec"
+            if cols == ["user_id", "anime_id", "rating"]:
+                return "cooperunion"
+            if user == "user_id" and item == "anime_id":
+                return "mal2020"
+            return "reference"
+        if user and item and len(cols) == 2:
+            return "sequence"
+        if user and item:
+            raise UserError(f"{path}: no rating column (looked for {', '.join(_RATING_NAMES)}); columns are {', '.join(cols)}")
+    else:
+        if len(cols) == 3 and layout.separator == ",":
+            return "cooperunion"
+        if len(cols) == 2 and layout.separator in (" ", "\t"):
+            return "sequence"
+    shown = layout.separator if layout.separator != "\t" else "\\t"
+    raise UserError(
+        f"{path}: cannot tell the format ({len(cols)} columns separated by '{shown}', "
+        f"{'header ' + ','.join(cols) if layout.has_header else 'no header'}); "
+        f"name it with --format ({', '.join(FORMATS)})"
+    )
+
+
+def read_interactions(path: Path, fmt: str, min_rating: float) -> Interactions:
+    """Read the liked interactions of ``path`` in format ``fmt`` (or ``auto``)."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a ratings file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: the file is empty")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    elif fmt not in FORMATS:
+        raise UserError(f"unknown format '{fmt}'; choose auto or one of {', '.join(FORMATS)}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if fmt != "reference":
+            raise UserError(f"{path}: a .npy file can only be --format reference")
+        users, items, rows = _read_npy(path, min_rating)
+    elif suffix == ".parquet":
+        users, items, rows = _read_polars(path, None, fmt, min_rating)
+    else:
+        users, items, rows = _read_polars(path, _sniff_text(path), fmt, min_rating)
+    _check_ids(path, users, "user")
+    _check_ids(path, items, "item")
+    return Interactions(users, items, fmt, ordered=fmt == "sequence", rows_read=rows)
+
+
+def _check_ids(path: Path, ids: np.ndarray, what: str) -> None:
+    if ids.size == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0:
+        raise UserError(f"{path}: negative {what} id {low}")
+    if high > _MAX_ID:
+        raise UserError(f"{path}: {what} id {high} is larger than {_MAX_ID:,}")
+
+
+def _polars_error(path: Path, exc: Exception) -> UserError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UserError(f"{path}: cannot read it as a ratings table: {first}")
+
+
+def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:
+    import polars as pl
+
+    try:
+        if layout is None:
+            lf = pl.scan_parquet(path)
+            columns = [c.lower() for c in lf.collect_schema().names()]
+            lf = lf.rename({old: new for old, new in zip(lf.collect_schema().names(), columns)})
+        else:
+            columns = layout.columns
+        user, item, rating = _find(columns, _USER_NAMES), _find(columns, _ITEM_NAMES), _find(columns, _RATING_NAMES)
+        if layout is not None and not layout.has_header:
+            need = 2 if fmt == "sequence" else 3
+            if len(columns) < need:
+                raise UserError(f"{path}: --format {fmt} needs {need} columns, the file has {len(columns)}")
+            user, item, rating = columns[0], columns[1], (columns[2] if fmt != "sequence" else None)
+        if fmt == "sequence":
+            rating = None
+        elif rating is None:
+            raise UserError(f"{path}: no rating column (looked for {', '.join(_RATING_NAMES)}); columns are {', '.join(columns)}")
+        if user is None or item is None:
+            raise UserError(f"{path}: needs a user and an anime column; columns are {', '.join(columns)}")
+        if layout is not None:
+            types = {c: pl.String for c in columns}
+            types.update({user: pl.Int64, item: pl.Int64})
+            if rating is not None:
+                types[rating] = pl.Float64
+            lf = pl.scan_csv(
+                path,
+                has_header=False,
+                skip_rows=int(layout.has_header),
+                separator=layout.separator,
+                schema=types,
+                infer_schema=False,
+                encoding="utf8",
+                raise_if_empty=False,
+            )
+        needed = [user, item] if rating is None else [user, item, rating]
+        incomplete = pl.any_horizontal(*(pl.col(c).is_null() for c in needed))
+        liked = pl.lit(True) if rating is None else (pl.col(rating) >= min_rating) & (pl.col(rating) > 0)
+        picked = lf.filter(liked | incomplete).select(pl.col(user).alias("u"), pl.col(item).alias("i"), incomplete.alias("bad"))
+        counted = lf.select(pl.len().alias("n"))
+        frame, count = pl.collect_all([picked, counted])
+    except UserError:
+        raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise _polars_error(path, exc) from None
+    bad = int(frame["bad"].sum())
+    if bad:
+        raise UserError(f"{path}: {bad:,} rows have an empty or missing field (truncated or ragged lines?)")
+    rows = int(count["n"][0])
+    if rows == 0:
+        raise UserError(f"{path}: has a header but no rows")
+    return frame["u"].to_numpy(), frame["i"].to_numpy(), rows
+
+
+def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+    if array.ndim != 2 or array.shape[1] < 3:
+        raise UserError(f"{path}: expected an array of shape (N, 3) = user, anime, rating; got {array.shape}")
+    if array.dtype.kind not in "iuf":
+        raise UserError(f"{path}: expected a numeric array, got dtype {array.dtype}")
+    if array.shape[0] == 0:
+        raise UserError(f"{path}: the array has no rows")
+    users, items = [], []
+    for start in range(0, array.shape[0], _NPY_CHUNK_ROWS):
+        block = np.asarray(array[start : start + _NPY_CHUNK_ROWS, :3])
+        rating = block[:, 2]
+        with np.errstate(invalid="ignore"):
+            keep = (rating >= min_rating) & (rating > 0)
+        u, i = block[keep, 0], block[keep, 1]
+        if array.dtype.kind == "f":
+            if not (np.isfinite(u).all() and np.isfinite(i).all()):
+                raise UserError(f"{path}: user or anime ids are not finite numbers")
+            if (u != np.floor(u)).any() or (i != np.floor(i)).any():
+                raise UserError(f"{path}: user or anime ids are not whole numbers")
+            if u.size and max(np.abs(u).max(), np.abs(i).max()) > _MAX_ID:
+                raise UserError(f"{path}: an id is larger than {_MAX_ID:,}")
+        users.append(u.astype(np.int64))
+        items.append(i.astype(np.int64))
+    return np.concatenate(users), np.concatenate(items), int(array.shape[0])
+
+
+def read_item_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a two-column id map (file id -> MAL id), e.g. DERIVED_caserec_item_to_mal_id.csv."""
+    import polars as pl
+
+    if not path.is_file():
+        raise UserError(f"{path}: item map not found")
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+        source, target = frame.columns[0], frame.columns[1]
+        frame = frame.select(pl.col(source).cast(pl.Int64), pl.col(target).cast(pl.Int64))
+    except (pl.exceptions.PolarsError, IndexError, OSError) as exc:
+        raise UserError(f"{path}: not an item map (two integer columns: file id, MAL id): {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if frame.null_count().sum_horizontal()[0]:
+        raise UserError(f"{path}: the item map has empty ids")
+    keys, values = frame[source].to_numpy(), frame[target].to_numpy()
+    if np.unique(keys).size != keys.size:
+        raise UserError(f"{path}: the item map lists a file id twice")
+    return keys, values
+
+
+def apply_item_map(items: np.ndarray, keys: np.ndarray, values: np.ndarray, map_path: Path) -> np.ndarray:
+    """Translate file item ids to MAL ids; refuse ids the map does not know."""
+    order = np.argsort(keys)
+    keys, values = keys[order], values[order]
+    pos = np.searchsorted(keys, items)
+    pos = np.minimum(pos, keys.size - 1)
+    known = keys[pos] == items
+    if not known.all():
+        missing = np.unique(items[~known])
+        raise UserError(f"{map_path}: {missing.size} item ids of the ratings file are not in the map (e.g. {missing[0]})")
+    return values[pos]
