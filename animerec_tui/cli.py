@@ -128,16 +128,71 @@ def _not_built(name: str, issue: int) -> None:
     _fail(f"'animerec {name}' is not built yet (tracked in issue {issue}).", 3)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def train() -> None:
-    """Train the hybrid BERT4Rec model (not built yet)."""
-    _not_built("train", 3)
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
 
 
-@app.command(name="eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def evaluate() -> None:
-    """Evaluate a trained run with full-ranking metrics (not built yet)."""
-    _not_built("eval", 3)
+class Sampler(str, Enum):
+    uniform = "uniform"
+    popularity = "popularity"
+
+
+class Split(str, Enum):
+    test = "test"
+    val = "val"
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Folder made by animerec preprocess.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints and charts.", show_default=False)],
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (in total, when resuming).")] = 30,
+    batch_size: Annotated[int, typer.Option(min=1, help="Users per batch.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 1e-3,
+    hidden: Annotated[int, typer.Option(min=8, help="Hidden size.")] = 128,
+    layers: Annotated[int, typer.Option(min=1, help="Transformer blocks.")] = 2,
+    heads: Annotated[int, typer.Option(min=1, help="Attention heads.")] = 4,
+    max_len: Annotated[int, typer.Option(min=2, help="Longest input; longer lists are subsampled each epoch.")] = 128,
+    mask_prob: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of items masked per sequence.")] = 0.3,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout.")] = 0.2,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay.")] = 0.01,
+    warmup: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of steps spent warming up.")] = 0.05,
+    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input [default: on for MAL ids].")] = None,
+    positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
+    val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and masks.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
+) -> None:
+    """Train the hybrid BERT4Rec model on preprocessed data; Ctrl-C saves a resumable checkpoint."""
+    from animerec_tui.model_commands import train_command
+
+    train_command(locals())
+
+
+@app.command(name="eval")
+@user_errors
+def evaluate(
+    run: Annotated[Path, typer.Option("--run", "-r", help="Run folder (or checkpoint folder) to evaluate.", show_default=False)],
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder [default: the one the run was trained on].")] = None,
+    split: Annotated[Split, typer.Option(help="Which held-out item to rank.")] = Split.test,
+    negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
+    sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
+    baselines: Annotated[bool, typer.Option("--baselines", help="Also score popularity and EASE on the same split.")] = False,
+    ease_lambda: Annotated[float, typer.Option(help="EASE regularisation.")] = 500.0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled negatives.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
+    device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
+) -> None:
+    """Evaluate a run: full-ranking Recall@K, NDCG@K and MRR (or sampled, with --negatives)."""
+    from animerec_tui.model_commands import eval_command
+
+    eval_command(locals())
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

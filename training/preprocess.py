@@ -34,6 +34,8 @@ SPLIT_FILES = (
     "user_ids.npy",
 )
 _LOOKUP_TABLE_LIMIT = 1 << 26
+MAL_ID_FORMATS = ("cooperunion", "mal2020", "reference")
+"""Formats whose item ids are MyAnimeList ids (caserec needs --item-map for that)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def preprocess(
         "item_map": map_info,
         "format": data.format,
         "ordered": data.ordered,
+        "item_id_space": "mal" if data.format in MAL_ID_FORMATS or item_map is not None else "raw",
         "params": asdict(params),
         "counts": stats,
         "padding_id": 0,

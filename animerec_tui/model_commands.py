@@ -1,0 +1,164 @@
+"""Bodies of ``animerec train`` and ``animerec eval``: wiring plus what they print.
+
+Imported only when one of those commands runs, since it pulls in torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from animerec_tui.errors import UserError
+from animerec_tui.fsutil import atomic_write_bytes, sha256_file
+
+
+class TrainProgress:
+    """A rich progress bar on stderr: epoch, step, loss, sequences/s and ETA for the whole run."""
+
+    def __init__(self, epochs: int, console: Console) -> None:
+        self.epochs = epochs
+        self.console = console
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[rate]:,.0f} seq/s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = None
+
+    def __enter__(self) -> "TrainProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def step(self, epoch: int, step: int, steps: int, loss: float, rate: float) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("train", total=steps * self.epochs, completed=epoch * steps + step - 1, epoch=epoch + 1, epochs=self.epochs, loss=loss, rate=rate)
+        self.progress.update(self.task, completed=epoch * steps + step, epoch=epoch + 1, loss=loss, rate=rate)
+
+    def epoch_done(self, record: dict, improved: bool) -> None:
+        mark = "[green]★ best[/]" if improved else ""
+        self.console.print(
+            f"epoch {record['epoch']:>3}  loss {record['loss']:.4f}  val NDCG@10 {record['val_ndcg@10']:.4f}  "
+            f"Recall@10 {record['val_recall@10']:.4f}  {record['seconds']:.0f} s {mark}"
+        )
+
+
+def train_command(opts: dict) -> None:
+    """Load the data, build or resume the model, train, and print the curves."""
+    import torch  # noqa: F401  (fails early and clearly if torch is missing)
+
+    from training.data import load_dataset
+    from training.genres import genre_table
+    from training.model import ModelConfig
+    from training.train import TrainConfig, pick_device, train
+    from training.charts import training_chart
+
+    data = load_dataset(opts["data"])
+    device = pick_device(opts["device"].value)
+    mal_ids = data.manifest.get("item_id_space") == "mal"
+    use_genres = mal_ids if opts["genres"] is None else opts["genres"]
+    if use_genres and not mal_ids:
+        raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
+    names, table = genre_table(data.item_ids) if use_genres else ([], None)
+    model_config = ModelConfig(
+        num_items=data.num_items,
+        max_len=opts["max_len"],
+        hidden=opts["hidden"],
+        layers=opts["layers"],
+        heads=opts["heads"],
+        dropout=opts["dropout"],
+        positional=data.ordered if opts["positional"] is None else opts["positional"],
+        genres=use_genres,
+        num_genres=len(names),
+        genres_per_item=0 if table is None else table.shape[1],
+    )
+    if model_config.hidden % model_config.heads:
+        raise UserError(f"--hidden {model_config.hidden} must be divisible by --heads {model_config.heads}")
+    config = TrainConfig(
+        epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"], weight_decay=opts["weight_decay"],
+        warmup=opts["warmup"], mask_prob=opts["mask_prob"], seed=opts["seed"], val_users=opts["val_users"],
+    )
+    err = Console(stderr=True, highlight=False)
+    err.print(f"training on {device}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if use_genres else 'off'}, positional {'on' if model_config.positional else 'off'}")
+    started = time.perf_counter()
+    with TrainProgress(config.epochs, err) as progress:
+        summary = train(data, opts["out"], model_config, config, device, table, names, opts["resume"], opts["force"], progress)
+    run = Path(opts["out"])
+    if summary["interrupted"]:
+        err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
+        raise SystemExit(130)
+    chart = training_chart(summary["history"])
+    atomic_write_bytes(run / "training_chart.txt", (chart + "\n").encode())
+    atomic_write_bytes(run / "history.json", (json.dumps(summary["history"], indent=1) + "\n").encode())
+    print(chart)
+    best = summary["best"]
+    Console(highlight=False).print(
+        f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {run}"
+    )
+
+
+def eval_command(opts: dict) -> None:
+    """Score the run (and optionally the baselines) and print a table, bars, or JSON."""
+    from training.charts import metrics_bars
+    from training.checkpoint import check_vocab, load_model
+    from training.data import load_dataset
+    from training.evaluate import ease_scorer, evaluate, popularity_scorer
+    from training.scoring import model_scorer
+    from training.train import pick_device
+
+    device = pick_device(opts["device"].value)
+    model, meta = load_model(opts["run"], device)
+    folder = opts["data"] or Path(meta["data"].get("path", ""))
+    if not opts["data"] and not folder.is_dir():
+        raise UserError(f"the run's data folder {folder} is gone; name one with --data")
+    data = load_dataset(folder)
+    check_vocab(meta, data.item_ids, f"the data in {folder}")
+    split, kwargs = opts["split"].value, {"negatives": opts["negatives"], "sampler": opts["sampler"].value, "seed": opts["seed"]}
+    results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device), data, split, **kwargs)}
+    if opts["baselines"]:
+        if data.num_items > 20_000:
+            raise UserError(f"EASE needs a {data.num_items:,}² matrix inverse; run --baselines on data with at most 20,000 items")
+        results["popularity"] = evaluate(popularity_scorer(data, split), data, split, **kwargs)
+        results["ease"] = evaluate(ease_scorer(data, split, opts["ease_lambda"]), data, split, **kwargs)
+    first = results["bert4rec"]
+    document = {
+        "protocol": first["protocol"],
+        "split": split,
+        "users": first["users"],
+        "run": str(opts["run"]),
+        "data_manifest_sha256": sha256_file(Path(folder) / "manifest.json"),
+        "ease_lambda": opts["ease_lambda"] if opts["baselines"] else None,
+        "models": {name: r["metrics"] for name, r in results.items()},
+    }
+    if opts["json_output"]:
+        sys.stdout.write(json.dumps(document, indent=1) + "\n")
+        return
+    _print_eval(document, metrics_bars)
+
+
+def _print_eval(document: dict, bars) -> None:
+    console = Console(highlight=False)
+    models = document["models"]
+    table = Table(title=f"{document['split']} split, {document['users']:,} users — {document['protocol']}", title_justify="left")
+    table.add_column("metric")
+    for name in models:
+        table.add_column(name, justify="right")
+    for key in next(iter(models.values())):
+        values = [models[n][key] for n in models]
+        best = max(values)
+        label = key.replace("ndcg", "NDCG").replace("recall", "Recall").replace("mrr", "MRR")
+        table.add_row(label, *[f"[bold]{v:.4f}[/]" if v == best and len(values) > 1 else f"{v:.4f}" for v in values])
+    console.print(table)
+    console.print(bars(models), markup=False)

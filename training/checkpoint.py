@@ -1,0 +1,159 @@
+"""Checkpoints as safetensors + JSON, written so that a kill at any moment loses nothing.
+
+A run folder holds ``checkpoints/<name>/`` folders, each written under a temporary name
+and renamed into place whole, and ``run.json``, an atomically replaced pointer to the
+latest and the best of them. Weights are safetensors; configuration, vocabulary and
+metrics are JSON; optimizer state is its own safetensors + JSON pair. No pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from animerec_tui import __version__
+from animerec_tui.errors import UserError
+from animerec_tui.fsutil import atomic_output_dir, atomic_write_bytes
+from training.model import BERT4Rec, ModelConfig
+
+CHECKPOINT_FORMAT = "animerec-checkpoint"
+CHECKPOINT_VERSION = 1
+MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
+STATE_FILE, STATE_META_FILE = "train_state.safetensors", "train_state.json"
+RUN_FILE = "run.json"
+
+
+def vocab_hash(item_ids: np.ndarray) -> str:
+    """Hash of the item vocabulary (dense id -> raw id), to match checkpoints with data."""
+    return hashlib.sha256(np.ascontiguousarray(item_ids, dtype=np.int64).tobytes()).hexdigest()
+
+
+def versions() -> dict:
+    return {"animerec": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _json_bytes(data: dict) -> bytes:
+    return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer | None = None, state: dict | None = None) -> None:
+    """Write one checkpoint folder atomically (weights, meta, and optionally training state)."""
+    with atomic_output_dir(folder, force=True) as tmp:
+        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / MODEL_FILE), metadata={"format": CHECKPOINT_FORMAT})
+        (tmp / META_FILE).write_bytes(_json_bytes(meta))
+        if optimizer is not None:
+            tensors, layout = _flatten_optimizer(optimizer)
+            save_file(tensors, str(tmp / STATE_FILE))
+            (tmp / STATE_META_FILE).write_bytes(_json_bytes({**(state or {}), "optimizer": layout}))
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    full = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, entry in full["state"].items():
+        for key, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": full["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device: str) -> dict:
+    """Restore optimizer state from a checkpoint folder; return the rest of its training state."""
+    try:
+        tensors = load_file(str(folder / STATE_FILE), device=device)
+        state = json.loads((folder / STATE_META_FILE).read_text())
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise UserError(f"{folder}: training state unreadable ({exc}); cannot resume") from None
+    layout = state.pop("optimizer")
+    entries: dict[int, dict] = {}
+    for name, value in list(tensors.items()) + list(layout["scalars"].items()):
+        index, key = name.split(".", 1)
+        entries.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": entries, "param_groups": layout["param_groups"]})
+    return state
+
+
+def read_run(run: Path) -> dict:
+    """The run pointer: {"latest": name, "best": name}."""
+    try:
+        return json.loads((run / RUN_FILE).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{run}: not a training run (no {RUN_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{run / RUN_FILE}: unreadable ({exc})") from None
+
+
+def update_run(run: Path, latest: str, best: str | None) -> None:
+    """Point ``run.json`` at new checkpoints, then delete the ones nothing points to."""
+    atomic_write_bytes(run / RUN_FILE, _json_bytes({"latest": latest, "best": best}))
+    keep = {latest, best}
+    for folder in (run / "checkpoints").iterdir():
+        if folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def resolve_model_dir(path: Path, which: str = "best") -> Path:
+    """A checkpoint folder from a run folder (its best or latest) or a checkpoint folder itself."""
+    path = Path(path)
+    if (path / META_FILE).is_file() and (path / MODEL_FILE).is_file():
+        return path
+    if not path.exists():
+        raise UserError(f"{path}: no such run or model folder")
+    pointer = read_run(path)
+    name = pointer.get(which) or pointer.get("latest")
+    folder = path / "checkpoints" / str(name)
+    if not folder.is_dir():
+        raise UserError(f"{path}: {RUN_FILE} points to a missing checkpoint ({name})")
+    return folder
+
+
+def read_meta(folder: Path) -> dict:
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{folder / META_FILE}: unreadable ({exc})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
+        raise UserError(f"{folder / META_FILE}: not an animerec checkpoint of version {CHECKPOINT_VERSION}")
+    ids = np.asarray(meta.get("vocab", {}).get("item_ids", []), dtype=np.int64)
+    if meta["vocab"].get("sha256") != vocab_hash(ids) or ids.size != meta["model_config"]["num_items"]:
+        raise UserError(f"{folder / META_FILE}: its vocabulary does not match its own hash; the file is damaged")
+    return meta
+
+
+def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BERT4Rec, dict]:
+    """Load a model (weights + meta) from a run or checkpoint folder."""
+    folder = resolve_model_dir(path, which)
+    meta = read_meta(folder)
+    config = ModelConfig.from_dict(meta["model_config"])
+    try:
+        weights = load_file(str(folder / MODEL_FILE), device=device)
+    except (OSError, SafetensorError) as exc:
+        raise UserError(f"{folder / MODEL_FILE}: not a readable safetensors file ({exc})") from None
+    model = BERT4Rec(config).to(device)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+    except RuntimeError as exc:
+        raise UserError(f"{folder / MODEL_FILE}: weights do not fit the model in meta.json ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    return model, meta
+
+
+def check_vocab(meta: dict, item_ids: np.ndarray, where: str) -> None:
+    """Refuse a checkpoint whose vocabulary differs from the data's."""
+    vocab = meta["vocab"]
+    if vocab["sha256"] != vocab_hash(item_ids):
+        raise UserError(
+            f"the checkpoint's vocabulary ({vocab['size']:,} items) does not match {where} ({item_ids.size:,} items); "
+            "use the data the model was trained on"
+        )

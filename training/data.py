@@ -1,0 +1,220 @@
+"""Preprocessed splits on disk -> padded batches and cloze masks, vectorised per batch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from animerec_tui.errors import UserError
+from training.preprocess import MANIFEST_VERSION, SPLIT_FILES
+
+
+@dataclass
+class Dataset:
+    """A preprocessed folder: CSR splits over dense ids, items 1..num_items."""
+
+    folder: Path
+    manifest: dict
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    item_ids: np.ndarray
+
+    @property
+    def num_items(self) -> int:
+        return int(self.item_ids.size)
+
+    @property
+    def num_users(self) -> int:
+        return int(self.splits["train"][0].size - 1)
+
+    @property
+    def ordered(self) -> bool:
+        return bool(self.manifest["ordered"])
+
+    def items_of(self, split: str, user: int) -> np.ndarray:
+        offsets, items = self.splits[split]
+        return items[offsets[user] : offsets[user + 1]]
+
+    def merged(self, *names: str) -> tuple[np.ndarray, np.ndarray]:
+        """CSR of several splits concatenated per user (e.g. train + val as test-time input)."""
+        parts = [self.splits[n] for n in names]
+        counts = sum(np.diff(o) for o, _ in parts)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        items = np.empty(int(offsets[-1]), dtype=np.int32)
+        cursor = offsets[:-1].copy()
+        for o, it in parts:
+            n = np.diff(o)
+            dest = gather_ranges(cursor, n)
+            items[dest] = it
+            cursor += n
+        return offsets, items
+
+
+def gather_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for every (s, c) without a Python loop."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    base = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - counts), counts)
+    return base + np.arange(total, dtype=np.int64)
+
+
+def load_dataset(folder: Path) -> Dataset:
+    """Open a folder written by ``animerec preprocess``; refuse anything incomplete or foreign."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a preprocessed folder (run animerec preprocess first)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{folder}: no manifest.json; is this a folder made by animerec preprocess?") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{manifest_path}: unreadable ({exc})") from None
+    if manifest.get("tool") != "animerec" or manifest.get("manifest_version") != MANIFEST_VERSION:
+        raise UserError(
+            f"{manifest_path}: made by an incompatible version (manifest_version {manifest.get('manifest_version')!r}, "
+            f"this animerec reads {MANIFEST_VERSION}); run animerec preprocess again"
+        )
+    arrays = {}
+    for name in SPLIT_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise UserError(f"{folder}: {name} is missing; run animerec preprocess again")
+        try:
+            arrays[name.removesuffix(".npy")] = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise UserError(f"{path}: unreadable ({exc})") from None
+    splits = {s: (arrays[f"{s}_offsets"], arrays[f"{s}_items"]) for s in ("train", "val", "test")}
+    n_users = splits["train"][0].size - 1
+    for split, (offsets, items) in splits.items():
+        if offsets.size - 1 != n_users or offsets[-1] != items.size:
+            raise UserError(f"{folder}: the {split} arrays do not fit together; run animerec preprocess again")
+    if manifest["counts"]["items"] != arrays["item_ids"].size:
+        raise UserError(f"{folder}: item_ids.npy does not match the manifest; run animerec preprocess again")
+    return Dataset(folder, manifest, splits, arrays["item_ids"])
+
+
+class BatchBuilder:
+    """Padded (B, L) token batches from CSR rows.
+
+    A row longer than ``max_len`` is cut down: for unordered data to a fresh random subset
+    (each call draws anew, so over epochs every part of a long list is used); for ordered
+    data to its latest items. Ordered rows are right-aligned so the newest item always sits
+    at the last position, where the mask token goes at inference time.
+    """
+
+    def __init__(self, offsets: np.ndarray, items: np.ndarray, max_len: int, ordered: bool) -> None:
+        self.offsets, self.items, self.max_len, self.ordered = offsets, items, max_len, ordered
+
+    def __call__(self, users: np.ndarray, rng: np.random.Generator, reserve: int = 0) -> np.ndarray:
+        """Tokens for ``users``; ``reserve`` leaves that many slots free at the end (for a mask)."""
+        tokens = pad_rows(self.offsets, self.items, users, self.max_len - reserve, self.ordered, rng, width=self.max_len)
+        return trim_padding(tokens, self.ordered)
+
+
+def pad_rows(offsets, items, users, limit: int, ordered: bool, rng: np.random.Generator | None, width: int) -> np.ndarray:
+    """Place at most ``limit`` items of each user's row into a zero-padded (B, width) array."""
+    users = np.asarray(users, dtype=np.int64)
+    counts = offsets[users + 1] - offsets[users]
+    index = gather_ranges(offsets[users], counts)
+    segment = np.repeat(np.arange(users.size), counts)
+    if not ordered and rng is not None and (counts > limit).any():
+        order = np.lexsort((rng.random(index.size), segment))
+        index, segment = index[order], segment[order]
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    rank = np.arange(index.size) - first
+    kept = np.minimum(counts, limit)
+    if ordered:
+        keep = rank >= np.repeat(counts - limit, counts)
+        column = rank - np.repeat(counts - kept, counts) + np.repeat(limit - kept, counts)
+    else:
+        keep = rank < limit
+        column = rank
+    tokens = np.zeros((users.size, width), dtype=np.int64)
+    tokens[segment[keep], column[keep]] = items[index[keep]]
+    return tokens
+
+
+def trim_padding(tokens: np.ndarray, ordered: bool) -> np.ndarray:
+    """Drop columns that are padding in every row (left for ordered rows, right otherwise)."""
+    used = int((tokens != 0).sum(axis=1).max(initial=1))
+    return tokens[:, -used:] if ordered else tokens[:, :used]
+
+
+def length_bucketed(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator, window: int = 64) -> list[np.ndarray]:
+    """Shuffled batches of users with similar list lengths, so little compute goes to padding.
+
+    Users are shuffled, cut into windows of ``window`` batches, sorted by length inside each
+    window, split into batches, and the batches shuffled again.
+    """
+    users = rng.permutation(users)
+    span = batch_size * window
+    batches = []
+    for start in range(0, users.size, span):
+        part = users[start : start + span]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, part.size, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generator):
+    """BERT-style cloze masking of a (B, L) torch batch, vectorised.
+
+    Each real item is chosen with probability ``mask_prob`` (at least one per row); of the
+    chosen, 80% become the mask token, 10% a random item and 10% stay as they are.
+    Returns (inputs, positions (M, 2), labels (M,)).
+    """
+    import torch
+
+    real = tokens != 0
+    chosen = (torch.rand(tokens.shape, generator=generator, device=tokens.device) < mask_prob) & real
+    empty = ~chosen.any(dim=1) & real.any(dim=1)
+    if empty.any():
+        noise = torch.rand(tokens.shape, generator=generator, device=tokens.device).masked_fill(~real, -1.0)
+        pick = noise.argmax(dim=1)
+        rows = torch.nonzero(empty).squeeze(1)
+        chosen[rows, pick[rows]] = True
+    action = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+    inputs = tokens.clone()
+    inputs[chosen & (action < 0.8)] = mask_id
+    swap = chosen & (action >= 0.8) & (action < 0.9)
+    random_items = torch.randint(1, num_items + 1, tokens.shape, generator=generator, device=tokens.device)
+    inputs[swap] = random_items[swap]
+    positions = torch.nonzero(chosen)
+    return inputs, positions, tokens[chosen]
+
+
+def chunked_queries(offsets, items, users, max_len: int, ordered: bool, mask_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inference rows: each user's items plus one mask token, read at the mask position.
+
+    Ordered data: the latest ``max_len - 1`` items, right-aligned, mask last. Unordered data
+    never drops a favourite: a row longer than ``max_len - 1`` is dealt round-robin (in its
+    stored order) into ``k = ceil(n / (max_len - 1))`` chunks, each scored with its own mask;
+    the caller averages the chunks' scores. Returns (tokens (R, max_len), owner (R,)), where
+    ``owner`` indexes ``users``.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    room = max_len - 1
+    if ordered:
+        tokens = pad_rows(offsets, items, users, room, True, None, width=max_len)
+        tokens[:, -1] = mask_id
+        return tokens, np.arange(users.size)
+    counts = offsets[users + 1] - offsets[users]
+    chunks = np.maximum(1, -(-counts // room))
+    row_start = np.cumsum(chunks) - chunks
+    owner = np.repeat(np.arange(users.size), chunks)
+    index = gather_ranges(offsets[users], counts)
+    rank = np.arange(index.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    per_item_chunks = np.repeat(chunks, counts)
+    rows = np.repeat(row_start, counts) + rank % per_item_chunks
+    tokens = np.zeros((owner.size, max_len), dtype=np.int64)
+    tokens[rows, rank // per_item_chunks] = items[index]
+    chunk_of_row = np.arange(owner.size) - row_start[owner]
+    sizes = -(-(counts[owner] - chunk_of_row) // chunks[owner])
+    tokens[np.arange(owner.size), sizes] = mask_id
+    return tokens, owner

@@ -1,0 +1,128 @@
+"""Full-ranking (headline) and sampled (reference-comparable) metrics, plus baselines.
+
+Protocol: for split ``val`` the input is the user's training items; for ``test`` it is
+training + validation items. Every input item is excluded from the ranking, and the one
+held-out item's rank among the remaining catalogue gives Recall@K, NDCG@K and MRR.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from training.data import Dataset, gather_ranges
+
+KS = (1, 5, 10, 20, 50, 100)
+
+Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""scorer(users, input_offsets, input_items) -> scores (len(users), n); column j is item j+1."""
+
+
+def metrics_from_ranks(ranks: np.ndarray, ks=KS) -> dict[str, float]:
+    """Recall@K, NDCG@K and MRR from 0-based ranks of the held-out item."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    out = {}
+    for k in ks:
+        hit = ranks < k
+        out[f"recall@{k}"] = float(hit.mean())
+        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+    out["mrr"] = float((1.0 / (ranks + 1.0)).mean())
+    return out
+
+
+def split_inputs(data: Dataset, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(users with a held-out item, input offsets, input items, target items) for a split."""
+    if split not in ("val", "test"):
+        raise ValueError(split)
+    offsets, targets = data.splits[split]
+    users = np.flatnonzero(np.diff(offsets) > 0)
+    names = ("train",) if split == "val" else ("train", "val")
+    in_offsets, in_items = data.merged(*names)
+    return users, in_offsets, in_items, targets[offsets[users]]
+
+
+def sample_negatives(data: Dataset, users: np.ndarray, count: int, sampler: str, seed: int) -> np.ndarray:
+    """``count`` negatives per user, never one of the user's own items, the same on every run.
+
+    ``uniform`` draws every unseen item equally; ``popularity`` in proportion to training
+    counts. Drawn with replacement-free rejection per user from one seeded generator.
+    """
+    rng = np.random.default_rng(seed)
+    n = data.num_items
+    all_off, all_items = data.merged("train", "val", "test")
+    if sampler == "popularity":
+        weights = np.bincount(data.splits["train"][1], minlength=n + 1)[1:].astype(np.float64) + 1.0
+        probs = weights / weights.sum()
+    else:
+        probs = None
+    out = np.zeros((users.size, count), dtype=np.int64)
+    for row, user in enumerate(users):
+        seen = np.zeros(n + 1, dtype=bool)
+        seen[all_items[all_off[user] : all_off[user + 1]]] = True
+        if n - int(seen[1:].sum()) < count:
+            raise ValueError(f"user {user} has fewer than {count} unseen items to sample from")
+        picked: list[int] = []
+        while len(picked) < count:
+            draw = rng.choice(n, size=2 * count, p=probs) + 1
+            for item in draw:
+                if not seen[item]:
+                    seen[item] = True
+                    picked.append(int(item))
+                    if len(picked) == count:
+                        break
+        out[row] = picked
+    return out
+
+
+def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, sampler: str = "uniform", seed: int = 0, batch: int = 256) -> dict:
+    """Rank every held-out item; full ranking when ``negatives`` is 0, else against N sampled negatives."""
+    users, in_off, in_items, targets = split_inputs(data, split)
+    neg = sample_negatives(data, users, negatives, sampler, seed) if negatives else None
+    ranks = np.empty(users.size, dtype=np.int64)
+    for start in range(0, users.size, batch):
+        chunk = users[start : start + batch]
+        scores = np.asarray(scorer(chunk, in_off, in_items), dtype=np.float32)
+        rows = np.arange(chunk.size)
+        target_cols = targets[start : start + batch] - 1
+        target_scores = scores[rows, target_cols]
+        if neg is None:
+            counts = in_off[chunk + 1] - in_off[chunk]
+            seen = in_items[gather_ranges(in_off[chunk], counts)] - 1
+            scores[np.repeat(rows, counts), seen] = -np.inf
+            ranks[start : start + batch] = (scores > target_scores[:, None]).sum(axis=1)
+        else:
+            neg_scores = np.take_along_axis(scores, neg[start : start + batch] - 1, axis=1)
+            ranks[start : start + batch] = (neg_scores > target_scores[:, None]).sum(axis=1)
+    protocol = "full ranking" if neg is None else f"sampled: 1 positive vs {negatives} {sampler} negatives (seed {seed})"
+    return {"protocol": protocol, "split": split, "users": int(users.size), "metrics": metrics_from_ranks(ranks)}
+
+
+def popularity_scorer(data: Dataset, split: str) -> Scorer:
+    """Scores every item by how many users have it in the input split."""
+    _, in_off, in_items, _ = split_inputs(data, split)
+    counts = np.bincount(in_items, minlength=data.num_items + 1)[1:].astype(np.float32)
+
+    def score(users, offsets, items):
+        return np.broadcast_to(counts, (len(users), counts.size)).copy()
+
+    return score
+
+
+def ease_scorer(data: Dataset, split: str, lam: float = 500.0) -> Scorer:
+    """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + lam I)^-1."""
+    users, in_off, in_items, _ = split_inputs(data, split)
+    n = data.num_items
+    all_users = np.repeat(np.arange(in_off.size - 1), np.diff(in_off))
+    x = np.zeros((in_off.size - 1, n), dtype=np.float32)
+    x[all_users, in_items - 1] = 1.0
+    gram = (x.T @ x).astype(np.float64)
+    gram[np.diag_indices(n)] += lam
+    p = np.linalg.inv(gram)
+    weights = (-p / np.diag(p)).astype(np.float32)
+    weights[np.diag_indices(n)] = 0.0
+
+    def score(batch_users, offsets, items):
+        return x[batch_users] @ weights
+
+    return score

@@ -1,0 +1,146 @@
+"""The hybrid BERT4Rec model: a bidirectional transformer over a set (or sequence) of items.
+
+Token ids: 0 = padding, 1..n = items, n+1 = mask. Each item's input vector is its own
+embedding plus, when genres are on, the mean of its genre embeddings. The output layer is
+tied to that same input table (plus a per-item bias), and scores are only ever computed at
+the positions asked for, never batch x length x catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    """Architecture; saved with every checkpoint. Defaults are sized for the MAL anime data."""
+
+    num_items: int
+    max_len: int = 128
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.2
+    positional: bool = False
+    genres: bool = True
+    num_genres: int = 0
+    genres_per_item: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def mask_id(self) -> int:
+        return self.num_items + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.num_items + 2
+
+
+class Block(nn.Module):
+    """Pre-norm transformer encoder block using scaled_dot_product_attention."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dropout = dropout
+        self.norm1 = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.proj = nn.Linear(hidden, hidden)
+        self.norm2 = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.GELU(), nn.Linear(4 * hidden, hidden))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(batch, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(batch, length, hidden)))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class BERT4Rec(nn.Module):
+    """Cloze-trained item transformer; ``score`` returns catalogue scores at chosen positions."""
+
+    def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if config.hidden % config.heads:
+            raise ValueError(f"hidden size {config.hidden} is not divisible by {config.heads} heads")
+        self.config = config
+        self.item_emb = nn.Embedding(config.vocab_size, config.hidden, padding_idx=0)
+        self.pos_emb = nn.Embedding(config.max_len, config.hidden) if config.positional else None
+        if config.genres:
+            if item_genres is None:
+                item_genres = torch.zeros(config.vocab_size, max(config.genres_per_item, 1), dtype=torch.long)
+            self.genre_emb = nn.Embedding(config.num_genres + 1, config.hidden, padding_idx=0)
+            self.register_buffer("item_genres", item_genres.long(), persistent=True)
+        else:
+            self.genre_emb = None
+        self.emb_norm = nn.LayerNorm(config.hidden)
+        self.emb_drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config.hidden, config.heads, config.dropout) for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(config.hidden)
+        self.head = nn.Sequential(nn.Linear(config.hidden, config.hidden), nn.GELU(), nn.LayerNorm(config.hidden))
+        self.out_bias = nn.Parameter(torch.zeros(config.num_items))
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+            if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input vectors of token ids (any shape): item embedding + mean genre embedding."""
+        vectors = self.item_emb(ids)
+        if self.genre_emb is not None:
+            genres = self.item_genres[ids.reshape(-1)]
+            pooled = F.embedding_bag(genres, self.genre_emb.weight, mode="mean", padding_idx=0)
+            vectors = vectors + pooled.view(*ids.shape, -1)
+        return vectors
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Hidden states (B, L, H) for token ids (B, L)."""
+        keep = tokens != 0
+        x = self.embed_items(tokens)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb.weight[: tokens.shape[1]]
+        x = self.emb_drop(self.emb_norm(x))
+        mask = keep[:, None, None, :]
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.head(self.final_norm(x))
+
+    def output_table(self) -> torch.Tensor:
+        """(n, H) output weights for items 1..n, tied to the input table."""
+        ids = torch.arange(1, self.config.num_items + 1, device=self.item_emb.weight.device)
+        return self.embed_items(ids)
+
+    def score(self, hidden: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores over items 1..n (column j is item j+1) for hidden vectors (..., H)."""
+        table = self.output_table() if table is None else table
+        return hidden @ table.T + self.out_bias
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Scores (M, n) at the (batch, position) pairs in ``positions`` (M, 2)."""
+        hidden = self.encode(tokens)
+        return self.score(hidden[positions[:, 0], positions[:, 1]])
+
+    def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the full catalogue at masked positions only (labels are item ids)."""
+        logits = self.forward(tokens, positions)
+        return F.cross_entropy(logits.float(), labels - 1)

@@ -1,0 +1,239 @@
+"""The training loop: cloze objective, AdamW with warm-up and cosine decay, resumable.
+
+Every random draw is seeded by (seed, epoch, step), so a run resumed from any checkpoint,
+even one saved mid-epoch by Ctrl-C, continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from animerec_tui.errors import UserError
+from training.checkpoint import (
+    check_vocab,
+    load_model,
+    load_optimizer_state,
+    read_meta,
+    read_run,
+    resolve_model_dir,
+    update_run,
+    versions,
+    vocab_hash,
+    write_checkpoint,
+)
+from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
+from training.evaluate import evaluate
+from training.model import BERT4Rec, ModelConfig
+from training.scoring import model_scorer
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; saved with the run."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    mask_prob: float = 0.2
+    clip: float = 1.0
+    seed: int = 0
+    val_users: int = 10_000
+
+
+def pick_device(name: str = "auto") -> str:
+    """cuda, then mps, then cpu, unless named."""
+    if name != "auto":
+        if name == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise UserError("--device mps: MPS is not available")
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _step_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def lr_factor(step: int, total: int, warmup_steps: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0.1."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total - warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: BERT4Rec, config: TrainConfig, device: str) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), fused=device == "cuda")
+
+
+def validation_users(data: Dataset, limit: int, seed: int) -> Dataset:
+    """The dataset with at most ``limit`` validation users (a seeded sample), for per-epoch checks."""
+    offsets, items = data.splits["val"]
+    users = np.flatnonzero(np.diff(offsets) > 0)
+    if users.size <= limit:
+        return data
+    keep = np.zeros(offsets.size - 1, dtype=bool)
+    keep[np.random.default_rng(seed).choice(users, size=limit, replace=False)] = True
+    counts = np.where(keep, np.diff(offsets), 0)
+    new_offsets = np.concatenate([[0], np.cumsum(counts)])
+    sub = Dataset(data.folder, data.manifest, dict(data.splits), data.item_ids)
+    sub.splits["val"] = (new_offsets, items[np.repeat(keep, np.diff(offsets))])
+    return sub
+
+
+class _Interrupt:
+    """Ctrl-C sets a flag; the loop saves a resumable checkpoint at the next step and stops."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def train(
+    data: Dataset,
+    run: Path,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    device: str = "cpu",
+    item_genres: np.ndarray | None = None,
+    genre_names: list[str] | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress=None,
+    stop_after: Callable[[int], bool] | None = None,
+) -> dict:
+    """Train (or resume) a run; return a summary with the history and the best epoch."""
+    run = Path(run)
+    if run.exists() and not resume and not force:
+        raise UserError(f"{run} already exists; pass --resume to continue it or --force to start over")
+    start_epoch, start_step, history, best = 0, 0, [], {"epoch": None, "ndcg@10": -1.0, "name": None}
+    if resume:
+        folder = resolve_model_dir(run, "latest")
+        meta = read_meta(folder)
+        check_vocab(meta, data.item_ids, f"the data in {data.folder}")
+        model, _ = load_model(run, device, which="latest")
+        model_config = model.config
+        model.train()
+        optimizer = make_optimizer(model, config, device)
+        state = load_optimizer_state(folder, optimizer, device)
+        start_epoch, start_step, history = state["epoch"], state["step_in_epoch"], state["history"]
+        best, genre_names = state["best"], meta.get("genres", [])
+        if start_epoch >= config.epochs:
+            raise UserError(f"{run} has already trained {start_epoch} epochs; pass a larger --epochs to go on")
+    else:
+        if run.exists():
+            import shutil
+
+            shutil.rmtree(run)
+        torch.manual_seed(config.seed)
+        genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
+        model = BERT4Rec(model_config, genres).to(device)
+        optimizer = make_optimizer(model, config, device)
+        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    offsets, items = data.splits["train"]
+    users = np.flatnonzero(np.diff(offsets) > 0)
+    lengths = np.diff(offsets)
+    steps_per_epoch = len(length_bucketed(users, lengths, config.batch_size, np.random.default_rng(0)))
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = max(1, int(config.warmup * total_steps))
+    builder = BatchBuilder(offsets, items, model_config.max_len, data.ordered)
+    val_data = validation_users(data, config.val_users, config.seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    base_meta = {
+        "format": "animerec-checkpoint",
+        "version": 1,
+        "model_config": model_config.to_dict(),
+        "train_config": asdict(config),
+        "vocab": {"size": data.num_items, "sha256": vocab_hash(data.item_ids), "item_ids": data.item_ids.tolist(), "id_space": data.manifest.get("item_id_space", "raw")},
+        "genres": genre_names or [],
+        "data": {"path": str(data.folder.resolve()), "input": data.manifest["input"], "format": data.manifest["format"], "params": data.manifest["params"], "counts": data.manifest["counts"]},
+        "versions": versions(),
+    }
+
+    def save(epoch: int, step: int, is_best: bool = False) -> None:
+        name = f"e{epoch:04d}-s{step:06d}"
+        if is_best:
+            best["name"] = name
+        state = {"epoch": epoch, "step_in_epoch": step, "history": history, "best": best}
+        write_checkpoint(run / "checkpoints" / name, model, {**base_meta, **state}, optimizer, state)
+        update_run(run, name, best["name"])
+
+    interrupted = False
+    global_step = start_epoch * steps_per_epoch + start_step
+    with _Interrupt() as interrupt:
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            batches = length_bucketed(users, lengths, config.batch_size, np.random.default_rng([config.seed, epoch]))
+            losses, seen, started = [], 0, time.perf_counter()
+            for step in range(start_step if epoch == start_epoch else 0, steps_per_epoch):
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * lr_factor(global_step, total_steps, warmup_steps)
+                batch_users = batches[step]
+                tokens = torch.from_numpy(builder(batch_users, np.random.default_rng([config.seed, epoch, step])))
+                generator = torch.Generator().manual_seed(_step_seed(config.seed, epoch, step, 1))
+                inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator)
+                inputs, positions, labels = (t.to(device, non_blocking=True) for t in (inputs, positions, labels))
+                torch.manual_seed(_step_seed(config.seed, epoch, step, 2))
+                with autocast:
+                    loss = model.cloze_loss(inputs, positions, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()
+                global_step += 1
+                losses.append(float(loss.detach()))
+                seen += len(batch_users)
+                if progress is not None:
+                    progress.step(epoch, step + 1, steps_per_epoch, losses[-1], seen / (time.perf_counter() - started))
+                if interrupt.requested or (stop_after is not None and stop_after(global_step)):
+                    save(epoch, step + 1)
+                    interrupted = True
+                    break
+            if interrupted:
+                break
+            result = evaluate(model_scorer(model, data.ordered, device), val_data, "val")
+            ndcg = result["metrics"]["ndcg@10"]
+            history.append({
+                "epoch": epoch + 1,
+                "loss": float(np.mean(losses)) if losses else None,
+                "val_ndcg@10": ndcg,
+                "val_recall@10": result["metrics"]["recall@10"],
+                "seconds": round(time.perf_counter() - started, 2),
+            })
+            improved = ndcg > best["ndcg@10"]
+            if improved:
+                best.update({"epoch": epoch + 1, "ndcg@10": ndcg, "val": result["metrics"]})
+            save(epoch + 1, 0, is_best=improved)
+            if progress is not None:
+                progress.epoch_done(history[-1], improved)
+    return {"run": str(run), "interrupted": interrupted, "history": history, "best": best, "device": device}
