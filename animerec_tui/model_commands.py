@@ -151,7 +151,8 @@ def eval_command(opts: dict) -> None:
 def _print_eval(document: dict, bars) -> None:
     console = Console(highlight=False)
     models = document["models"]
-    table = Table(title=f"{document['split']} split, {document['users']:,} users — {document['protocol']}", title_justify="left")
+    console.print(f"[bold]{document['split']} split[/], {document['users']:,} users, [bold]{document['protocol']}[/]")
+    table = Table()
     table.add_column("metric")
     for name in models:
         table.add_column(name, justify="right")

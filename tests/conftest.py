@@ -49,3 +49,14 @@ def home(tmp_path, monkeypatch) -> Path:
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory) -> Path:
+    """A preprocessed folder of 60 toy users (raw item ids), made once per session."""
+    from training.preprocess import PreprocessParams, preprocess
+
+    folder = tmp_path_factory.mktemp("toy")
+    ratings = write_lines(folder / "r.csv", [f"{u},{i},{r}" for u, i, r in toy_triples(60, 30)])
+    preprocess(ratings, folder / "pp", params=PreprocessParams(min_user_items=3, min_item_users=3))
+    return folder / "pp"

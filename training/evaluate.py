@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from animerec_tui.errors import UserError
 from training.data import Dataset, gather_ranges
 
 KS = (1, 5, 10, 20, 50, 100)
@@ -61,7 +62,7 @@ def sample_negatives(data: Dataset, users: np.ndarray, count: int, sampler: str,
         seen = np.zeros(n + 1, dtype=bool)
         seen[all_items[all_off[user] : all_off[user + 1]]] = True
         if n - int(seen[1:].sum()) < count:
-            raise ValueError(f"user {user} has fewer than {count} unseen items to sample from")
+            raise UserError(f"--negatives {count}: a user has only {n - int(seen[1:].sum())} unseen items to sample from; ask for fewer")
         picked: list[int] = []
         while len(picked) < count:
             draw = rng.choice(n, size=2 * count, p=probs) + 1

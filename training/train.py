@@ -156,7 +156,12 @@ def train(
             shutil.rmtree(run)
         torch.manual_seed(config.seed)
         genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
-        model = BERT4Rec(model_config, genres).to(device)
+        model = BERT4Rec(model_config, genres)
+        with torch.no_grad():  # start from popularity: the bias is the log of each item's training count
+            counts = np.bincount(data.splits["train"][1], minlength=data.num_items + 1)[1:]
+            log_pop = np.log1p(counts)
+            model.out_bias.copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
+        model = model.to(device)
         optimizer = make_optimizer(model, config, device)
         (run / "checkpoints").mkdir(parents=True, exist_ok=True)
 

@@ -1,0 +1,83 @@
+"""``animerec train`` and ``animerec eval`` through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from animerec_tui.cli import app
+
+runner = CliRunner()
+TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "8", "--val-users", "100"]
+
+
+@pytest.fixture(scope="module")
+def trained(toy_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    result = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(run), "--epochs", "2", *TINY])
+    assert result.exit_code == 0, result.output
+    return run, result
+
+
+def test_train_prints_and_saves_the_curves(trained):
+    run, result = trained
+    assert "validation NDCG@10" in result.output
+    assert "best epoch" in result.output
+    assert "validation NDCG@10" in (run / "training_chart.txt").read_text()
+    assert len(json.loads((run / "history.json").read_text())) == 2
+
+
+def test_eval_json_has_protocol_split_models_and_manifest_hash(trained, toy_data):
+    run, _ = trained
+    result = runner.invoke(app, ["eval", "--run", str(run), "--baselines", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["protocol"] == "full ranking" and document["split"] == "test"
+    assert set(document["models"]) == {"bert4rec", "popularity", "ease"}
+    assert {"recall@1", "ndcg@100", "mrr"} <= set(document["models"]["ease"])
+    assert len(document["data_manifest_sha256"]) == 64
+
+
+def test_eval_table_names_the_sampled_protocol(trained):
+    run, _ = trained
+    result = runner.invoke(app, ["eval", "--run", str(run), "--negatives", "5", "--split", "val"])
+    assert result.exit_code == 0, result.output
+    assert "sampled: 1 positive vs 5 uniform negatives (seed 0)" in result.output
+    assert "NDCG@10" in result.output
+
+
+def test_eval_refuses_data_with_another_vocabulary(trained, toy_data, tmp_path):
+    run, _ = trained
+    other = tmp_path / "other"
+    shutil.copytree(toy_data, other)
+    ids = np.load(other / "item_ids.npy")
+    np.save(other / "item_ids.npy", ids + 1000)
+    result = runner.invoke(app, ["eval", "--run", str(run), "--data", str(other)])
+    assert result.exit_code != 0
+    assert "vocabulary" in result.output and "Traceback" not in result.output
+
+
+def test_too_many_negatives_is_one_clear_line(trained):
+    run, _ = trained
+    result = runner.invoke(app, ["eval", "--run", str(run), "--negatives", "500"])
+    assert result.exit_code != 0
+    assert "ask for fewer" in result.output and "Traceback" not in result.output
+
+
+def test_genres_need_mal_ids(tmp_path):
+    lines = [f"{u} {i}" for u in range(1, 9) for i in range(1, 7)]
+    (tmp_path / "seq.txt").write_text("\n".join(lines) + "\n")
+    assert runner.invoke(app, ["preprocess", str(tmp_path / "seq.txt"), "--out", str(tmp_path / "pp"), "--min-user-items", "3", "--min-item-users", "3"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "pp"), "--out", str(tmp_path / "r"), "--genres", *TINY])
+    assert result.exit_code != 0
+    assert "MAL ids" in result.output
+
+
+def test_train_on_a_folder_that_is_not_preprocessed(tmp_path):
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    assert "manifest.json" in result.output and "Traceback" not in result.output

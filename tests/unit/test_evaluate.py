@@ -1,0 +1,84 @@
+"""Metrics, the full-ranking protocol, sampled negatives and the baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from training.data import Dataset
+from training.evaluate import ease_scorer, evaluate, metrics_from_ranks, popularity_scorer, sample_negatives
+
+
+def _csr(rows):
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    items = np.array([i for r in rows for i in r], dtype=np.int32)
+    return offsets, items
+
+
+def _dataset(train, val, test, n_items) -> Dataset:
+    manifest = {"ordered": False, "counts": {"items": n_items}}
+    splits = {"train": _csr(train), "val": _csr(val), "test": _csr(test)}
+    return Dataset(None, manifest, splits, np.arange(100, 100 + n_items))
+
+
+def test_known_ranks_give_known_metrics():
+    m = metrics_from_ranks(np.array([0, 2, 30]))
+    assert m["recall@1"] == pytest.approx(1 / 3)
+    assert m["recall@10"] == pytest.approx(2 / 3)
+    assert m["ndcg@10"] == pytest.approx((1.0 + 1 / math.log2(4)) / 3)
+    assert m["ndcg@50"] == pytest.approx((1.0 + 0.5 + 1 / math.log2(32)) / 3)
+    assert m["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 31) / 3)
+
+
+def test_full_ranking_excludes_the_users_input_items():
+    data = _dataset(train=[[1, 2]], val=[[3]], test=[[4]], n_items=6)
+    # items 1-3 score highest but are inputs at test time, so the target (4) ranks first.
+    scorer = lambda users, off, items: np.tile(np.array([9.0, 8.0, 7.0, 6.0, 5.0, 4.0]), (len(users), 1))
+    assert evaluate(scorer, data, "test")["metrics"]["recall@1"] == 1.0
+    # at validation time item 3 is the target and only 1-2 are inputs.
+    assert evaluate(scorer, data, "val")["metrics"]["recall@1"] == 1.0
+    worse = lambda users, off, items: np.tile(np.array([9.0, 8.0, 7.0, 1.0, 5.0, 4.0]), (len(users), 1))
+    assert evaluate(worse, data, "test")["metrics"]["mrr"] == pytest.approx(1 / 3)
+
+
+def test_sampled_negatives_avoid_the_users_items_and_are_stable():
+    rng = np.random.default_rng(0)
+    train = [sorted(rng.choice(np.arange(1, 200), 20, replace=False).tolist()) for _ in range(30)]
+    val = [[r.pop()] for r in train]
+    test = [[r.pop()] for r in train]
+    data = _dataset(train, val, test, 200)
+    users = np.arange(30)
+    a = sample_negatives(data, users, 100, "uniform", seed=7)
+    b = sample_negatives(data, users, 100, "uniform", seed=7)
+    c = sample_negatives(data, users, 100, "popularity", seed=7)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, sample_negatives(data, users, 100, "uniform", seed=8))
+    for negatives in (a, c):
+        for u in users:
+            own = set(train[u]) | set(val[u]) | set(test[u])
+            assert not own & set(negatives[u].tolist())
+            assert len(set(negatives[u].tolist())) == 100
+
+
+def test_ease_matches_a_direct_ridge_regression():
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 6)) < 0.4).astype(np.float64)
+    rows = [list(np.flatnonzero(r) + 1) for r in x]
+    data = _dataset(rows, [[] for _ in rows], [[] for _ in rows], 6)
+    lam = 3.0
+    scores = ease_scorer(data, "val", lam)(np.arange(40), None, None)
+    # column j of B: ridge regression of item j on the other items (Steck 2019, eq. 1)
+    b = np.zeros((6, 6))
+    for j in range(6):
+        others = [k for k in range(6) if k != j]
+        a = x[:, others]
+        b[others, j] = np.linalg.solve(a.T @ a + lam * np.eye(5), a.T @ x[:, j])
+    np.testing.assert_allclose(scores, x @ b, rtol=1e-4, atol=1e-5)
+
+
+def test_popularity_ranks_by_training_counts():
+    data = _dataset(train=[[1, 2], [2, 3], [2]], val=[[]] * 3, test=[[]] * 3, n_items=3)
+    scores = popularity_scorer(data, "val")(np.arange(3), None, None)
+    assert scores[0].tolist() == [1.0, 3.0, 1.0]

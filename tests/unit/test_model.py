@@ -1,0 +1,144 @@
+"""The transformer: cloze loss, masking, set semantics, genre fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from training.data import chunked_queries, mask_tokens, pad_rows
+from training.model import BERT4Rec, ModelConfig
+
+
+def _model(positional=False, genres=False, num_items=30, **kw) -> BERT4Rec:
+    torch.manual_seed(0)
+    config = ModelConfig(num_items=num_items, max_len=12, hidden=32, heads=2, layers=2, dropout=0.0, positional=positional, genres=genres, num_genres=4 if genres else 0, genres_per_item=2 if genres else 0, **kw)
+    table = None
+    if genres:
+        table = torch.zeros(num_items + 2, 2, dtype=torch.long)
+        table[1:num_items + 1, 0] = torch.arange(num_items) % 4 + 1
+    return BERT4Rec(config, table).eval()
+
+
+def test_order_does_not_matter_without_positions():
+    model = _model()
+    tokens = torch.tensor([[3, 7, 9, 12, 31, 0, 0]])
+    permuted = torch.tensor([[12, 9, 31, 3, 7, 0, 0]])
+    with torch.no_grad():
+        a = model.score(model.encode(tokens)[0, 4])
+        b = model.score(model.encode(permuted)[0, 2])
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_order_matters_with_positions():
+    model = _model(positional=True)
+    with torch.no_grad():
+        a = model.score(model.encode(torch.tensor([[3, 7, 9, 31]]))[0, 3])
+        b = model.score(model.encode(torch.tensor([[9, 3, 7, 31]]))[0, 3])
+    assert not torch.allclose(a, b)
+
+
+def test_padding_does_not_change_scores():
+    model = _model()
+    with torch.no_grad():
+        a = model.score(model.encode(torch.tensor([[3, 7, 31]]))[0, 2])
+        b = model.score(model.encode(torch.tensor([[3, 7, 31, 0, 0, 0]]))[0, 2])
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_scores_are_computed_only_at_masked_positions():
+    model = _model()
+    seen_shapes = []
+    original = model.score
+    model.score = lambda hidden, table=None: seen_shapes.append(tuple(hidden.shape)) or original(hidden, table)
+    tokens = torch.randint(1, 31, (4, 10))
+    positions = torch.tensor([[0, 1], [2, 5], [3, 9]])
+    logits = model(tokens, positions)
+    assert logits.shape == (3, 30)
+    assert seen_shapes == [(3, 32)]
+
+
+def test_genres_change_the_item_vectors_and_the_output_table():
+    plain, hybrid = _model(), _model(genres=True)
+    ids = torch.tensor([1, 2, 5])
+    with torch.no_grad():
+        hybrid.genre_emb.weight.normal_()
+        fused = hybrid.embed_items(ids)
+        assert not torch.allclose(fused, hybrid.item_emb(ids))
+        # items 1 and 5 share genre 1: the genre part of their vectors is the same
+        torch.testing.assert_close(fused[0] - hybrid.item_emb.weight[1], fused[2] - hybrid.item_emb.weight[5])
+    assert plain.output_table().shape == hybrid.output_table().shape == (30, 32)
+
+
+def test_masking_statistics():
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(1, 101, (400, 50))
+    tokens[:, 40:] = 0
+    inputs, positions, labels = mask_tokens(tokens, 0.2, 102, 101, generator)
+    chosen = torch.zeros_like(tokens, dtype=torch.bool)
+    chosen[positions[:, 0], positions[:, 1]] = True
+    assert not chosen[:, 40:].any(), "padding is never masked"
+    assert abs(chosen[:, :40].float().mean().item() - 0.2) < 0.01
+    masked = inputs[chosen] == 102
+    kept = inputs[chosen] == tokens[chosen]
+    assert abs(masked.float().mean().item() - 0.8) < 0.02
+    assert 0.08 < (kept & ~masked).float().mean().item() < 0.14  # 10% unchanged (+ random hits of the same item)
+    assert torch.equal(labels, tokens[chosen])
+    assert torch.equal(inputs[~chosen], tokens[~chosen])
+
+
+def test_every_row_gets_at_least_one_mask():
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.zeros(200, 8, dtype=torch.long)
+    tokens[:, :2] = 5
+    _, positions, _ = mask_tokens(tokens, 0.01, 9, 8, generator)
+    assert set(positions[:, 0].tolist()) == set(range(200))
+
+
+def test_long_unordered_rows_are_subsampled_afresh_and_ordered_rows_keep_the_latest():
+    offsets, items = np.array([0, 10]), np.arange(1, 11)
+    rng = np.random.default_rng(0)
+    draws = [set(pad_rows(offsets, items, np.array([0]), 4, False, rng, 4)[0].tolist()) for _ in range(20)]
+    assert all(len(d) == 4 for d in draws) and len({frozenset(d) for d in draws}) > 1
+    assert set().union(*draws) == set(range(1, 11))
+    latest = pad_rows(offsets, items, np.array([0]), 4, True, None, 4)[0]
+    assert latest.tolist() == [7, 8, 9, 10]
+
+
+def test_inference_uses_every_favourite_of_a_long_list():
+    offsets, items = np.array([0, 10]), np.arange(1, 11)
+    tokens, owner = chunked_queries(offsets, items, [0], 5, False, 99)
+    assert owner.tolist() == [0, 0, 0]
+    assert sorted(t for t in tokens.ravel().tolist() if 0 < t < 99) == list(range(1, 11))
+    assert ((tokens == 99).sum(axis=1) == 1).all()
+
+
+def test_a_tiny_model_overfits_a_handful_of_users():
+    torch.manual_seed(0)
+    users = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
+    model = _model(num_items=12)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    tokens = torch.tensor(users)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(300):
+        inputs, positions, labels = mask_tokens(tokens, 0.25, 13, 12, generator)
+        loss = model.cloze_loss(inputs, positions, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:20])  # masking 2 of a set leaves ln 2 of ambiguity
+    model.eval()
+    with torch.no_grad():
+        query = torch.tensor([[1, 2, 3, 13], [5, 6, 7, 13], [9, 10, 11, 13]])
+        scores = model.score(model.encode(query)[:, 3])
+        scores[torch.arange(3)[:, None], query[:, :3] - 1] = -float("inf")  # inputs are never recommended
+        top = scores.argmax(dim=1) + 1
+    assert top.tolist() == [4, 8, 12]
+
+
+def test_heads_must_divide_hidden():
+    with pytest.raises(ValueError, match="divisible"):
+        BERT4Rec(ModelConfig(num_items=5, hidden=30, heads=4, genres=False))

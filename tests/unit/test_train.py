@@ -1,0 +1,113 @@
+"""Training runs: checkpoints round-trip, resume is exact, bad inputs are refused."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from animerec_tui.errors import UserError
+from training.checkpoint import load_model, read_run, resolve_model_dir
+from training.data import load_dataset
+from training.model import ModelConfig
+from training.train import TrainConfig, train
+
+SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False)
+
+
+def _train(data, run, epochs=2, stop_after=None, resume=False, force=False):
+    config = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, seed=3, val_users=100)
+    return train(data, run, ModelConfig(num_items=data.num_items, **SMALL), config, resume=resume, force=force, stop_after=stop_after)
+
+
+def _weights(run):
+    model, _ = load_model(run, which="latest")
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_loss_falls_and_the_best_checkpoint_loads(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    summary = _train(data, tmp_path / "run", epochs=4)
+    losses = [h["loss"] for h in summary["history"]]
+    assert losses[-1] < losses[0]
+    pointer = read_run(tmp_path / "run")
+    assert pointer["best"] == summary["best"]["name"]
+    model, meta = load_model(tmp_path / "run")
+    assert meta["vocab"]["size"] == data.num_items
+    assert meta["model_config"]["hidden"] == 16
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == sorted({pointer["best"], pointer["latest"]})
+
+
+def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "straight", epochs=2)
+    first = _train(data, tmp_path / "broken", epochs=2, stop_after=lambda step: step == 5)
+    assert first["interrupted"]
+    assert read_run(tmp_path / "broken")["latest"].endswith("s000005")
+    _train(data, tmp_path / "broken", epochs=2, resume=True)
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "broken")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_existing_run_needs_resume_or_force(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "run", epochs=1)
+    with pytest.raises(UserError, match="--resume"):
+        _train(data, tmp_path / "run", epochs=1)
+    with pytest.raises(UserError, match="already trained 1 epochs"):
+        _train(data, tmp_path / "run", epochs=1, resume=True)
+    _train(data, tmp_path / "run", epochs=1, force=True)
+
+
+def test_resume_refuses_other_data(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "run", epochs=1)
+    data.item_ids = data.item_ids + 1
+    with pytest.raises(UserError, match="vocabulary"):
+        _train(data, tmp_path / "run", epochs=2, resume=True)
+
+
+def test_a_pickled_or_truncated_checkpoint_is_refused(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "run", epochs=1)
+    folder = resolve_model_dir(tmp_path / "run")
+    weights = folder / "model.safetensors"
+    original = weights.read_bytes()
+    weights.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with pytest.raises(UserError, match="safetensors"):
+        load_model(tmp_path / "run")
+    weights.write_bytes(original[: len(original) // 2])
+    with pytest.raises(UserError, match="safetensors"):
+        load_model(tmp_path / "run")
+
+
+def test_a_meta_with_a_wrong_vocabulary_hash_is_refused(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "run", epochs=1)
+    meta_path = resolve_model_dir(tmp_path / "run") / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["vocab"]["sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="damaged"):
+        load_model(tmp_path / "run")
+
+
+@pytest.mark.parametrize("damage", ["missing", "version"])
+def test_a_broken_preprocessed_folder_is_refused(toy_data, tmp_path, damage):
+    folder = tmp_path / "pp"
+    shutil.copytree(toy_data, folder)
+    if damage == "missing":
+        (folder / "train_items.npy").unlink()
+        match = "train_items.npy is missing"
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["manifest_version"] = 99
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        match = "incompatible version"
+    with pytest.raises(UserError, match=match):
+        load_dataset(folder)
