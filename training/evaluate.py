@@ -81,20 +81,22 @@ def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, samp
     users, in_off, in_items, targets = split_inputs(data, split)
     neg = sample_negatives(data, users, negatives, sampler, seed) if negatives else None
     ranks = np.empty(users.size, dtype=np.int64)
+    # Batches of users with similar input lengths waste little work on padding.
+    by_length = np.argsort(in_off[users + 1] - in_off[users], kind="stable")
     for start in range(0, users.size, batch):
-        chunk = users[start : start + batch]
+        picked = by_length[start : start + batch]
+        chunk = users[picked]
         scores = np.asarray(scorer(chunk, in_off, in_items), dtype=np.float32)
         rows = np.arange(chunk.size)
-        target_cols = targets[start : start + batch] - 1
-        target_scores = scores[rows, target_cols]
+        target_scores = scores[rows, targets[picked] - 1]
         if neg is None:
             counts = in_off[chunk + 1] - in_off[chunk]
             seen = in_items[gather_ranges(in_off[chunk], counts)] - 1
             scores[np.repeat(rows, counts), seen] = -np.inf
-            ranks[start : start + batch] = (scores > target_scores[:, None]).sum(axis=1)
+            ranks[picked] = (scores > target_scores[:, None]).sum(axis=1)
         else:
-            neg_scores = np.take_along_axis(scores, neg[start : start + batch] - 1, axis=1)
-            ranks[start : start + batch] = (neg_scores > target_scores[:, None]).sum(axis=1)
+            neg_scores = np.take_along_axis(scores, neg[picked] - 1, axis=1)
+            ranks[picked] = (neg_scores > target_scores[:, None]).sum(axis=1)
     protocol = "full ranking" if neg is None else f"sampled: 1 positive vs {negatives} {sampler} negatives (seed {seed})"
     return {"protocol": protocol, "split": split, "users": int(users.size), "metrics": metrics_from_ranks(ranks)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.data import chunked_queries
+from training.data import chunked_queries, trim_padding
 from training.model import BERT4Rec
 
 
@@ -18,6 +18,7 @@ def score_users(model: BERT4Rec, offsets: np.ndarray, items: np.ndarray, users: 
     """
     config = model.config
     tokens, owner = chunked_queries(offsets, items, users, config.max_len, ordered, config.mask_id)
+    tokens = trim_padding(tokens, ordered)
     tokens_t = torch.from_numpy(tokens).to(device)
     hidden = model.encode(tokens_t)
     at_mask = hidden[tokens_t == config.mask_id]

@@ -40,11 +40,11 @@ class TrainConfig:
     """Optimisation settings; saved with the run."""
 
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 16
+    lr: float = 3e-3
     weight_decay: float = 0.01
     warmup: float = 0.05
-    mask_prob: float = 0.2
+    mask_prob: float = 0.5
     clip: float = 1.0
     seed: int = 0
     val_users: int = 10_000

@@ -1,0 +1,31 @@
+"""Ctrl-C during training saves a resumable checkpoint and exits cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run),
+            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
+    process = subprocess.Popen([*args, "--epochs", "500"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    for line in process.stderr:
+        if line.startswith("epoch"):
+            break
+        assert time.monotonic() < deadline, "training never finished an epoch"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "resumable checkpoint" in err and "Traceback" not in err
+    pointer = json.loads((run / "run.json").read_text())
+    assert (run / "checkpoints" / pointer["latest"] / "train_state.safetensors").is_file()
+    done_epochs = int(pointer["latest"][1:5])
+    resumed = subprocess.run([*args, "--epochs", str(done_epochs + 1), "--resume"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "run.json").read_text())["latest"] == f"e{done_epochs + 1:04d}-s000000"
