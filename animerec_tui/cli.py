@@ -195,10 +195,95 @@ def evaluate(
     eval_command(locals())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def recommend() -> None:
-    """Recommend anime for a list of favourites (not built yet)."""
-    _not_built("recommend", 4)
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+@user_errors
+def recommend(
+    titles: Annotated[Optional[list[str]], typer.Argument(help="Favourite titles (fuzzy); none = your saved favourites.", show_default=False)] = None,
+    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="A favourite by MAL id (repeatable).", show_default=False)] = None,
+    top: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="How many recommendations.")] = 20,
+    type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these types: TV, Movie, OVA, ONA, Special, Music (repeatable).", show_default=False)] = None,
+    hide_sequels: Annotated[bool, typer.Option("--hide-sequels", help="Leave out sequels.")] = False,
+    show_adult: Annotated[bool, typer.Option("--show-adult", help="Include adult titles (hidden by default).")] = False,
+    genre: Annotated[Optional[list[str]], typer.Option("--genre", "-g", help="Only anime with one of these genres (repeatable).", show_default=False)] = None,
+    exclude_genre: Annotated[Optional[list[str]], typer.Option("--exclude-genre", help="No anime with these genres (repeatable).", show_default=False)] = None,
+    exclude: Annotated[Optional[list[int]], typer.Option("--exclude", help="Never recommend this MAL id (repeatable).", show_default=False)] = None,
+    similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
+    batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder [default: the shipped model].", show_default=False)] = None,
+) -> None:
+    """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
+    from animerec_tui.recommend_command import run_recommend
+
+    run_recommend({
+        "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
+        "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
+        "similar": similar, "batch": batch, "format": format.value, "model": model,
+    })
+
+
+favourites_app = typer.Typer(help="Your saved favourites (used when recommend gets no titles).", no_args_is_help=True)
+app.add_typer(favourites_app, name="favourites")
+
+
+@favourites_app.command("list")
+@user_errors
+def favourites_list(json_output: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False) -> None:
+    """Show your favourites."""
+    from animerec_tui.favourites_command import list_favourites
+
+    list_favourites(json_output)
+
+
+@favourites_app.command("add")
+@user_errors
+def favourites_add(
+    titles: Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)] = None,
+    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="MAL id (repeatable).", show_default=False)] = None,
+) -> None:
+    """Add anime to your favourites."""
+    from animerec_tui.favourites_command import change_favourites
+
+    change_favourites("add", titles or [], mal_id or [])
+
+
+@favourites_app.command("remove")
+@user_errors
+def favourites_remove(
+    titles: Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)] = None,
+    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="MAL id (repeatable).", show_default=False)] = None,
+) -> None:
+    """Remove anime from your favourites."""
+    from animerec_tui.favourites_command import change_favourites
+
+    change_favourites("remove", titles or [], mal_id or [])
+
+
+@favourites_app.command("clear")
+@user_errors
+def favourites_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
+    """Remove every favourite (asks first)."""
+    from animerec_tui.favourites_command import clear_favourites
+
+    clear_favourites(yes)
+
+
+@app.command("import-mal")
+@user_errors
+def import_mal(
+    export: Annotated[Path, typer.Argument(help="MyAnimeList export (animelist_*.xml or .xml.gz).", show_default=False)],
+    min_score: Annotated[int, typer.Option(min=1, max=10, help="Scores at or above this become favourites.")] = 7,
+    include_unscored_completed: Annotated[bool, typer.Option("--include-unscored-completed", help="Also add completed anime you did not score.")] = False,
+) -> None:
+    """Turn a MyAnimeList list export into favourites."""
+    from animerec_tui.favourites_command import import_mal as run
+
+    run(export, min_score, include_unscored_completed)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -72,7 +72,9 @@ def _decode(data: bytes) -> Favourites:
     version = document.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
         # A newer animerec wrote it: moving it aside would throw away the user's data.
-        raise UserError(f"favourites file is version {version}; this animerec reads version {VERSION}. Upgrade animerec")
+        raise UserError(
+            f"favourites file is version {version}; this animerec reads version {VERSION}. Upgrade animerec"
+        )
     if version != VERSION:
         raise _Corrupt(f"unknown version {version!r}")
     lists = []

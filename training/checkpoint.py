@@ -157,3 +157,19 @@ def check_vocab(meta: dict, item_ids: np.ndarray, where: str) -> None:
             f"the checkpoint's vocabulary ({vocab['size']:,} items) does not match {where} ({item_ids.size:,} items); "
             "use the data the model was trained on"
         )
+
+
+def export_model(run: Path, out: Path, half: bool = True) -> None:
+    """Write a run's best weights (fp16 when ``half``) and meta.json to a standalone folder.
+
+    The integer genre table stays as it is; only floating-point tensors are halved.
+    """
+    folder = resolve_model_dir(run)
+    meta = read_meta(folder)
+    weights = load_file(str(folder / MODEL_FILE))
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    meta = {**meta, "exported_from": str(folder), "dtype": "float16" if half else "float32"}
+    with atomic_output_dir(out, force=True) as tmp:
+        save_file(weights, str(tmp / MODEL_FILE), metadata={"format": CHECKPOINT_FORMAT})
+        (tmp / META_FILE).write_bytes(_json_bytes(meta))

@@ -1,0 +1,212 @@
+"""The inference engine: a trained model plus the catalogue, answering recommendation requests.
+
+Loads once, then each request is one small forward pass (favourites + a mask token, read
+at the mask, exactly the cloze query the model was trained for), a masked top-k over the
+catalogue, and a short reason per result. Never imports Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from animerec_tui.catalog import load_catalog
+from animerec_tui.errors import UserError
+from animerec_tui.paths import data_dir
+
+TYPES = ("TV", "Movie", "OVA", "ONA", "Special", "Music")
+
+
+def default_model_dir() -> Path:
+    """The model shipped in ``Data/model``."""
+    return data_dir() / "model"
+
+
+@dataclass
+class Filters:
+    """What may come back. Favourites and ``exclude`` never do."""
+
+    types: frozenset[str] = frozenset()
+    """Allowed types (TV, Movie, ...); empty means all."""
+    hide_sequels: bool = False
+    hide_adult: bool = True
+    include_genres: frozenset[str] = frozenset()
+    """If set, a result must have at least one of these genres."""
+    exclude_genres: frozenset[str] = frozenset()
+    """A result must have none of these genres."""
+    exclude: frozenset[int] = frozenset()
+    """MAL ids never to recommend (already watched, not interested)."""
+
+
+@dataclass
+class Recommendation:
+    """One recommended anime, with what a person needs to judge it."""
+
+    mal_id: int
+    title: str
+    title_english: str | None
+    type: str | None
+    episodes: int | None
+    genres: list[str]
+    members: int | None
+    score: float
+    because: list[str] = field(default_factory=list)
+    url: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("mal_id", "title", "title_english", "type", "episodes", "genres", "members", "score", "because", "url")}
+
+
+@dataclass
+class Result:
+    """Recommendations plus the favourites the model could not use."""
+
+    items: list[Recommendation]
+    unknown: list[int]
+
+
+class Engine:
+    """A loaded model and catalogue. Build once; ``recommend`` and ``similar`` are cheap."""
+
+    def __init__(self, model_dir: Path | None = None, catalog: list[dict] | None = None, device: str = "cpu") -> None:
+        import torch
+
+        from training.checkpoint import load_model
+
+        torch.set_grad_enabled(False)
+        self.device = device
+        self.model, self.meta = load_model(model_dir or default_model_dir(), device)
+        self.model.eval()
+        self.catalog = load_catalog() if catalog is None else catalog
+        self.by_id = {entry["mal_id"]: entry for entry in self.catalog}
+        vocab = self.meta["vocab"]
+        if vocab.get("id_space") != "mal":
+            raise UserError("this model was trained on raw item ids, not MyAnimeList ids; it cannot recommend anime")
+        self.item_ids = np.asarray(vocab["item_ids"], dtype=np.int64)
+        missing = [int(i) for i in self.item_ids if int(i) not in self.by_id]
+        if missing:
+            raise UserError(f"the model knows {len(missing):,} anime the catalogue lacks (e.g. MAL id {missing[0]}); model and catalogue do not match")
+        self.dense = {int(mal): dense for dense, mal in enumerate(self.item_ids, start=1)}
+        self.table = self.model.output_table()
+        self._unit = torch.nn.functional.normalize(self.table, dim=1)
+        self._attributes()
+
+    def _attributes(self) -> None:
+        entries = [self.by_id[int(i)] for i in self.item_ids]
+        self.type_of = np.asarray([e.get("type") or "" for e in entries])
+        self.sequel = np.asarray([bool(e.get("is_sequel")) for e in entries])
+        self.adult = np.asarray([bool(e.get("is_adult")) for e in entries])
+        self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
+        index = {g: i for i, g in enumerate(self.genre_names)}
+        self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
+        for row, entry in enumerate(entries):
+            self.genre_matrix[row, [index[g] for g in entry.get("genres", [])]] = True
+
+    def knows(self, mal_id: int) -> bool:
+        """Whether the model can use (and recommend) this anime."""
+        return int(mal_id) in self.dense
+
+    def allowed(self, filters: Filters) -> np.ndarray:
+        """Boolean mask over the model's items (column j = dense id j+1) that pass ``filters``."""
+        ok = ~self.adult if filters.hide_adult else np.ones(self.item_ids.size, dtype=bool)
+        if filters.types:
+            ok &= np.isin(self.type_of, list(filters.types))
+        if filters.hide_sequels:
+            ok &= ~self.sequel
+        for genres, want in ((filters.include_genres, True), (filters.exclude_genres, False)):
+            columns = [self.genre_names.index(g) for g in genres if g in self.genre_names]
+            if genres and not columns and want:
+                return np.zeros_like(ok)
+            if columns:
+                hit = self.genre_matrix[:, columns].any(axis=1)
+                ok &= hit if want else ~hit
+        excluded = [self.dense[m] - 1 for m in filters.exclude if m in self.dense]
+        ok[excluded] = False
+        return ok
+
+    def _scores(self, dense_rows: list[list[int]]):
+        from training.scoring import score_users
+
+        counts = [len(r) for r in dense_rows]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        items = np.asarray([i for r in dense_rows for i in r], dtype=np.int64)
+        users = np.arange(len(dense_rows))
+        return score_users(self.model, offsets, items, users, False, self.device, self.table).cpu().numpy()
+
+    def split_known(self, favourites: Iterable[int]) -> tuple[list[int], list[int]]:
+        """Favourites as dense ids (duplicates dropped, order kept) and the MAL ids the model lacks."""
+        known, unknown, seen = [], [], set()
+        for mal in favourites:
+            mal = int(mal)
+            if mal in seen:
+                continue
+            seen.add(mal)
+            (known if mal in self.dense else unknown).append(self.dense.get(mal, mal))
+        return known, unknown
+
+    def recommend(self, favourites: Iterable[int], k: int = 20, filters: Filters = Filters()) -> Result:
+        """Top ``k`` anime for a set of favourite MAL ids (order does not matter)."""
+        return self.recommend_many([(list(favourites), filters)], k)[0]
+
+    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = 20) -> list[Result]:
+        """Answer many requests with batched forward passes."""
+        parsed = [self.split_known(favs) for favs, _ in requests]
+        results: list[Result | None] = [None] * len(requests)
+        rows = [i for i, (known, _) in enumerate(parsed) if known]
+        for i, (known, unknown) in enumerate(parsed):
+            if not known:
+                results[i] = Result(self._popular(k, requests[i][1], []), unknown)
+        for start in range(0, len(rows), 256):
+            batch = rows[start : start + 256]
+            scores = self._scores([parsed[i][0] for i in batch])
+            for row, i in enumerate(batch):
+                known, unknown = parsed[i]
+                results[i] = Result(self._top(scores[row], known, k, requests[i][1]), unknown)
+        return results  # type: ignore[return-value]
+
+    def _popular(self, k: int, filters: Filters, known: list[int]) -> list[Recommendation]:
+        """With no usable favourites: the model's learned popularity (its output bias)."""
+        bias = self.model.out_bias.detach().cpu().numpy().astype(np.float64)
+        return self._top(bias, known, k, filters)
+
+    def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters) -> list[Recommendation]:
+        scores = np.where(self.allowed(filters), scores, -np.inf)
+        if known:
+            scores[np.asarray(known) - 1] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        reasons = self._reasons(known, top)
+        return [self._recommendation(int(j), float(scores[j]), reasons[n]) for n, j in enumerate(top)]
+
+    def _reasons(self, known: list[int], top: np.ndarray, per_item: int = 2) -> list[list[str]]:
+        """For each result, the favourites closest to it in the model's item space."""
+        if not known:
+            return [[] for _ in top]
+        import torch
+
+        fav = torch.as_tensor(np.asarray(known) - 1)
+        similarity = (self._unit[torch.as_tensor(top)] @ self._unit[fav].T).numpy()
+        best = np.argsort(-similarity, axis=1)[:, :per_item]
+        return [[self.by_id[int(self.item_ids[known[c] - 1])]["title"] for c in row] for row in best]
+
+    def _recommendation(self, column: int, score: float, because: list[str]) -> Recommendation:
+        entry = self.by_id[int(self.item_ids[column])]
+        return Recommendation(
+            mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
+            episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),
+            score=round(score, 4), because=because, url=entry.get("url", ""),
+        )
+
+    def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:
+        """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""
+        if int(mal_id) not in self.dense:
+            raise UserError(f"the model does not know MAL id {mal_id}, so it has no similar anime for it")
+        dense = self.dense[int(mal_id)]
+        scores = self._scores([[dense]])[0]
+        return self._top(scores, [dense], k, filters)

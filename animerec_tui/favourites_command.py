@@ -1,0 +1,88 @@
+"""Bodies of ``animerec favourites ...`` and ``animerec import-mal``: catalogue only, no model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from animerec_tui.catalog import load_catalog
+from animerec_tui.errors import UserError
+from animerec_tui.favourites import FavouritesStore
+
+
+def _store() -> FavouritesStore:
+    store = FavouritesStore()
+    store.load()
+    if store.last_warning:
+        Console(stderr=True, highlight=False).print(f"[yellow]{store.last_warning}[/]")
+    return store
+
+
+def _resolve(titles: list[str], mal_ids: list[int]) -> tuple[list[int], dict[int, dict]]:
+    from animerec_tui.search import TitleIndex
+
+    catalog = load_catalog()
+    by_id = {e["mal_id"]: e for e in catalog}
+    ids = [TitleIndex(catalog).resolve(t).mal_id for t in titles] if titles else []
+    for mal_id in mal_ids:
+        if mal_id not in by_id:
+            raise UserError(f"MAL id {mal_id} is not in the catalogue")
+        ids.append(mal_id)
+    if not ids:
+        raise UserError("name at least one title or --mal-id")
+    return ids, by_id
+
+
+def list_favourites(as_json: bool) -> None:
+    state = _store().load()
+    if as_json:
+        sys.stdout.write(json.dumps({"favourites": state.favourites, "excluded": state.excluded}) + "\n")
+        return
+    by_id = {e["mal_id"]: e for e in load_catalog()}
+    table = Table(title=f"{len(state.favourites)} favourite(s)", title_justify="left")
+    table.add_column("MAL id", justify="right")
+    table.add_column("title")
+    table.add_column("type")
+    for mal_id in state.favourites:
+        entry = by_id.get(mal_id, {})
+        table.add_row(str(mal_id), entry.get("title", "?"), entry.get("type") or "?")
+    Console(highlight=False).print(table)
+    if state.excluded:
+        Console(highlight=False).print(f"not interested: {len(state.excluded)} anime")
+
+
+def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> None:
+    ids, by_id = _resolve(titles, mal_ids)
+    store = _store()
+    changed = store.add(ids) if action == "add" else store.remove(ids)
+    verb = "added" if action == "add" else "removed"
+    names = ", ".join(by_id[i]["title"] for i in changed) or "nothing (no change)"
+    Console(highlight=False).print(f"{verb}: {names}")
+
+
+def clear_favourites(yes: bool) -> None:
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError("clearing needs confirmation: pass --yes")
+        if input("Remove every favourite? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise UserError("nothing cleared", exit_code=1)
+    removed = _store().clear()
+    Console(highlight=False).print(f"cleared {len(removed)} favourite(s)")
+
+
+def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> None:
+    from animerec_tui.malimport import parse_mal_export
+
+    ids = parse_mal_export(path, min_score, include_unscored_completed)
+    known = {e["mal_id"] for e in load_catalog()}
+    usable = [i for i in ids if i in known]
+    added = _store().add(usable) if usable else []
+    Console(highlight=False).print(
+        f"{path.name}: {len(ids)} anime scored >= {min_score}"
+        + (" or completed unscored" if include_unscored_completed else "")
+        + f"; {len(added)} new favourite(s) added, {len(ids) - len(usable)} not in the catalogue"
+    )

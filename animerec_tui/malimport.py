@@ -1,0 +1,96 @@
+"""Read a MyAnimeList list export (``animelist_*.xml`` or ``.xml.gz``) into MAL anime ids.
+
+The file comes from the user and from the internet, so it is parsed with defusedxml:
+DTDs, entity declarations (billion laughs) and external entities are all refused, and a
+gzip file may not inflate past :data:`MAX_XML_BYTES`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from animerec_tui.errors import UserError
+
+MAX_XML_BYTES = 200 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def parse_mal_export(path: Path, min_score: int = 7, include_unscored_completed: bool = False) -> list[int]:
+    """MAL ids of the anime the user liked, in file order, without repeats.
+
+    An anime is kept when its ``my_score`` is at least ``min_score`` (1-10), or, with
+    ``include_unscored_completed``, when it is unscored (0) and its status is Completed.
+    A valid export with nothing that qualifies gives ``[]``; any unreadable or unsafe
+    file raises UserError.
+    """
+    if isinstance(min_score, bool) or not isinstance(min_score, int) or not 1 <= min_score <= 10:
+        raise UserError(f"minimum score must be a whole number from 1 to 10, not {min_score!r}")
+    path = Path(path)
+    root = _parse_root(path, _read_xml_bytes(path))
+    kept: dict[int, None] = {}
+    for number, entry in enumerate(root.findall("anime"), start=1):
+        anime_id = _anime_id(path, number, entry)
+        score = _score(path, anime_id, entry)
+        completed = (entry.findtext("my_status") or "").strip().lower() == "completed"
+        if score >= min_score or (include_unscored_completed and score == 0 and completed):
+            kept[anime_id] = None
+    return list(kept)
+
+
+def _read_xml_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give the animelist_*.xml or .xml.gz file inside it")
+    try:
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == _GZIP_MAGIC
+            handle.seek(0)
+            if not gzipped:
+                data = handle.read(MAX_XML_BYTES + 1)
+            else:
+                # Read through the decompressor with a cap: a small gzip bomb must not
+                # fill memory before we notice.
+                try:
+                    with gzip.GzipFile(fileobj=handle) as unzipped:
+                        data = unzipped.read(MAX_XML_BYTES + 1)
+                except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                    raise UserError(f"{path}: damaged gzip file ({str(exc) or type(exc).__name__})") from None
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_XML_BYTES:
+        raise UserError(f"{path}: larger than {MAX_XML_BYTES // 2**20} MB of XML; not a MyAnimeList export")
+    return data
+
+
+def _parse_root(path: Path, data: bytes):
+    try:
+        root = SafeET.fromstring(data, forbid_dtd=True)
+    except defusedxml.DefusedXmlException as exc:
+        # DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden: MAL exports have none.
+        raise UserError(f"{path}: refused, the XML declares a DTD or entities ({type(exc).__name__})") from None
+    except SafeET.ParseError as exc:
+        raise UserError(f"{path}: not valid XML ({exc}); expected a MyAnimeList export") from None
+    if root.tag != "myanimelist":
+        raise UserError(f"{path}: not a MyAnimeList export (root element is <{root.tag}>, expected <myanimelist>)")
+    return root
+
+
+def _anime_id(path: Path, number: int, entry) -> int:
+    raw = (entry.findtext("series_animedb_id") or "").strip()
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        title = (entry.findtext("series_title") or "").strip() or "untitled"
+        raise UserError(f"{path}: anime entry {number} ({title}) has an invalid series_animedb_id {raw!r}")
+    return int(raw)
+
+
+def _score(path: Path, anime_id: int, entry) -> int:
+    raw = (entry.findtext("my_score") or "0").strip() or "0"
+    if not raw.isascii() or not raw.isdigit():
+        raise UserError(f"{path}: anime {anime_id} has an invalid my_score {raw!r}")
+    return int(raw)

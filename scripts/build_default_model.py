@@ -1,0 +1,84 @@
+"""Rebuild the shipped default model in Data/model from the real MAL data in ../shared.
+
+Steps (each printed as the animerec command it runs):
+1. Merge the caserec 5k-user ratings (ids mapped to MAL ids) with the CooperUnion tail's
+   users into one `user_id,anime_id,rating` CSV; tail users whose scored list is identical
+   to a 5k-set user's are the same person and are dropped (72 of them).
+2. `animerec preprocess` (rating >= 7, 5-core, random hold-out, seed 0).
+3. `animerec train` with the defaults and genres on.
+4. `animerec eval --baselines` on val and test, then export the best checkpoint's weights
+   in fp16 with its meta.json to Data/model.
+
+    python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs 60] [--work runs/default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TAIL_USER_OFFSET = 1_000_000
+
+
+def merged_ratings(data: Path, out: Path) -> dict:
+    """Write the merged ratings CSV; return counts for the model card."""
+    folder = data / "caserec_cooperunion_5k"
+    with open(folder / "DERIVED_caserec_item_to_mal_id.csv", newline="") as handle:
+        to_mal = {int(r["caserec_item_id"]): int(r["mal_id"]) for r in csv.DictReader(handle)}
+    caserec: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    with open(folder / "anime_ratings.dat", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            caserec[int(row["User_ID"])].append((to_mal[int(row["Anime_ID"])], int(row["Feedback"])))
+    tail: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    with open(data / "cooperunion_meta_tail" / "rating_23.csv", newline="") as handle:
+        for user, anime, rating in csv.reader(handle):
+            if int(rating) > 0:
+                tail[int(user)].append((int(anime), int(rating)))
+    known = {frozenset(pairs) for pairs in caserec.values()}
+    duplicates = sorted(u for u, pairs in tail.items() if frozenset(pairs) in known)
+    rows = [(u, a, r) for u in sorted(caserec) for a, r in sorted(caserec[u])]
+    rows += [(TAIL_USER_OFFSET + u, a, r) for u in sorted(tail) if u not in set(duplicates) for a, r in sorted(tail[u])]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "anime_id", "rating"])
+        writer.writerows(rows)
+    return {"caserec_users": len(caserec), "tail_users": len(tail), "tail_duplicates_dropped": len(duplicates), "rows": len(rows)}
+
+
+def animerec(*args) -> str:
+    print("$ animerec " + " ".join(map(str, args)), flush=True)
+    return subprocess.run([sys.executable, "-m", "animerec_tui", *map(str, args)], cwd=REPO, check=True, text=True, stdout=subprocess.PIPE).stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Rebuild Data/model")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "anime")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "default")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=REPO / "Data" / "model")
+    args = parser.parse_args()
+    ratings = args.work / "ratings.csv"
+    counts = merged_ratings(args.data, ratings)
+    print(json.dumps(counts))
+    pre, run = args.work / "data", args.work / "run"
+    animerec("preprocess", ratings, "--format", "cooperunion", "--min-rating", "7", "--min-user-items", "5", "--min-item-users", "5", "--out", pre, "--force")
+    animerec("train", "--data", pre, "--out", run, "--epochs", args.epochs, "--genres", "--force")
+    report = {split: json.loads(animerec("eval", "--run", run, "--split", split, "--baselines", "--json")) for split in ("val", "test")}
+    from training.checkpoint import export_model
+
+    export_model(run, args.out, half=True)
+    exported = json.loads(animerec("eval", "--run", args.out, "--data", pre, "--split", "test", "--json"))
+    report["test_fp16"] = exported
+    (args.work / "report.json").write_text(json.dumps({"merge": counts, **report}, indent=1) + "\n")
+    print(json.dumps({k: v["models"] for k, v in report.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

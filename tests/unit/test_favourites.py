@@ -1,0 +1,207 @@
+"""The favourites store: persistence, atomic writes, corrupt files kept, no lost updates."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from animerec_tui import favourites as favourites_module
+from animerec_tui.errors import UserError
+from animerec_tui.favourites import Favourites, FavouritesStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_default_path_is_under_animerec_home(home):
+    store = FavouritesStore()
+    assert store.path == home / "favourites.json"
+    assert store.load() == Favourites([], [])
+    assert not store.path.exists(), "reading must not create the file"
+    store.add([1])
+    assert store.path.exists()
+
+
+def test_add_remove_exclude_clear_round_trip_across_instances(home):
+    first, second = FavouritesStore(), FavouritesStore()
+
+    assert first.add([5114, 9253, 5114]) == [5114, 9253]
+    assert second.add([9253, 21]) == [21]
+    assert first.load().favourites == [5114, 9253, 21]
+
+    assert second.remove([9253, 999]) == [9253]
+    assert first.load().favourites == [5114, 21]
+
+    assert first.exclude([21, 30276]) == [21, 30276]
+    assert first.exclude([30276]) == []
+    state = second.load()
+    assert state.favourites == [5114], "an excluded id leaves the favourites"
+    assert state.excluded == [21, 30276]
+
+    assert second.add([30276]) == [30276]
+    assert first.load().excluded == [21], "a favourite leaves the excluded list"
+    assert first.unexclude([21, 5]) == [21]
+
+    assert second.clear() == [5114, 30276]
+    assert first.load() == Favourites([], [])
+
+    first.add([7, 8])
+    first.exclude([9])
+    on_disk = json.loads((home / "favourites.json").read_text())
+    assert on_disk == {"version": 1, "favourites": [7, 8], "excluded": [9]}
+    assert stat.S_IMODE(os.stat(home / "favourites.json").st_mode) == 0o600
+
+
+def test_numpy_style_integers_are_accepted(home):
+    np = pytest.importorskip("numpy")
+    assert FavouritesStore().add(np.array([3, 4])) == [3, 4]
+    assert json.loads((home / "favourites.json").read_text())["favourites"] == [3, 4]
+
+
+@pytest.mark.parametrize("bad", [[True], ["12"], [1.5], [-3], [0], [None], "123"])
+def test_invalid_ids_are_refused_and_nothing_changes(home, bad):
+    store = FavouritesStore()
+    store.add([1])
+    before = store.path.read_bytes()
+    for method in (store.add, store.remove, store.exclude, store.unexclude):
+        with pytest.raises(UserError) as info:
+            method([2, *bad] if isinstance(bad, list) else bad)
+        assert "\n" not in str(info.value)
+    assert store.path.read_bytes() == before, "a batch with one bad id must change nothing"
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"])
+def test_failed_write_leaves_the_old_file_intact(home, monkeypatch, failing):
+    store = FavouritesStore()
+    store.add([1, 2])
+    before = store.path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched, pytest.raises(UserError, match="No space left"):
+        patched.setattr(os, failing, boom)
+        store.add([3])
+
+    assert store.path.read_bytes() == before
+    assert FavouritesStore().load().favourites == [1, 2]
+    leftovers = sorted(p.name for p in home.iterdir())
+    assert leftovers == ["favourites.json", "favourites.json.lock"], "no temp file left behind"
+
+
+CORRUPT = [
+    b'{"version": 1, "favourites": [1, 2',
+    b"\x00\xff\xfe garbage",
+    b"[1, 2, 3]",
+    b'{"favourites": [1]}',
+    b'{"version": 1, "favourites": ["one"], "excluded": []}',
+    b'{"version": 1, "favourites": [], "excluded": {"a": 1}}',
+]
+
+
+@pytest.mark.parametrize("content", CORRUPT)
+def test_corrupt_file_is_kept_aside_with_its_bytes(home, content):
+    home.mkdir()
+    (home / "favourites.json").write_bytes(content)
+    store = FavouritesStore()
+
+    assert store.load() == Favourites([], [])
+    aside = list(home.glob("favourites.json.corrupt-*"))
+    assert len(aside) == 1
+    assert aside[0].read_bytes() == content
+    assert store.last_warning is not None and str(aside[0]) in store.last_warning
+
+    store.add([42])
+    assert FavouritesStore().load().favourites == [42]
+    assert aside[0].read_bytes() == content, "the kept file is never touched again"
+
+
+def test_corrupt_file_found_by_a_change_is_kept_too(home):
+    home.mkdir()
+    (home / "favourites.json").write_bytes(b"not json")
+    store = FavouritesStore()
+    assert store.add([7]) == [7]
+    (aside,) = home.glob("favourites.json.corrupt-*")
+    assert aside.read_bytes() == b"not json"
+    assert str(aside) in store.last_warning
+    assert store.load().favourites == [7]
+
+
+def test_two_corruptions_in_the_same_second_do_not_overwrite(home, monkeypatch):
+    monkeypatch.setattr(favourites_module.time, "strftime", lambda fmt: "20240101-120000")
+    home.mkdir()
+    for content in (b"first broken", b"second broken"):
+        (home / "favourites.json").write_bytes(content)
+        FavouritesStore().load()
+    kept = {p.name: p.read_bytes() for p in home.glob("favourites.json.corrupt-*")}
+    assert kept == {
+        "favourites.json.corrupt-20240101-120000": b"first broken",
+        "favourites.json.corrupt-20240101-120000-1": b"second broken",
+    }
+
+
+def test_file_from_a_newer_version_is_refused_not_moved(home):
+    home.mkdir()
+    newer = b'{"version": 2, "favourites": [1], "excluded": []}'
+    (home / "favourites.json").write_bytes(newer)
+    with pytest.raises(UserError, match="version 2"):
+        FavouritesStore().load()
+    with pytest.raises(UserError, match="version 2"):
+        FavouritesStore().add([5])
+    assert (home / "favourites.json").read_bytes() == newer
+    assert not list(home.glob("*.corrupt-*"))
+
+
+def test_works_without_fcntl(home, monkeypatch):
+    monkeypatch.setattr(favourites_module, "fcntl", None)
+    store = FavouritesStore()
+    assert store.add([1, 2]) == [1, 2]
+    assert store.remove([1]) == [1]
+    assert store.load().favourites == [2]
+    assert not store.lock_path.exists()
+
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from animerec_tui.favourites import FavouritesStore
+
+base, folder = int(sys.argv[1]), Path(sys.argv[2])
+store = FavouritesStore()
+(folder / f"ready-{base}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.001)
+for k in range(100):
+    store.add([base + k])
+    if k % 2:
+        store.remove([base + k - 1])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl lock on Windows (documented)")
+def test_concurrent_writers_lose_nothing(home, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    bases = [1000, 5000]
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(base), str(tmp_path)], env=env, cwd=REPO)
+        for base in bases
+    ]
+    deadline = time.monotonic() + 20
+    while not all((tmp_path / f"ready-{b}").exists() for b in bases):
+        assert time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.005)
+    (tmp_path / "go").touch()  # both start changing the file at the same moment
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+
+    # Each worker added 100 ids and removed the even-offset ones: 150 changes each.
+    expected = {base + k for base in bases for k in range(1, 100, 2)}
+    got = FavouritesStore().load().favourites
+    assert len(got) == len(set(got))
+    assert set(got) == expected, f"lost {len(expected - set(got))}, extra {len(set(got) - expected)}"
