@@ -60,3 +60,27 @@ def toy_data(tmp_path_factory) -> Path:
     ratings = write_lines(folder / "r.csv", [f"{u},{i},{r}" for u, i, r in toy_triples(60, 30)])
     preprocess(ratings, folder / "pp", params=PreprocessParams(min_user_items=3, min_item_users=3))
     return folder / "pp"
+
+
+# Anime every engine test can count on: popular, a sequel, an adult title, a movie.
+DEATH_NOTE, STEINS_GATE, FMA_B, YOUR_NAME, ATTACK_ON_TITAN, NARUTO = 1535, 9253, 5114, 32281, 16498, 20
+
+
+@pytest.fixture(scope="session")
+def catalog() -> list[dict]:
+    from animerec_tui.catalog import load_catalog
+
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, catalog) -> Path:
+    """An untrained 2-layer model over 150 popular anime plus a few adult and sequel titles."""
+    from training.random_model import write_random_model
+
+    ranked = sorted(catalog, key=lambda e: -(e.get("members") or 0))
+    ids = {e["mal_id"] for e in ranked[:150]}
+    ids |= {e["mal_id"] for e in [x for x in ranked if x["is_adult"]][:5]}
+    ids |= {e["mal_id"] for e in [x for x in ranked if x["is_sequel"]][:10]}
+    ids |= {DEATH_NOTE, STEINS_GATE, FMA_B, YOUR_NAME, ATTACK_ON_TITAN, NARUTO}
+    return write_random_model(tmp_path_factory.mktemp("tiny") / "model", ids, catalog, hidden=16, heads=2, max_len=8)

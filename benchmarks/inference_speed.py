@@ -1,0 +1,76 @@
+"""Inference speed: single-request latency (p50/p99) and batch throughput (users/s).
+
+Measures the shipped model and a model with a 17k-item catalogue (the reference's size;
+random weights, since speed does not depend on what the weights learned).
+
+    python benchmarks/inference_speed.py [--model Data/model] [--requests 500] [--batch-users 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import hardware
+from animerec_tui.catalog import load_catalog
+from animerec_tui.engine import Engine, Filters, default_model_dir
+from training.random_model import write_random_model
+
+
+def synthetic_model(folder: Path, num_items: int, catalog: list[dict]) -> Path:
+    """A random-weight model over the ``num_items`` most popular catalogue anime."""
+    ranked = sorted(catalog, key=lambda e: -(e.get("members") or 0))[:num_items]
+    return write_random_model(folder, [e["mal_id"] for e in ranked], catalog)
+
+
+def measure(engine: Engine, requests: int, batch_users: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    known = engine.item_ids
+    sizes = np.clip(rng.lognormal(3.5, 0.9, size=requests + batch_users).astype(int), 1, 400)
+    favourites = [rng.choice(known, size=min(s, known.size), replace=False).tolist() for s in sizes]
+    filters = Filters(hide_sequels=True)
+    for favs in favourites[:20]:
+        engine.recommend(favs, 20, filters)
+    latencies = []
+    for favs in favourites[:requests]:
+        started = time.perf_counter()
+        engine.recommend(favs, 20, filters)
+        latencies.append(time.perf_counter() - started)
+    batch = [(favs, filters) for favs in favourites[requests:]]
+    started = time.perf_counter()
+    engine.recommend_many(batch, 20)
+    seconds = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return {
+        "items": int(known.size), "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+        "median_favourites": int(np.median(sizes[:requests])), "batch_users_per_s": len(batch) / seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=default_model_dir())
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--batch-users", type=int, default=4000)
+    parser.add_argument("--items", type=int, default=17_000)
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    catalog = load_catalog()
+    rows = [("shipped model", measure(Engine(args.model, catalog), args.requests, args.batch_users))]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = synthetic_model(Path(tmp) / "model", args.items, catalog)
+        rows.append((f"{args.items:,}-item model", measure(Engine(folder, catalog), args.requests, args.batch_users)))
+    print(f"\n### Inference — {hardware()}, {torch.get_num_threads()} torch threads\n")
+    print("| model | items | median favourites | p50 ms | p99 ms | batch users/s |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['items']:,} | {r['median_favourites']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['batch_users_per_s']:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""``animerec recommend``, ``favourites`` and ``import-mal`` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from animerec_tui.cli import app
+from tests.conftest import DEATH_NOTE, STEINS_GATE
+
+runner = CliRunner()
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "mal_export_small.xml"
+
+
+def test_table_for_titles(tiny_model):
+    result = runner.invoke(app, ["recommend", "Death Note", "Steins;Gate", "-k", "5", "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    assert "because you liked" in result.output and "top 5 for 2 favourite(s)" in result.output
+
+
+def test_json_output(tiny_model):
+    result = runner.invoke(app, ["recommend", "--mal-id", str(DEATH_NOTE), "-k", "3", "--format", "json", "--type", "tv", "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["favourites"] == [DEATH_NOTE]
+    assert len(document["recommendations"]) == 3
+    assert all(r["type"] == "TV" and r["url"].startswith("https://myanimelist.net/anime/") for r in document["recommendations"])
+
+
+def test_ambiguous_title_lists_candidates_and_fails(tiny_model):
+    result = runner.invoke(app, ["recommend", "fullmetal", "--model", str(tiny_model)])
+    assert result.exit_code != 0
+    assert "--mal-id 5114" in result.output and "Traceback" not in result.output
+
+
+def test_bad_type_and_genre_are_one_line(tiny_model):
+    for args, fragment in ((["--type", "Cartoon"], "unknown type"), (["--genre", "Cooking Show"], "unknown genre")):
+        result = runner.invoke(app, ["recommend", "Death Note", *args, "--model", str(tiny_model)])
+        assert result.exit_code != 0 and fragment in result.output
+
+
+def test_batch_answers_every_line_and_survives_a_bad_one(tiny_model, tmp_path):
+    lines = [
+        json.dumps({"id": "a", "favourites": [DEATH_NOTE, STEINS_GATE]}),
+        "{not json",
+        json.dumps({"id": "b", "favourites": "1535"}),
+        json.dumps({"id": "c", "favourites": [99999999, DEATH_NOTE], "exclude": [STEINS_GATE]}),
+    ]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["recommend", "--batch", str(path), "-k", "4", "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert [a.get("id") for a in answers] == ["a", None, "b", "c"]
+    assert len(answers[0]["recommendations"]) == 4 and "error" in answers[1] and "error" in answers[2]
+    assert answers[3]["unknown"] == [99999999]
+    assert STEINS_GATE not in [r["mal_id"] for r in answers[3]["recommendations"]]
+
+
+def test_batch_from_stdin(tiny_model):
+    result = runner.invoke(app, ["recommend", "--batch", "-", "-k", "2", "--model", str(tiny_model)], input=json.dumps({"id": 1, "favourites": [DEATH_NOTE]}) + "\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["id"] == 1
+
+
+def test_similar(tiny_model):
+    result = runner.invoke(app, ["recommend", "--similar", "Death Note", "-k", "3", "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    assert "anime like Death Note" in result.output
+
+
+def test_saved_favourites_are_used_when_no_titles(tiny_model, home):
+    assert runner.invoke(app, ["recommend", "--model", str(tiny_model)]).exit_code != 0
+    assert runner.invoke(app, ["favourites", "add", "Death Note", "--mal-id", str(STEINS_GATE)]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["favourites", "list", "--json"]).output)
+    assert listed["favourites"] == [DEATH_NOTE, STEINS_GATE]
+    result = runner.invoke(app, ["recommend", "--format", "json", "-k", "3", "--model", str(tiny_model)])
+    assert json.loads(result.output)["favourites"] == [DEATH_NOTE, STEINS_GATE]
+    assert runner.invoke(app, ["favourites", "remove", "Death Note"]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["favourites", "list", "--json"]).output)["favourites"] == [STEINS_GATE]
+    assert runner.invoke(app, ["favourites", "clear"]).exit_code != 0, "clear without --yes and no terminal asks for --yes"
+    assert runner.invoke(app, ["favourites", "clear", "--yes"]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["favourites", "list", "--json"]).output)["favourites"] == []
+
+
+def test_import_mal_export(home):
+    result = runner.invoke(app, ["import-mal", str(FIXTURE)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(runner.invoke(app, ["favourites", "list", "--json"]).output)["favourites"]
+    bad = runner.invoke(app, ["import-mal", str(FIXTURE.parent)])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

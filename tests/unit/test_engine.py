@@ -1,0 +1,120 @@
+"""The inference engine on a tiny model: filters, exclusions, unknown ids, order, similar."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from animerec_tui.engine import Engine, Filters
+from animerec_tui.errors import UserError
+from animerec_tui.search import TitleIndex
+from tests.conftest import ATTACK_ON_TITAN, DEATH_NOTE, FMA_B, NARUTO, STEINS_GATE, YOUR_NAME
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model, catalog) -> Engine:
+    return Engine(tiny_model, catalog)
+
+
+def _ids(result):
+    return [r.mal_id for r in (result.items if hasattr(result, "items") else result)]
+
+
+def test_favourites_never_come_back_and_scores_are_ranked(engine):
+    result = engine.recommend([DEATH_NOTE, STEINS_GATE], k=30)
+    ids = _ids(result)
+    assert len(ids) == 30 and DEATH_NOTE not in ids and STEINS_GATE not in ids
+    scores = [r.score for r in result.items]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r.because and set(r.because) <= {"Death Note", "Steins;Gate"} for r in result.items)
+
+
+def test_order_of_favourites_does_not_matter(engine):
+    a = engine.recommend([DEATH_NOTE, STEINS_GATE, FMA_B, NARUTO], k=15)
+    b = engine.recommend([NARUTO, FMA_B, STEINS_GATE, DEATH_NOTE], k=15)
+    assert _ids(a) == _ids(b)
+    np.testing.assert_allclose([r.score for r in a.items], [r.score for r in b.items], rtol=1e-5)
+
+
+def test_long_lists_are_chunked_deterministically_and_all_count(engine):
+    many = [int(i) for i in engine.item_ids[:40]]  # max_len is 8: five chunks
+    a, b = engine.recommend(many, k=10), engine.recommend(list(reversed(many)), k=10)
+    assert _ids(a) == _ids(b)
+    assert not set(_ids(a)) & set(many)
+
+
+def test_unknown_favourites_are_reported_not_dropped(engine):
+    result = engine.recommend([DEATH_NOTE, 99999999, 1], k=5)
+    assert 99999999 in result.unknown
+    assert len(result.items) == 5
+
+
+def test_no_known_favourite_falls_back_to_popularity(engine):
+    result = engine.recommend([99999999], k=5)
+    assert result.unknown == [99999999] and len(result.items) == 5
+
+
+def test_filters(engine):
+    by_id = engine.by_id
+    movies = engine.recommend([DEATH_NOTE], k=20, filters=Filters(types=frozenset({"Movie"})))
+    assert movies.items and all(by_id[i]["type"] == "Movie" for i in _ids(movies))
+    everything = _ids(engine.recommend([DEATH_NOTE], k=400, filters=Filters(hide_adult=False)))
+    assert any(by_id[i]["is_adult"] for i in everything)
+    default = _ids(engine.recommend([DEATH_NOTE], k=400))
+    assert not any(by_id[i]["is_adult"] for i in default), "adult titles are hidden by default"
+    no_sequels = _ids(engine.recommend([DEATH_NOTE], k=400, filters=Filters(hide_sequels=True)))
+    assert not any(by_id[i]["is_sequel"] for i in no_sequels)
+    romance = _ids(engine.recommend([DEATH_NOTE], k=50, filters=Filters(include_genres=frozenset({"Romance"}))))
+    assert romance and all("Romance" in by_id[i]["genres"] for i in romance)
+    no_action = _ids(engine.recommend([DEATH_NOTE], k=50, filters=Filters(exclude_genres=frozenset({"Action"}))))
+    assert no_action and not any("Action" in by_id[i]["genres"] for i in no_action)
+
+
+def test_exclude_list(engine):
+    first = _ids(engine.recommend([DEATH_NOTE], k=3))
+    after = _ids(engine.recommend([DEATH_NOTE], k=3, filters=Filters(exclude=frozenset(first[:2]))))
+    assert not set(first[:2]) & set(after)
+
+
+def test_batch_matches_single_requests(engine):
+    requests = [([DEATH_NOTE], Filters()), ([STEINS_GATE, FMA_B], Filters(hide_sequels=True)), ([99999999], Filters())]
+    batch = engine.recommend_many(requests, k=7)
+    for (favs, filters), result in zip(requests, batch):
+        assert _ids(result) == _ids(engine.recommend(favs, 7, filters))
+
+
+def test_similar(engine):
+    similar = engine.similar(YOUR_NAME, k=5)
+    assert len(similar) == 5 and YOUR_NAME not in _ids(similar)
+    with pytest.raises(UserError, match="does not know"):
+        engine.similar(99999999)
+
+
+def test_a_model_with_a_foreign_vocabulary_is_refused(tiny_model, tmp_path, catalog):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["vocab"]["id_space"] = "raw"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="raw item ids"):
+        Engine(folder, catalog)
+    with pytest.raises(UserError, match="catalogue lacks"):
+        Engine(tiny_model, [e for e in catalog if e["mal_id"] != DEATH_NOTE])
+
+
+def test_title_resolution(catalog):
+    index = TitleIndex(catalog)
+    assert index.resolve("death note").mal_id == DEATH_NOTE
+    assert index.resolve("Steins;Gate").mal_id == STEINS_GATE
+    assert index.resolve("Your Name.").mal_id == YOUR_NAME  # English title
+    assert index.resolve("shingeki no kyojin").mal_id == ATTACK_ON_TITAN
+    assert index.resolve("narto").mal_id == NARUTO  # a typo, clearly ahead of the rest
+    with pytest.raises(UserError, match="ambiguous"):
+        index.resolve("fullmetal")
+    with pytest.raises(UserError, match="no anime title"):
+        index.resolve("zzzzqqqqxxxx")
+    assert index.search("fullmet")[0].mal_id in (FMA_B, 121)
