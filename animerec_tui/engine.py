@@ -76,7 +76,6 @@ class Engine:
 
         from training.checkpoint import load_model
 
-        torch.set_grad_enabled(False)
         self.device = device
         self.model, self.meta = load_model(model_dir or default_model_dir(), device)
         self.model.eval()
@@ -90,8 +89,9 @@ class Engine:
         if missing:
             raise UserError(f"the model knows {len(missing):,} anime the catalogue lacks (e.g. MAL id {missing[0]}); model and catalogue do not match")
         self.dense = {int(mal): dense for dense, mal in enumerate(self.item_ids, start=1)}
-        self.table = self.model.output_table()
-        self._unit = torch.nn.functional.normalize(self.table, dim=1)
+        with torch.no_grad():
+            self.table = self.model.output_table()
+            self._unit = torch.nn.functional.normalize(self.table, dim=1)
         self._attributes()
 
     def _attributes(self) -> None:

@@ -78,7 +78,7 @@ def test_wrong_explicit_format_is_explained(tmp_path):
     _assert_one_line_error(_run("preprocess", path, "--out", tmp_path / "o", "--format", "cooperunion"), "needs 3 columns")
 
 
-@pytest.mark.parametrize("command", ["recommend", "tui"])
+@pytest.mark.parametrize("command", ["tui"])
 def test_unbuilt_commands_say_so_and_fail(command):
     result = _run(command, "--anything")
     assert result.exit_code != 0

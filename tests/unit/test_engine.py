@@ -118,3 +118,16 @@ def test_title_resolution(catalog):
     with pytest.raises(UserError, match="no anime title"):
         index.resolve("zzzzqqqqxxxx")
     assert index.search("fullmet")[0].mal_id in (FMA_B, 121)
+
+
+def test_the_shipped_model_loads_and_recommends(catalog):
+    from animerec_tui.engine import default_model_dir
+
+    engine = Engine(default_model_dir(), catalog)
+    assert engine.meta["dtype"] == "float16"
+    assert engine.item_ids.size > 4000
+    result = engine.recommend([DEATH_NOTE, STEINS_GATE, FMA_B], k=10)
+    assert len(result.items) == 10 and not result.unknown
+    assert not {DEATH_NOTE, STEINS_GATE, FMA_B} & set(_ids(result))
+    # a trained model ranks popular, well-liked shows for these favourites, not obscure ones
+    assert np.median([r.members or 0 for r in result.items]) > 100_000
