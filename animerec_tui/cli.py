@@ -124,10 +124,6 @@ def catalog(
     typer.echo(f"{out}: {len(entries):,} anime")
 
 
-def _not_built(name: str, issue: int) -> None:
-    _fail(f"'animerec {name}' is not built yet (tracked in issue {issue}).", 3)
-
-
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -286,10 +282,15 @@ def import_mal(
     run(export, min_score, include_unscored_completed)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def tui() -> None:
-    """Open the terminal app (not built yet)."""
-    _not_built("tui", 5)
+@app.command()
+@user_errors
+def tui(
+    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder [default: the shipped model].", show_default=False)] = None,
+) -> None:
+    """Open the terminal app: search, favourites and live recommendations."""
+    from animerec_tui.tui.app import run
+
+    run(model)
 
 
 def main() -> None:

@@ -76,10 +76,3 @@ def test_unknown_format_name_is_a_usage_error(tmp_path, ratings):
 def test_wrong_explicit_format_is_explained(tmp_path):
     path = write_lines(tmp_path / "seq.txt", ["1 2", "1 3"])
     _assert_one_line_error(_run("preprocess", path, "--out", tmp_path / "o", "--format", "cooperunion"), "needs 3 columns")
-
-
-@pytest.mark.parametrize("command", ["tui"])
-def test_unbuilt_commands_say_so_and_fail(command):
-    result = _run(command, "--anything")
-    assert result.exit_code != 0
-    assert "not built yet" in result.output
