@@ -3,13 +3,15 @@
 Used as-you-type by the TUI and to resolve the titles given to ``animerec recommend``.
 A query matches a title variant by, in order of strength: equality, prefix, whole-word
 substring, substring, then typo-tolerant similarity (``fuzz.ratio`` against the whole
-variant and ``fuzz.partial_ratio`` against variants at least as long as the query). Ties
-go to the more popular anime (MAL members).
+variant and against its first ``len(query)`` characters, so a typo in a half-typed title
+still matches). One- and two-character queries match title starts only. Ties go to the
+more popular anime (MAL members).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,32 +52,57 @@ class TitleIndex:
         self.lengths = np.asarray([len(v) for v in variants])
         members = np.asarray([math.log1p(self.by_id[o].get("members") or 0) for o in owners])
         self.popularity = members / (members.max() or 1.0)
+        self._joined = "\n".join(variants)
+        self._starts = np.cumsum([0] + [len(v) + 1 for v in variants[:-1]])
+        self._heads: dict[int, list[str]] = {}
+        self._short_prefix: dict[str, list[int]] = {}
+        for i, variant in enumerate(variants):
+            for n in (1, 2):
+                if len(variant) >= n:
+                    self._short_prefix.setdefault(variant[:n], []).append(i)
 
     def search(self, query: str, limit: int = 20) -> list[Match]:
         """The best ``limit`` anime for ``query`` (one row per anime)."""
         q = default_process(query or "")
         if not q:
             return []
-        scores = np.asarray(process.cdist([q], self.variants, scorer=fuzz.ratio, dtype=np.float32, workers=1)[0])
-        partial = np.asarray(process.cdist([q], self.variants, scorer=fuzz.partial_ratio, dtype=np.float32, workers=1, score_cutoff=75)[0])
-        partial[self.lengths < len(q)] = 0
-        scores = np.maximum(scores, partial * 0.9)
-        for i, variant in enumerate(self.variants):
-            if q in variant:
-                if variant == q:
-                    scores[i] = 200
-                elif variant.startswith(q):
-                    scores[i] = 150
-                elif f" {q}" in f" {variant} " or variant.startswith(q + " "):
-                    scores[i] = max(scores[i], 130 if f" {q} " in f" {variant} " else 120)
-                else:
-                    scores[i] = max(scores[i], 110)
-        ranking = scores + 5.0 * self.popularity
-        order = np.argsort(-ranking, kind="stable")
+        if len(q) <= 2:
+            scores = np.zeros(len(self.variants), dtype=np.float32)
+            scores[self._short_prefix.get(q, [])] = 150
+        else:
+            scores = self._fuzzy(q)
+            self._mark_substrings(q, scores)
+        return self._ranked(scores, limit)
+
+    def _fuzzy(self, q: str) -> np.ndarray:
+        """Typo-tolerant similarity: against whole variants, and against their first len(q) characters."""
+        whole = process.cdist([q], self.variants, scorer=fuzz.ratio, dtype=np.float32, workers=1, score_cutoff=60)[0]
+        heads = self._heads.get(len(q))
+        if heads is None:
+            heads = self._heads[len(q)] = [v[: len(q)] for v in self.variants]
+        head = process.cdist([q], heads, scorer=fuzz.ratio, dtype=np.float32, workers=1, score_cutoff=70)[0]
+        return np.maximum(whole, 0.95 * head)
+
+    def _mark_substrings(self, q: str, scores: np.ndarray) -> None:
+        """Exact, prefix, word and plain substring matches, found in one pass over the joined variants."""
+        for hit in re.finditer(re.escape(q), self._joined):
+            i = int(np.searchsorted(self._starts, hit.start(), side="right")) - 1
+            offset = hit.start() - self._starts[i]
+            variant = self.variants[i]
+            if offset == 0:
+                score = 200 if len(variant) == len(q) else 150
+            elif variant[offset - 1] == " ":
+                end = offset + len(q)
+                score = 130 if end == len(variant) or variant[end] == " " else 120
+            else:
+                score = 110
+            scores[i] = max(scores[i], score)
+
+    def _ranked(self, scores: np.ndarray, limit: int) -> list[Match]:
+        candidates = np.flatnonzero(scores >= 60)
+        order = candidates[np.argsort(-(scores[candidates] + 5.0 * self.popularity[candidates]), kind="stable")]
         out, taken = [], set()
         for i in order:
-            if scores[i] < 60:
-                break
             owner = int(self.owners[i])
             if owner in taken:
                 continue
