@@ -295,7 +295,14 @@ def tui(
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="animerec")
+    try:
+        app(prog_name="animerec")
+    except BrokenPipeError:
+        # The reader went away (`animerec recommend ... | head`): stop quietly, as cat does.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ class Engine:
         import torch
 
         fav = torch.as_tensor(np.asarray(known) - 1)
-        similarity = (self._unit[torch.as_tensor(top)] @ self._unit[fav].T).numpy()
+        similarity = (self._unit[torch.as_tensor(top)] @ self._unit[fav].T).cpu().numpy()
         best = np.argsort(-similarity, axis=1)[:, :per_item]
         return [[self.by_id[int(self.item_ids[known[c] - 1])]["title"] for c in row] for row in best]
 

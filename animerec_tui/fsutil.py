@@ -53,6 +53,12 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
         raise UserError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+        for path in tmp.iterdir():
+            if path.is_file():
+                os.chmod(path, 0o666 & ~umask)
         _fsync_tree(tmp)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))

@@ -84,13 +84,19 @@ def run_recommend(opts: dict) -> None:
     filters = build_filters(opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"])
     check_genres(engine, filters)
     if opts["batch"] is not None:
-        source = sys.stdin if str(opts["batch"]) == "-" else _open(opts["batch"])
-        run_batch(engine, source, sys.stdout, opts["top"], filters)
+        source = sys.stdin.buffer if str(opts["batch"]) == "-" else _open(opts["batch"])
+        bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
+        if bad:
+            Console(stderr=True, highlight=False).print(f"[yellow]{bad} line(s) could not be answered (see their error objects)[/]")
+            raise UserError(f"{bad} bad line(s) in the batch", exit_code=1)
         return
     if opts["similar"]:
-        match = TitleIndex(engine.catalog).resolve(opts["similar"])
-        items = engine.similar(match.mal_id, opts["top"], filters)
-        _emit(engine, opts, [match.mal_id], items, [], f"anime like {match.title}")
+        if opts["titles"]:
+            raise UserError("--similar takes one title (or MAL id) on its own; leave out the other titles")
+        target = opts["similar"].strip()
+        mal_id = int(target) if target.isdigit() and int(target) in engine.by_id else TitleIndex(engine.catalog).resolve(target).mal_id
+        items = engine.similar(mal_id, opts["top"], filters)
+        _emit(engine, opts, [mal_id], items, [], f"anime like {engine.by_id[mal_id]['title']}")
         return
     favourites = resolve_favourites(engine, opts["titles"], opts["mal_id"])
     if not favourites:
@@ -108,9 +114,9 @@ def run_recommend(opts: dict) -> None:
     _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites)} favourite(s)")
 
 
-def _open(path: Path) -> IO[str]:
+def _open(path: Path) -> IO[bytes]:
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except OSError as exc:
         raise UserError(f"{path}: cannot read the batch file ({exc.strerror})") from None
 
@@ -123,7 +129,7 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
         print_table(engine, favourites, items, unknown, title)
 
 
-def run_batch(engine: Engine, source: IO[str], sink: IO[str], k: int, filters: Filters, chunk: int = 512) -> int:
+def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = 512) -> int:
     """Answer a JSONL stream, one line per request; a bad line gets an error object. Returns bad lines."""
     bad = 0
     pending: list[tuple[object, list[int], Filters]] = []
@@ -140,7 +146,7 @@ def run_batch(engine: Engine, source: IO[str], sink: IO[str], k: int, filters: F
             continue
         request = None
         try:
-            request = json.loads(line)
+            request = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
             if not isinstance(request, dict):
                 raise ValueError("a line must be a JSON object")
             favourites = _id_list(request.get("favourites"), "favourites")

@@ -60,6 +60,7 @@ class TitleIndex:
             for n in (1, 2):
                 if len(variant) >= n:
                     self._short_prefix.setdefault(variant[:n], []).append(i)
+        self._short_exact = {v: [i for i in idx if variants[i] == v] for v, idx in self._short_prefix.items()}
 
     def search(self, query: str, limit: int = 20) -> list[Match]:
         """The best ``limit`` anime for ``query`` (one row per anime)."""
@@ -69,6 +70,7 @@ class TitleIndex:
         if len(q) <= 2:
             scores = np.zeros(len(self.variants), dtype=np.float32)
             scores[self._short_prefix.get(q, [])] = 150
+            scores[self._short_exact.get(q, [])] = 200
         else:
             scores = self._fuzzy(q)
             self._mark_substrings(q, scores)

@@ -21,6 +21,8 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, OptionList,
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from dataclasses import replace
+
 from animerec_tui.engine import Filters
 from animerec_tui.errors import UserError
 from animerec_tui.favourites import FavouritesStore
@@ -34,7 +36,7 @@ HELP_ROWS = [
     ("Enter (search list)", "add the highlighted anime to favourites"),
     ("i (search list)", "details of the highlighted anime"),
     ("Delete or x (favourites)", "remove the highlighted favourite"),
-    ("C (favourites) / ctrl+k", "clear all favourites (asks first)"),
+    ("C (favourites)", "clear all favourites (asks first; also in the command palette)"),
     ("Enter (results)", "details of the highlighted recommendation"),
     ("n (results)", "not interested: hide it from now on"),
     ("F2", "filters: types, genres, sequels, adult titles"),
@@ -80,7 +82,6 @@ class AnimeRecApp(App):
         Binding("f2", "filters", "Filters", id="filters"),
         Binding("f3", "toggle_sequels", "Sequels", id="sequels"),
         Binding("f4", "toggle_adult", "Adult", id="adult"),
-        Binding("ctrl+k", "clear_favourites", "Clear", show=False, id="clear"),
         Binding("ctrl+q", "quit", "Quit", id="quit"),
     ]
 
@@ -99,6 +100,8 @@ class AnimeRecApp(App):
         """Bumped on every favourites/filters change; older recommendation results are dropped."""
         self.shown: list[int] = []
         """MAL ids in the results table, row by row."""
+        self.matches: list[int] = []
+        """MAL ids in the search list."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -154,9 +157,7 @@ class AnimeRecApp(App):
     def model_ready(self, message: ModelReady) -> None:
         self.engine = message.engine
         self.query_one(ResultsTable).loading = False
-        query = self.query_one("#search", Input).value
-        if query and self.index is not None:
-            self.search(query)
+        self._render_search()
         self.refresh_recommendations()
 
     @on(Worker.StateChanged)
@@ -167,8 +168,10 @@ class AnimeRecApp(App):
         text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
         if event.worker.group == "model":
             self.query_one(ResultsTable).loading = False
-            self._status(f"[red]no model: {text}[/red]")
-        self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10)
+            self._status(Text(f"no model: {text}", style="red"))
+        elif event.worker.group == "recommend":
+            self._status(Text("recommendations failed (see the notification)", style="red"))
+        self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10, markup=False)
 
     # ------------------------------------------------------------------ search
 
@@ -185,17 +188,22 @@ class AnimeRecApp(App):
     def show_search(self, message: SearchDone) -> None:
         if message.query != self.query_one("#search", Input).value:
             return  # typed on since: a newer search is on its way
+        self.matches = [m.mal_id for m in message.matches]
+        self._render_search(reset=True)
+
+    def _render_search(self, reset: bool = False) -> None:
+        """(Re)draw the search list, keeping the highlight unless a new query arrived."""
         results = self.query_one(SearchResults)
+        highlighted = results.highlighted
         results.clear_options()
-        results.add_options(self._search_option(m.mal_id) for m in message.matches)
-        if message.matches:
-            results.highlighted = 0
+        results.add_options(self._search_option(m) for m in self.matches)
+        if self.matches:
+            results.highlighted = 0 if reset or highlighted is None else min(highlighted, len(self.matches) - 1)
 
     def _search_option(self, mal_id: int) -> Option:
         e = self.by_id[mal_id]
-        text = Text(e["title"], no_wrap=True, overflow="ellipsis")
-        details = f"  {e.get('type') or '?'} · {e.get('episodes') or '?'} ep · {members_text(e.get('members'))}"
-        text.append(details, style="dim")
+        text = Text(e["title"] + "  ", no_wrap=True, overflow="ellipsis")
+        text.append(f"{e.get('type') or '?'} · {e.get('episodes') or '?'} ep · {members_text(e.get('members'))}", style="dim")
         if self.engine is not None and not self.engine.knows(mal_id):
             text.append("  not in model", style="italic yellow")
         if mal_id in self.favourites:
@@ -234,18 +242,18 @@ class AnimeRecApp(App):
         if self.store.last_warning:
             self.notify(self.store.last_warning, title="favourites", severity="warning", timeout=15)
         self.favourites, self.excluded = list(state.favourites), list(state.excluded)
-        self.filters = Filters(**{**self.filters.__dict__, "exclude": frozenset(self.excluded)})
 
-    def _apply_store(self, change) -> list[int]:
+    def _apply_store(self, change) -> list[int] | None:
+        """Run a favourites-store change; None when it failed (and the user was told)."""
         try:
             changed = change()
             state = self.store.load()
         except UserError as error:
-            self.notify(str(error), severity="error")
-            return []
+            self.notify(str(error), severity="error", markup=False)
+            return None
         self.favourites, self.excluded = list(state.favourites), list(state.excluded)
-        self.filters = Filters(**{**self.filters.__dict__, "exclude": frozenset(self.excluded)})
         self._render_favourites()
+        self._render_search()
         self.refresh_recommendations()
         return changed
 
@@ -253,16 +261,22 @@ class AnimeRecApp(App):
         ids = list(ids)
         unknown = [i for i in ids if self.engine is not None and not self.engine.knows(i)]
         added = self._apply_store(lambda: self.store.add(ids))
+        if added is None:
+            return
         for mal_id in added:
             title = self.by_id.get(mal_id, {}).get("title", str(mal_id))
             suffix = " (the model does not know it, so it will not change the recommendations)" if mal_id in unknown else ""
-            self.notify(f"added {title}{suffix}", severity="warning" if suffix else "information")
+            self.notify(f"added {title}{suffix}", severity="warning" if suffix else "information", markup=False)
         if not added and ids:
             self.notify("already a favourite")
 
     def exclude(self, mal_id: int) -> None:
-        self._apply_store(lambda: self.store.exclude([mal_id]))
-        self.notify(f"not interested: {self.by_id.get(mal_id, {}).get('title', mal_id)}")
+        if self._apply_store(lambda: self.store.exclude([mal_id])) is not None:
+            self.notify(f"not interested: {self.by_id.get(mal_id, {}).get('title', mal_id)}", markup=False)
+
+    def request_filters(self) -> Filters:
+        """The filters of the next request: the user's choices plus the not-interested list."""
+        return replace(self.filters, exclude=frozenset(self.excluded))
 
     def _render_favourites(self) -> None:
         favourites = self.query_one(FavouritesList)
@@ -321,7 +335,7 @@ class AnimeRecApp(App):
             self._status("Search for anime you love and press Enter to add them: recommendations appear here.")
             return
         self._status("updating…")
-        self.recommend(self.generation, list(self.favourites), self.filters)
+        self.recommend(self.generation, list(self.favourites), self.request_filters())
 
     @work(thread=True, exclusive=True, group="recommend", exit_on_error=False)
     def recommend(self, generation: int, favourites: list[int], filters: Filters) -> None:
@@ -347,11 +361,11 @@ class AnimeRecApp(App):
             parts.append("genres: " + ", ".join(sorted(f.include_genres)))
         parts.append("no sequels" if f.hide_sequels else "sequels")
         parts.append("no adult" if f.hide_adult else "adult shown")
-        if f.exclude:
-            parts.append(f"{len(f.exclude)} hidden")
+        if self.excluded:
+            parts.append(f"{len(self.excluded)} not interested")
         return " · ".join(parts)
 
-    def _status(self, text: str) -> None:
+    def _status(self, text: str | Text) -> None:
         self.query_one("#status", Static).update(text)
 
     @on(DataTable.RowSelected, "#results")
@@ -370,7 +384,8 @@ class AnimeRecApp(App):
         if entry is None:
             self.notify(f"MAL id {mal_id} is not in the catalogue", severity="error")
             return
-        self.push_screen(DetailsScreen(entry, self.engine is not None and self.engine.knows(mal_id)))
+        known = None if self.engine is None else self.engine.knows(mal_id)
+        self.push_screen(DetailsScreen(entry, known))
 
     def _highlighted_id(self, widget: OptionList) -> int | None:
         if widget.highlighted is None or widget.option_count == 0:
@@ -400,12 +415,12 @@ class AnimeRecApp(App):
         self.push_screen(FiltersScreen(self.filters, genres), chosen)
 
     def action_toggle_sequels(self) -> None:
-        self.filters = Filters(**{**self.filters.__dict__, "hide_sequels": not self.filters.hide_sequels})
+        self.filters = replace(self.filters, hide_sequels=not self.filters.hide_sequels)
         self.notify("sequels hidden" if self.filters.hide_sequels else "sequels shown")
         self.refresh_recommendations()
 
     def action_toggle_adult(self) -> None:
-        self.filters = Filters(**{**self.filters.__dict__, "hide_adult": not self.filters.hide_adult})
+        self.filters = replace(self.filters, hide_adult=not self.filters.hide_adult)
         self.notify("adult titles hidden" if self.filters.hide_adult else "adult titles shown")
         self.refresh_recommendations()
 

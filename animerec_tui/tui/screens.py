@@ -10,6 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
+from rich.text import Text
+from textual.markup import escape
 
 from animerec_tui.engine import TYPES, Filters
 from animerec_tui.tui.messages import SimilarDone
@@ -117,14 +119,21 @@ class DetailsScreen(ModalScreen[None]):
         Binding("c", "copy_url", "Copy MAL URL"),
     ]
 
-    def __init__(self, entry: dict, known: bool) -> None:
+    def __init__(self, entry: dict, known: bool | None) -> None:
+        """``known``: whether the model knows the anime; None while the model is loading."""
         super().__init__()
         self.entry = entry
         self.known = known
 
     def compose(self) -> ComposeResult:
-        e = self.entry
-        titles = [t for t in (e.get("title_english"), *e.get("titles_alt", [])) if t]
+        e = {k: escape(v) if isinstance(v, str) else v for k, v in self.entry.items()}
+        e["studios"] = [escape(x) for x in self.entry.get("studios", [])]
+        titles = [escape(t) for t in (self.entry.get("title_english"), *self.entry.get("titles_alt", [])) if t]
+        model_note = {
+            True: "",
+            False: "[i]The model does not know this anime: it cannot be used as a favourite for recommendations.[/i]",
+            None: "[i]The model is still loading: similar anime appear once it is ready (reopen this view).[/i]",
+        }[self.known]
         lines = [
             f"[b]{e['title']}[/b]",
             *(f"  also: {t}" for t in titles),
@@ -136,7 +145,7 @@ class DetailsScreen(ModalScreen[None]):
             *( [f"studios: {', '.join(e['studios'])}"] if e.get("studios") else []),
             ("flags: " + ", ".join(f for f, on in (("sequel", e.get("is_sequel")), ("adult", e.get("is_adult"))) if on)) if (e.get("is_sequel") or e.get("is_adult")) else "",
             f"MAL: {e.get('url', '')}",
-            "" if self.known else "[i]The model does not know this anime: it cannot be used as a favourite for recommendations.[/i]",
+            model_note,
         ]
         with Vertical(id="dialog", classes="wide"):
             with VerticalScroll(id="details-body"):
@@ -154,18 +163,20 @@ class DetailsScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="similar", exit_on_error=False)
     def load_similar(self) -> None:
-        engine = self.app.engine
-        if engine is None:
-            self.post_message(SimilarDone(self.entry["mal_id"], []))
-            return
-        self.post_message(SimilarDone(self.entry["mal_id"], engine.similar(self.entry["mal_id"], 10, self.app.filters)))
+        items: list = []
+        try:
+            items = self.app.engine.similar(self.entry["mal_id"], 10, self.app.request_filters())
+        finally:  # on an error the app's worker handler notifies; the spinner must stop either way
+            self.post_message(SimilarDone(self.entry["mal_id"], items))
 
     @on(SimilarDone)
     def show_similar(self, message: SimilarDone) -> None:
         option_list = self.query_one("#similar", OptionList)
         option_list.loading = False
         option_list.clear_options()
-        option_list.add_options(Option(f"{r.title}  [dim]{r.type or '?'} · {members_text(r.members)}[/dim]", id=str(r.mal_id)) for r in message.items)
+        option_list.add_options(
+            Option(Text.assemble(r.title + "  ", (f"{r.type or '?'} · {members_text(r.members)}", "dim")), id=str(r.mal_id)) for r in message.items
+        )
 
     @on(OptionList.OptionSelected, "#similar")
     def open_similar(self, event: OptionList.OptionSelected) -> None:
@@ -184,14 +195,14 @@ class DetailsScreen(ModalScreen[None]):
     def action_open_url(self) -> None:
         url = self.entry.get("url", "")
         if not url.startswith(SAFE_URL_PREFIX):
-            self.notify(f"not opening {url!r}: only {SAFE_URL_PREFIX} links are opened", severity="warning")
+            self.notify(f"not opening {url!r}: only {SAFE_URL_PREFIX} links are opened", severity="warning", markup=False)
             return
         self.app.open_url(url)
-        self.notify(f"opening {url} (if no browser opens, press c to copy it)")
+        self.notify(f"opening {url} (if no browser opens, press c to copy it)", markup=False)
 
     def action_copy_url(self) -> None:
         self.app.copy_to_clipboard(self.entry.get("url", ""))
-        self.notify(f"copied {self.entry.get('url', '')}")
+        self.notify(f"copied {self.entry.get('url', '')}", markup=False)
 
 
 class HelpScreen(ModalScreen[None]):

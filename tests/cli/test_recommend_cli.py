@@ -51,8 +51,8 @@ def test_batch_answers_every_line_and_survives_a_bad_one(tiny_model, tmp_path):
     path = tmp_path / "requests.jsonl"
     path.write_text("\n".join(lines) + "\n")
     result = runner.invoke(app, ["recommend", "--batch", str(path), "-k", "4", "--model", str(tiny_model)])
-    assert result.exit_code == 0, result.output
-    answers = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert result.exit_code == 1, "a batch with bad lines answers them all, then exits 1"
+    answers = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [a.get("id") for a in answers] == ["a", None, "b", "c"]
     assert len(answers[0]["recommendations"]) == 4 and "error" in answers[1] and "error" in answers[2]
     assert answers[3]["unknown"] == [99999999]
@@ -69,6 +69,17 @@ def test_similar(tiny_model):
     result = runner.invoke(app, ["recommend", "--similar", "Death Note", "-k", "3", "--model", str(tiny_model)])
     assert result.exit_code == 0, result.output
     assert "anime like Death Note" in result.output
+    by_id = runner.invoke(app, ["recommend", "--similar", str(DEATH_NOTE), "-k", "3", "--model", str(tiny_model)])
+    assert by_id.exit_code == 0 and "anime like Death Note" in by_id.output
+
+
+def test_batch_with_bad_utf8_is_an_error_line_not_a_traceback(tiny_model, tmp_path):
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b'{"id": 1, "favourites": [1535]}\n{"id": "\xff\xfe", "favourites": []}\n')
+    result = runner.invoke(app, ["recommend", "--batch", str(path), "-k", "2", "--model", str(tiny_model)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    answers = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert answers[0]["id"] == 1 and "error" in answers[1]
 
 
 def test_saved_favourites_are_used_when_no_titles(tiny_model, home):

@@ -118,6 +118,8 @@ def test_title_resolution(catalog):
     with pytest.raises(UserError, match="no anime title"):
         index.resolve("zzzzqqqqxxxx")
     assert index.search("fullmet")[0].mal_id in (FMA_B, 121)
+    assert index.resolve("86").title.startswith("86")  # one- and two-character titles can be named
+    assert index.resolve("K").title == "K"
 
 
 def test_the_shipped_model_loads_and_recommends(catalog):
