@@ -260,6 +260,18 @@ def favourites_remove(
     change_favourites("remove", titles or [], mal_id or [])
 
 
+@favourites_app.command("unhide")
+@user_errors
+def favourites_unhide(
+    titles: Annotated[Optional[list[str]], typer.Argument(help="Titles marked not interested.", show_default=False)] = None,
+    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="MAL id (repeatable).", show_default=False)] = None,
+) -> None:
+    """Undo 'not interested': let these anime be recommended again."""
+    from animerec_tui.favourites_command import change_favourites
+
+    change_favourites("unhide", titles or [], mal_id or [])
+
+
 @favourites_app.command("clear")
 @user_errors
 def favourites_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:

@@ -174,7 +174,9 @@ class FavouritesStore:
         except FileNotFoundError:
             return Favourites()
         except OSError as exc:
-            raise _Corrupt(f"unreadable ({exc.strerror or exc})") from None
+            # Permission denied, a folder in its place, an I/O error: the file may be fine,
+            # so it is not moved aside; the user has to fix access first.
+            raise UserError(f"{self.path}: cannot read the favourites ({exc.strerror or exc})") from None
         return _decode(data)
 
     def _read_or_quarantine(self) -> Favourites:

@@ -22,14 +22,15 @@ def _store() -> FavouritesStore:
     return store
 
 
-def _resolve(titles: list[str], mal_ids: list[int]) -> tuple[list[int], dict[int, dict]]:
+def _resolve(titles: list[str], mal_ids: list[int], allowed: set[int] = frozenset()) -> tuple[list[int], dict[int, dict]]:
+    """MAL ids for titles and ids; an id must be in the catalogue unless it is in ``allowed``."""
     from animerec_tui.search import TitleIndex
 
     catalog = load_catalog()
     by_id = {e["mal_id"]: e for e in catalog}
     ids = [TitleIndex(catalog).resolve(t).mal_id for t in titles] if titles else []
     for mal_id in mal_ids:
-        if mal_id not in by_id:
+        if mal_id not in by_id and mal_id not in allowed:
             raise UserError(f"MAL id {mal_id} is not in the catalogue")
         ids.append(mal_id)
     if not ids:
@@ -52,15 +53,20 @@ def list_favourites(as_json: bool) -> None:
         table.add_row(str(mal_id), entry.get("title", "?"), entry.get("type") or "?")
     Console(highlight=False).print(table)
     if state.excluded:
-        Console(highlight=False).print(f"not interested: {len(state.excluded)} anime")
+        names = ", ".join(by_id.get(i, {}).get("title", str(i)) for i in state.excluded)
+        Console(highlight=False).print(f"not interested ({len(state.excluded)}, undo with 'animerec favourites unhide'): {names}")
 
 
 def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> None:
-    ids, by_id = _resolve(titles, mal_ids)
+    """add / remove favourites, or unhide anime marked not interested."""
     store = _store()
-    changed = store.add(ids) if action == "add" else store.remove(ids)
-    verb = "added" if action == "add" else "removed"
-    names = ", ".join(by_id[i]["title"] for i in changed) or "nothing (no change)"
+    state = store.load()
+    # Removing needs no catalogue entry: a favourite may predate a catalogue update.
+    allowed = set(state.favourites) | set(state.excluded) if action != "add" else set()
+    ids, by_id = _resolve(titles, mal_ids, allowed)
+    changed = {"add": store.add, "remove": store.remove, "unhide": store.unexclude}[action](ids)
+    verb = {"add": "added", "remove": "removed", "unhide": "shown again"}[action]
+    names = ", ".join(by_id.get(i, {}).get("title", f"MAL id {i}") for i in changed) or "nothing (no change)"
     Console(highlight=False).print(f"{verb}: {names}")
 
 

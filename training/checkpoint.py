@@ -87,7 +87,10 @@ def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device:
 def read_run(run: Path) -> dict:
     """The run pointer: {"latest": name, "best": name}."""
     try:
-        return json.loads((run / RUN_FILE).read_text())
+        pointer = json.loads((run / RUN_FILE).read_text())
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("latest"), str):
+            raise ValueError("no latest checkpoint named")
+        return pointer
     except FileNotFoundError:
         raise UserError(f"{run}: not a training run (no {RUN_FILE})") from None
     except (OSError, ValueError) as exc:
@@ -119,15 +122,24 @@ def resolve_model_dir(path: Path, which: str = "best") -> Path:
 
 
 def read_meta(folder: Path) -> dict:
+    """A checkpoint's meta.json, checked for shape, version and a self-consistent vocabulary."""
+    path = folder / META_FILE
     try:
-        meta = json.loads((folder / META_FILE).read_text())
+        meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{folder / META_FILE}: unreadable ({exc})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
-        raise UserError(f"{folder / META_FILE}: not an animerec checkpoint of version {CHECKPOINT_VERSION}")
-    ids = np.asarray(meta.get("vocab", {}).get("item_ids", []), dtype=np.int64)
-    if meta["vocab"].get("sha256") != vocab_hash(ids) or ids.size != meta["model_config"]["num_items"]:
-        raise UserError(f"{folder / META_FILE}: its vocabulary does not match its own hash; the file is damaged")
+        raise UserError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
+        raise UserError(f"{path}: not an animerec checkpoint of version {CHECKPOINT_VERSION}")
+    vocab, config = meta.get("vocab"), meta.get("model_config")
+    if not isinstance(vocab, dict) or not isinstance(config, dict):
+        raise UserError(f"{path}: the vocabulary or model configuration is missing; the file is damaged")
+    try:
+        ids = np.asarray(vocab.get("item_ids", []), dtype=np.int64)
+        ModelConfig.from_dict(config)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise UserError(f"{path}: malformed ({exc}); the file is damaged") from None
+    if vocab.get("sha256") != vocab_hash(ids) or ids.ndim != 1 or ids.size != config.get("num_items"):
+        raise UserError(f"{path}: its vocabulary does not match its own hash; the file is damaged")
     return meta
 
 

@@ -102,3 +102,15 @@ def test_import_mal_export(home):
     assert json.loads(runner.invoke(app, ["favourites", "list", "--json"]).output)["favourites"]
     bad = runner.invoke(app, ["import-mal", str(FIXTURE.parent)])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_unhide_and_removing_a_favourite_missing_from_the_catalogue(home):
+    from animerec_tui.favourites import FavouritesStore
+
+    store = FavouritesStore()
+    store.add([DEATH_NOTE, 99999999])
+    store.exclude([STEINS_GATE])
+    assert runner.invoke(app, ["favourites", "remove", "--mal-id", "99999999"]).exit_code == 0
+    assert runner.invoke(app, ["favourites", "unhide", "--mal-id", str(STEINS_GATE)]).exit_code == 0
+    assert store.load().favourites == [DEATH_NOTE] and store.load().excluded == []
+    assert runner.invoke(app, ["favourites", "add", "--mal-id", "99999999"]).exit_code != 0

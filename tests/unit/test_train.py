@@ -111,3 +111,13 @@ def test_a_broken_preprocessed_folder_is_refused(toy_data, tmp_path, damage):
         match = "incompatible version"
     with pytest.raises(UserError, match=match):
         load_dataset(folder)
+
+
+@pytest.mark.parametrize("meta", ["[1, 2]", '{"format": "animerec-checkpoint", "version": 1}',
+                                  '{"format": "animerec-checkpoint", "version": 1, "vocab": {"item_ids": ["x"]}, "model_config": {}}'])
+def test_malformed_meta_is_one_clear_error(toy_data, tmp_path, meta):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "run", epochs=1)
+    (resolve_model_dir(tmp_path / "run") / "meta.json").write_text(meta)
+    with pytest.raises(UserError, match="meta.json"):
+        load_model(tmp_path / "run")
