@@ -78,11 +78,11 @@ class TitleIndex:
 
     def _fuzzy(self, q: str) -> np.ndarray:
         """Typo-tolerant similarity: against whole variants, and against their first len(q) characters."""
-        whole = process.cdist([q], self.variants, scorer=fuzz.ratio, dtype=np.float32, workers=1, score_cutoff=60)[0]
+        whole = process.cdist([q], self.variants, scorer=fuzz.ratio, dtype=np.float32, workers=1, score_cutoff=75)[0]
         heads = self._heads.get(len(q))
         if heads is None:
             heads = self._heads[len(q)] = [v[: len(q)] for v in self.variants]
-        head = process.cdist([q], heads, scorer=fuzz.ratio, dtype=np.float32, workers=1, score_cutoff=70)[0]
+        head = process.cdist([q], heads, scorer=fuzz.ratio, dtype=np.float32, workers=1, score_cutoff=80)[0]
         return np.maximum(whole, 0.95 * head)
 
     def _mark_substrings(self, q: str, scores: np.ndarray) -> None:
