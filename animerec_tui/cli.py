@@ -103,7 +103,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
         ("items", f"{c['items']:,}"),
         ("interactions", f"{c['interactions']:,}"),
         ("density", f"{c['density']:.4%}"),
-        ("median anime per user", f"{c['median_items_per_user']:g}"),
+        ("median items per user", f"{c['median_items_per_user']:g}"),
         ("train / val / test", f"{c['train']:,} / {c['val']:,} / {c['test']:,}"),
     ]:
         table.add_row(label, value)
