@@ -74,8 +74,25 @@ def densify(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vocab = np.flatnonzero(present)
         table = np.cumsum(present, dtype=np.int32) - 1
         return table[ids], vocab.astype(np.int64)
-    vocab, inverse = np.unique(ids, return_inverse=True)
-    return inverse.astype(np.int32), vocab.astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    first = _run_starts(ids[order])
+    vocab = ids[order][first]
+    dense = np.empty(ids.size, dtype=np.int32)
+    dense[order] = np.cumsum(first, dtype=np.int64).astype(np.int32) - 1
+    return dense, vocab.astype(np.int64)
+
+
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """True where a sorted array starts a run of equal values.
+
+    Used instead of ``np.unique``, which on numpy 2.4 took 307 s for 95M int64 values that a
+    plain sort handles in 3 s.
+    """
+    starts = np.empty(sorted_values.size, dtype=bool)
+    if sorted_values.size:
+        starts[0] = True
+        np.not_equal(sorted_values[1:], sorted_values[:-1], out=starts[1:])
+    return starts
 
 
 def dedupe_group(users: np.ndarray, items: np.ndarray, n_items: int, ordered: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -86,12 +103,13 @@ def dedupe_group(users: np.ndarray, items: np.ndarray, n_items: int, ordered: bo
     """
     key = users.astype(np.int64) * n_items + items
     if ordered:
-        _, first = np.unique(key, return_index=True)
-        keep = np.sort(first)
+        order = np.argsort(key, kind="stable")  # equal pairs stay in file order
+        keep = np.sort(order[_run_starts(key[order])])
         users, items = users[keep], items[keep]
         order = np.argsort(users, kind="stable")
         return users[order], items[order]
-    key = np.unique(key)
+    key.sort()
+    key = key[_run_starts(key)]
     return (key // n_items).astype(np.int32), (key % n_items).astype(np.int32)
 
 
