@@ -60,7 +60,7 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.GELU(), nn.Linear(4 * hidden, hidden))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         batch, length, hidden = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(batch, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
         # No dropout on the attention weights: on CPU drawing a (B, heads, L, L) mask cost a
@@ -120,7 +120,10 @@ class BERT4Rec(nn.Module):
         if self.pos_emb is not None:
             x = x + self.pos_emb.weight[: tokens.shape[1]]
         x = self.emb_drop(self.emb_norm(x))
-        mask = (tokens != 0)[:, None, None, :]
+        keep = tokens != 0
+        # Without padding no mask is needed, and SDPA can take its fused kernel instead of
+        # the masked math path.
+        mask = None if bool(keep.all()) else keep[:, None, None, :]
         for block in self.blocks:
             x = block(x, mask)
         return self.head(self.final_norm(x))
