@@ -57,16 +57,24 @@ class TrainProgress:
 
 def train_command(opts: dict) -> None:
     """Load the data, build or resume the model, train, and print the curves."""
-    import torch  # noqa: F401  (fails early and clearly if torch is missing)
-
+    from training import distributed
     from training.data import load_dataset
-    from training.genres import genre_table
-    from training.model import ModelConfig
-    from training.train import TrainConfig, pick_device, train
-    from training.charts import training_chart
+    from training.train import pick_device
 
     data = load_dataset(opts["data"])
-    device = pick_device(opts["device"].value)
+    context, device = distributed.setup(pick_device(opts["device"].value))
+    try:
+        _train(opts, data, context, device)
+    finally:
+        distributed.teardown(context)
+
+
+def _train(opts: dict, data, context, device: str) -> None:
+    from training.charts import training_chart
+    from training.genres import genre_table
+    from training.model import ModelConfig
+    from training.train import TrainConfig, train
+
     mal_ids = data.manifest.get("item_id_space") == "mal"
     use_genres = mal_ids if opts["genres"] is None else opts["genres"]
     if use_genres and not mal_ids:
@@ -90,12 +98,15 @@ def train_command(opts: dict) -> None:
         epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"], weight_decay=opts["weight_decay"],
         warmup=opts["warmup"], mask_prob=opts["mask_prob"], seed=opts["seed"], val_users=opts["val_users"],
     )
-    err = Console(stderr=True, highlight=False)
-    err.print(f"training on {device}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if use_genres else 'off'}, positional {'on' if model_config.positional else 'off'}")
+    err = Console(stderr=True, highlight=False, quiet=not context.main)
+    ranks = f" x {context.world} processes" if context.enabled else ""
+    err.print(f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if use_genres else 'off'}, positional {'on' if model_config.positional else 'off'}")
     started = time.perf_counter()
     with TrainProgress(config.epochs, err) as progress:
-        summary = train(data, opts["out"], model_config, config, device, table, names, opts["resume"], opts["force"], progress)
+        summary = train(data, opts["out"], model_config, config, device, table, names, opts["resume"], opts["force"], progress, context=context)
     run = Path(opts["out"])
+    if not context.main:
+        return
     if summary["interrupted"]:
         err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
         raise SystemExit(130)

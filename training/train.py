@@ -29,6 +29,7 @@ from training.checkpoint import (
     vocab_hash,
     write_checkpoint,
 )
+from training import distributed
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.evaluate import evaluate
 from training.model import BERT4Rec, ModelConfig
@@ -130,8 +131,13 @@ def train(
     force: bool = False,
     progress=None,
     stop_after: Callable[[int], bool] | None = None,
+    context: distributed.Context = distributed.Context(),
 ) -> dict:
-    """Train (or resume) a run; return a summary with the history and the best epoch."""
+    """Train (or resume) a run; return a summary with the history and the best epoch.
+
+    Under torchrun (``context.enabled``) each rank trains on its share of every epoch's
+    batches; only rank 0 validates, reports progress and writes checkpoints.
+    """
     run = Path(run)
     if run.exists() and not resume and not force:
         raise UserError(f"{run} already exists; pass --resume to continue it or --force to start over")
@@ -150,10 +156,11 @@ def train(
         if start_epoch >= config.epochs:
             raise UserError(f"{run} has already trained {start_epoch} epochs; pass a larger --epochs to go on")
     else:
-        if run.exists():
+        if run.exists() and context.main:
             import shutil
 
             shutil.rmtree(run)
+        distributed.barrier(context)
         torch.manual_seed(config.seed)
         genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
         model = BERT4Rec(model_config, genres)
@@ -163,12 +170,14 @@ def train(
             model.out_bias.copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
         model = model.to(device)
         optimizer = make_optimizer(model, config, device)
-        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if context.main:
+            (run / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     offsets, items = data.splits["train"]
     users = np.flatnonzero(np.diff(offsets) > 0)
     lengths = np.diff(offsets)
-    steps_per_epoch = len(length_bucketed(users, lengths, config.batch_size, np.random.default_rng(0)))
+    all_batches = len(length_bucketed(users, lengths, config.batch_size, np.random.default_rng(0)))
+    steps_per_epoch = math.ceil(all_batches / context.world)  # every rank takes the same number of steps
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = max(1, int(config.warmup * total_steps))
     builder = BatchBuilder(offsets, items, model_config.max_len, data.ordered)
@@ -189,9 +198,15 @@ def train(
         name = f"e{epoch:04d}-s{step:06d}"
         if is_best:
             best["name"] = name
-        state = {"epoch": epoch, "step_in_epoch": step, "history": history, "best": best}
-        write_checkpoint(run / "checkpoints" / name, model, {**base_meta, **state}, optimizer, state)
-        update_run(run, name, best["name"])
+        if context.main:
+            state = {"epoch": epoch, "step_in_epoch": step, "history": history, "best": best}
+            write_checkpoint(run / "checkpoints" / name, model, {**base_meta, **state}, optimizer, state)
+            update_run(run, name, best["name"])
+        distributed.barrier(context)
+
+    objective = distributed.wrap(model, context, device)
+    if not context.main:
+        progress = None
 
     interrupted = False
     global_step = start_epoch * steps_per_epoch + start_step
@@ -203,14 +218,18 @@ def train(
             for step in range(start_step if epoch == start_epoch else 0, steps_per_epoch):
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * lr_factor(global_step, total_steps, warmup_steps)
-                batch_users = batches[step]
-                tokens = torch.from_numpy(builder(batch_users, np.random.default_rng([config.seed, epoch, step])))
-                generator = torch.Generator().manual_seed(_step_seed(config.seed, epoch, step, 1))
+                batch_users = batches[(step * context.world + context.rank) % len(batches)]
+                # A single process keeps the seeds of earlier versions; ranks add their number.
+                where = [config.seed, epoch, step] + ([context.rank] if context.enabled else [])
+                tokens = torch.from_numpy(builder(batch_users, np.random.default_rng(where)))
+                if device.startswith("cuda"):
+                    tokens = tokens.pin_memory()
+                generator = torch.Generator().manual_seed(_step_seed(*where, 1))
                 inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator)
                 inputs, positions, labels = (t.to(device, non_blocking=True) for t in (inputs, positions, labels))
-                torch.manual_seed(_step_seed(config.seed, epoch, step, 2))
+                torch.manual_seed(_step_seed(*where, 2))
                 with autocast:
-                    loss = model.cloze_loss(inputs, positions, labels)
+                    loss = objective(inputs, positions, labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
@@ -220,24 +239,29 @@ def train(
                 seen += len(batch_users)
                 if progress is not None:
                     progress.step(epoch, step + 1, steps_per_epoch, losses[-1], seen / (time.perf_counter() - started))
-                if interrupt.requested or (stop_after is not None and stop_after(global_step)):
+                stop = interrupt.requested or (stop_after is not None and stop_after(global_step))
+                if distributed.any_rank(context, stop, device):
                     save(epoch, step + 1)
                     interrupted = True
                     break
             if interrupted:
                 break
-            result = evaluate(model_scorer(model, data.ordered, device), val_data, "val")
-            ndcg = result["metrics"]["ndcg@10"]
+            if context.main:
+                result = evaluate(model_scorer(model, data.ordered, device), val_data, "val")
+            else:  # only rank 0 validates; the others learn its verdict below
+                result = {"metrics": {"ndcg@10": 0.0, "recall@10": 0.0}}
+            ndcg = distributed.from_main(context, result["metrics"]["ndcg@10"], device)
+            mean_loss = distributed.mean(context, float(np.mean(losses)) if losses else 0.0, device)
             history.append({
                 "epoch": epoch + 1,
-                "loss": float(np.mean(losses)) if losses else None,
+                "loss": mean_loss if losses else None,
                 "val_ndcg@10": ndcg,
                 "val_recall@10": result["metrics"]["recall@10"],
                 "seconds": round(time.perf_counter() - started, 2),
             })
             improved = ndcg > best["ndcg@10"]
             if improved:
-                best.update({"epoch": epoch + 1, "ndcg@10": ndcg, "val": result["metrics"]})
+                best.update({"epoch": epoch + 1, "ndcg@10": ndcg, "val": result["metrics"] if context.main else {}})
             save(epoch + 1, 0, is_best=improved)
             if progress is not None:
                 progress.epoch_done(history[-1], improved)
