@@ -161,6 +161,7 @@ def train(
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on GPUs).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and masks.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,

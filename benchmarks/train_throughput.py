@@ -45,30 +45,37 @@ def naive_mask(tokens: torch.Tensor, prob: float, mask_id: int, num_items: int, 
 def run(kind: str, args) -> dict:
     torch.manual_seed(0)
     config = ModelConfig(num_items=args.items, max_len=args.length, hidden=args.hidden, layers=2, heads=4, dropout=0.1, genres=False)
-    model = BERT4Rec(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    device = args.device
+    model = BERT4Rec(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device == "cuda")
     tokens = torch.randint(1, args.items + 1, (args.batch, args.length))
-    generator, rng = torch.Generator().manual_seed(0), random.Random(0)
+    generator, rng = torch.Generator(device=device).manual_seed(0), random.Random(0)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
 
     def step() -> None:
-        if kind == "naive":
-            inputs, labels = naive_mask(tokens, 0.2, config.mask_id, args.items, rng)
-            hidden = model.encode(inputs)
-            logits = model.score(hidden)  # batch x length x catalogue
-            loss = F.cross_entropy(logits.view(-1, args.items), (labels - 1).view(-1), ignore_index=-1)
-        else:
-            inputs, positions, labels = mask_tokens(tokens, 0.2, config.mask_id, args.items, generator)
-            loss = model.cloze_loss(inputs, positions, labels)
+        with autocast:
+            if kind == "naive":
+                inputs, labels = naive_mask(tokens, 0.2, config.mask_id, args.items, rng)
+                hidden = model.encode(inputs.to(device))
+                logits = model.score(hidden)  # batch x length x catalogue
+                loss = F.cross_entropy(logits.view(-1, args.items).float(), (labels.to(device) - 1).view(-1), ignore_index=-1)
+            else:
+                inputs, positions, labels = mask_tokens(tokens.to(device, non_blocking=True), 0.2, config.mask_id, args.items, generator)
+                loss = model.cloze_loss(inputs, positions, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     step()  # warm-up
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
     started = time.perf_counter()
     for _ in range(args.steps):
         step()
+    sync()
     seconds = (time.perf_counter() - started) / args.steps
-    return {"seq_per_s": args.batch / seconds, "step_s": seconds, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+    peak = torch.cuda.max_memory_allocated() / 1024**3 if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return {"seq_per_s": args.batch / seconds, "step_s": seconds, "peak_rss_gb": peak}
 
 
 def main() -> None:
@@ -79,6 +86,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--kind", choices=["naive", "ours"])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     if args.kind:
         print(json.dumps(run(args.kind, args)))
@@ -88,7 +96,8 @@ def main() -> None:
         command = [sys.executable, __file__, "--kind", kind, *[f"--{k}={v}" for k, v in vars(args).items() if k != "kind"]]
         results[kind] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     print(f"\n### Training step, {args.items:,} items, hidden {args.hidden}, 2 blocks, 4 heads, length {args.length}, batch {args.batch} — {hardware()}, {torch.get_num_threads()} threads\n")
-    print("| formulation | sequences/s | s/step | peak RSS GB |")
+    print(f"device {args.device}; peak memory is {'GPU memory allocated' if args.device == 'cuda' else 'process RSS'}\n")
+    print("| formulation | sequences/s | s/step | peak GB |")
     print("|---|---|---|---|")
     for kind, r in results.items():
         print(f"| {kind} | {r['seq_per_s']:.1f} | {r['step_s']:.2f} | {r['peak_rss_gb']:.2f} |")

@@ -49,6 +49,7 @@ class TrainConfig:
     clip: float = 1.0
     seed: int = 0
     val_users: int = 10_000
+    compile: bool = False
 
 
 def pick_device(name: str = "auto") -> str:
@@ -205,6 +206,9 @@ def train(
         distributed.barrier(context)
 
     objective = distributed.wrap(model, context, device)
+    if config.compile:
+        # Batches differ in length, so let the compiler treat the sequence length as dynamic.
+        objective = torch.compile(objective, dynamic=True)
     if not context.main:
         progress = None
 
@@ -222,11 +226,10 @@ def train(
                 # A single process keeps the seeds of earlier versions; ranks add their number.
                 where = [config.seed, epoch, step] + ([context.rank] if context.enabled else [])
                 tokens = torch.from_numpy(builder(batch_users, np.random.default_rng(where)))
-                if device.startswith("cuda"):
-                    tokens = tokens.pin_memory()
-                generator = torch.Generator().manual_seed(_step_seed(*where, 1))
+                if device.startswith("cuda"):  # copy once, then mask on the GPU
+                    tokens = tokens.pin_memory().to(device, non_blocking=True)
+                generator = torch.Generator(device=tokens.device).manual_seed(_step_seed(*where, 1))
                 inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator)
-                inputs, positions, labels = (t.to(device, non_blocking=True) for t in (inputs, positions, labels))
                 torch.manual_seed(_step_seed(*where, 2))
                 with autocast:
                     loss = objective(inputs, positions, labels)

@@ -1,0 +1,58 @@
+"""Full-ranking evaluation time on the anime data and on ml-1m, on the chosen device.
+
+Preprocesses both (into a temporary folder), builds a model of the default size for each
+(random weights: the time does not depend on them), and times `evaluate` on the test split.
+
+    python benchmarks/eval_time.py [--anime ../shared/data/anime] [--ml1m ../shared/data/bench/ml-1m/ml-1m.txt] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from _common import REPO, hardware
+from training.data import load_dataset
+from training.evaluate import evaluate
+from training.model import BERT4Rec, ModelConfig
+from training.preprocess import PreprocessParams, preprocess
+from training.scoring import model_scorer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--anime", type=Path, default=REPO.parent / "shared" / "data" / "anime")
+    parser.add_argument("--ml1m", type=Path, default=REPO.parent / "shared" / "data" / "bench" / "ml-1m" / "ml-1m.txt")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    caserec = args.anime / "caserec_cooperunion_5k"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = [
+            ("anime (caserec, 5-core)", dict(ratings=caserec / "anime_ratings.dat", item_map=caserec / "DERIVED_caserec_item_to_mal_id.csv",
+                                              params=PreprocessParams(min_user_items=5, min_item_users=5)), dict(max_len=128, positional=False)),
+            ("ml-1m", dict(ratings=args.ml1m, params=PreprocessParams(min_user_items=3, min_item_users=1)), dict(max_len=200, positional=True, heads=2)),
+        ]
+        for name, pre, arch in jobs:
+            folder = Path(tmp) / name.split()[0]
+            preprocess(out=folder, **pre)
+            data = load_dataset(folder)
+            model = BERT4Rec(ModelConfig(num_items=data.num_items, genres=False, **arch)).to(args.device)
+            scorer = model_scorer(model, data.ordered, args.device)
+            evaluate(scorer, data, "test")  # warm-up
+            started = time.perf_counter()
+            result = evaluate(scorer, data, "test")
+            rows.append((name, result["users"], data.num_items, time.perf_counter() - started))
+    print(f"\n### Full-ranking evaluation time — {hardware()}, device {args.device}\n")
+    print("| data | users | items | seconds |")
+    print("|---|---|---|---|")
+    for name, users, items, seconds in rows:
+        print(f"| {name} | {users:,} | {items:,} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
