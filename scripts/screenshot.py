@@ -17,25 +17,18 @@ FAVOURITES = [1535, 9253, 5114, 32281]  # Death Note, Steins;Gate, FMA: Brotherh
 
 async def render(out: Path) -> None:
     from textual.widgets import Input
-    from textual.worker import WorkerFailed
 
     from animerec_tui.favourites import FavouritesStore
     from animerec_tui.tui.app import AnimeRecApp
+    from animerec_tui.tui.testing import settle
 
     FavouritesStore().add(FAVOURITES)
     app = AnimeRecApp()
     async with app.run_test(size=(110, 32)) as pilot:
-        for _ in range(4):
-            try:
-                await app.workers.wait_for_complete()
-            except WorkerFailed:
-                pass
-            await pilot.pause()
+        await settle(pilot, rounds=4)
         app.query_one(Input).cursor_blink = False
         await pilot.press(*"cowboy")
-        for _ in range(2):
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+        await settle(pilot)
         app.clear_notifications()
         await pilot.pause()
         app.save_screenshot(filename=out.name, path=str(out.parent))

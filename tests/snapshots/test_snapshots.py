@@ -7,10 +7,10 @@ at the SVGs before committing them.
 from __future__ import annotations
 
 from textual.widgets import Input
-from textual.worker import WorkerFailed
 
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.app import AnimeRecApp, ResultsTable
+from animerec_tui.tui.testing import settle
 from tests.conftest import DEATH_NOTE, FMA_B, STEINS_GATE
 
 SIZE = (100, 32)
@@ -24,12 +24,7 @@ def _app(tiny_model) -> AnimeRecApp:
 async def _ready(pilot) -> None:
     app = pilot.app
     app.query_one(Input).cursor_blink = False
-    for _ in range(3):
-        try:
-            await app.workers.wait_for_complete()
-        except WorkerFailed:
-            pass
-        await pilot.pause()
+    await settle(pilot)
     app.clear_notifications()
     await pilot.pause()
 

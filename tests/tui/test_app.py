@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.worker import WorkerFailed
 
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.app import AnimeRecApp, ResultsTable
+from animerec_tui.tui.testing import settle as settle_pilot
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, HelpScreen
 from tests.conftest import DEATH_NOTE, STEINS_GATE
 
@@ -16,13 +16,7 @@ SIZE = (100, 32)
 
 
 async def settle(app, pilot) -> None:
-    """Let every worker finish and the messages they posted be handled."""
-    for _ in range(3):
-        try:
-            await app.workers.wait_for_complete()
-        except WorkerFailed:
-            pass  # the app reports failed workers itself; tests check what it shows
-        await pilot.pause()
+    await settle_pilot(pilot)
 
 
 async def search_and_add(app, pilot, query: str) -> None:
