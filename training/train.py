@@ -147,6 +147,9 @@ def train(
         folder = resolve_model_dir(run, "latest")
         meta = read_meta(folder)
         check_vocab(meta, data.item_ids, f"the data in {data.folder}")
+        # A resumed run keeps its own settings; only the number of epochs (and compiling) may change.
+        saved = {k: v for k, v in meta.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__}
+        config = TrainConfig(**{**saved, "epochs": config.epochs, "compile": config.compile})
         model, _ = load_model(run, device, which="latest")
         model_config = model.config
         model.train()
