@@ -7,6 +7,7 @@ filters changed are dropped. Errors become notifications, never tracebacks.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -102,6 +103,8 @@ class AnimeRecApp(App):
         """MAL ids in the results table, row by row."""
         self.matches: list[int] = []
         """MAL ids in the search list."""
+        self._catalog: list[dict] | None = None
+        self._catalog_loaded = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -135,14 +138,18 @@ class AnimeRecApp(App):
         from animerec_tui.catalog import load_catalog
         from animerec_tui.search import TitleIndex
 
-        catalog = load_catalog()
-        self.post_message(CatalogReady(catalog, TitleIndex(catalog)))
+        try:
+            self._catalog = load_catalog()
+        finally:
+            self._catalog_loaded.set()  # the model worker waits for it, success or not
+        self.post_message(CatalogReady(self._catalog, TitleIndex(self._catalog)))
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def load_model(self) -> None:
         from animerec_tui.engine import Engine
 
-        self.post_message(ModelReady(Engine(self.model_dir)))
+        self._catalog_loaded.wait(timeout=60)  # share the catalogue rather than read it twice
+        self.post_message(ModelReady(Engine(self.model_dir, self._catalog)))
 
     @on(CatalogReady)
     def catalog_ready(self, message: CatalogReady) -> None:

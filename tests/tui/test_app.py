@@ -158,3 +158,21 @@ async def test_corrupt_favourites_file_is_kept_aside_and_reported(tiny_model, ho
         assert any("corrupt" in n.message.lower() or "moved" in n.message.lower() for n in app._notifications)
     aside = [p for p in home.iterdir() if p.name.startswith("favourites.json.corrupt")]
     assert len(aside) == 1 and aside[0].read_text() == "{ not json"
+
+
+@pytest.mark.asyncio
+async def test_only_https_myanimelist_urls_are_opened(tiny_model, home, monkeypatch):
+    opened = []
+    app = AnimeRecApp(tiny_model)
+    monkeypatch.setattr(app, "open_url", lambda url, **kw: opened.append(url))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        entry = dict(app.by_id[DEATH_NOTE])
+        app.push_screen(DetailsScreen({**entry, "url": "javascript:alert(1)"}, True))
+        await pilot.pause()
+        await pilot.press("o")
+        app.pop_screen()
+        app.push_screen(DetailsScreen(entry, True))
+        await pilot.pause()
+        await pilot.press("o")
+    assert opened == ["https://myanimelist.net/anime/1535"]
