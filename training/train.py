@@ -22,7 +22,6 @@ from training.checkpoint import (
     load_model,
     load_optimizer_state,
     read_meta,
-    read_run,
     resolve_model_dir,
     update_run,
     versions,
