@@ -124,6 +124,7 @@ class AnimeRecApp(App):
         self.engine = message.engine
         self.query_one(ResultsTable).loading = False
         self._render_search()
+        self._render_favourites()
         self.refresh_recommendations()
 
     @on(Worker.StateChanged)
@@ -168,9 +169,11 @@ class AnimeRecApp(App):
 
     def _search_option(self, mal_id: int) -> Option:
         e = self.by_id[mal_id]
-        text = Text(e["title"] + "  ", no_wrap=True, overflow="ellipsis")
+        unknown = self.engine is not None and not self.engine.knows(mal_id)
+        # Unknown titles are dimmed as a whole, so the mark survives a narrow pane's ellipsis.
+        text = Text(e["title"] + "  ", no_wrap=True, overflow="ellipsis", style="dim italic" if unknown else "")
         text.append(f"{e.get('type') or '?'} · {e.get('episodes') or '?'} ep · {members_text(e.get('members'))}", style="dim")
-        if self.engine is not None and not self.engine.knows(mal_id):
+        if unknown:
             text.append("  not in model", style="italic yellow")
         if mal_id in self.favourites:
             text.append("  ★", style="bold")
@@ -250,7 +253,10 @@ class AnimeRecApp(App):
         favourites.clear_options()
         for mal_id in self.favourites:
             entry = self.by_id.get(mal_id)
-            title = Text(entry["title"] if entry else f"MAL id {mal_id}", no_wrap=True, overflow="ellipsis")
+            unknown = self.engine is not None and not self.engine.knows(mal_id)
+            title = Text(entry["title"] if entry else f"MAL id {mal_id}", no_wrap=True, overflow="ellipsis", style="dim italic" if unknown else "")
+            if unknown:
+                title.append(" (not in model)", style="italic yellow")
             favourites.add_option(Option(title, id=str(mal_id)))
         if self.favourites:
             favourites.highlighted = min(highlighted or 0, len(self.favourites) - 1)
