@@ -28,7 +28,7 @@ from animerec_tui.engine import Filters
 from animerec_tui.errors import UserError
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.messages import CatalogReady, ModelReady, RecommendationsDone, SearchDone
-from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, HelpScreen, members_text
+from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, HelpScreen, HiddenScreen, members_text
 from animerec_tui.tui.widgets import HELP_ROWS, FavouritesList, ResultsTable, SearchResults
 
 class AnimeRecApp(App):
@@ -243,6 +243,17 @@ class AnimeRecApp(App):
         if self._apply_store(lambda: self.store.exclude([mal_id])) is not None:
             self.notify(f"not interested: {self.by_id.get(mal_id, {}).get('title', mal_id)}", markup=False)
 
+    def unhide(self, mal_id: int) -> None:
+        """Undo "not interested" for one anime."""
+        if self._apply_store(lambda: self.store.unexclude([mal_id])) is not None:
+            self.notify(f"can be recommended again: {self.by_id.get(mal_id, {}).get('title', mal_id)}", markup=False)
+
+    def action_show_hidden(self) -> None:
+        if not self.excluded:
+            self.notify("nothing is marked not interested")
+            return
+        self.push_screen(HiddenScreen([(m, self.by_id.get(m, {}).get("title", f"MAL id {m}")) for m in self.excluded]))
+
     def request_filters(self) -> Filters:
         """The filters of the next request: the user's choices plus the not-interested list."""
         return replace(self.filters, exclude=frozenset(self.excluded))
@@ -408,6 +419,7 @@ class AnimeRecApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("search: focus the search box", "Type to find anime", self.action_focus_search)
         yield SystemCommand("favourites: clear all", "Remove every favourite (asks first)", self.action_clear_favourites)
+        yield SystemCommand("favourites: not interested list", "See and undo 'not interested'", self.action_show_hidden)
         yield SystemCommand("filters: edit", "Types, genres, sequels, adult titles", self.action_filters)
         yield SystemCommand("filters: toggle sequels", "Hide or show sequels", self.action_toggle_sequels)
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", self.action_toggle_adult)

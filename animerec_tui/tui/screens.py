@@ -224,3 +224,28 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class HiddenScreen(ModalScreen[None]):
+    """The anime marked "not interested"; Enter shows one in recommendations again."""
+
+    BINDINGS = [Binding("escape,q", "close", "Close")]
+
+    def __init__(self, entries: list[tuple[int, str]]) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Label("[b]Not interested[/b]  Enter lets the highlighted one be recommended again · Esc closes")
+            yield OptionList(*(Option(Text(title), id=str(mal_id)) for mal_id, title in self.entries), id="hidden")
+
+    @on(OptionList.OptionSelected, "#hidden")
+    def unhide(self, event: OptionList.OptionSelected) -> None:
+        self.app.unhide(int(event.option.id))
+        event.option_list.remove_option(event.option.id)
+        if event.option_list.option_count == 0:
+            self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

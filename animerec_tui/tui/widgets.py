@@ -14,7 +14,7 @@ HELP_ROWS = [
     ("Delete or x (favourites)", "remove the highlighted favourite"),
     ("C (favourites)", "clear all favourites (asks first; also in the command palette)"),
     ("Enter (results)", "details of the highlighted recommendation"),
-    ("n (results)", "not interested: hide it from now on"),
+    ("n (results)", "not interested: hide it from now on (undo: command palette, 'not interested list')"),
     ("F2", "filters: types, genres, sequels, adult titles"),
     ("F3", "toggle hiding sequels"),
     ("F4", "toggle hiding adult titles"),

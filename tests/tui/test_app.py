@@ -175,3 +175,24 @@ async def test_only_https_myanimelist_urls_are_opened(tiny_model, home, monkeypa
         await pilot.pause()
         await pilot.press("o")
     assert opened == ["https://myanimelist.net/anime/1535"]
+
+
+@pytest.mark.asyncio
+async def test_not_interested_can_be_undone(tiny_model, home):
+    from animerec_tui.tui.screens import HiddenScreen
+
+    store = FavouritesStore()
+    store.add([DEATH_NOTE])
+    store.exclude([STEINS_GATE])
+    app = AnimeRecApp(tiny_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.action_show_hidden()
+        await pilot.pause()
+        assert isinstance(app.screen, HiddenScreen)
+        app.screen.query_one("#hidden").focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, HiddenScreen)
+        assert app.excluded == []
+    assert FavouritesStore().load().excluded == []
