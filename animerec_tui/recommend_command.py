@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -80,11 +81,14 @@ def print_table(engine: Engine, favourites: list[int], items: list[Recommendatio
 
 def run_recommend(opts: dict) -> None:
     """Wire options to the engine; one of batch, similar, or a favourites list."""
-    engine = Engine(opts["model"])
+    # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
     filters = build_filters(opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"])
-    check_genres(engine, filters)
+    source = None
     if opts["batch"] is not None:
         source = sys.stdin.buffer if str(opts["batch"]) == "-" else _open(opts["batch"])
+    engine = Engine(opts["model"])
+    check_genres(engine, filters)
+    if source is not None:
         bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
         if bad:
             Console(stderr=True, highlight=False).print(f"[yellow]{bad} line(s) could not be answered (see their error objects)[/]")
@@ -107,7 +111,7 @@ def run_recommend(opts: dict) -> None:
         if store.last_warning:
             Console(stderr=True, highlight=False).print(f"[yellow]{store.last_warning}[/]")
         favourites = saved.favourites
-        filters = Filters(**{**filters.__dict__, "exclude": filters.exclude | frozenset(saved.excluded)})
+        filters = replace(filters, exclude=filters.exclude | frozenset(saved.excluded))
         if not favourites:
             raise UserError("no favourites: name some titles, pass --mal-id, or add some with 'animerec favourites add'")
     result = engine.recommend(favourites, opts["top"], filters)
@@ -157,7 +161,7 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
             rid = request.get("id") if isinstance(request, dict) else None
             sink.write(json.dumps({"id": rid, "line": number, "error": str(exc).splitlines()[0]}) + "\n")
             continue
-        pending.append((request.get("id"), favourites, Filters(**{**filters.__dict__, "exclude": filters.exclude | frozenset(exclude)})))
+        pending.append((request.get("id"), favourites, replace(filters, exclude=filters.exclude | frozenset(exclude))))
         if len(pending) >= chunk:
             flush()
     flush()
