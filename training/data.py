@@ -33,10 +33,6 @@ class Dataset:
     def ordered(self) -> bool:
         return bool(self.manifest["ordered"])
 
-    def items_of(self, split: str, user: int) -> np.ndarray:
-        offsets, items = self.splits[split]
-        return items[offsets[user] : offsets[user + 1]]
-
     def merged(self, *names: str) -> tuple[np.ndarray, np.ndarray]:
         """CSR of several splits concatenated per user (e.g. train + val as test-time input)."""
         parts = [self.splits[n] for n in names]
@@ -111,9 +107,9 @@ class BatchBuilder:
     def __init__(self, offsets: np.ndarray, items: np.ndarray, max_len: int, ordered: bool) -> None:
         self.offsets, self.items, self.max_len, self.ordered = offsets, items, max_len, ordered
 
-    def __call__(self, users: np.ndarray, rng: np.random.Generator, reserve: int = 0) -> np.ndarray:
-        """Tokens for ``users``; ``reserve`` leaves that many slots free at the end (for a mask)."""
-        tokens = pad_rows(self.offsets, self.items, users, self.max_len - reserve, self.ordered, rng, width=self.max_len)
+    def __call__(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Tokens for ``users``, padding columns trimmed."""
+        tokens = pad_rows(self.offsets, self.items, users, self.max_len, self.ordered, rng, width=self.max_len)
         return trim_padding(tokens, self.ordered)
 
 
