@@ -104,20 +104,30 @@ class BatchBuilder:
     at the last position, where the mask token goes at inference time.
     """
 
-    def __init__(self, offsets: np.ndarray, items: np.ndarray, max_len: int, ordered: bool) -> None:
-        self.offsets, self.items, self.max_len, self.ordered = offsets, items, max_len, ordered
+    def __init__(self, offsets: np.ndarray, items: np.ndarray, max_len: int, ordered: bool, crop: str = "latest") -> None:
+        self.offsets, self.items, self.max_len, self.ordered, self.crop = offsets, items, max_len, ordered, crop
 
     def __call__(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Tokens for ``users``, padding columns trimmed."""
-        tokens = pad_rows(self.offsets, self.items, users, self.max_len, self.ordered, rng, width=self.max_len)
+        windowed = self.ordered and self.crop == "random"
+        tokens = pad_rows(self.offsets, self.items, users, self.max_len, self.ordered, rng, width=self.max_len, random_window=windowed)
         return trim_padding(tokens, self.ordered)
 
 
-def pad_rows(offsets, items, users, limit: int, ordered: bool, rng: np.random.Generator | None, width: int) -> np.ndarray:
-    """Place at most ``limit`` items of each user's row into a zero-padded (B, width) array."""
+def pad_rows(offsets, items, users, limit: int, ordered: bool, rng: np.random.Generator | None, width: int, random_window: bool = False) -> np.ndarray:
+    """Place at most ``limit`` items of each user's row into a zero-padded (B, width) array.
+
+    ``random_window`` (ordered rows only): a row longer than ``limit`` ends at a random point
+    instead of at its latest item, so every stretch of a long history gets trained on.
+    """
     users = np.asarray(users, dtype=np.int64)
-    counts = offsets[users + 1] - offsets[users]
-    index = gather_ranges(offsets[users], counts)
+    starts, counts = offsets[users], offsets[users + 1] - offsets[users]
+    if random_window and rng is not None and (counts > limit).any():
+        long = counts > limit
+        ends = counts.copy()
+        ends[long] = limit + rng.integers(0, counts[long] - limit + 1)
+        starts, counts = starts + np.where(long, ends - limit, 0), np.minimum(counts, limit)
+    index = gather_ranges(starts, counts)
     segment = np.repeat(np.arange(users.size), counts)
     if not ordered and rng is not None and (counts > limit).any():
         order = np.lexsort((rng.random(index.size), segment))
@@ -158,11 +168,13 @@ def length_bucketed(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generator):
+def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generator, last_prob: float = 0.0):
     """BERT-style cloze masking of a (B, L) torch batch, vectorised.
 
     Each real item is chosen with probability ``mask_prob`` (at least one per row); of the
     chosen, 80% become the mask token, 10% a random item and 10% stay as they are.
+    With ``last_prob`` > 0, that share of rows instead masks only its last item, always with
+    the mask token: the task the model is asked at inference on ordered data.
     Returns (inputs, positions (M, 2), labels (M,)).
     """
     import torch
@@ -176,6 +188,13 @@ def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generato
         rows = torch.nonzero(empty).squeeze(1)
         chosen[rows, pick[rows]] = True
     action = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+    if last_prob > 0:
+        rows = torch.nonzero((torch.rand(tokens.shape[0], generator=generator, device=tokens.device) < last_prob) & real.any(dim=1)).squeeze(1)
+        column = torch.arange(tokens.shape[1], device=tokens.device)
+        last = (real * column).argmax(dim=1)[rows]
+        chosen[rows] = False
+        chosen[rows, last] = True
+        action[rows, last] = 0.0
     inputs = tokens.clone()
     inputs[chosen & (action < 0.8)] = mask_id
     swap = chosen & (action >= 0.8) & (action < 0.9)

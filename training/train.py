@@ -45,6 +45,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup: float = 0.05
     mask_prob: float = 0.5
+    mask_last: float = 0.0
+    crop: str = "latest"
     clip: float = 1.0
     seed: int = 0
     val_users: int = 10_000
@@ -183,7 +185,7 @@ def train(
     steps_per_epoch = math.ceil(all_batches / context.world)  # every rank takes the same number of steps
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = max(1, int(config.warmup * total_steps))
-    builder = BatchBuilder(offsets, items, model_config.max_len, data.ordered)
+    builder = BatchBuilder(offsets, items, model_config.max_len, data.ordered, config.crop)
     val_data = validation_users(data, config.val_users, config.seed)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
     base_meta = {
@@ -231,7 +233,7 @@ def train(
                 if device.startswith("cuda"):  # copy once, then mask on the GPU
                     tokens = tokens.pin_memory().to(device, non_blocking=True)
                 generator = torch.Generator(device=tokens.device).manual_seed(_step_seed(*where, 1))
-                inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator)
+                inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator, config.mask_last)
                 torch.manual_seed(_step_seed(*where, 2))
                 with autocast:
                     loss = objective(inputs, positions, labels)

@@ -105,6 +105,32 @@ def test_long_unordered_rows_are_subsampled_afresh_and_ordered_rows_keep_the_lat
     assert latest.tolist() == [7, 8, 9, 10]
 
 
+def test_random_windows_cover_a_long_ordered_history_in_order():
+    offsets, items = np.array([0, 10, 13]), np.arange(1, 14)
+    rng = np.random.default_rng(0)
+    rows = [pad_rows(offsets, items, np.array([0, 1]), 4, True, rng, 4, random_window=True) for _ in range(40)]
+    windows = {tuple(r[0].tolist()) for r in rows}
+    assert all(w == tuple(range(w[0], w[0] + 4)) for w in windows), "a window is a contiguous, ordered stretch"
+    assert {w[0] for w in windows} == set(range(1, 8)), "every start point comes up"
+    assert all(r[1].tolist() == [0, 11, 12, 13] for r in rows), "short rows are untouched"
+
+
+def test_mask_last_masks_only_the_last_item_of_the_chosen_rows():
+    generator = torch.Generator().manual_seed(2)
+    tokens = torch.randint(1, 51, (600, 12))
+    tokens[:300, :5] = 0  # right-aligned rows of 7
+    tokens[300:, 9:] = 0  # left-aligned rows of 9
+    inputs, positions, labels = mask_tokens(tokens, 1.0, 52, 50, generator, last_prob=0.25)  # other rows mask all
+    per_row = torch.bincount(positions[:, 0], minlength=600)
+    single = per_row == 1
+    last = torch.where(torch.arange(600) < 300, 11, 8)
+    only_last = single & torch.zeros(600, dtype=torch.bool).index_put_((positions[:, 0],), positions[:, 1] == last[positions[:, 0]], accumulate=True)
+    assert 0.2 < only_last.float().mean().item() < 0.32
+    rows = only_last.nonzero().squeeze(1)
+    assert (inputs[rows, last[rows]] == 52).all(), "the last item is always replaced by the mask token"
+    assert torch.equal(labels, tokens[positions[:, 0], positions[:, 1]])
+
+
 def test_inference_uses_every_favourite_of_a_long_list():
     offsets, items = np.array([0, 10]), np.arange(1, 11)
     tokens, owner = chunked_queries(offsets, items, [0], 5, False, 99)
