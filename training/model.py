@@ -60,14 +60,38 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.GELU(), nn.Linear(4 * hidden, hidden))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None, index: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, H) -> (B, L, H); with ``index`` (B, Q) only those positions come out, (B, Q, H).
+
+        Every position still serves as a key and value, but the query side (attention output,
+        projection, feed-forward) runs only where a later layer or the loss will look.
+        """
         batch, length, hidden = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(batch, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
+        if index is not None:
+            q = q.gather(2, index[:, None, :, None].expand(-1, self.heads, -1, q.shape[-1]))
+            x = x.gather(1, index[:, :, None].expand(-1, -1, hidden))
         # No dropout on the attention weights: on CPU drawing a (B, heads, L, L) mask cost a
         # fifth of each step; dropout on the residual branches regularises well enough.
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(batch, length, hidden)))
+        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(batch, x.shape[1], hidden)))
         return x + self.drop(self.ffn(self.norm2(x)))
+
+
+def query_slots(queries: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lay (M, 2) (row, position) pairs out as a (batch, Q) position index, padded with 0.
+
+    Returns the index and each pair's slot in its row, so ``out[rows, slot]`` reads them back.
+    """
+    rows = queries[:, 0]
+    order = torch.argsort(rows, stable=True)
+    counts = torch.bincount(rows, minlength=batch)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.empty_like(rows)
+    slot[order] = torch.arange(rows.numel(), device=rows.device) - starts[rows[order]]
+    index = torch.zeros(batch, max(int(counts.max()), 1) if rows.numel() else 1, dtype=torch.long, device=rows.device)
+    index[rows, slot] = queries[:, 1]
+    return index, slot
 
 
 class BERT4Rec(nn.Module):
@@ -114,8 +138,11 @@ class BERT4Rec(nn.Module):
             vectors = vectors + pooled.view(*ids.shape, -1)
         return vectors
 
-    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Hidden states (B, L, H) for token ids (B, L)."""
+    def encode(self, tokens: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states (B, L, H) for token ids (B, L); with ``queries`` (M, 2) only theirs, (M, H).
+
+        Asking for the positions that are read (the masks) lets the last block skip the rest.
+        """
         x = self.embed_items(tokens)
         if self.pos_emb is not None:
             x = x + self.pos_emb.weight[: tokens.shape[1]]
@@ -124,8 +151,14 @@ class BERT4Rec(nn.Module):
         # Without padding no mask is needed, and SDPA can take its fused kernel instead of
         # the masked math path.
         mask = None if bool(keep.all()) else keep[:, None, None, :]
-        for block in self.blocks:
+        if queries is None:
+            for block in self.blocks:
+                x = block(x, mask)
+            return self.head(self.final_norm(x))
+        for block in self.blocks[:-1]:
             x = block(x, mask)
+        index, slot = query_slots(queries, tokens.shape[0])
+        x = self.blocks[-1](x, mask, index)[queries[:, 0], slot]
         return self.head(self.final_norm(x))
 
     def output_table(self) -> torch.Tensor:
@@ -140,8 +173,7 @@ class BERT4Rec(nn.Module):
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Scores (M, n) at the (batch, position) pairs in ``positions`` (M, 2)."""
-        hidden = self.encode(tokens)
-        return self.score(hidden[positions[:, 0], positions[:, 1]])
+        return self.score(self.encode(tokens, positions))
 
     def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the full catalogue at masked positions only (labels are item ids).
@@ -150,18 +182,18 @@ class BERT4Rec(nn.Module):
         input and (up to dropout) yields the same scores: they are computed once per row and
         shared by that row's mask-token labels, which cuts the output layer's work several-fold.
         """
-        hidden = self.encode(tokens)
         table = self.output_table()
         targets = labels - 1
         if self.pos_emb is not None:
-            return F.cross_entropy(self.score(hidden[positions[:, 0], positions[:, 1]], table).float(), targets)
+            return F.cross_entropy(self.score(self.encode(tokens, positions), table).float(), targets)
         is_mask = tokens[positions[:, 0], positions[:, 1]] == self.config.mask_id
         rows, inverse = torch.unique(positions[is_mask, 0], return_inverse=True)
         column = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
         column[positions[is_mask, 0]] = positions[is_mask, 1]
-        shared = self.score(hidden[rows, column[rows]], table).float()
-        shared_loss = torch.logsumexp(shared, dim=1)[inverse] - shared[inverse, targets[is_mask]]
         other = positions[~is_mask]
-        other_logits = self.score(hidden[other[:, 0], other[:, 1]], table).float()
+        hidden = self.encode(tokens, torch.cat([torch.stack([rows, column[rows]], dim=1), other]))
+        logits = self.score(hidden, table).float()
+        shared, other_logits = logits[: rows.numel()], logits[rows.numel() :]
+        shared_loss = torch.logsumexp(shared, dim=1)[inverse] - shared[inverse, targets[is_mask]]
         other_loss = F.cross_entropy(other_logits, targets[~is_mask], reduction="none")
         return torch.cat([shared_loss, other_loss]).mean()

@@ -20,8 +20,7 @@ def score_users(model: BERT4Rec, offsets: np.ndarray, items: np.ndarray, users: 
     tokens, owner = chunked_queries(offsets, items, users, config.max_len, ordered, config.mask_id)
     tokens = trim_padding(tokens, ordered)
     tokens_t = torch.from_numpy(tokens).to(device)
-    hidden = model.encode(tokens_t)
-    at_mask = hidden[tokens_t == config.mask_id]
+    at_mask = model.encode(tokens_t, torch.nonzero(tokens_t == config.mask_id))
     scores = model.score(at_mask, table).float()
     if owner.size == len(users):
         return scores

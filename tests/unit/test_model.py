@@ -20,6 +20,30 @@ def _model(positional=False, genres=False, num_items=30, **kw) -> BERT4Rec:
     return BERT4Rec(config, table).eval()
 
 
+@pytest.mark.parametrize("positional", [False, True])
+def test_asking_for_some_positions_gives_exactly_their_hidden_states(positional):
+    model = _model(positional=positional)
+    generator = torch.Generator().manual_seed(4)
+    tokens = torch.randint(1, 32, (6, 10), generator=generator)
+    tokens[1, 7:] = 0  # padding on the right
+    tokens[4, :3] = 0  # and on the left
+    queries = torch.tensor([[5, 2], [0, 9], [0, 1], [4, 3], [1, 6], [5, 2], [3, 0]])  # unsorted, repeated, rows missing
+    with torch.no_grad():
+        full = model.encode(tokens)
+        some = model.encode(tokens, queries)
+    torch.testing.assert_close(some, full[queries[:, 0], queries[:, 1]], rtol=1e-5, atol=1e-5)
+
+
+def test_cloze_loss_matches_scores_read_off_the_full_output():
+    model = _model()
+    generator = torch.Generator().manual_seed(5)
+    tokens = torch.randint(1, 31, (8, 10), generator=generator)
+    inputs, positions, labels = mask_tokens(tokens, 0.4, 31, 30, generator)
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model.score(model.encode(inputs)[positions[:, 0], positions[:, 1]]), labels - 1)
+        torch.testing.assert_close(model.cloze_loss(inputs, positions, labels), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_order_does_not_matter_without_positions():
     model = _model()
     tokens = torch.tensor([[3, 7, 9, 12, 31, 0, 0]])
