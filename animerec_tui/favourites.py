@@ -65,7 +65,7 @@ def validate_ids(ids: Iterable[int]) -> list[int]:
 def _decode(data: bytes) -> Favourites:
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise _Corrupt(f"not JSON ({exc})") from None
     if not isinstance(document, dict):
         raise _Corrupt("not a JSON object")

@@ -17,6 +17,7 @@ import defusedxml.ElementTree as SafeET
 from animerec_tui.errors import UserError
 
 MAX_XML_BYTES = 200 * 1024 * 1024
+MAX_ANIME_ID = 2**31 - 1
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -76,6 +77,9 @@ def _parse_root(path: Path, data: bytes):
         raise UserError(f"{path}: refused, the XML declares a DTD or entities ({type(exc).__name__})") from None
     except SafeET.ParseError as exc:
         raise UserError(f"{path}: not valid XML ({exc}); expected a MyAnimeList export") from None
+    except (LookupError, ValueError) as exc:
+        # expat's answer to an encoding it cannot use: encoding="foo", "utf-7", "cp932".
+        raise UserError(f"{path}: not readable XML ({exc}); expected a MyAnimeList export") from None
     if root.tag != "myanimelist":
         raise UserError(f"{path}: not a MyAnimeList export (root element is <{root.tag}>, expected <myanimelist>)")
     return root
@@ -83,14 +87,27 @@ def _parse_root(path: Path, data: bytes):
 
 def _anime_id(path: Path, number: int, entry) -> int:
     raw = (entry.findtext("series_animedb_id") or "").strip()
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+    value = _whole_number(raw)
+    if value is None or not 1 <= value <= MAX_ANIME_ID:
         title = (entry.findtext("series_title") or "").strip() or "untitled"
-        raise UserError(f"{path}: anime entry {number} ({title}) has an invalid series_animedb_id {raw!r}")
-    return int(raw)
+        raise UserError(f"{path}: anime entry {number} ({title}) has an invalid series_animedb_id {raw[:24]!r}")
+    return value
 
 
 def _score(path: Path, anime_id: int, entry) -> int:
     raw = (entry.findtext("my_score") or "0").strip() or "0"
-    if not raw.isascii() or not raw.isdigit():
-        raise UserError(f"{path}: anime {anime_id} has an invalid my_score {raw!r}")
+    value = _whole_number(raw)
+    if value is None or value > 10:
+        raise UserError(f"{path}: anime {anime_id} has an invalid my_score {raw[:24]!r}")
+    return value
+
+
+def _whole_number(raw: str) -> int | None:
+    """``raw`` as a non-negative int, or None when it is not ASCII digits or too long for an id.
+
+    The length check comes first: ``int()`` refuses strings of over 4,300 digits with a
+    ValueError, and nothing that long is an id or a score anyway.
+    """
+    if not raw.isascii() or not raw.isdigit() or len(raw.lstrip("0")) > 10:
+        return None
     return int(raw)

@@ -65,6 +65,11 @@ def train_command(opts: dict) -> None:
     context, device = distributed.setup(pick_device(opts["device"].value))
     try:
         _train(opts, data, context, device)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away; main() ends quietly
+    except OSError as exc:  # a write the training code did not expect to fail
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"training stopped: {where}{exc.strerror or exc}") from None
     finally:
         distributed.teardown(context)
 
@@ -111,8 +116,11 @@ def _train(opts: dict, data, context, device: str) -> None:
         err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
         raise SystemExit(130)
     chart = training_chart(summary["history"])
-    atomic_write_bytes(run / "training_chart.txt", (chart + "\n").encode())
-    atomic_write_bytes(run / "history.json", (json.dumps(summary["history"], indent=1) + "\n").encode())
+    try:
+        atomic_write_bytes(run / "training_chart.txt", (chart + "\n").encode())
+        atomic_write_bytes(run / "history.json", (json.dumps(summary["history"], indent=1) + "\n").encode())
+    except UserError as exc:
+        raise UserError(f"{exc} (the checkpoints in {run} are complete)") from None
     print(chart)
     best = summary["best"]
     Console(highlight=False).print(
@@ -131,7 +139,10 @@ def eval_command(opts: dict) -> None:
 
     device = pick_device(opts["device"].value)
     model, meta = load_model(opts["run"], device)
-    folder = opts["data"] or Path(meta["data"].get("path", ""))
+    saved = meta.get("data", {}).get("path")  # a random or hand-made model names no data
+    if not opts["data"] and not saved:
+        raise UserError(f"{opts['run']} does not say what data it was trained on; name it with --data")
+    folder = opts["data"] or Path(saved)
     if not opts["data"] and not folder.is_dir():
         raise UserError(f"the run's data folder {folder} is gone; name one with --data")
     data = load_dataset(folder)

@@ -155,7 +155,10 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
                 raise ValueError("a line must be a JSON object")
             favourites = _id_list(request.get("favourites"), "favourites")
             exclude = _id_list(request.get("exclude", []), "exclude")
-        except ValueError as exc:
+            # An id with a lone surrogate ("\ud800") cannot be written as UTF-8: refuse it here,
+            # not with a UnicodeEncodeError halfway through the answers.
+            json.dumps(request.get("id"), ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
             flush()
             bad += 1
             rid = request.get("id") if isinstance(request, dict) else None

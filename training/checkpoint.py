@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import re
 import shutil
 from pathlib import Path
 
@@ -29,6 +31,7 @@ CHECKPOINT_VERSION = 1
 MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 STATE_FILE, STATE_META_FILE = "train_state.safetensors", "train_state.json"
 RUN_FILE = "run.json"
+CHECKPOINT_NAME = re.compile(r"e\d{4}-s\d{6}")  # e<epochs done>-s<steps into the next>
 
 
 def vocab_hash(item_ids: np.ndarray) -> str:
@@ -54,6 +57,16 @@ def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch
             tensors, layout = _flatten_optimizer(optimizer)
             save_file(tensors, str(tmp / STATE_FILE))
             (tmp / STATE_META_FILE).write_bytes(_json_bytes({**(state or {}), "optimizer": layout}))
+    _fsync_dir(folder.parent)  # the rename is on disk before anything (run.json) names the folder
+
+
+def _fsync_dir(folder: Path) -> None:
+    # A power cut may otherwise keep a later rename or delete and lose an earlier one.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -93,17 +106,58 @@ def read_run(run: Path) -> dict:
         return pointer
     except FileNotFoundError:
         raise UserError(f"{run}: not a training run (no {RUN_FILE})") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise UserError(f"{run / RUN_FILE}: unreadable ({exc})") from None
 
 
 def update_run(run: Path, latest: str, best: str | None) -> None:
-    """Point ``run.json`` at new checkpoints, then delete the ones nothing points to."""
+    """Point ``run.json`` at new checkpoints, then delete the ones nothing points to.
+
+    The replace of ``run.json`` is the commit: a kill before it leaves the previous
+    pointer, whose checkpoints are still all there; a kill after it only leaves garbage.
+    """
     atomic_write_bytes(run / RUN_FILE, _json_bytes({"latest": latest, "best": best}))
+    _fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
+    remove_leftovers(run)
     keep = {latest, best}
     for folder in (run / "checkpoints").iterdir():
         if folder.name not in keep:
-            shutil.rmtree(folder, ignore_errors=True)
+            _delete(folder)
+
+
+def remove_leftovers(run: Path) -> None:
+    """Delete what killed writes leave in a run: hidden temporary files and folders."""
+    for name in (RUN_FILE, "history.json", "training_chart.txt"):
+        for path in Path(run).glob(f".{name}.tmp-*"):
+            path.unlink(missing_ok=True)
+    checkpoints = Path(run) / "checkpoints"
+    for path in checkpoints.glob(".*") if checkpoints.is_dir() else ():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _delete(folder: Path) -> None:
+    # Rename to a hidden name first, so a kill halfway through leaves a temporary folder
+    # that everything ignores, never a checkpoint folder with some of its files gone.
+    hidden = folder.with_name(f".{folder.name}.del-{os.getpid()}")
+    try:
+        os.replace(folder, hidden)
+    except OSError:
+        hidden = folder
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
+def complete_checkpoints(run: Path) -> list[Path]:
+    """A run's checkpoint folders that hold every file, oldest first (names sort in training order)."""
+    checkpoints = Path(run) / "checkpoints"
+    found = [
+        folder for folder in (checkpoints.iterdir() if checkpoints.is_dir() else ())
+        if CHECKPOINT_NAME.fullmatch(folder.name)
+        and all((folder / name).is_file() for name in (MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE))
+    ]
+    return sorted(found, key=lambda folder: folder.name)
 
 
 def resolve_model_dir(path: Path, which: str = "best") -> Path:
@@ -113,10 +167,13 @@ def resolve_model_dir(path: Path, which: str = "best") -> Path:
         return path
     if not path.exists():
         raise UserError(f"{path}: no such run or model folder")
+    if not path.is_dir():
+        # Typically a .pt/.pkl/.bin from elsewhere: those are pickles, which are never loaded.
+        raise UserError(f"{path}: is a file; expected a run folder or a model folder ({META_FILE} + {MODEL_FILE})")
     pointer = read_run(path)
     name = pointer.get(which) or pointer.get("latest")
     folder = path / "checkpoints" / str(name)
-    if not folder.is_dir():
+    if Path(str(name)).name != str(name) or not folder.is_dir():
         raise UserError(f"{path}: {RUN_FILE} points to a missing checkpoint ({name})")
     return folder
 
@@ -126,21 +183,59 @@ def read_meta(folder: Path) -> dict:
     path = folder / META_FILE
     try:
         meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise UserError(f"{path}: unreadable ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
         raise UserError(f"{path}: not an animerec checkpoint of version {CHECKPOINT_VERSION}")
     vocab, config = meta.get("vocab"), meta.get("model_config")
     if not isinstance(vocab, dict) or not isinstance(config, dict):
         raise UserError(f"{path}: the vocabulary or model configuration is missing; the file is damaged")
+    data = meta.get("data", {})
+    if not isinstance(data, dict) or not isinstance(data.get("path", ""), str):
+        raise UserError(f"{path}: its data section is malformed; the file is damaged")
     try:
         ids = np.asarray(vocab.get("item_ids", []), dtype=np.int64)
-        ModelConfig.from_dict(config)
+        _check_config(ModelConfig.from_dict(config))
     except (TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}: malformed ({exc}); the file is damaged") from None
     if vocab.get("sha256") != vocab_hash(ids) or ids.ndim != 1 or ids.size != config.get("num_items"):
         raise UserError(f"{path}: its vocabulary does not match its own hash; the file is damaged")
     return meta
+
+
+def _check_config(config: ModelConfig) -> None:
+    """Raise ValueError for a configuration no model can be built from (a damaged meta.json)."""
+    for name, low in (("num_items", 1), ("max_len", 1), ("hidden", 1), ("layers", 1), ("heads", 1), ("num_genres", 0), ("genres_per_item", 0)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"model_config.{name} is {value!r:.40}")
+    if config.hidden % config.heads:
+        raise ValueError(f"model_config.hidden {config.hidden} is not divisible by heads {config.heads}")
+    if isinstance(config.dropout, bool) or not isinstance(config.dropout, (int, float)) or not 0 <= config.dropout < 1:
+        raise ValueError(f"model_config.dropout is {config.dropout!r:.40}")
+    if not isinstance(config.positional, bool) or not isinstance(config.genres, bool):
+        raise TypeError("model_config.positional and model_config.genres must be true or false")
+
+
+def _check_shapes(config: ModelConfig, weights: dict[str, torch.Tensor], where: Path) -> None:
+    """Refuse weights whose tables disagree with meta.json before the model is built.
+
+    Building first would let a damaged meta.json (``"hidden": 1000000000``) allocate without
+    bound; checked against the weights, every size is bounded by the file's own size.
+    """
+    expected = {"item_emb.weight": (config.vocab_size, config.hidden)}
+    if config.positional:
+        expected["pos_emb.weight"] = (config.max_len, config.hidden)
+    if config.genres:
+        expected["genre_emb.weight"] = (config.num_genres + 1, config.hidden)
+        expected["item_genres"] = (config.vocab_size, max(config.genres_per_item, 1))
+    for name, shape in expected.items():
+        found = tuple(weights[name].shape) if name in weights else None
+        if found != shape:
+            raise UserError(f"{where}: weights do not fit the model in meta.json ({name} is {found}, meta.json says {shape})")
+    blocks = {name.split(".")[1] for name in weights if name.startswith("blocks.")}
+    if len(blocks) != config.layers:
+        raise UserError(f"{where}: weights do not fit the model in meta.json ({len(blocks)} blocks, meta.json says {config.layers})")
 
 
 def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BERT4Rec, dict]:
@@ -152,6 +247,7 @@ def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BE
         weights = load_file(str(folder / MODEL_FILE), device=device)
     except (OSError, SafetensorError) as exc:
         raise UserError(f"{folder / MODEL_FILE}: not a readable safetensors file ({exc})") from None
+    _check_shapes(config, weights, folder / MODEL_FILE)
     model = BERT4Rec(config).to(device)
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
@@ -166,7 +262,7 @@ def check_vocab(meta: dict, item_ids: np.ndarray, where: str) -> None:
     vocab = meta["vocab"]
     if vocab["sha256"] != vocab_hash(item_ids):
         raise UserError(
-            f"the checkpoint's vocabulary ({vocab['size']:,} items) does not match {where} ({item_ids.size:,} items); "
+            f"the checkpoint's vocabulary ({len(vocab['item_ids']):,} items) does not match {where} ({item_ids.size:,} items); "
             "use the data the model was trained on"
         )
 

@@ -4,6 +4,10 @@ Every reader returns the *liked* interactions only (rating >= min_rating, unrate
 dropped) as two int64 arrays of raw ids, so a 148M-row file never materialises its
 unliked rows: CSV filters are pushed into polars' multi-threaded scan, and ``.npy``
 arrays are memory-mapped and filtered in chunks.
+
+A file with a damaged row (an empty field, a NaN or infinite rating, an id that is not a
+whole number from 0 to 2**31 - 1) is refused as a whole: such a row means a broken
+export, and dropping it quietly would train on data the user never meant.
 """
 
 from __future__ import annotations
@@ -53,17 +57,22 @@ class _TextLayout:
 
 
 def _first_lines(path: Path) -> list[str]:
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    if not head.strip():
-        raise UserError(f"{path}: the file is empty")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(head) == _SNIFF_BYTES and b"\n" in head:
         head = head[: head.rindex(b"\n")]
     try:
-        text = head.decode("utf-8")
+        # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark (polars skips it too).
+        text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    return [line for line in text.splitlines() if line.strip()][:5]
+    lines = [line for line in text.splitlines() if line.strip()][:5]
+    if not lines:
+        raise UserError(f"{path}: the file is empty")
+    return lines
 
 
 def _is_number(field: str) -> bool:
@@ -208,21 +217,35 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
             )
         needed = [user, item] if rating is None else [user, item, rating]
         incomplete = pl.any_horizontal(*(pl.col(c).is_null() for c in needed))
-        liked = pl.lit(True) if rating is None else (pl.col(rating) >= min_rating) & (pl.col(rating) > 0)
-        picked = lf.filter(liked | incomplete).select(pl.col(user).alias("u"), pl.col(item).alias("i"), incomplete.alias("bad"))
+        if rating is None:
+            liked, odd = pl.lit(True), pl.lit(False)
+        else:
+            score = pl.col(rating).cast(pl.Float64)
+            liked, odd = (score >= min_rating) & (score > 0), ~score.is_finite().fill_null(True)
+        picked = lf.filter(liked | incomplete | odd).select(
+            pl.col(user).alias("u"), pl.col(item).alias("i"), incomplete.alias("bad"), odd.alias("odd")
+        )
         counted = lf.select(pl.len().alias("n"))
         frame, count = pl.collect_all([picked, counted])
     except UserError:
         raise
+    except pl.exceptions.SchemaError as exc:
+        if layout is None:
+            raise _polars_error(path, exc) from None
+        # polars' own text suggests scan_csv arguments, which mean nothing to a user.
+        raise UserError(f"{path}: the rows do not all have the {len(columns)} fields of the first line (ragged lines, or another separator?)") from None
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise _polars_error(path, exc) from None
     bad = int(frame["bad"].sum())
     if bad:
         raise UserError(f"{path}: {bad:,} rows have an empty or missing field (truncated or ragged lines?)")
+    odd = int(frame["odd"].sum())
+    if odd:
+        raise UserError(f"{path}: {odd:,} rows have a rating that is not a number (NaN or inf); use -1 or leave such rows out")
     rows = int(count["n"][0])
     if rows == 0:
         raise UserError(f"{path}: has a header but no rows")
-    return frame["u"].to_numpy(), frame["i"].to_numpy(), rows
+    return _as_ids(path, frame["u"].to_numpy()), _as_ids(path, frame["i"].to_numpy()), rows
 
 
 def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:
@@ -240,19 +263,27 @@ def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, in
     for start in range(0, array.shape[0], _NPY_CHUNK_ROWS):
         block = np.asarray(array[start : start + _NPY_CHUNK_ROWS, :3])
         rating = block[:, 2]
-        with np.errstate(invalid="ignore"):
-            keep = (rating >= min_rating) & (rating > 0)
-        u, i = block[keep, 0], block[keep, 1]
-        if array.dtype.kind == "f":
-            if not (np.isfinite(u).all() and np.isfinite(i).all()):
-                raise UserError(f"{path}: user or anime ids are not finite numbers")
-            if (u != np.floor(u)).any() or (i != np.floor(i)).any():
-                raise UserError(f"{path}: user or anime ids are not whole numbers")
-            if u.size and max(np.abs(u).max(), np.abs(i).max()) > _MAX_ID:
-                raise UserError(f"{path}: an id is larger than {_MAX_ID:,}")
-        users.append(u.astype(np.int64))
-        items.append(i.astype(np.int64))
+        if array.dtype.kind == "f" and not np.isfinite(rating).all():
+            raise UserError(f"{path}: some ratings are not numbers (NaN or inf); use -1 for unrated rows")
+        keep = (rating >= min_rating) & (rating > 0)
+        users.append(_as_ids(path, block[keep, 0]))
+        items.append(_as_ids(path, block[keep, 1]))
     return np.concatenate(users), np.concatenate(items), int(array.shape[0])
+
+
+def _as_ids(path: Path, ids: np.ndarray) -> np.ndarray:
+    """int64 ids from a numeric column; float ids must be finite whole numbers (parquet, .npy)."""
+    if ids.dtype.kind not in "iuf":
+        raise UserError(f"{path}: user and anime ids must be numbers, not {ids.dtype}")
+    if ids.dtype.kind == "f":
+        if not np.isfinite(ids).all():
+            raise UserError(f"{path}: user or anime ids are not finite numbers")
+        if (ids != np.floor(ids)).any():
+            raise UserError(f"{path}: user or anime ids are not whole numbers")
+    # Before the cast: a huge uint64 or float would wrap around to a plausible int64.
+    if ids.dtype.kind in "uf" and ids.size and np.abs(ids).max() > _MAX_ID:
+        raise UserError(f"{path}: an id is larger than {_MAX_ID:,}")
+    return ids.astype(np.int64)
 
 
 def read_item_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -267,11 +298,15 @@ def read_item_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
         frame = frame.select(pl.col(source).cast(pl.Int64), pl.col(target).cast(pl.Int64))
     except (pl.exceptions.PolarsError, IndexError, OSError) as exc:
         raise UserError(f"{path}: not an item map (two integer columns: file id, MAL id): {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if frame.height == 0:
+        raise UserError(f"{path}: the item map has a header but no rows")
     if frame.null_count().sum_horizontal()[0]:
         raise UserError(f"{path}: the item map has empty ids")
     keys, values = frame[source].to_numpy(), frame[target].to_numpy()
     if np.unique(keys).size != keys.size:
         raise UserError(f"{path}: the item map lists a file id twice")
+    if values.min() < 1 or values.max() > _MAX_ID:
+        raise UserError(f"{path}: MAL ids in the item map must be from 1 to {_MAX_ID:,}")
     return keys, values
 
 
