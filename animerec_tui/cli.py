@@ -170,7 +170,7 @@ def train(
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on GPUs).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and masks.")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes); starts it over when nothing was saved yet.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
 ) -> None:
     """Train the hybrid BERT4Rec model on preprocessed data; Ctrl-C saves a resumable checkpoint."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -20,6 +22,20 @@ def sha256_file(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_error_reason(exc: BaseException) -> str | None:
+    """Why a write failed ("No space left on device"), or None when ``exc`` is no I/O error.
+
+    Rust-backed writers (safetensors) raise their own exception types for I/O errors,
+    with "(os error N)" in the message; those count too.
+    """
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if found and int(found.group(1)) in errno.errorcode:
+        return os.strerror(int(found.group(1)))
+    return None
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -63,16 +79,21 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.replace(out, old / out.name)
-            os.replace(tmp, out)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / out.name, out)  # put the old folder back
+                os.rmdir(old)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        reason = write_error_reason(exc)
+        if reason is None:
+            raise
+        raise UserError(f"cannot write {out}: {reason}") from None
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -82,7 +103,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     except OSError as exc:
-        raise UserError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -90,9 +111,9 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        reason = write_error_reason(exc)
+        if reason is None:
+            raise
+        raise UserError(f"cannot write {path}: {reason}") from None

@@ -7,8 +7,11 @@ even one saved mid-epoch by Ctrl-C, continues exactly as the uninterrupted run w
 from __future__ import annotations
 
 import math
+import shutil
 import signal
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,10 +21,14 @@ import torch
 
 from animerec_tui.errors import UserError
 from training.checkpoint import (
+    RUN_FILE,
     check_vocab,
+    complete_checkpoints,
     load_model,
     load_optimizer_state,
     read_meta,
+    read_run,
+    remove_leftovers,
     resolve_model_dir,
     update_run,
     versions,
@@ -121,6 +128,38 @@ class _Interrupt:
         signal.signal(signal.SIGINT, self._previous)
 
 
+@contextmanager
+def _no_half_made_run(run: Path, unsaved: Callable[[], bool]):
+    """On any failure (disk full, Ctrl-C twice, a bug) a new run with no checkpoint yet is removed."""
+    try:
+        yield
+    except BaseException:
+        if unsaved():
+            shutil.rmtree(run, ignore_errors=True)
+        raise
+
+
+def _latest(run: Path) -> str | None:
+    try:
+        return read_run(run)["latest"]
+    except UserError:
+        return None
+
+
+def _resume_point(run: Path) -> Path | None:
+    """The checkpoint ``--resume`` continues from, or None when the run has none yet.
+
+    ``run.json`` names it; a kill between the first checkpoint and the first ``run.json``
+    leaves only the folder, so without ``run.json`` the newest complete one counts. Hidden
+    temporary folders (a killed write) never do.
+    """
+    unstarted = not run.exists() or (run.is_dir() and ((run / "checkpoints").is_dir() or all(p.name.startswith(".") for p in run.iterdir())))
+    if (run / RUN_FILE).exists() or not unstarted:
+        return resolve_model_dir(run, "latest")  # a run, or something that is none: its own clear error
+    complete = complete_checkpoints(run)
+    return complete[-1] if complete else None
+
+
 def train(
     data: Dataset,
     run: Path,
@@ -144,14 +183,18 @@ def train(
     if run.exists() and not resume and not force:
         raise UserError(f"{run} already exists; pass --resume to continue it or --force to start over")
     start_epoch, start_step, history, best = 0, 0, [], {"epoch": None, "ndcg@10": -1.0, "name": None}
+    folder = _resume_point(run) if resume else None
+    if resume and folder is None:
+        if context.main:
+            print(f"nothing to resume in {run} (no checkpoint was saved yet): starting a new run", file=sys.stderr)
+        resume = False
     if resume:
-        folder = resolve_model_dir(run, "latest")
         meta = read_meta(folder)
         check_vocab(meta, data.item_ids, f"the data in {data.folder}")
         # A resumed run keeps its own settings; only the number of epochs (and compiling) may change.
         saved = {k: v for k, v in meta.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__}
         config = TrainConfig(**{**saved, "epochs": config.epochs, "compile": config.compile})
-        model, _ = load_model(run, device, which="latest")
+        model, _ = load_model(folder, device)
         model_config = model.config
         model.train()
         optimizer = make_optimizer(model, config, device)
@@ -160,10 +203,10 @@ def train(
         best, genre_names = state["best"], meta.get("genres", [])
         if start_epoch >= config.epochs:
             raise UserError(f"{run} has already trained {start_epoch} epochs; pass a larger --epochs to go on")
+        if context.main:
+            remove_leftovers(run)
     else:
         if run.exists() and context.main:
-            import shutil
-
             shutil.rmtree(run)
         distributed.barrier(context)
         torch.manual_seed(config.seed)
@@ -176,7 +219,11 @@ def train(
         model = model.to(device)
         optimizer = make_optimizer(model, config, device)
         if context.main:
-            (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+            try:  # fail now, not after the first epoch, when the run cannot be written
+                (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                shutil.rmtree(run, ignore_errors=True)
+                raise UserError(f"cannot write {run}: {exc.strerror or exc}") from None
 
     offsets, items = data.splits["train"]
     users = np.flatnonzero(np.diff(offsets) > 0)
@@ -199,6 +246,8 @@ def train(
         "versions": versions(),
     }
 
+    checkpointed = [resume]  # a run with a checkpoint is never removed on failure
+
     def save(epoch: int, step: int, is_best: bool = False) -> None:
         name = f"e{epoch:04d}-s{step:06d}"
         if is_best:
@@ -206,7 +255,13 @@ def train(
         if context.main:
             state = {"epoch": epoch, "step_in_epoch": step, "history": history, "best": best}
             write_checkpoint(run / "checkpoints" / name, model, {**base_meta, **state}, optimizer, state)
-            update_run(run, name, best["name"])
+            try:
+                update_run(run, name, best["name"])
+            except BaseException:
+                if _latest(run) != name:  # run.json was not replaced: nothing may point at it
+                    shutil.rmtree(run / "checkpoints" / name, ignore_errors=True)
+                raise
+            checkpointed[0] = True
         distributed.barrier(context)
 
     objective = distributed.wrap(model, context, device)
@@ -218,7 +273,7 @@ def train(
 
     interrupted = False
     global_step = start_epoch * steps_per_epoch + start_step
-    with _Interrupt() as interrupt:
+    with _Interrupt() as interrupt, _no_half_made_run(run, lambda: context.main and not checkpointed[0]):
         for epoch in range(start_epoch, config.epochs):
             model.train()
             batches = length_bucketed(users, lengths, config.batch_size, np.random.default_rng([config.seed, epoch]))
