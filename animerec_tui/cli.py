@@ -159,7 +159,7 @@ def train(
     heads: Annotated[int, typer.Option(min=1, help="Attention heads.")] = 4,
     max_len: Annotated[int, typer.Option(min=2, help="Longest input; longer lists are subsampled each epoch.")] = 128,
     mask_prob: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of items masked per sequence.")] = 0.5,
-    mask_last: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of sequences that mask only their last item (the inference task on ordered data).")] = 0.0,
+    mask_last: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
     crop: Annotated[Crop, typer.Option(help="Ordered data longer than --max-len: the latest items, or a random window each epoch.")] = Crop.latest,
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout.")] = 0.1,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay.")] = 0.01,

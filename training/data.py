@@ -168,13 +168,14 @@ def length_bucketed(users: np.ndarray, lengths: np.ndarray, batch_size: int, rng
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generator, last_prob: float = 0.0):
+def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generator, last_prob: float = 0.0, ordered: bool = True):
     """BERT-style cloze masking of a (B, L) torch batch, vectorised.
 
     Each real item is chosen with probability ``mask_prob`` (at least one per row); of the
     chosen, 80% become the mask token, 10% a random item and 10% stay as they are.
-    With ``last_prob`` > 0, that share of rows instead masks only its last item, always with
-    the mask token: the task the model is asked at inference on ordered data.
+    With ``last_prob`` > 0, that share of rows instead masks a single item, always with the
+    mask token: the last one of an ordered row, a random one of a set. That is the question
+    the model is asked at inference (everything known, one item to find).
     Returns (inputs, positions (M, 2), labels (M,)).
     """
     import torch
@@ -190,8 +191,11 @@ def mask_tokens(tokens, mask_prob: float, mask_id: int, num_items: int, generato
     action = torch.rand(tokens.shape, generator=generator, device=tokens.device)
     if last_prob > 0:
         rows = torch.nonzero((torch.rand(tokens.shape[0], generator=generator, device=tokens.device) < last_prob) & real.any(dim=1)).squeeze(1)
-        column = torch.arange(tokens.shape[1], device=tokens.device)
-        last = (real * column).argmax(dim=1)[rows]
+        if ordered:
+            last = (real * torch.arange(tokens.shape[1], device=tokens.device)).argmax(dim=1)[rows]
+        else:
+            noise = torch.rand(tokens.shape, generator=generator, device=tokens.device).masked_fill(~real, -1.0)
+            last = noise.argmax(dim=1)[rows]
         chosen[rows] = False
         chosen[rows, last] = True
         action[rows, last] = 0.0

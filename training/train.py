@@ -288,7 +288,7 @@ def train(
                 if device.startswith("cuda"):  # copy once, then mask on the GPU
                     tokens = tokens.pin_memory().to(device, non_blocking=True)
                 generator = torch.Generator(device=tokens.device).manual_seed(_step_seed(*where, 1))
-                inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator, config.mask_last)
+                inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model_config.mask_id, model_config.num_items, generator, config.mask_last, data.ordered)
                 torch.manual_seed(_step_seed(*where, 2))
                 with autocast:
                     loss = objective(inputs, positions, labels)

@@ -155,6 +155,18 @@ def test_mask_last_masks_only_the_last_item_of_the_chosen_rows():
     assert torch.equal(labels, tokens[positions[:, 0], positions[:, 1]])
 
 
+def test_mask_last_on_sets_masks_one_random_item():
+    generator = torch.Generator().manual_seed(3)
+    tokens = torch.randint(1, 51, (800, 6))
+    tokens[:, 4:] = 0
+    inputs, positions, _ = mask_tokens(tokens, 1.0, 52, 50, generator, last_prob=0.5, ordered=False)
+    per_row = torch.bincount(positions[:, 0], minlength=800)
+    single = positions[per_row[positions[:, 0]] == 1]
+    assert 0.4 < len(single) / 800 < 0.6
+    assert (torch.bincount(single[:, 1], minlength=4) > 60).all(), "any of the 4 items, not only the last"
+    assert (inputs[single[:, 0], single[:, 1]] == 52).all()
+
+
 def test_inference_uses_every_favourite_of_a_long_list():
     offsets, items = np.array([0, 10]), np.arange(1, 11)
     tokens, owner = chunked_queries(offsets, items, [0], 5, False, 99)
