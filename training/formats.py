@@ -238,14 +238,18 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
         raise _polars_error(path, exc) from None
     bad = int(frame["bad"].sum())
     if bad:
-        raise UserError(f"{path}: {bad:,} rows have an empty or missing field (truncated or ragged lines?)")
+        raise UserError(f"{path}: {_rows(bad)} an empty or missing field (truncated or ragged lines?)")
     odd = int(frame["odd"].sum())
     if odd:
-        raise UserError(f"{path}: {odd:,} rows have a rating that is not a number (NaN or inf); use -1 or leave such rows out")
+        raise UserError(f"{path}: {_rows(odd)} a rating that is not a number (NaN or inf); use -1 or leave such rows out")
     rows = int(count["n"][0])
     if rows == 0:
         raise UserError(f"{path}: has a header but no rows")
     return _as_ids(path, frame["u"].to_numpy()), _as_ids(path, frame["i"].to_numpy()), rows
+
+
+def _rows(count: int) -> str:
+    return "1 row has" if count == 1 else f"{count:,} rows have"
 
 
 def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:

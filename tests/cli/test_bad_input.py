@@ -70,7 +70,7 @@ GOOD = np.array([(u, i, 8) for u in range(1, 5) for i in (101, 102, 103)], dtype
 # --- animerec preprocess -------------------------------------------------------------
 
 REFUSED_RATINGS = [
-    ("truncated.csv", "1 rows have an empty or missing field"),
+    ("truncated.csv", "1 row has an empty or missing field"),
     ("semicolon_rows.csv", "the rows do not all have the 3 fields of the first line"),
     ("tab_rows.csv", "the rows do not all have the 3 fields of the first line"),
     ("semicolons_no_header.csv", "cannot tell the format"),
