@@ -93,7 +93,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
     from rich.table import Table
 
     c = manifest["counts"]
-    table = Table(title=f"{out}  ({manifest['format']}, hold-out {c['holdout']})", show_header=False, title_justify="left")
+    table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in [
@@ -107,7 +107,9 @@ def _print_summary(manifest: dict, out: Path) -> None:
         ("train / val / test", f"{c['train']:,} / {c['val']:,} / {c['test']:,}"),
     ]:
         table.add_row(label, value)
-    Console().print(table)
+    console = Console(highlight=False)
+    console.print(f"{out}  ({manifest['format']}, hold-out {c['holdout']})", markup=False)  # a title would wrap to the table's width
+    console.print(table)
 
 
 @app.command()
