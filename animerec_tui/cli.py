@@ -133,6 +133,12 @@ class Device(str, Enum):
     mps = "mps"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class Crop(str, Enum):
     latest = "latest"
     random = "random"
@@ -170,6 +176,7 @@ def train(
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on GPUs).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and masks.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes); starts it over when nothing was saved yet.")] = False,

@@ -6,7 +6,7 @@ cross-entropy that ignores unmasked positions. Ours: vectorised masking, scores 
 masked positions, computed once per row for a row's mask tokens (set mode). Each runs in its
 own process so peak memory is its own.
 
-    python benchmarks/train_throughput.py [--items 16358] [--hidden 256] [--batch 128] [--length 128] [--steps 3]
+    python benchmarks/train_throughput.py [--items 16358] [--hidden 256] [--batch 128] [--length 128] [--steps 3] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from _common import hardware
 from training.data import mask_tokens
 from training.model import BERT4Rec, ModelConfig
+from training.train import mixed_precision
 
 
 def naive_mask(tokens: torch.Tensor, prob: float, mask_id: int, num_items: int, rng: random.Random):
@@ -50,7 +51,7 @@ def run(kind: str, args) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device == "cuda")
     tokens = torch.randint(1, args.items + 1, (args.batch, args.length))
     generator, rng = torch.Generator(device=device).manual_seed(0), random.Random(0)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = mixed_precision(device, args.precision)
 
     def step() -> None:
         with autocast:
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--kind", choices=["naive", "ours"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="both formulations: auto = bf16 on CUDA, fp32 on CPU")
     args = parser.parse_args()
     if args.kind:
         print(json.dumps(run(args.kind, args)))
@@ -96,7 +98,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--kind", kind, *[f"--{k}={v}" for k, v in vars(args).items() if k != "kind"]]
         results[kind] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     print(f"\n### Training step, {args.items:,} items, hidden {args.hidden}, 2 blocks, 4 heads, length {args.length}, batch {args.batch} — {hardware()}, {torch.get_num_threads()} threads\n")
-    print(f"device {args.device}; peak memory is {'GPU memory allocated' if args.device == 'cuda' else 'process RSS'}\n")
+    print(f"device {args.device}, precision {args.precision}; peak memory is {'GPU memory allocated' if args.device == 'cuda' else 'process RSS'}\n")
     print("| formulation | sequences/s | s/step | peak GB |")
     print("|---|---|---|---|")
     for kind, r in results.items():

@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     val_users: int = 10_000
     compile: bool = False
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere; or "fp32" / "bf16"
 
 
 def pick_device(name: str = "auto") -> str:
@@ -73,6 +74,18 @@ def pick_device(name: str = "auto") -> str:
     if torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def mixed_precision(device: str, precision: str = "auto") -> torch.autocast:
+    """The autocast context for a training step: bf16 on CUDA by default, or where asked.
+
+    On CPUs with AMX or AVX-512 BF16, bf16 speeds up large models (hidden 256: 1.6x a step);
+    small ones lose to the casts, hence fp32 by default off CUDA. Weights stay fp32 either way.
+    """
+    kind = device.split(":")[0]
+    if precision == "bf16" or (precision == "auto" and kind == "cuda"):
+        return torch.autocast(kind, dtype=torch.bfloat16)
+    return torch.autocast(kind if kind in ("cuda", "cpu") else "cpu", enabled=False)
 
 
 def _step_seed(*parts: int) -> int:
@@ -193,7 +206,7 @@ def train(
         check_vocab(meta, data.item_ids, f"the data in {data.folder}")
         # A resumed run keeps its own settings; only the number of epochs (and compiling) may change.
         saved = {k: v for k, v in meta.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__}
-        config = TrainConfig(**{**saved, "epochs": config.epochs, "compile": config.compile})
+        config = TrainConfig(**{**saved, "epochs": config.epochs, "compile": config.compile, "precision": config.precision})
         model, _ = load_model(folder, device)
         model_config = model.config
         model.train()
@@ -234,7 +247,7 @@ def train(
     warmup_steps = max(1, int(config.warmup * total_steps))
     builder = BatchBuilder(offsets, items, model_config.max_len, data.ordered, config.crop)
     val_data = validation_users(data, config.val_users, config.seed)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = mixed_precision(device, config.precision)
     base_meta = {
         "format": "animerec-checkpoint",
         "version": 1,

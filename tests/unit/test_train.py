@@ -13,13 +13,13 @@ from animerec_tui.errors import UserError
 from training.checkpoint import load_model, read_run, resolve_model_dir
 from training.data import load_dataset
 from training.model import ModelConfig
-from training.train import TrainConfig, train
+from training.train import TrainConfig, mixed_precision, train
 
 SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False)
 
 
-def _train(data, run, epochs=2, stop_after=None, resume=False, force=False):
-    config = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, seed=3, val_users=100)
+def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, precision="auto"):
+    config = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, seed=3, val_users=100, precision=precision)
     return train(data, run, ModelConfig(num_items=data.num_items, **SMALL), config, resume=resume, force=force, stop_after=stop_after)
 
 
@@ -39,6 +39,26 @@ def test_loss_falls_and_the_best_checkpoint_loads(toy_data, tmp_path):
     assert meta["vocab"]["size"] == data.num_items
     assert meta["model_config"]["hidden"] == 16
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == sorted({pointer["best"], pointer["latest"]})
+
+
+def test_bf16_on_cpu_trains_and_keeps_fp32_weights(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    summary = _train(data, tmp_path / "run", epochs=3, precision="bf16")
+    losses = [h["loss"] for h in summary["history"]]
+    assert losses[-1] < losses[0]
+    assert _train_config(tmp_path / "run")["precision"] == "bf16"
+    assert all(v.dtype in (torch.float32, torch.int64) for v in _weights(tmp_path / "run").values())
+
+
+def test_precision_picks_the_autocast():
+    with mixed_precision("cpu", "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    for device, precision in (("cpu", "auto"), ("cpu", "fp32"), ("mps", "auto")):
+        assert not mixed_precision(device, precision)._enabled
+
+
+def _train_config(run):
+    return json.loads((resolve_model_dir(run, "latest") / "meta.json").read_text())["train_config"]
 
 
 def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(toy_data, tmp_path):
