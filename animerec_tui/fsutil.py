@@ -38,16 +38,21 @@ def write_error_reason(exc: BaseException) -> str | None:
     return None
 
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.iterdir():
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (renames, deletions) to disk, so a power cut cannot reorder them."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(folder)
 
 
 @contextmanager

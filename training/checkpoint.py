@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from animerec_tui import __version__
 from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_output_dir, atomic_write_bytes
+from animerec_tui.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
 from training.model import BERT4Rec, ModelConfig
 
 CHECKPOINT_FORMAT = "animerec-checkpoint"
@@ -57,16 +57,7 @@ def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch
             tensors, layout = _flatten_optimizer(optimizer)
             save_file(tensors, str(tmp / STATE_FILE))
             (tmp / STATE_META_FILE).write_bytes(_json_bytes({**(state or {}), "optimizer": layout}))
-    _fsync_dir(folder.parent)  # the rename is on disk before anything (run.json) names the folder
-
-
-def _fsync_dir(folder: Path) -> None:
-    # A power cut may otherwise keep a later rename or delete and lose an earlier one.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(folder.parent)  # the rename is on disk before anything (run.json) names the folder
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -117,7 +108,7 @@ def update_run(run: Path, latest: str, best: str | None) -> None:
     pointer, whose checkpoints are still all there; a kill after it only leaves garbage.
     """
     atomic_write_bytes(run / RUN_FILE, _json_bytes({"latest": latest, "best": best}))
-    _fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
+    fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
     remove_leftovers(run)
     keep = {latest, best}
     for folder in (run / "checkpoints").iterdir():

@@ -166,8 +166,11 @@ def _resume_point(run: Path) -> Path | None:
     leaves only the folder, so without ``run.json`` the newest complete one counts. Hidden
     temporary folders (a killed write) never do.
     """
-    unstarted = not run.exists() or (run.is_dir() and ((run / "checkpoints").is_dir() or all(p.name.startswith(".") for p in run.iterdir())))
-    if (run / RUN_FILE).exists() or not unstarted:
+    # A folder holding only a checkpoints/ folder or hidden leftovers is a run killed early.
+    killed_early = not run.exists() or (
+        run.is_dir() and ((run / "checkpoints").is_dir() or all(p.name.startswith(".") for p in run.iterdir()))
+    )
+    if (run / RUN_FILE).exists() or not killed_early:
         return resolve_model_dir(run, "latest")  # a run, or something that is none: its own clear error
     complete = complete_checkpoints(run)
     return complete[-1] if complete else None
