@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.binding import Binding
-from textual.widgets import DataTable, OptionList
+from textual.widgets import DataTable, Input, OptionList
 
 HELP_ROWS = [
     ("F1", "this help"),
     ("/ or ctrl+f", "search titles (type; results update as you go)"),
     ("↓ / ↑", "move from the search box into the results list and along it"),
     ("Enter (search list)", "add the highlighted anime to favourites"),
-    ("i (search list)", "details of the highlighted anime"),
+    ("→ (search list)", "details of the highlighted anime; typing goes on in the search box"),
     ("Delete or x (favourites)", "remove the highlighted favourite"),
     ("C (favourites)", "clear all favourites (asks first; also in the command palette)"),
     ("Enter (results)", "details of the highlighted recommendation"),
@@ -36,9 +37,38 @@ class FavouritesList(OptionList):
 
 
 class SearchResults(OptionList):
-    """Titles matching the search; Enter adds, i shows details."""
+    """Titles matching the search; Enter adds, → shows details.
 
-    BINDINGS = [Binding("i", "app.details_search", "Details")]
+    Typing here goes on in the search box, so no letter can set off an action by surprise;
+    right after an add it starts a new search, so you just type the next title.
+    """
+
+    BINDINGS = [Binding("right", "app.details_search", "Details")]
+    just_added = False
+
+    def on_option_list_option_selected(self) -> None:
+        self.just_added = True  # the app adds it; the message goes on up
+
+    def on_key(self, event: events.Key) -> None:
+        if not (event.is_printable or event.key == "backspace"):
+            return
+        search = self.app.query_one("#search", Input)
+        self.app.set_focus(search)  # now, not later as focus() would: so the edit below
+        # is queued behind the focus event, which selects the whole query (select_on_focus).
+        search.call_later(self._type_into, search, None if event.key == "backspace" else event.character or "", self.just_added)
+        self.just_added = False
+        event.stop()
+        event.prevent_default()
+
+    @staticmethod
+    def _type_into(search: Input, character: str | None, fresh: bool) -> None:
+        if fresh and character is not None:
+            search.value = character
+        search.cursor_position = len(search.value)  # drops the selection: edit at the end
+        if character is None:
+            search.action_delete_left()
+        elif not fresh:
+            search.insert_text_at_cursor(character)
 
 
 class ResultsTable(DataTable):

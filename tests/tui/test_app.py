@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from animerec_tui.favourites import FavouritesStore
-from animerec_tui.tui.app import AnimeRecApp, ResultsTable
+from animerec_tui.tui.app import AnimeRecApp, ResultsTable, SearchResults
 from animerec_tui.tui.testing import settle as settle_pilot
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, HelpScreen
 from tests.conftest import DEATH_NOTE, STEINS_GATE
@@ -42,6 +42,26 @@ async def test_search_then_add_fills_favourites_and_results(tiny_model, home):
         assert app.query_one(ResultsTable).row_count == 50
         assert DEATH_NOTE not in table_ids(app)
         assert "Death Note" in str(app.query_one("#taste").render()) or app.query_one("#taste").render()
+
+
+@pytest.mark.asyncio
+async def test_typing_after_an_add_starts_the_next_search_and_sets_off_nothing(tiny_model, home):
+    app = AnimeRecApp(tiny_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await search_and_add(app, pilot, "death note")
+        assert isinstance(app.focused, SearchResults)
+        await pilot.press(*"steins gate")  # "i" and "n" here once opened details and hid a title
+        await settle(app, pilot)
+        assert app.focused is app.query_one("#search") and app.query_one("#search").value == "steins gate"
+        assert app.screen is app.screen_stack[0] and not FavouritesStore().load().excluded
+        await pilot.press("down", "backspace")
+        assert app.query_one("#search").value == "steins gat", "backspace edits the query, it does not start anew"
+        await pilot.press("e", "down", "enter")
+        await settle(app, pilot)
+        assert app.favourites == [DEATH_NOTE, STEINS_GATE]
+        await pilot.press("right")
+        assert isinstance(app.screen, DetailsScreen)
 
 
 @pytest.mark.asyncio
