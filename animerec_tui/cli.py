@@ -139,6 +139,11 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class Readout(str, Enum):
+    items = "items"
+    mask = "mask"
+
+
 class Crop(str, Enum):
     latest = "latest"
     random = "random"
@@ -174,6 +179,7 @@ def train(
     warmup: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of steps spent warming up.")] = 0.05,
     genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input [default: on for MAL ids].")] = None,
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
+    readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) [default: items for sets, mask for ordered data].", show_default=False)] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,

@@ -85,6 +85,7 @@ def _train(opts: dict, data, context, device: str) -> None:
     if use_genres and not mal_ids:
         raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
     names, table = genre_table(data.item_ids) if use_genres else ([], None)
+    positional = data.ordered if opts["positional"] is None else opts["positional"]
     model_config = ModelConfig(
         num_items=data.num_items,
         max_len=opts["max_len"],
@@ -92,13 +93,16 @@ def _train(opts: dict, data, context, device: str) -> None:
         layers=opts["layers"],
         heads=opts["heads"],
         dropout=opts["dropout"],
-        positional=data.ordered if opts["positional"] is None else opts["positional"],
+        positional=positional,
         genres=use_genres,
         num_genres=len(names),
         genres_per_item=0 if table is None else table.shape[1],
+        readout=opts["readout"].value if opts["readout"] else ("mask" if positional else "items"),
     )
     if model_config.hidden % model_config.heads:
         raise UserError(f"--hidden {model_config.hidden} must be divisible by --heads {model_config.heads}")
+    if model_config.readout == "items" and positional:
+        raise UserError("--readout items reads a set; it cannot go with the positional embedding (use --readout mask)")
     config = TrainConfig(
         epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"], weight_decay=opts["weight_decay"],
         warmup=opts["warmup"], mask_prob=opts["mask_prob"], mask_last=opts["mask_last"], crop=opts["crop"].value, seed=opts["seed"], val_users=opts["val_users"], compile=opts["compile"], precision=opts["precision"].value,

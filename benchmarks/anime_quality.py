@@ -3,7 +3,7 @@
 caserec anime_ratings.dat with MAL ids, rating >= 7, 5-core, random hold-out (seed 0),
 full ranking on the test split. Trains with genres on and off and prints one table.
 
-    python benchmarks/anime_quality.py [--data ../shared/data/anime] [--epochs 30] [--out runs/bench-anime]
+    python benchmarks/anime_quality.py [--data ../shared/data/anime] [--epochs 25] [--out runs/bench-anime]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "anime")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-anime")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--train-args", default="", help="extra options for animerec train, e.g. '--hidden 256'")
     args = parser.parse_args()
     folder = args.data / "caserec_cooperunion_5k"

@@ -9,7 +9,7 @@ Steps (each printed as the animerec command it runs):
 4. `animerec eval --baselines` on val and test, then export the best checkpoint's weights
    in fp16 with its meta.json to Data/model.
 
-    python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs 60] [--work runs/default]
+    python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs 25] [--work runs/default]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Rebuild Data/model")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "anime")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "default")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--out", type=Path, default=REPO / "Data" / "model")
     args = parser.parse_args()
     ratings = args.work / "ratings.csv"

@@ -206,6 +206,8 @@ def _check_config(config: ModelConfig) -> None:
         raise ValueError(f"model_config.dropout is {config.dropout!r:.40}")
     if not isinstance(config.positional, bool) or not isinstance(config.genres, bool):
         raise TypeError("model_config.positional and model_config.genres must be true or false")
+    if config.readout not in ("mask", "items") or (config.readout == "items" and config.positional):
+        raise ValueError(f"model_config.readout is {config.readout!r:.40}")
 
 
 def _check_shapes(config: ModelConfig, weights: dict[str, torch.Tensor], where: Path) -> None:

@@ -29,6 +29,7 @@ class ModelConfig:
     genres: bool = True
     num_genres: int = 0
     genres_per_item: int = 0
+    readout: str = "mask"  # "mask": the mask token's vector; "items": every item of the set votes (sets only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +102,8 @@ class BERT4Rec(nn.Module):
         super().__init__()
         if config.hidden % config.heads:
             raise ValueError(f"hidden size {config.hidden} is not divisible by {config.heads} heads")
+        if config.readout not in ("mask", "items") or (config.readout == "items" and config.positional):
+            raise ValueError(f"readout {config.readout!r} is not one of mask, items (items reads sets: no positional embedding)")
         self.config = config
         self.item_emb = nn.Embedding(config.vocab_size, config.hidden, padding_idx=0)
         self.pos_emb = nn.Embedding(config.max_len, config.hidden) if config.positional else None
@@ -171,8 +174,32 @@ class BERT4Rec(nn.Module):
         table = self.output_table() if table is None else table
         return hidden @ table.T + self.out_bias
 
+    def set_scores(self, tokens: torch.Tensor, table: torch.Tensor | None = None, rows_at_once: int = 32) -> torch.Tensor:
+        """Scores (B, n) of each row as a whole, for the ``items`` readout.
+
+        Every item of the set, in context, and the row's first mask token each give a vector;
+        an item's score is the log-sum-exp of its dot products with all of them, so it scores
+        high when it sits close to any one facet of the user's taste (a rank-64 dot product
+        with one user vector cannot say "like this one OR like that one"). An item never
+        votes for itself. Outside training, rows go ``rows_at_once`` at a time to bound the
+        (rows, L, n) scratch.
+        """
+        table = self.output_table() if table is None else table
+        if not self.training and tokens.shape[0] > rows_at_once:
+            return torch.cat([self.set_scores(tokens[i : i + rows_at_once], table) for i in range(0, tokens.shape[0], rows_at_once)])
+        is_mask = tokens == self.config.mask_id
+        voters = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
+        votes = self.encode(tokens) @ table.T  # (B, L, n)
+        row, col = torch.nonzero((tokens != 0) & ~is_mask, as_tuple=True)
+        floor = torch.finfo(votes.dtype).min / 2  # finite, so a row of nothing but vetoes stays finite
+        votes.index_put_((row, col, tokens[row, col] - 1), torch.tensor(floor, dtype=votes.dtype, device=votes.device))
+        votes.masked_fill_(~voters.unsqueeze(2), floor)
+        return torch.logsumexp(votes.float(), dim=1) + self.out_bias
+
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Scores (M, n) at the (batch, position) pairs in ``positions`` (M, 2)."""
+        if self.config.readout == "items":
+            return self.set_scores(tokens)[positions[:, 0]]
         return self.score(self.encode(tokens, positions))
 
     def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -184,6 +211,10 @@ class BERT4Rec(nn.Module):
         """
         table = self.output_table()
         targets = labels - 1
+        if self.config.readout == "items":
+            rows, inverse = torch.unique(positions[:, 0], return_inverse=True)
+            logits = self.set_scores(tokens[rows], table)
+            return (torch.logsumexp(logits, dim=1)[inverse] - logits[inverse, targets]).mean()
         if self.pos_emb is not None:
             return F.cross_entropy(self.score(self.encode(tokens, positions), table).float(), targets)
         is_mask = tokens[positions[:, 0], positions[:, 1]] == self.config.mask_id

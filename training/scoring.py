@@ -20,8 +20,10 @@ def score_users(model: BERT4Rec, offsets: np.ndarray, items: np.ndarray, users: 
     tokens, owner = chunked_queries(offsets, items, users, config.max_len, ordered, config.mask_id)
     tokens = trim_padding(tokens, ordered)
     tokens_t = torch.from_numpy(tokens).to(device)
-    at_mask = model.encode(tokens_t, torch.nonzero(tokens_t == config.mask_id))
-    scores = model.score(at_mask, table).float()
+    if config.readout == "items":
+        scores = model.set_scores(tokens_t, table)
+    else:
+        scores = model.score(model.encode(tokens_t, torch.nonzero(tokens_t == config.mask_id)), table).float()
     if owner.size == len(users):
         return scores
     owner_t = torch.from_numpy(owner).to(device)

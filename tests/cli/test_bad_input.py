@@ -240,6 +240,7 @@ BAD_MODELS = [
     pytest.param(_meta(lambda m: m["model_config"].update(hidden=400_000_000)), "weights do not fit the model", id="meta-hidden-huge"),
     pytest.param(_meta(lambda m: m["model_config"].update(heads=0)), "model_config.heads is 0", id="meta-zero-heads"),
     pytest.param(_meta(lambda m: m["model_config"].update(layers="2")), "model_config.layers is '2'", id="meta-layers-text"),
+    pytest.param(_meta(lambda m: m["model_config"].update(readout="sideways")), "model_config.readout is 'sideways'", id="meta-readout-unknown"),
     pytest.param(_pickle_file("model.pt"), "is a file; expected a run folder or a model folder", id="pt-pickle"),
     pytest.param(_pickle_file("model.pkl"), "is a file; expected a run folder or a model folder", id="pkl-pickle"),
     pytest.param(_run_pointing_to("../../model"), "points to a missing checkpoint", id="run-json-escapes"),

@@ -77,6 +77,18 @@ def test_genres_need_mal_ids(tmp_path):
     assert "MAL ids" in result.output
 
 
+def test_sets_read_every_item_by_default_and_ordered_data_refuses_it(trained, tmp_path):
+    run, _ = trained
+    assert json.loads((run / "checkpoints" / json.loads((run / "run.json").read_text())["best"] / "meta.json").read_text())["model_config"]["readout"] == "items"
+    lines = [f"{u} {i}" for u in range(1, 9) for i in range(1, 7)]
+    (tmp_path / "seq.txt").write_text("\n".join(lines) + "\n")
+    assert runner.invoke(app, ["preprocess", str(tmp_path / "seq.txt"), "--out", str(tmp_path / "pp"), "--min-user-items", "3", "--min-item-users", "3"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "pp"), "--out", str(tmp_path / "r"), "--readout", "items", *TINY])
+    assert result.exit_code != 0
+    assert "--readout items" in result.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_train_on_a_folder_that_is_not_preprocessed(tmp_path):
     result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code != 0

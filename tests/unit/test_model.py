@@ -175,10 +175,11 @@ def test_inference_uses_every_favourite_of_a_long_list():
     assert ((tokens == 99).sum(axis=1) == 1).all()
 
 
-def test_a_tiny_model_overfits_a_handful_of_users():
+@pytest.mark.parametrize("readout", ["mask", "items"])
+def test_a_tiny_model_overfits_a_handful_of_users(readout):
     torch.manual_seed(0)
     users = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
-    model = _model(num_items=12)
+    model = _model(num_items=12, readout=readout)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     tokens = torch.tensor(users)
@@ -195,7 +196,7 @@ def test_a_tiny_model_overfits_a_handful_of_users():
     model.eval()
     with torch.no_grad():
         query = torch.tensor([[1, 2, 3, 13], [5, 6, 7, 13], [9, 10, 11, 13]])
-        scores = model.score(model.encode(query)[:, 3])
+        scores = model(query, torch.tensor([[0, 3], [1, 3], [2, 3]]))
         scores[torch.arange(3)[:, None], query[:, :3] - 1] = -float("inf")  # inputs are never recommended
         top = scores.argmax(dim=1) + 1
     assert top.tolist() == [4, 8, 12]
@@ -204,3 +205,42 @@ def test_a_tiny_model_overfits_a_handful_of_users():
 def test_heads_must_divide_hidden():
     with pytest.raises(ValueError, match="divisible"):
         BERT4Rec(ModelConfig(num_items=5, hidden=30, heads=4, genres=False))
+
+
+def test_items_readout_is_the_log_sum_exp_of_every_other_voter():
+    model = _model(readout="items")
+    tokens = torch.tensor([[3, 7, 31, 31, 0]])  # two items, two masks (only the first votes), padding
+    with torch.no_grad():
+        hidden, table = model.encode(tokens)[0], model.output_table()
+        scores = model.set_scores(tokens)[0]
+        votes = hidden @ table.T
+        for item, voters in ((3, [1, 2]), (7, [0, 2]), (12, [0, 1, 2])):
+            expected = torch.logsumexp(votes[voters, item - 1], dim=0) + model.out_bias[item - 1]
+            torch.testing.assert_close(scores[item - 1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_items_readout_ignores_order_and_padding_and_chunks_rows_the_same():
+    model = _model(readout="items")
+    tokens = torch.tensor([[3, 7, 9, 12, 31, 0, 0], [12, 9, 31, 3, 7, 0, 0]] * 20)
+    with torch.no_grad():
+        scores = model.set_scores(tokens, rows_at_once=7)
+        whole = model.set_scores(tokens, rows_at_once=64)
+        trimmed = model.set_scores(tokens[:1, :5])
+    torch.testing.assert_close(scores, whole)
+    torch.testing.assert_close(scores[0], scores[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(scores[0], trimmed[0], rtol=1e-5, atol=1e-5)
+
+
+def test_items_cloze_loss_matches_the_scores_it_serves():
+    model = _model(readout="items")
+    generator = torch.Generator().manual_seed(5)
+    tokens = torch.randint(1, 31, (8, 10), generator=generator)
+    inputs, positions, labels = mask_tokens(tokens, 0.4, 31, 30, generator)
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model(inputs, positions), labels - 1)
+        torch.testing.assert_close(model.cloze_loss(inputs, positions, labels), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_items_readout_needs_a_set():
+    with pytest.raises(ValueError, match="readout"):
+        _model(positional=True, readout="items")

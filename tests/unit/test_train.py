@@ -18,9 +18,9 @@ from training.train import TrainConfig, mixed_precision, train
 SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False)
 
 
-def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, precision="auto"):
+def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, precision="auto", readout="mask"):
     config = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, seed=3, val_users=100, precision=precision)
-    return train(data, run, ModelConfig(num_items=data.num_items, **SMALL), config, resume=resume, force=force, stop_after=stop_after)
+    return train(data, run, ModelConfig(num_items=data.num_items, readout=readout, **SMALL), config, resume=resume, force=force, stop_after=stop_after)
 
 
 def _weights(run):
@@ -61,13 +61,14 @@ def _train_config(run):
     return json.loads((resolve_model_dir(run, "latest") / "meta.json").read_text())["train_config"]
 
 
-def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(toy_data, tmp_path):
+@pytest.mark.parametrize("readout", ["mask", "items"])
+def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(toy_data, tmp_path, readout):
     data = load_dataset(toy_data)
-    _train(data, tmp_path / "straight", epochs=2)
-    first = _train(data, tmp_path / "broken", epochs=2, stop_after=lambda step: step == 5)
+    _train(data, tmp_path / "straight", epochs=2, readout=readout)
+    first = _train(data, tmp_path / "broken", epochs=2, stop_after=lambda step: step == 5, readout=readout)
     assert first["interrupted"]
     assert read_run(tmp_path / "broken")["latest"].endswith("s000005")
-    _train(data, tmp_path / "broken", epochs=2, resume=True)
+    _train(data, tmp_path / "broken", epochs=2, resume=True, readout=readout)
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "broken")
     for key in a:
         assert torch.equal(a[key], b[key]), key
