@@ -12,20 +12,28 @@ def _fresh(width: int, height: int):
     return plt
 
 
-def training_chart(history: list[dict], width: int = 90, height: int = 22) -> str:
-    """Training loss and validation NDCG@10 per epoch, side by side."""
+def _line_chart(x: list, y: list, title: str, width: int, height: int) -> list[str]:
     plt = _fresh(width, height)
+    plt.plot(x, y, marker="braille")
+    plt.title(title)
+    plt.xlabel("epoch")
+    return plt.uncolorize(plt.build()).splitlines()
+
+
+def training_chart(history: list[dict], width: int = 90, height: int = 22) -> str:
+    """Training loss and validation NDCG@10 per epoch, side by side.
+
+    Two separate charts joined line by line: plotext's subplot grid is global state that a
+    one-point plot can leave broken for the next figure.
+    """
     epochs = [h["epoch"] for h in history]
-    plt.subplots(1, 2)
-    plt.subplot(1, 1)
-    plt.plot(epochs, [h["loss"] if h["loss"] is not None else 0.0 for h in history], marker="braille")
-    plt.title("training loss")
-    plt.xlabel("epoch")
-    plt.subplot(1, 2)
-    plt.plot(epochs, [h["val_ndcg@10"] for h in history], marker="braille")
-    plt.title("validation NDCG@10")
-    plt.xlabel("epoch")
-    return plt.uncolorize(plt.build())
+    half = width // 2
+    left = _line_chart(epochs, [h["loss"] if h["loss"] is not None else 0.0 for h in history], "training loss", half, height)
+    right = _line_chart(epochs, [h["val_ndcg@10"] for h in history], "validation NDCG@10", width - half, height)
+    rows = max(len(left), len(right))
+    left += [""] * (rows - len(left))
+    right += [""] * (rows - len(right))
+    return "\n".join(f"{a:<{half}}{b}".rstrip() for a, b in zip(left, right))
 
 
 def metrics_bars(models: dict[str, dict], metrics=("ndcg@10", "recall@10"), width: int = 40) -> str:
