@@ -185,8 +185,20 @@ class BERT4Rec(nn.Module):
         (rows, L, n) scratch.
         """
         table = self.output_table() if table is None else table
-        if not self.training and tokens.shape[0] > rows_at_once:
-            return torch.cat([self.set_scores(tokens[i : i + rows_at_once], table) for i in range(0, tokens.shape[0], rows_at_once)])
+        if self.training:
+            return self._set_scores(tokens, table)
+        # Rows of similar length go together and each group drops its all-padding columns:
+        # the votes tensor grows with the longest row, so this saves most of the work.
+        used = tokens != 0
+        ends = (used * torch.arange(1, tokens.shape[1] + 1, device=tokens.device)).amax(dim=1)
+        order = torch.argsort(ends)
+        out = torch.empty(tokens.shape[0], table.shape[0], device=tokens.device)
+        for start in range(0, tokens.shape[0], rows_at_once):
+            rows = order[start : start + rows_at_once]
+            out[rows] = self._set_scores(tokens[rows, : max(int(ends[rows].max()), 1)], table)
+        return out
+
+    def _set_scores(self, tokens: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         is_mask = tokens == self.config.mask_id
         voters = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
         votes = self.encode(tokens) @ table.T  # (B, L, n)
