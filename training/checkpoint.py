@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from animerec_tui import __version__
 from animerec_tui.errors import UserError
 from animerec_tui.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
-from training.model import BERT4Rec, ModelConfig
+from training.model import READOUTS, BERT4Rec, ModelConfig
 
 CHECKPOINT_FORMAT = "animerec-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -206,7 +206,7 @@ def _check_config(config: ModelConfig) -> None:
         raise ValueError(f"model_config.dropout is {config.dropout!r:.40}")
     if not isinstance(config.positional, bool) or not isinstance(config.genres, bool):
         raise TypeError("model_config.positional and model_config.genres must be true or false")
-    if config.readout not in ("mask", "items") or (config.readout == "items" and config.positional):
+    if config.readout not in READOUTS or (config.readout == "items" and config.positional):
         raise ValueError(f"model_config.readout is {config.readout!r:.40}")
 
 

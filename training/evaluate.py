@@ -112,27 +112,18 @@ def popularity_scorer(data: Dataset, split: str) -> Scorer:
     return score
 
 
-def ease_weights(offsets: np.ndarray, items: np.ndarray, num_items: int, lam: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
-    """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + lam I)^-1.
-
-    Returns (B (n, n) with a zero diagonal, X (users, n) the 0/1 input matrix); column j is item j+1.
-    """
-    n = num_items
-    all_users = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
-    x = np.zeros((offsets.size - 1, n), dtype=np.float32)
-    x[all_users, items - 1] = 1.0
+def ease_scorer(data: Dataset, split: str, lam: float = 500.0) -> Scorer:
+    """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + lam I)^-1."""
+    users, in_off, in_items, _ = split_inputs(data, split)
+    n = data.num_items
+    all_users = np.repeat(np.arange(in_off.size - 1), np.diff(in_off))
+    x = np.zeros((in_off.size - 1, n), dtype=np.float32)
+    x[all_users, in_items - 1] = 1.0
     gram = (x.T @ x).astype(np.float64)
     gram[np.diag_indices(n)] += lam
     p = np.linalg.inv(gram)
     weights = (-p / np.diag(p)).astype(np.float32)
     weights[np.diag_indices(n)] = 0.0
-    return weights, x
-
-
-def ease_scorer(data: Dataset, split: str, lam: float = 500.0) -> Scorer:
-    """EASE fitted on the split's input items; scores are X B."""
-    _, in_off, in_items, _ = split_inputs(data, split)
-    weights, x = ease_weights(in_off, in_items, data.num_items, lam)
 
     def score(batch_users, offsets, items):
         return x[batch_users] @ weights

@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+READOUTS = ("mask", "items")
+
+
 @dataclass
 class ModelConfig:
     """Architecture; saved with every checkpoint. Defaults are sized for the MAL anime data."""
@@ -102,7 +105,7 @@ class BERT4Rec(nn.Module):
         super().__init__()
         if config.hidden % config.heads:
             raise ValueError(f"hidden size {config.hidden} is not divisible by {config.heads} heads")
-        if config.readout not in ("mask", "items") or (config.readout == "items" and config.positional):
+        if config.readout not in READOUTS or (config.readout == "items" and config.positional):
             raise ValueError(f"readout {config.readout!r} is not one of mask, items (items reads sets: no positional embedding)")
         self.config = config
         self.item_emb = nn.Embedding(config.vocab_size, config.hidden, padding_idx=0)
