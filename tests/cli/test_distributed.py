@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -13,9 +14,15 @@ from training.evaluate import evaluate
 from training.scoring import model_scorer
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:  # a fixed port fails when something else (or a lingering run) holds it
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _torchrun(toy_data, run, *extra: str) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
         "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run),
         "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--lr", "1e-2", "--val-users", "60", *extra,
     ]
