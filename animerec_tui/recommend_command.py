@@ -71,7 +71,7 @@ def print_table(engine: Engine, favourites: list[int], items: list[Recommendatio
     wide = console.width >= 110
     if wide:  # on narrow terminals the title matters more than the genres
         table.add_column("genres", max_width=30, overflow="fold")
-    table.add_column("score", justify="right", no_wrap=True, min_width=5)
+    table.add_column("match", justify="right", no_wrap=True, min_width=5)
     table.add_column("because you liked", max_width=32, overflow="fold")
     for rank, rec in enumerate(items, start=1):
         genres = [", ".join(rec.genres[:3])] if wide else []

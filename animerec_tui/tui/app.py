@@ -81,7 +81,7 @@ class AnimeRecApp(App):
 
     def on_mount(self) -> None:
         table = self.query_one(ResultsTable)
-        for label, width in (("#", 3), ("title", 26), ("type", 7), ("eps", 4), ("score", 5), ("because you liked", 28), ("genres", 30)):
+        for label, width in (("#", 3), ("title", 26), ("type", 7), ("eps", 4), ("match", 5), ("because you liked", 28), ("genres", 30)):
             table.add_column(label, width=width, key=label)
         table.loading = True
         self._load_favourites()
