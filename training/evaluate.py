@@ -86,17 +86,21 @@ def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, samp
     for start in range(0, users.size, batch):
         picked = by_length[start : start + batch]
         chunk = users[picked]
-        scores = np.asarray(scorer(chunk, in_off, in_items), dtype=np.float32)
+        # NaN scores sink to the bottom, and the target loses every tie: a scorer that
+        # returns NaN or the same score everywhere must not come out looking perfect.
+        scores = np.nan_to_num(np.asarray(scorer(chunk, in_off, in_items), dtype=np.float32), nan=-np.inf)
         rows = np.arange(chunk.size)
-        target_scores = scores[rows, targets[picked] - 1]
+        target_cols = targets[picked] - 1
+        target_scores = scores[rows, target_cols]
         if neg is None:
             counts = in_off[chunk + 1] - in_off[chunk]
             seen = in_items[gather_ranges(in_off[chunk], counts)] - 1
-            scores[np.repeat(rows, counts), seen] = -np.inf
-            ranks[picked] = (scores > target_scores[:, None]).sum(axis=1)
+            scores[np.repeat(rows, counts), seen] = np.nan  # never compares as >= the target
+            scores[rows, target_cols] = np.nan
+            ranks[picked] = (scores >= target_scores[:, None]).sum(axis=1)
         else:
             neg_scores = np.take_along_axis(scores, neg[picked] - 1, axis=1)
-            ranks[picked] = (neg_scores > target_scores[:, None]).sum(axis=1)
+            ranks[picked] = (neg_scores >= target_scores[:, None]).sum(axis=1)
     protocol = "full ranking" if neg is None else f"sampled: 1 positive vs {negatives} {sampler} negatives (seed {seed})"
     return {"protocol": protocol, "split": split, "users": int(users.size), "metrics": metrics_from_ranks(ranks)}
 

@@ -43,6 +43,19 @@ def test_full_ranking_excludes_the_users_input_items():
     assert evaluate(worse, data, "test")["metrics"]["mrr"] == pytest.approx(1 / 3)
 
 
+def test_ties_and_nan_scores_count_against_the_target():
+    data = _dataset(train=[[1], [2]], val=[[3], [3]], test=[[4], [5]], n_items=6)
+    constant = lambda users, off, items: np.zeros((len(users), 6))
+    # every unseen item ties with the target, so it ranks last of the 4 it competes with.
+    assert evaluate(constant, data, "test")["metrics"]["mrr"] == pytest.approx(1 / 4)
+    assert evaluate(constant, data, "test", negatives=2)["metrics"]["mrr"] == pytest.approx(1 / 3)
+    broken = lambda users, off, items: np.full((len(users), 6), np.nan)
+    assert evaluate(broken, data, "test")["metrics"]["recall@1"] == 0.0
+    # a NaN elsewhere ranks below the target; the seen items (-inf or not) never count.
+    some_nan = lambda users, off, items: np.tile(np.array([9.0, 9.0, 9.0, 1.0, 1.0, np.nan]), (len(users), 1))
+    assert evaluate(some_nan, data, "test")["metrics"]["mrr"] == pytest.approx((1 / 3 + 1 / 3) / 2)
+
+
 def test_sampled_negatives_avoid_the_users_items_and_are_stable():
     rng = np.random.default_rng(0)
     train = [sorted(rng.choice(np.arange(1, 200), 20, replace=False).tolist()) for _ in range(30)]
