@@ -317,8 +317,11 @@ def train(
                 seen += len(batch_users)
                 if progress is not None:
                     progress.step(epoch, step + 1, steps_per_epoch, losses[-1], seen / (time.perf_counter() - started))
-                stop = interrupt.requested or (stop_after is not None and stop_after(global_step))
+                diverged = not math.isfinite(losses[-1])
+                stop = diverged or interrupt.requested or (stop_after is not None and stop_after(global_step))
                 if distributed.any_rank(context, stop, device):
+                    if distributed.any_rank(context, diverged, device):  # these weights are NaN: never save them
+                        raise UserError(f"training diverged at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]}); the last checkpoint is kept: try a lower --lr")
                     save(epoch, step + 1)
                     interrupted = True
                     break

@@ -89,6 +89,14 @@ def test_sets_read_every_item_by_default_and_ordered_data_refuses_it(trained, tm
     assert not (tmp_path / "r").exists()
 
 
+def test_a_diverging_run_stops_with_one_line_and_leaves_nothing(toy_data, tmp_path):
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(run), "--epochs", "2", "--lr", "1e30", "--warmup", "0", *TINY])
+    assert result.exit_code != 0
+    assert "training diverged at epoch 1" in result.output and "Traceback" not in result.output
+    assert not run.exists()
+
+
 def test_train_on_a_folder_that_is_not_preprocessed(tmp_path):
     result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
