@@ -171,15 +171,15 @@ def train(
     layers: Annotated[int, typer.Option(min=1, help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(min=1, help="Attention heads.")] = 4,
     max_len: Annotated[int, typer.Option(min=2, help="Longest input; longer lists are subsampled each epoch.")] = 128,
-    mask_prob: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of items masked per sequence.")] = 0.5,
+    mask_prob: Annotated[Optional[float], typer.Option(min=0.01, max=1.0, help="Share of items masked per sequence \\[default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
     mask_last: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
     crop: Annotated[Crop, typer.Option(help="Ordered data longer than --max-len: the latest items, or a random window each epoch.")] = Crop.latest,
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout.")] = 0.1,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay.")] = 0.01,
     warmup: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of steps spent warming up.")] = 0.05,
-    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input [default: on for MAL ids].")] = None,
-    positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
-    readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) [default: items for sets, mask for ordered data].", show_default=False)] = None,
+    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input \\[default: on for MAL ids].")] = None,
+    positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding \\[default: on for ordered data].")] = None,
+    readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) \\[default: items for sets, mask for ordered data].", show_default=False)] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,
@@ -198,7 +198,7 @@ def train(
 @user_errors
 def evaluate(
     run: Annotated[Path, typer.Option("--run", "-r", help="Run folder (or checkpoint folder) to evaluate.", show_default=False)],
-    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder [default: the one the run was trained on].")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder \\[default: the one the run was trained on].")] = None,
     split: Annotated[Split, typer.Option(help="Which held-out item to rank.")] = Split.test,
     negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
     sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
@@ -234,7 +234,7 @@ def recommend(
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
-    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder [default: the shipped model].", show_default=False)] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder \\[default: the shipped model].", show_default=False)] = None,
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
     from animerec_tui.recommend_command import run_recommend
@@ -320,7 +320,7 @@ def import_mal(
 @app.command()
 @user_errors
 def tui(
-    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder [default: the shipped model].", show_default=False)] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder \\[default: the shipped model].", show_default=False)] = None,
 ) -> None:
     """Open the terminal app: search, favourites and live recommendations."""
     from animerec_tui.tui.app import run

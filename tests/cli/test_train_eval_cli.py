@@ -79,7 +79,9 @@ def test_genres_need_mal_ids(tmp_path):
 
 def test_sets_read_every_item_by_default_and_ordered_data_refuses_it(trained, tmp_path):
     run, _ = trained
-    assert json.loads((run / "checkpoints" / json.loads((run / "run.json").read_text())["best"] / "meta.json").read_text())["model_config"]["readout"] == "items"
+    meta = json.loads((run / "checkpoints" / json.loads((run / "run.json").read_text())["best"] / "meta.json").read_text())
+    assert meta["model_config"]["readout"] == "items"
+    assert meta["train_config"]["mask_prob"] == 0.25  # the items readout's own default
     lines = [f"{u} {i}" for u in range(1, 9) for i in range(1, 7)]
     (tmp_path / "seq.txt").write_text("\n".join(lines) + "\n")
     assert runner.invoke(app, ["preprocess", str(tmp_path / "seq.txt"), "--out", str(tmp_path / "pp"), "--min-user-items", "3", "--min-item-users", "3"]).exit_code == 0
@@ -101,3 +103,12 @@ def test_train_on_a_folder_that_is_not_preprocessed(tmp_path):
     result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
     assert "manifest.json" in result.output and "Traceback" not in result.output
+
+
+def test_help_shows_the_defaults_that_depend_on_the_data():
+    # rich markup once swallowed every "[default: ...]" written in a help text
+    result = runner.invoke(app, ["train", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "[default: on for MAL ids]" in text
+    assert "[default: 0.25 for the items readout, 0.5 for mask]" in text
