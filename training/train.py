@@ -142,13 +142,27 @@ class _Interrupt:
 
 
 @contextmanager
-def _no_half_made_run(run: Path, unsaved: Callable[[], bool]):
-    """On any failure (disk full, Ctrl-C twice, a bug) a new run with no checkpoint yet is removed."""
+def _no_half_made_run(run: Path, unsaved: Callable[[], bool], replace: bool):
+    """On any failure (disk full, Ctrl-C twice, a bug) a new run with no checkpoint yet is removed.
+
+    With ``replace`` (``--force`` over an existing run) the old run is set aside as
+    ``.RUN.replaced`` and yielded: the caller deletes it once the new run has a checkpoint,
+    and a failure before that puts it back, so a new run that dies early loses nothing.
+    """
+    old = run.with_name(f".{run.name}.replaced")
+    if replace:
+        try:
+            shutil.rmtree(old, ignore_errors=True)  # set aside by an earlier --force that was killed
+            run.rename(old)
+        except OSError as exc:
+            raise UserError(f"cannot replace {run}: {exc.strerror or exc}") from None
     try:
-        yield
+        yield old if replace else None
     except BaseException:
         if unsaved():
             shutil.rmtree(run, ignore_errors=True)
+            if replace and old.exists():
+                old.rename(run)
         raise
 
 
@@ -200,6 +214,7 @@ def train(
         raise UserError(f"{run} already exists; pass --resume to continue it or --force to start over")
     start_epoch, start_step, history, best = 0, 0, [], {"epoch": None, "ndcg@10": -1.0, "name": None}
     folder = _resume_point(run) if resume else None
+    replace = False
     if resume and folder is None:
         if context.main:
             print(f"nothing to resume in {run} (no checkpoint was saved yet): starting a new run", file=sys.stderr)
@@ -222,8 +237,7 @@ def train(
         if context.main:
             remove_leftovers(run)
     else:
-        if run.exists() and context.main:
-            shutil.rmtree(run)
+        replace = run.exists() and context.main
         distributed.barrier(context)
         torch.manual_seed(config.seed)
         genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
@@ -234,12 +248,6 @@ def train(
             model.out_bias.copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
         model = model.to(device)
         optimizer = make_optimizer(model, config, device)
-        if context.main:
-            try:  # fail now, not after the first epoch, when the run cannot be written
-                (run / "checkpoints").mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                shutil.rmtree(run, ignore_errors=True)
-                raise UserError(f"cannot write {run}: {exc.strerror or exc}") from None
 
     offsets, items = data.splits["train"]
     users = np.flatnonzero(np.diff(offsets) > 0)
@@ -263,6 +271,7 @@ def train(
     }
 
     checkpointed = [resume]  # a run with a checkpoint is never removed on failure
+    replaced: list[Path | None] = [None]  # the run --force replaces, until the new one has a checkpoint
 
     def save(epoch: int, step: int, is_best: bool = False) -> None:
         name = f"e{epoch:04d}-s{step:06d}"
@@ -278,6 +287,9 @@ def train(
                     shutil.rmtree(run / "checkpoints" / name, ignore_errors=True)
                 raise
             checkpointed[0] = True
+            if replaced[0] is not None:
+                shutil.rmtree(replaced[0], ignore_errors=True)
+                replaced[0] = None
         distributed.barrier(context)
 
     objective = distributed.wrap(model, context, device)
@@ -289,7 +301,12 @@ def train(
 
     interrupted = False
     global_step = start_epoch * steps_per_epoch + start_step
-    with _Interrupt() as interrupt, _no_half_made_run(run, lambda: context.main and not checkpointed[0]):
+    with _Interrupt() as interrupt, _no_half_made_run(run, lambda: context.main and not checkpointed[0], replace) as replaced[0]:
+        if context.main and not resume:
+            try:  # fail now, not after the first epoch, when the run cannot be written
+                (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot write {run}: {exc.strerror or exc}") from None
         for epoch in range(start_epoch, config.epochs):
             model.train()
             batches = length_bucketed(users, lengths, config.batch_size, np.random.default_rng([config.seed, epoch]))
