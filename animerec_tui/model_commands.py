@@ -109,7 +109,7 @@ def _train(opts: dict, data, context, device: str) -> None:
         raise UserError("--readout items reads a set; it cannot go with the positional embedding (use --readout mask)")
     config = TrainConfig(
         epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"], weight_decay=opts["weight_decay"],
-        warmup=opts["warmup"], mask_prob=opts["mask_prob"] or MASK_PROB[model_config.readout], mask_last=opts["mask_last"], crop=opts["crop"].value, seed=opts["seed"], val_users=opts["val_users"], compile=opts["compile"], precision=opts["precision"].value,
+        warmup=opts["warmup"], mask_prob=MASK_PROB[model_config.readout] if opts["mask_prob"] is None else opts["mask_prob"], mask_last=opts["mask_last"], crop=opts["crop"].value, seed=opts["seed"], val_users=opts["val_users"], compile=opts["compile"], precision=opts["precision"].value,
     )
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""

@@ -141,15 +141,20 @@ class _Interrupt:
         signal.signal(signal.SIGINT, self._previous)
 
 
+def _set_aside(run: Path) -> Path:
+    """Where ``--force`` keeps the run it replaces until the new run has a checkpoint."""
+    return run.with_name(f".{run.name}.replaced")
+
+
 @contextmanager
 def _no_half_made_run(run: Path, unsaved: Callable[[], bool], replace: bool):
     """On any failure (disk full, Ctrl-C twice, a bug) a new run with no checkpoint yet is removed.
 
-    With ``replace`` (``--force`` over an existing run) the old run is set aside as
-    ``.RUN.replaced`` and yielded: the caller deletes it once the new run has a checkpoint,
-    and a failure before that puts it back, so a new run that dies early loses nothing.
+    With ``replace`` (``--force`` over an existing run) the old run is set aside rather than
+    deleted (the first checkpoint deletes it); a failure before that puts it back, so a new
+    run that dies early loses nothing.
     """
-    old = run.with_name(f".{run.name}.replaced")
+    old = _set_aside(run)
     if replace:
         try:
             shutil.rmtree(old, ignore_errors=True)  # set aside by an earlier --force that was killed
@@ -157,7 +162,7 @@ def _no_half_made_run(run: Path, unsaved: Callable[[], bool], replace: bool):
         except OSError as exc:
             raise UserError(f"cannot replace {run}: {exc.strerror or exc}") from None
     try:
-        yield old if replace else None
+        yield
     except BaseException:
         if unsaved():
             shutil.rmtree(run, ignore_errors=True)
@@ -271,7 +276,6 @@ def train(
     }
 
     checkpointed = [resume]  # a run with a checkpoint is never removed on failure
-    replaced: list[Path | None] = [None]  # the run --force replaces, until the new one has a checkpoint
 
     def save(epoch: int, step: int, is_best: bool = False) -> None:
         name = f"e{epoch:04d}-s{step:06d}"
@@ -286,10 +290,9 @@ def train(
                 if _latest(run) != name:  # run.json was not replaced: nothing may point at it
                     shutil.rmtree(run / "checkpoints" / name, ignore_errors=True)
                 raise
+            if replace and not checkpointed[0]:  # the new run is safe: the one it replaces can go
+                shutil.rmtree(_set_aside(run), ignore_errors=True)
             checkpointed[0] = True
-            if replaced[0] is not None:
-                shutil.rmtree(replaced[0], ignore_errors=True)
-                replaced[0] = None
         distributed.barrier(context)
 
     objective = distributed.wrap(model, context, device)
@@ -301,7 +304,7 @@ def train(
 
     interrupted = False
     global_step = start_epoch * steps_per_epoch + start_step
-    with _Interrupt() as interrupt, _no_half_made_run(run, lambda: context.main and not checkpointed[0], replace) as replaced[0]:
+    with _Interrupt() as interrupt, _no_half_made_run(run, lambda: context.main and not checkpointed[0], replace):
         if context.main and not resume:
             try:  # fail now, not after the first epoch, when the run cannot be written
                 (run / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -338,7 +341,7 @@ def train(
                 stop = diverged or interrupt.requested or (stop_after is not None and stop_after(global_step))
                 if distributed.any_rank(context, stop, device):
                     if distributed.any_rank(context, diverged, device):  # these weights are NaN: never save them
-                        raise UserError(f"training diverged at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]}); the last checkpoint is kept: try a lower --lr")
+                        raise UserError(f"training diverged at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]}); these weights are not saved, earlier checkpoints are kept: try a lower --lr")
                     save(epoch, step + 1)
                     interrupted = True
                     break

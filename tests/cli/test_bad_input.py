@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from animerec_tui.cli import app
-from tests.conftest import REPO, write_lines
+from tests.conftest import REPO, tree, write_lines
 
 BAD = REPO / "tests" / "data" / "bad"
 SHIPPED_MODEL = REPO / "Data" / "model"
@@ -29,11 +29,6 @@ runner = CliRunner()
 
 def _invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def _tree(root: Path) -> dict[str, bytes | None]:
-    """Every path under ``root`` with its bytes (None for folders), to prove nothing changed."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
 def _assert_refused(result, fragment: str) -> None:
@@ -96,11 +91,11 @@ REFUSED_RATINGS = [
 @pytest.mark.parametrize(("source", "fragment"), REFUSED_RATINGS)
 def test_bad_ratings_file_is_refused_and_nothing_is_written(tmp_path, source, fragment):
     path = _source(tmp_path, source)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     _assert_refused(_invoke("preprocess", path, "--out", tmp_path / "out", *KCORE), fragment)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.tmp-*"))
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 @pytest.mark.parametrize("name", ["semicolons_header.csv", "bom.csv"])
@@ -121,9 +116,9 @@ def test_separator_named_by_the_header_and_a_byte_order_mark_are_read(tmp_path, 
 def test_bad_item_map_is_refused(tmp_path, name, fragment):
     rows = [f"{u}\t{i}\t8" for u in range(1, 5) for i in (101, 102, 103)]
     ratings = write_lines(tmp_path / "anime_ratings.dat", ["User_ID\tAnime_ID\tFeedback", *rows])
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     _assert_refused(_invoke("preprocess", ratings, "--out", tmp_path / "out", "--item-map", BAD / name, *KCORE), fragment)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 # --- animerec import-mal -------------------------------------------------------------
@@ -157,9 +152,9 @@ def test_bad_mal_export_is_refused_and_favourites_are_untouched(tmp_path, home, 
     path = _source(tmp_path, source)
     home.mkdir()
     (home / "favourites.json").write_bytes(SAVED)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     _assert_refused(_invoke("import-mal", path), fragment)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_import_mal_without_favourites_creates_none_on_failure(tmp_path, home):
@@ -252,14 +247,14 @@ BAD_MODELS = [
 @pytest.mark.parametrize(("make", "fragment"), BAD_MODELS)
 def test_bad_checkpoint_is_refused_and_left_byte_identical(tmp_path, home, command, make, fragment):
     model = make(tmp_path)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     args = ["recommend", "Death Note", "--model", model] if command == "recommend" else ["eval", "--run", model]
     _assert_refused(_invoke(*args), fragment)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_eval_of_a_model_that_names_no_data_asks_for_it(tmp_path):
     model = _meta(_without_data)(tmp_path)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     _assert_refused(_invoke("eval", "--run", model), "does not say what data it was trained on; name it with --data")
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before

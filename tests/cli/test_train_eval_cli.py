@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from animerec_tui.cli import app
+from tests.conftest import tree
 
 runner = CliRunner()
 TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "8", "--val-users", "100"]
@@ -114,18 +115,13 @@ def test_help_shows_the_defaults_that_depend_on_the_data():
     assert "[default: 0.25 for the items readout, 0.5 for mask]" in text
 
 
-def _tree(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(trained, toy_data, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained[0], run)
-    before = _tree(run)
+    before = tree(tmp_path)
     failed = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(run), "--epochs", "1", "--lr", "1e30", "--warmup", "0", "--force", *TINY])
     assert failed.exit_code != 0 and "diverged" in failed.output
-    assert _tree(run) == before  # the new run died before its first checkpoint: the old one is back
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert tree(tmp_path) == before  # the new run died before its first checkpoint: the old one is back
     done = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(run), "--epochs", "1", "--force", *TINY])
     assert done.exit_code == 0, done.output
     assert len(json.loads((run / "history.json").read_text())) == 1
