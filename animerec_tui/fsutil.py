@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import os
 import re
@@ -10,7 +11,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from animerec_tui.errors import UserError
 
@@ -55,23 +56,99 @@ def _fsync_tree(folder: Path) -> None:
     fsync_dir(folder)
 
 
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_replaceable(out: Path, markers: tuple[str, ...], command: str, inputs: Iterable[Path] = ()) -> None:
+    """Refuse to let ``--force`` replace ``out`` unless ``command`` made it and it holds no input.
+
+    ``--force`` replaces a whole folder, so it may only ever replace an empty one or one the
+    same command wrote, recognised by one of its ``markers`` (a run's ``run.json``, a data
+    folder's ``manifest.json``). A folder that holds one of the command's inputs, or sits
+    inside one, is refused too, and so is the current folder or one above it.
+    """
+    out = Path(out)
+    where = out.resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if _is_within(source, where):
+            raise UserError(f"refusing to replace {out}: it holds {given}, an input of this command; choose another --out")
+        if _is_within(where, source):
+            raise UserError(f"refusing to replace {out}: it is inside {given}, an input of this command; choose another --out")
+    if _is_within(Path.cwd().resolve(), where):
+        raise UserError(f"refusing to replace {out}: it holds the current folder; choose another --out")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UserError(f"refusing to replace {out}: it is not a folder made by animerec {command}")
+    if out.exists() and any(out.iterdir()) and not any((out / name).exists() for name in markers):
+        raise UserError(f"refusing to replace {out}: it is not a folder made by animerec {command} (it has no {markers[0]}); remove it yourself or choose another --out")
+
+
+_LEFTOVER = re.compile(r"\.(tmp|old)-(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def sweep_leftovers(out: Path) -> None:
+    """Remove what killed writes of ``out`` left next to it (``.NAME.tmp-*``, ``.NAME.old-*``).
+
+    Only leftovers of processes that are gone are touched, so a write running in another
+    terminal keeps its temporary folder. A kill between the two renames of a replace leaves
+    the previous ``out`` inside ``.NAME.old-*`` and no ``out``: it is put back, not deleted.
+    """
+    out = Path(out)
+    if not out.name or not out.parent.is_dir():
+        return
+    for path in sorted(out.parent.glob(f".{glob.escape(out.name)}.*-*")):
+        found = _LEFTOVER.match(path.name[len(out.name) + 1 :])
+        if found is None or _alive(int(found.group(2))):
+            continue
+        kept = path / out.name
+        if found.group(1) == "old" and kept.is_dir() and not out.exists():
+            try:
+                os.replace(kept, out)
+            except OSError:
+                continue  # leave it for the user rather than lose it
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _sibling(out: Path, kind: str) -> Path:
+    """A fresh hidden folder next to ``out`` whose name says which process made it."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}-{os.getpid()}-", dir=out.parent))
+
+
 @contextmanager
 def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``out`` in one rename.
 
     On any error (disk full, Ctrl-C, a bug) the temporary folder is removed and ``out``
-    is left exactly as it was.
+    is left exactly as it was. Whether ``out`` may be replaced at all is the caller's
+    question (``check_replaceable``); leftovers of earlier killed writes are swept first.
     """
-    out = Path(out)
+    shown, out = Path(out), Path(os.path.abspath(out))  # abspath: "." and "x/.." name real folders
     if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder")
+        raise UserError(f"{shown} exists and is not a folder")
     if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to replace it")
+        raise UserError(f"{shown} already exists; pass --force to replace it")
+    if out == out.parent:
+        raise UserError(f"cannot write {shown}: it is the root folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        sweep_leftovers(out)
+        tmp = _sibling(out, "tmp")
     except OSError as exc:
-        raise UserError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot write to {shown.parent}: {exc.strerror or exc}") from None
     try:
         yield tmp
         umask = os.umask(0)
@@ -82,7 +159,7 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
                 os.chmod(path, 0o666 & ~umask)
         _fsync_tree(tmp)
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = _sibling(out, "old")
             os.replace(out, old / out.name)
             try:
                 os.replace(tmp, out)
@@ -98,7 +175,7 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
         reason = write_error_reason(exc)
         if reason is None:
             raise
-        raise UserError(f"cannot write {out}: {reason}") from None
+        raise UserError(f"cannot write {shown}: {reason}") from None
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:

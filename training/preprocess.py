@@ -19,7 +19,7 @@ import numpy as np
 
 from animerec_tui import __version__
 from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_output_dir, sha256_file
+from animerec_tui.fsutil import atomic_output_dir, check_replaceable, sha256_file, sweep_leftovers
 from training.formats import Interactions, apply_item_map, read_interactions, read_item_map
 
 MANIFEST_VERSION = 1
@@ -225,13 +225,23 @@ def preprocess(
     force: bool = False,
     report=lambda step, detail: None,
 ) -> dict:
-    """Run the whole pipeline and write ``out`` atomically; return the manifest."""
+    """Run the whole pipeline and write ``out`` atomically; return the manifest.
+
+    ``force`` replaces an existing ``out`` only if it is a folder this command made and
+    holds neither input (see ``check_replaceable``).
+    """
+    ratings, out = Path(ratings), Path(out)
     if params.holdout not in ("auto", "random", "last"):
         raise UserError(f"--holdout must be random, last or auto, not '{params.holdout}'")
     if params.min_user_items < 1 or params.min_item_users < 1:
         raise UserError("--min-user-items and --min-item-users must be at least 1")
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to replace it")
+    if not 0 <= params.seed < 2**63:
+        raise UserError(f"--seed {params.seed} must be a whole number from 0 to 2**63 - 1")
+    sweep_leftovers(out)  # first: a killed replace may have left the previous output aside
+    if out.exists() or out.is_symlink():
+        check_replaceable(out, ("manifest.json",), "preprocess", [p for p in (ratings, item_map) if p is not None])
+        if not force:
+            raise UserError(f"{out} already exists; pass --force to replace it")
     started = time.perf_counter()
     data = read_interactions(ratings, fmt, params.min_rating)
     report("read", f"{data.rows_read:,} rows, {data.users.size:,} liked")

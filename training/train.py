@@ -7,6 +7,7 @@ even one saved mid-epoch by Ctrl-C, continues exactly as the uninterrupted run w
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import signal
 import sys
@@ -20,8 +21,10 @@ import numpy as np
 import torch
 
 from animerec_tui.errors import UserError
+from animerec_tui.fsutil import check_replaceable
 from training.checkpoint import (
     RUN_FILE,
+    check_model_config,
     check_vocab,
     complete_checkpoints,
     load_model,
@@ -38,8 +41,8 @@ from training.checkpoint import (
 from training import distributed
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.evaluate import evaluate
-from training.model import BERT4Rec, ModelConfig
-from training.scoring import model_scorer
+from training.model import BERT4Rec, ModelConfig, parameter_count, training_bytes
+from training.scoring import model_scorer, score_users
 
 
 @dataclass
@@ -59,6 +62,89 @@ class TrainConfig:
     val_users: int = 10_000
     compile: bool = False
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere; or "fp32" / "bf16"
+
+
+SEED_MAX = 2**32 - 1
+# Each field: (a test of its value, what it must be). A field with no rule is not checked.
+_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "epochs": (lambda v: _int(v) and v >= 1, "a whole number of at least 1"),
+    "batch_size": (lambda v: _int(v) and 1 <= v <= 1 << 20, "a whole number from 1 to 1,048,576"),
+    "lr": (lambda v: _number(v) and v > 0, "a number above 0"),
+    "weight_decay": (lambda v: _number(v) and v >= 0, "a number of at least 0"),
+    "warmup": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "mask_prob": (lambda v: _number(v) and 0 < v <= 1, "a number above 0, at most 1"),
+    "mask_last": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "crop": (lambda v: v in ("latest", "random"), "latest or random"),
+    "clip": (lambda v: _number(v) and v > 0, "a number above 0"),
+    "seed": (lambda v: _int(v) and 0 <= v <= SEED_MAX, f"a whole number from 0 to {SEED_MAX}"),
+    "val_users": (lambda v: _int(v) and v >= 1, "a whole number of at least 1"),
+    "compile": (lambda v: isinstance(v, bool), "true or false"),
+    "precision": (lambda v: v in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
+}
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def config_problem(config: TrainConfig) -> tuple[str, object, str] | None:
+    """The first field of ``config`` that no run can use, as (name, value, what it must be)."""
+    for name, (ok, rule) in _RULES.items():
+        value = getattr(config, name)
+        if not ok(value):
+            return name, value, rule
+    return None
+
+
+def saved_train_config(meta: dict, folder: Path, **overrides) -> TrainConfig:
+    """A resumed run's own ``TrainConfig`` from its meta.json, checked, with ``overrides`` applied."""
+    saved = meta.get("train_config")
+    where = folder / "meta.json"
+    if not isinstance(saved, dict):
+        raise UserError(f"{where}: train_config is missing or not an object; the run is damaged and cannot be resumed")
+    known = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**{**known, **overrides})
+    problem = config_problem(config)
+    if problem:
+        name, value, rule = problem
+        raise UserError(f"{where}: train_config.{name} is {value!r:.40}, not {rule}; the run is damaged and cannot be resumed")
+    return config
+
+
+def free_memory(device: str) -> int | None:
+    """Bytes free for a training run on ``device`` (memory available on a CPU), or None if unknown."""
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    if device.startswith("mps"):
+        return None
+    try:
+        with open("/proc/meminfo") as handle:
+            fields = dict(line.split(":", 1) for line in handle)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+
+
+def check_fits(model_config: ModelConfig, batch_size: int, device: str) -> None:
+    """Refuse, before anything is allocated, a model whose training cannot fit in memory."""
+    try:
+        check_model_config(model_config)
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc).replace("model_config.", "--").replace("_", "-")) from None
+    need, free = training_bytes(model_config, batch_size), free_memory(device)
+    if free is not None and need > free:
+        raise UserError(
+            f"this model ({parameter_count(model_config):,} parameters, batch {batch_size:,}) needs at least "
+            f"{need / 2**30:,.1f} GiB to train and {device} has {free / 2**30:,.1f} GiB free; "
+            "choose a smaller --hidden, --layers, --max-len or --batch-size"
+        )
 
 
 def pick_device(name: str = "auto") -> str:
@@ -146,6 +232,29 @@ def _set_aside(run: Path) -> Path:
     return run.with_name(f".{run.name}.replaced")
 
 
+def _settle_set_aside(run: Path) -> None:
+    """Finish what a killed ``--force`` left: the run it was replacing waits in ``.RUN.replaced``.
+
+    If the new run got as far as a complete checkpoint, the old one was due to go; if not,
+    the new run is a husk and the old one goes back where it was, so a kill never costs a run.
+    """
+    old = _set_aside(run)
+    if not old.is_dir():
+        return
+    if run.is_dir() and ((run / RUN_FILE).exists() or complete_checkpoints(run)):
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    if run.exists() and not _is_husk(run):
+        return  # something else is at RUN now; leave both for the user
+    shutil.rmtree(run, ignore_errors=True)
+    old.rename(run)
+
+
+def _is_husk(run: Path) -> bool:
+    """A run folder that a new run left before its first checkpoint: only checkpoints/ and hidden leftovers."""
+    return run.is_dir() and all(p.name.startswith(".") or (p.name == "checkpoints" and p.is_dir()) for p in run.iterdir())
+
+
 @contextmanager
 def _no_half_made_run(run: Path, unsaved: Callable[[], bool], replace: bool):
     """On any failure (disk full, Ctrl-C twice, a bug) a new run with no checkpoint yet is removed.
@@ -156,8 +265,9 @@ def _no_half_made_run(run: Path, unsaved: Callable[[], bool], replace: bool):
     """
     old = _set_aside(run)
     if replace:
+        if old.exists():
+            raise UserError(f"{old} holds a run set aside by an earlier --force; move or delete it first")
         try:
-            shutil.rmtree(old, ignore_errors=True)  # set aside by an earlier --force that was killed
             run.rename(old)
         except OSError as exc:
             raise UserError(f"cannot replace {run}: {exc.strerror or exc}") from None
@@ -169,6 +279,26 @@ def _no_half_made_run(run: Path, unsaved: Callable[[], bool], replace: bool):
             if replace and old.exists():
                 old.rename(run)
         raise
+
+
+def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: int = 64) -> bool:
+    """True when no weight, and no score of the first ``probe_users`` users, is NaN or infinite.
+
+    Weights can stay finite and still be useless: after a step with a huge learning rate
+    they sit near 1e30 and every score overflows. The probe runs in eval mode (no dropout),
+    so it draws no random numbers and an exact resume stays exact.
+    """
+    with torch.no_grad():
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            return False
+    offsets, items = data.splits["train"]
+    users = np.flatnonzero(np.diff(offsets) > 0)[:probe_users]
+    was_training = model.training
+    model.eval()
+    try:
+        return bool(torch.isfinite(score_users(model, offsets, items, users, data.ordered, device)).all())
+    finally:
+        model.train(was_training)
 
 
 def _latest(run: Path) -> str | None:
@@ -214,22 +344,28 @@ def train(
     Under torchrun (``context.enabled``) each rank trains on its share of every epoch's
     batches; only rank 0 validates, reports progress and writes checkpoints.
     """
-    run = Path(run)
-    if run.exists() and not resume and not force:
-        raise UserError(f"{run} already exists; pass --resume to continue it or --force to start over")
+    run = Path(os.path.abspath(run))  # "." and "runs/x/.." have no name of their own to set a run aside by
+    problem = config_problem(config)
+    if problem:
+        raise UserError(f"--{problem[0].replace('_', '-')} {problem[1]!r:.40}: {problem[2]}")
+    if context.main:
+        _settle_set_aside(run)
+    distributed.barrier(context)
     start_epoch, start_step, history, best = 0, 0, [], {"epoch": None, "ndcg@10": -1.0, "name": None}
     folder = _resume_point(run) if resume else None
     replace = False
-    if resume and folder is None:
-        if context.main:
-            print(f"nothing to resume in {run} (no checkpoint was saved yet): starting a new run", file=sys.stderr)
-        resume = False
+    if folder is None and (run.exists() or run.is_symlink()):  # a new run would replace it
+        check_replaceable(run, (RUN_FILE, "checkpoints"), "train", [data.folder])
+        if not (force or resume):
+            raise UserError(f"{run} already exists; pass --resume to continue it or --force to start over")
+    if resume and folder is None and context.main:
+        print(f"nothing to resume in {run} (no checkpoint was saved yet): starting a new run", file=sys.stderr)
+    resume = folder is not None
     if resume:
         meta = read_meta(folder)
         check_vocab(meta, data.item_ids, f"the data in {data.folder}")
         # A resumed run keeps its own settings; only the number of epochs (and compiling) may change.
-        saved = {k: v for k, v in meta.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__}
-        config = TrainConfig(**{**saved, "epochs": config.epochs, "compile": config.compile, "precision": config.precision})
+        config = saved_train_config(meta, folder, epochs=config.epochs, compile=config.compile, precision=config.precision)
         model, _ = load_model(folder, device)
         model_config = model.config
         model.train()
@@ -242,6 +378,7 @@ def train(
         if context.main:
             remove_leftovers(run)
     else:
+        check_fits(model_config, config.batch_size, device)
         replace = run.exists() and context.main
         distributed.barrier(context)
         torch.manual_seed(config.seed)
@@ -277,7 +414,14 @@ def train(
 
     checkpointed = [resume]  # a run with a checkpoint is never removed on failure
 
+    def divergence(where: str) -> UserError:
+        kept = "earlier checkpoints are kept" if checkpointed[0] else "the new run had none to keep" + (" (the run it replaced is back)" if replace else "")
+        return UserError(f"training diverged {where}; these weights are not saved and {kept}: try a lower --lr")
+
     def save(epoch: int, step: int, is_best: bool = False) -> None:
+        if not model_is_finite(model, data, device):  # the last update blew up: nothing broken is ever saved, let alone as best
+            when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+            raise divergence(f"at {when}: the model's weights or scores hold NaN or infinity")
         name = f"e{epoch:04d}-s{step:06d}"
         if is_best:
             best["name"] = name
@@ -301,6 +445,8 @@ def train(
         objective = torch.compile(objective, dynamic=True)
     if not context.main:
         progress = None
+    elif progress is not None and hasattr(progress, "begin"):
+        progress.begin()
 
     interrupted = False
     global_step = start_epoch * steps_per_epoch + start_step
@@ -341,7 +487,7 @@ def train(
                 stop = diverged or interrupt.requested or (stop_after is not None and stop_after(global_step))
                 if distributed.any_rank(context, stop, device):
                     if distributed.any_rank(context, diverged, device):  # these weights are NaN: never save them
-                        raise UserError(f"training diverged at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]}); these weights are not saved, earlier checkpoints are kept: try a lower --lr")
+                        raise divergence(f"at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]})")
                     save(epoch, step + 1)
                     interrupted = True
                     break
@@ -360,7 +506,7 @@ def train(
                 "val_recall@10": result["metrics"]["recall@10"],
                 "seconds": round(time.perf_counter() - started, 2),
             })
-            improved = ndcg > best["ndcg@10"]
+            improved = math.isfinite(ndcg) and ndcg > best["ndcg@10"]
             if improved:
                 best.update({"epoch": epoch + 1, "ndcg@10": ndcg, "val": result["metrics"] if context.main else {}})
             save(epoch + 1, 0, is_best=improved)

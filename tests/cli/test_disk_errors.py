@@ -113,14 +113,15 @@ def checkpoint_files(run: Path) -> list[Path]:
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "force-over-existing"])
 def test_preprocess_past_the_file_size_limit(tmp_path, ratings, existing):
     out = tmp_path / "out"
-    if existing:
+    if existing:  # an earlier output (only what preprocess made may be replaced)
         out.mkdir()
+        (out / "manifest.json").write_text("{}\n")
         (out / "keep.txt").write_text("the user's\n")
     done, _ = animerec("preprocess", ratings, "--out", out, *PREPROCESS, *(["--force"] if existing else []), fsize=1000)
     assert_one_clear_line(done, str(out), "File too large")
     assert done.stdout == ""
     if existing:  # --force replaces only once the new output is whole
-        assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+        assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "manifest.json"]
     else:
         assert not out.exists()
     assert hidden(tmp_path) == []

@@ -102,15 +102,25 @@ def test_output_is_byte_identical_across_runs(tmp_path, toy_rows):
 def test_existing_output_needs_force_and_is_replaced_whole(tmp_path, toy_rows):
     path = write_lines(tmp_path / "r.csv", [f"{u},{i},{r}" for u, i, r in toy_rows])
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
     params = PreprocessParams(min_user_items=3, min_item_users=3)
+    preprocess(path, out, params=params)
+    (out / "stale.npy").write_text("from an older run")
     with pytest.raises(UserError, match="--force"):
         preprocess(path, out, params=params)
-    assert (out / "keep.txt").read_text() == "mine"
+    assert (out / "stale.npy").exists()
     preprocess(path, out, params=params, force=True)
-    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    assert not (out / "stale.npy").exists() and (out / "manifest.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.csv"]
+
+
+def test_force_never_replaces_a_folder_that_preprocess_did_not_make(tmp_path, toy_rows):
+    path = write_lines(tmp_path / "r.csv", [f"{u},{i},{r}" for u, i, r in toy_rows])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="not a folder made by animerec preprocess"):
+        preprocess(path, out, params=PreprocessParams(min_user_items=3, min_item_users=3), force=True)
+    assert (out / "keep.txt").read_text() == "mine"
 
 
 @needs_shared_data("anime", "caserec_cooperunion_5k", "anime_ratings.dat")
