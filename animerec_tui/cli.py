@@ -7,16 +7,46 @@ so ``animerec --help`` starts in a blink.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from animerec_tui.errors import UserError
 
+# Typer re-exports only BadParameter of click's exceptions (and vendors click from 0.22 on):
+# its base class is the one every usage error derives from.
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a bad flag, a value out of range) end as one ``animerec:`` line, like every other error.
+
+    Click would print a usage box of five lines or more; the help is one ``--help`` away.
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+                _print_error(f"{exc.format_message()}{where}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="animerec",
     help="Personalised anime recommendations in your terminal.",
     no_args_is_help=True,
@@ -26,10 +56,15 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str, code: int) -> None:
+def _print_error(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {escape(message)}", markup=True)
+
+
+def _fail(message: str, code: int) -> None:
+    _print_error(message)
     raise typer.Exit(code)
 
 
@@ -41,9 +76,35 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except UserError as exc:
-            _fail(str(exc).replace("[", "\\["), exc.exit_code)
+            _fail(str(exc), exc.exit_code)
 
     return wrapper
+
+
+SEED_MAX = 2**32 - 1  # the same bound as training.train.SEED_MAX, without importing torch
+
+
+def _number(low: float = -math.inf, high: float = math.inf, above: bool = False) -> Callable[[float | None], float | None]:
+    """Option callback: a finite number in [low, high] (above ``low`` when ``above``).
+
+    Click's own ranges let NaN through (or name the wrong bound for it), hence one check here.
+    """
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        inside = math.isfinite(value) and (value > low if above else value >= low) and value <= high
+        if not inside:
+            bounds = [f"above {low:g}" if above else f"at least {low:g}"] if low > -math.inf else []
+            bounds += [f"at most {high:g}"] if high < math.inf else []
+            raise typer.BadParameter(f"{value} is not a number {', '.join(bounds)}" if bounds else f"{value} is not a finite number")
+        return value
+
+    return check
+
+
+def _seed(help_text: str):
+    return typer.Option(min=0, max=SEED_MAX, help=help_text)
 
 
 class InputFormat(str, Enum):
@@ -70,11 +131,11 @@ def preprocess(
     item_map: Annotated[
         Optional[Path], typer.Option("--item-map", help="CSV mapping the file's item ids to MAL ids (file id, MAL id).")
     ] = None,
-    min_rating: Annotated[float, typer.Option(help="Ratings at or above this count as liked.")] = 7,
+    min_rating: Annotated[float, typer.Option(callback=_number(), help="Ratings at or above this count as liked.")] = 7,
     min_user_items: Annotated[int, typer.Option(help="k-core: keep users with at least this many liked anime.")] = 10,
     min_item_users: Annotated[int, typer.Option(help="k-core: keep anime liked by at least this many users.")] = 10,
     holdout: Annotated[Holdout, typer.Option(help="Held-out items: random (unordered data) or last (ordered); auto picks.")] = Holdout.auto,
-    seed: Annotated[int, typer.Option(help="Seed of the random hold-out.")] = 0,
+    seed: Annotated[int, _seed("Seed of the random hold-out.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Turn a ratings file into train/validation/test splits for training and evaluation."""
@@ -117,12 +178,13 @@ def _print_summary(manifest: dict, out: Path) -> None:
 def catalog(
     data: Annotated[Path, typer.Option(help="Folder with the anime metadata sources.")] = Path("../shared/data/anime"),
     out: Annotated[Path, typer.Option(help="Catalogue file to write.")] = Path("Data/catalog.json.gz"),
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT even if it is no catalogue, or the new one lacks more than 5% of its anime.")] = False,
 ) -> None:
     """Rebuild the anime catalogue from the metadata sources (see Data/SOURCES.md)."""
     from training.catalog import build_catalog, write_catalog
 
     entries = build_catalog(data)
-    write_catalog(entries, out)
+    write_catalog(entries, out, force)
     typer.echo(f"{out}: {len(entries):,} anime")
 
 
@@ -165,18 +227,18 @@ def train(
     data: Annotated[Path, typer.Option("--data", "-d", help="Folder made by animerec preprocess.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints and charts.", show_default=False)],
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (in total, when resuming).")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1, help="Users per batch.")] = 16,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
-    hidden: Annotated[int, typer.Option(min=8, help="Hidden size.")] = 64,
-    layers: Annotated[int, typer.Option(min=1, help="Transformer blocks.")] = 2,
-    heads: Annotated[int, typer.Option(min=1, help="Attention heads.")] = 4,
-    max_len: Annotated[int, typer.Option(min=2, help="Longest input; longer lists are subsampled each epoch.")] = 128,
-    mask_prob: Annotated[Optional[float], typer.Option(min=0.01, max=1.0, help="Share of items masked per sequence \\[default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
-    mask_last: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
+    batch_size: Annotated[int, typer.Option(min=1, max=1 << 20, help="Users per batch.")] = 16,
+    lr: Annotated[float, typer.Option(callback=_number(0, above=True), help="Peak learning rate (AdamW), above 0.")] = 3e-3,
+    hidden: Annotated[int, typer.Option(min=8, max=1 << 16, help="Hidden size.")] = 64,
+    layers: Annotated[int, typer.Option(min=1, max=1024, help="Transformer blocks.")] = 2,
+    heads: Annotated[int, typer.Option(min=1, max=1 << 16, help="Attention heads.")] = 4,
+    max_len: Annotated[int, typer.Option(min=2, max=4096, help="Longest input; longer lists are subsampled each epoch.")] = 128,
+    mask_prob: Annotated[Optional[float], typer.Option(callback=_number(0.01, 1.0), help="Share of items masked per sequence \\[default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
+    mask_last: Annotated[float, typer.Option(callback=_number(0, 1), help="Share (0-1) of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
     crop: Annotated[Crop, typer.Option(help="Ordered data longer than --max-len: the latest items, or a random window each epoch.")] = Crop.latest,
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout.")] = 0.1,
-    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay.")] = 0.01,
-    warmup: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of steps spent warming up.")] = 0.05,
+    dropout: Annotated[float, typer.Option(callback=_number(0, 0.9), help="Dropout, 0 to 0.9.")] = 0.1,
+    weight_decay: Annotated[float, typer.Option(callback=_number(0), help="AdamW weight decay (0 or more).")] = 0.01,
+    warmup: Annotated[float, typer.Option(callback=_number(0, 1), help="Share (0-1) of steps spent warming up.")] = 0.05,
     genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input \\[default: on for MAL ids].")] = None,
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding \\[default: on for ordered data].")] = None,
     readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) \\[default: items for sets, mask for ordered data].", show_default=False)] = None,
@@ -184,7 +246,7 @@ def train(
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on GPUs).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and masks.")] = 0,
+    seed: Annotated[int, _seed("Seed for initialisation, batches and masks.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes); starts it over when nothing was saved yet.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
 ) -> None:
@@ -203,8 +265,8 @@ def evaluate(
     negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
     sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
     baselines: Annotated[bool, typer.Option("--baselines", help="Also score popularity and EASE on the same split.")] = False,
-    ease_lambda: Annotated[float, typer.Option(help="EASE regularisation.")] = 500.0,
-    seed: Annotated[int, typer.Option(help="Seed of the sampled negatives.")] = 0,
+    ease_lambda: Annotated[float, typer.Option(callback=_number(0, above=True), help="EASE regularisation (a number above 0).")] = 500.0,
+    seed: Annotated[int, _seed("Seed of the sampled negatives.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
 ) -> None:

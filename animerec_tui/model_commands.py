@@ -25,9 +25,11 @@ MASK_PROB = {"items": 0.25, "mask": 0.5}
 class TrainProgress:
     """A rich progress bar on stderr: epoch, step, loss, sequences/s and ETA for the whole run."""
 
-    def __init__(self, epochs: int, console: Console) -> None:
+    def __init__(self, epochs: int, console: Console, banner: str = "") -> None:
         self.epochs = epochs
         self.console = console
+        self.banner = banner
+        self.started = False
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -40,11 +42,18 @@ class TrainProgress:
         self.task = None
 
     def __enter__(self) -> "TrainProgress":
-        self.progress.start()
         return self
 
+    def begin(self) -> None:
+        """Called once the run's folder and model are settled: errors before it stay one line."""
+        if self.banner:
+            self.console.print(self.banner)
+        self.progress.start()
+        self.started = True
+
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        if self.started:  # stopping a display that never started would still print a blank line
+            self.progress.stop()
 
     def step(self, epoch: int, step: int, steps: int, loss: float, rate: float) -> None:
         if self.task is None:
@@ -113,9 +122,9 @@ def _train(opts: dict, data, context, device: str) -> None:
     )
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""
-    err.print(f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if use_genres else 'off'}, positional {'on' if model_config.positional else 'off'}")
+    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if use_genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
     started = time.perf_counter()
-    with TrainProgress(config.epochs, err) as progress:
+    with TrainProgress(config.epochs, err, banner) as progress:
         summary = train(data, opts["out"], model_config, config, device, table, names, opts["resume"], opts["force"], progress, context=context)
     run = Path(opts["out"])
     if not context.main:

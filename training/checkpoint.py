@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from animerec_tui import __version__
 from animerec_tui.errors import UserError
 from animerec_tui.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
-from training.model import READOUTS, BERT4Rec, ModelConfig
+from training.model import MAX_LEN_LIMIT, READOUTS, BERT4Rec, ModelConfig
 
 CHECKPOINT_FORMAT = "animerec-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -77,15 +77,47 @@ def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device:
     try:
         tensors = load_file(str(folder / STATE_FILE), device=device)
         state = json.loads((folder / STATE_META_FILE).read_text())
-    except (OSError, ValueError, SafetensorError) as exc:
+    except (OSError, ValueError, SafetensorError, RecursionError) as exc:
         raise UserError(f"{folder}: training state unreadable ({exc}); cannot resume") from None
-    layout = state.pop("optimizer")
-    entries: dict[int, dict] = {}
-    for name, value in list(tensors.items()) + list(layout["scalars"].items()):
-        index, key = name.split(".", 1)
-        entries.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": entries, "param_groups": layout["param_groups"]})
+    try:
+        _check_state(state)
+        layout = state.pop("optimizer")
+        entries: dict[int, dict] = {}
+        for name, value in list(tensors.items()) + list(layout["scalars"].items()):
+            index, key = name.split(".", 1)
+            entries.setdefault(int(index), {})[key] = value
+        optimizer.load_state_dict({"state": entries, "param_groups": layout["param_groups"]})
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{folder / STATE_META_FILE}: damaged ({problem:.200}); cannot resume") from None
     return state
+
+
+def _whole(value, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check_state(state) -> None:
+    """Raise ValueError unless ``state`` has the shape ``train()`` writes (a damaged or hand-edited file)."""
+    if not isinstance(state, dict):
+        raise ValueError("not an object")
+    layout, best = state.get("optimizer"), state.get("best")
+    if not isinstance(layout, dict) or not isinstance(layout.get("param_groups"), list) or not isinstance(layout.get("scalars"), dict):
+        raise ValueError("the optimizer state is missing or malformed")
+    if not all(isinstance(group, dict) for group in layout["param_groups"]):
+        raise ValueError("the optimizer's parameter groups are malformed")
+    for key in ("epoch", "step_in_epoch"):
+        if not _whole(state.get(key)):
+            raise ValueError(f"{key} is {state.get(key)!r:.40}, not a whole number")
+    if not isinstance(state.get("history"), list) or not all(isinstance(entry, dict) for entry in state["history"]):
+        raise ValueError("history is not a list of epochs")
+    if not isinstance(best, dict) or not (best.get("epoch") is None or _whole(best.get("epoch"), 1)):
+        raise ValueError("best is malformed")
+    score = best.get("ndcg@10")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+        raise ValueError("best ndcg@10 is not a number")
+    if not (best.get("name") is None or (isinstance(best["name"], str) and CHECKPOINT_NAME.fullmatch(best["name"]))):
+        raise ValueError("best names no checkpoint")
 
 
 def read_run(run: Path) -> dict:
@@ -186,7 +218,7 @@ def read_meta(folder: Path) -> dict:
         raise UserError(f"{path}: its data section is malformed; the file is damaged")
     try:
         ids = np.asarray(vocab.get("item_ids", []), dtype=np.int64)
-        _check_config(ModelConfig.from_dict(config))
+        check_model_config(ModelConfig.from_dict(config))
     except (TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}: malformed ({exc}); the file is damaged") from None
     if vocab.get("sha256") != vocab_hash(ids) or ids.ndim != 1 or ids.size != config.get("num_items"):
@@ -194,12 +226,15 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
-def _check_config(config: ModelConfig) -> None:
+def check_model_config(config: ModelConfig) -> None:
     """Raise ValueError for a configuration no model can be built from (a damaged meta.json)."""
-    for name, low in (("num_items", 1), ("max_len", 1), ("hidden", 1), ("layers", 1), ("heads", 1), ("num_genres", 0), ("genres_per_item", 0)):
+    for name, low, high in (
+        ("num_items", 1, 1 << 31), ("max_len", 2, MAX_LEN_LIMIT), ("hidden", 1, 1 << 16), ("layers", 1, 1024),
+        ("heads", 1, 1 << 16), ("num_genres", 0, 1 << 16), ("genres_per_item", 0, 1 << 10),
+    ):
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"model_config.{name} is {value!r:.40}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"model_config.{name} is {value!r:.40} (must be from {low} to {high})")
     if config.hidden % config.heads:
         raise ValueError(f"model_config.hidden {config.hidden} is not divisible by heads {config.heads}")
     if isinstance(config.dropout, bool) or not isinstance(config.dropout, (int, float)) or not 0 <= config.dropout < 1:
@@ -229,6 +264,13 @@ def _check_shapes(config: ModelConfig, weights: dict[str, torch.Tensor], where: 
     blocks = {name.split(".")[1] for name in weights if name.startswith("blocks.")}
     if len(blocks) != config.layers:
         raise UserError(f"{where}: weights do not fit the model in meta.json ({len(blocks)} blocks, meta.json says {config.layers})")
+    genres = weights.get("item_genres")
+    # Genre ids index the genre table; one out of range would fail deep inside a lookup.
+    if genres is not None and (genres.is_floating_point() or genres.numel() and not 0 <= int(genres.min()) <= int(genres.max()) <= config.num_genres):
+        raise UserError(f"{where}: item_genres holds ids outside 0..{config.num_genres}; the file is damaged")
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{where}: {name} holds NaN or infinite values; the model is broken, retrain or re-export it")
 
 
 def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BERT4Rec, dict]:

@@ -16,6 +16,8 @@ from torch import nn
 
 
 READOUTS = ("mask", "items")
+MAX_LEN_LIMIT = 4096
+"""Longest input a model may take: attention is quadratic in it, and inference pads to it."""
 
 
 @dataclass
@@ -49,6 +51,29 @@ class ModelConfig:
     @property
     def vocab_size(self) -> int:
         return self.num_items + 2
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Parameters of a model built from ``config``, computed without building it."""
+    h = config.hidden
+    count = config.vocab_size * h + config.num_items + 2 * h  # items, output bias, embedding norm
+    count += config.max_len * h if config.positional else 0
+    count += (config.num_genres + 1) * h if config.genres else 0
+    count += config.layers * (12 * h * h + 13 * h)  # qkv, projection, feed-forward, two norms
+    return count + h * h + 5 * h  # final norm and head
+
+
+def training_bytes(config: ModelConfig, batch_size: int) -> int:
+    """A lower bound on the memory a training step needs, in bytes (fp32).
+
+    Weights, gradients and AdamW's two moments, the activations the backward pass keeps
+    (about 16 floats per token and hidden unit per block, plus the attention weights), and
+    the catalogue scores: one row per masked item, or, for the items readout, one per item.
+    """
+    tokens = batch_size * config.max_len
+    activations = config.layers * (16 * tokens * config.hidden + batch_size * config.heads * config.max_len**2)
+    scores = (3 * tokens if config.readout == "items" else tokens) * config.num_items
+    return 4 * (4 * parameter_count(config) + activations + scores)
 
 
 class Block(nn.Module):

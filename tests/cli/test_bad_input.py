@@ -232,7 +232,7 @@ BAD_MODELS = [
     pytest.param(_meta(lambda m: m["vocab"]["item_ids"].__setitem__(0, 99_999_999)), "does not match its own hash", id="vocab-edited"),
     pytest.param(_meta(lambda m: b"[" * 100_000), "meta.json: unreadable", id="meta-nested-too-deep"),
     pytest.param(_meta(lambda m: pickle.dumps(m)), "meta.json: unreadable", id="meta-is-a-pickle"),
-    pytest.param(_meta(lambda m: m["model_config"].update(hidden=400_000_000)), "weights do not fit the model", id="meta-hidden-huge"),
+    pytest.param(_meta(lambda m: m["model_config"].update(hidden=400_000_000)), "model_config.hidden is 400000000 (must be from 1 to 65536)", id="meta-hidden-huge"),
     pytest.param(_meta(lambda m: m["model_config"].update(heads=0)), "model_config.heads is 0", id="meta-zero-heads"),
     pytest.param(_meta(lambda m: m["model_config"].update(layers="2")), "model_config.layers is '2'", id="meta-layers-text"),
     pytest.param(_meta(lambda m: m["model_config"].update(readout="sideways")), "model_config.readout is 'sideways'", id="meta-readout-unknown"),
