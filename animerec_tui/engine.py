@@ -77,7 +77,8 @@ class Engine:
         from training.checkpoint import load_model
 
         self.device = device
-        self.model, self.meta = load_model(model_dir or default_model_dir(), device)
+        self.model_dir = model_dir or default_model_dir()
+        self.model, self.meta = load_model(self.model_dir, device)
         self.model.eval()
         self.catalog = load_catalog() if catalog is None else catalog
         self.by_id = {entry["mal_id"]: entry for entry in self.catalog}
@@ -173,7 +174,11 @@ class Engine:
         return self._top(bias, known, k, filters)
 
     def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters) -> list[Recommendation]:
-        scores = np.where(self.allowed(filters), scores, -np.inf)
+        finite = np.isfinite(scores)
+        if not finite.any():
+            raise UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
+        # An overflowed score is no recommendation, and +inf would top every list.
+        scores = np.where(self.allowed(filters) & finite, scores, -np.inf)
         if known:
             scores[np.asarray(known) - 1] = -np.inf
         k = min(k, int(np.isfinite(scores).sum()))

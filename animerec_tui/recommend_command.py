@@ -6,14 +6,23 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from animerec_tui.engine import TYPES, Engine, Filters, Recommendation
 from animerec_tui.errors import UserError
+from animerec_tui.favourites import validate_ids
 from animerec_tui.search import TitleIndex
+
+MAX_TITLE = 300
+"""Longer than any anime title (the longest is under 200 characters); a longer one is a pasting accident."""
+MAX_LINE_BYTES = 16 << 20
+"""A batch line longer than this (about two million ids) is refused and skipped piece by piece, so a file
+without newlines (a binary named by mistake) is never held whole in memory."""
+SHOWN_UNKNOWN = 5
 
 
 def build_filters(types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int]) -> Filters:
@@ -28,7 +37,7 @@ def build_filters(types: list[str], hide_sequels: bool, show_adult: bool, genres
         hide_adult=not show_adult,
         include_genres=frozenset(genres),
         exclude_genres=frozenset(exclude_genres),
-        exclude=frozenset(exclude),
+        exclude=frozenset(validate_ids(exclude)),
     )
 
 
@@ -46,7 +55,7 @@ def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) ->
     for title in titles:
         match = index.resolve(title)
         if match.score < 200:
-            err.print(f"'{title}' → {match.title} (MAL id {match.mal_id})")
+            err.print(f"'{escape(title)}' → {escape(match.title)} (MAL id {match.mal_id})")
         resolved.append(match.mal_id)
     for mal_id in mal_ids:
         if mal_id not in engine.by_id:
@@ -55,15 +64,21 @@ def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) ->
     return resolved
 
 
-def print_table(engine: Engine, favourites: list[int], items: list[Recommendation], unknown: list[int], title: str) -> None:
+def unknown_note(engine: Engine, unknown: list[int]) -> str:
+    """One line on the favourites the model does not know, naming only the first few of however many."""
+    names = ", ".join(engine.by_id.get(m, {}).get("title", str(m)) for m in unknown[:SHOWN_UNKNOWN])
+    more = f" (and {len(unknown) - SHOWN_UNKNOWN:,} more)" if len(unknown) > SHOWN_UNKNOWN else ""
+    verbs = "is not known to the model and was" if len(unknown) == 1 else "are not known to the model and were"
+    return f"{len(unknown):,} favourite{'' if len(unknown) == 1 else 's'} {verbs} left out: {names}{more}"
+
+
+def print_table(engine: Engine, items: list[Recommendation], title: str) -> None:
+    """The recommendations as a table on stdout, narrower on narrow terminals."""
     console = Console(highlight=False)
-    if unknown:
-        names = ", ".join(engine.by_id.get(m, {}).get("title", str(m)) for m in unknown)
-        Console(stderr=True, highlight=False).print(f"[yellow]the model does not know {len(unknown)} favourite(s), ignored: {names}[/]")
     if not items:
         console.print("nothing passes these filters")
         return
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(title=escape(title), title_justify="left", expand=False)
     table.add_column("#", justify="right", min_width=2, no_wrap=True)
     table.add_column("title", min_width=20, overflow="fold")
     table.add_column("type", no_wrap=True, min_width=5)
@@ -75,7 +90,7 @@ def print_table(engine: Engine, favourites: list[int], items: list[Recommendatio
     table.add_column("because you liked", max_width=32, overflow="fold")
     for rank, rec in enumerate(items, start=1):
         genres = [", ".join(rec.genres[:3])] if wide else []
-        table.add_row(str(rank), rec.title, rec.type or "?", str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", "; ".join(rec.because))
+        table.add_row(str(rank), escape(rec.title), rec.type or "?", str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", "; ".join(rec.because))
     console.print(table)
 
 
@@ -83,6 +98,7 @@ def run_recommend(opts: dict) -> None:
     """Wire options to the engine; one of batch, similar, or a favourites list."""
     # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
     filters = build_filters(opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"])
+    check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None
     if opts["batch"] is not None:
         source = sys.stdin.buffer if str(opts["batch"]) == "-" else _open(opts["batch"])
@@ -91,14 +107,13 @@ def run_recommend(opts: dict) -> None:
     if source is not None:
         bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
         if bad:
-            Console(stderr=True, highlight=False).print(f"[yellow]{bad} line(s) could not be answered (see their error objects)[/]")
-            raise UserError(f"{bad} bad line(s) in the batch", exit_code=1)
+            raise UserError(f"{bad:,} line{'s' if bad > 1 else ''} of the batch could not be answered (see the error objects on stdout)", exit_code=1)
         return
-    if opts["similar"]:
-        if opts["titles"]:
-            raise UserError("--similar takes one title (or MAL id) on its own; leave out the other titles")
+    if opts["similar"] is not None:
         target = opts["similar"].strip()
-        mal_id = int(target) if target.isdigit() and int(target) in engine.by_id else TitleIndex(engine.catalog).resolve(target).mal_id
+        # isascii: "²".isdigit() is true but int() refuses it; MAX_TITLE keeps int() under its digit limit
+        number = target.isascii() and target.isdigit() and int(target) in engine.by_id
+        mal_id = int(target) if number else TitleIndex(engine.catalog).resolve(target).mal_id
         items = engine.similar(mal_id, opts["top"], filters)
         _emit(engine, opts, [mal_id], items, [], f"anime like {engine.by_id[mal_id]['title']}")
         return
@@ -115,7 +130,22 @@ def run_recommend(opts: dict) -> None:
         if not favourites:
             raise UserError("no favourites: name some titles, pass --mal-id, or add some with 'animerec favourites add'")
     result = engine.recommend(favourites, opts["top"], filters)
-    _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites)} favourite(s)")
+    _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites):,} favourite(s)")
+
+
+def check_sources(titles: list[str], mal_ids: list[int], similar: str | None, batch: Path | None) -> None:
+    """Refuse empty or absurd titles and combinations where one source of favourites would be ignored."""
+    if batch is not None and (titles or mal_ids or similar is not None):
+        raise UserError("--batch reads its favourites from the file; leave out titles, --mal-id and --similar")
+    if similar is not None and (titles or mal_ids):
+        raise UserError("--similar takes one title (or MAL id) on its own; leave out the other titles and --mal-id")
+    if similar is not None and not similar.strip():
+        raise UserError("--similar needs a title or MAL id, not an empty string")
+    if any(not title.strip() for title in titles):
+        raise UserError("a title cannot be empty; name an anime, or pass --mal-id")
+    for title in [*titles, similar or ""]:
+        if len(title) > MAX_TITLE:
+            raise UserError(f"a title of {len(title):,} characters is longer than any anime's; check the arguments")
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -126,49 +156,79 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recommendation], unknown: list[int], title: str) -> None:
+    # The note on stderr is short; JSON keeps every unknown id, since there it is data for a program.
+    if unknown:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
     if opts["format"] == "json":
         document = {"favourites": favourites, "unknown": unknown, "recommendations": [r.to_dict() for r in items]}
-        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
     else:
-        print_table(engine, favourites, items, unknown, title)
+        print_table(engine, items, title)
 
 
 def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = 512) -> int:
-    """Answer a JSONL stream, one line per request; a bad line gets an error object. Returns bad lines."""
+    """Answer a JSONL stream, one line per request; a bad line gets an error object. Returns bad lines.
+
+    Every line written is strict JSON (no NaN or Infinity, valid UTF-8), so any parser can read it.
+    """
     bad = 0
     pending: list[tuple[object, list[int], Filters]] = []
+
+    def write(document: dict) -> None:
+        sink.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
 
     def flush() -> None:
         results = engine.recommend_many([(favs, f) for _, favs, f in pending], k)
         for (rid, _, _), result in zip(pending, results):
             recs = [{"mal_id": r.mal_id, "title": r.title, "score": r.score} for r in result.items]
-            sink.write(json.dumps({"id": rid, "recommendations": recs, "unknown": result.unknown}, ensure_ascii=False) + "\n")
+            write({"id": rid, "recommendations": recs, "unknown": result.unknown})
         pending.clear()
 
-    for number, line in enumerate(source, start=1):
-        if not line.strip():
+    for number, line in enumerate(_lines(source), start=1):
+        if line is not None and not line.strip():
             continue
-        request = None
+        rid = None
         try:
-            request = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+            if line is None:
+                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+            # Notepad and PowerShell open a UTF-8 file with a byte order mark.
+            request = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
             if not isinstance(request, dict):
                 raise ValueError("a line must be a JSON object")
+            rid = _echoable(request.get("id"))
             favourites = _id_list(request.get("favourites"), "favourites")
             exclude = _id_list(request.get("exclude", []), "exclude")
-            # An id with a lone surrogate ("\ud800") cannot be written as UTF-8: refuse it here,
-            # not with a UnicodeEncodeError halfway through the answers.
-            json.dumps(request.get("id"), ensure_ascii=False).encode("utf-8")
         except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
             flush()
             bad += 1
-            rid = request.get("id") if isinstance(request, dict) else None
-            sink.write(json.dumps({"id": rid, "line": number, "error": str(exc).splitlines()[0]}) + "\n")
+            write({"id": rid, "line": number, "error": str(exc).splitlines()[0]})
             continue
-        pending.append((request.get("id"), favourites, replace(filters, exclude=filters.exclude | frozenset(exclude))))
+        pending.append((rid, favourites, replace(filters, exclude=filters.exclude | frozenset(exclude))))
         if len(pending) >= chunk:
             flush()
     flush()
     return bad
+
+
+def _lines(source: IO[bytes]) -> Iterator[bytes | None]:
+    """The lines of ``source``; None for a line longer than MAX_LINE_BYTES, whose rest is skipped."""
+    limit = MAX_LINE_BYTES
+    while line := source.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = source.readline(limit)
+            yield None
+        else:
+            yield line
+
+
+def _echoable(rid):
+    """The request's id, if it can be written back as strict UTF-8 JSON."""
+    try:
+        json.dumps(rid, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
+        raise ValueError("the id cannot be echoed as strict JSON (NaN, Infinity, a lone surrogate, or nested too deep)") from None
+    return rid
 
 
 def _id_list(value, name: str) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -133,3 +134,43 @@ def test_the_shipped_model_loads_and_recommends(catalog):
     assert not {DEATH_NOTE, STEINS_GATE, FMA_B} & set(_ids(result))
     # a trained model ranks popular, well-liked shows for these favourites, not obscure ones
     assert np.median([r.members or 0 for r in result.items]) > 100_000
+
+
+def _damaged(tiny_model, folder, change):
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(tiny_model, folder)
+    weights = load_file(folder / "model.safetensors")
+    change(weights)
+    save_file(weights, folder / "model.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda w: w["item_emb.weight"][7].fill_(float("nan")), id="one-nan-row"),
+        pytest.param(lambda w: w["out_bias"].__setitem__(3, float("inf")), id="one-inf-bias"),
+        pytest.param(lambda w: w["blocks.1.qkv.weight"].__setitem__((0, 0), float("-inf")), id="one-minus-inf"),
+    ],
+)
+def test_a_model_with_any_nan_or_infinite_weight_is_refused_at_load(tiny_model, tmp_path, catalog, change):
+    folder = _damaged(tiny_model, tmp_path / "model", change)
+    with pytest.raises(UserError, match="NaN or infinite") as error:
+        Engine(folder, catalog)
+    assert str(folder) in str(error.value)
+
+
+def test_scores_that_overflow_never_come_back(engine, monkeypatch):
+    def overflowing(rows):
+        scores = np.zeros((len(rows), engine.item_ids.size))
+        scores[:, :3] = [np.inf, np.nan, -np.inf]
+        return scores
+
+    monkeypatch.setattr(engine, "_scores", overflowing)
+    items = engine.recommend([DEATH_NOTE], k=1000, filters=Filters(hide_adult=False)).items
+    assert items and all(np.isfinite(r.score) for r in items)
+    assert not {int(i) for i in engine.item_ids[:3]} & set(_ids(items))
+    monkeypatch.setattr(engine, "_scores", lambda rows: np.full((len(rows), engine.item_ids.size), np.nan))
+    with pytest.raises(UserError, match="scores are all NaN or infinite; it is broken"):
+        engine.recommend([DEATH_NOTE], k=5)

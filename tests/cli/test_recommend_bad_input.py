@@ -1,0 +1,163 @@
+"""What a careless or hostile user can hand ``animerec recommend``: one clear line or an error object, never a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from animerec_tui.cli import app
+from tests.cli.test_bad_input import _assert_refused
+from tests.conftest import DEATH_NOTE, STEINS_GATE
+from tests.unit.test_engine import _damaged
+
+runner = CliRunner()
+
+
+def _recommend(model: Path, *args):
+    return runner.invoke(app, ["recommend", *[str(a) for a in args], "--model", str(model)])
+
+
+def _strict(line: str):
+    """Parse ``line`` as a strict parser (serde_json, Go) would: no NaN/Infinity, no lone surrogates."""
+
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON: {line[:200]}")
+
+    value = json.loads(line, parse_constant=refuse)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
+# --- titles and --similar ------------------------------------------------------------
+
+
+def test_empty_similar_is_refused_not_swapped_for_the_saved_favourites(tiny_model, home):
+    assert runner.invoke(app, ["favourites", "add", "--mal-id", str(DEATH_NOTE)]).exit_code == 0
+    for similar in ("", "   "):
+        _assert_refused(_recommend(tiny_model, "--similar", similar), "--similar needs a title or MAL id")
+
+
+@pytest.mark.parametrize("title", ["", "   ", "\t\n"])
+def test_empty_title_is_refused(tiny_model, home, title):
+    _assert_refused(_recommend(tiny_model, "Death Note", title), "a title cannot be empty")
+
+
+@pytest.mark.parametrize(("similar", "fragment"), [("²", "no anime title looks like '²'"), ("1" * 5000, "5,000 characters")])
+def test_similar_that_only_looks_like_a_number_is_a_title(tiny_model, similar, fragment):
+    # "²".isdigit() and a 5,000-digit number both made int() raise: a traceback
+    _assert_refused(_recommend(tiny_model, "--similar", similar), fragment)
+
+
+def test_a_title_longer_than_any_anime_is_refused_in_a_short_line(tiny_model):
+    result = _recommend(tiny_model, "x" * 100_000)
+    _assert_refused(result, "100,000 characters")
+    assert len(result.stderr) < 300
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["Death Note", "--batch", "-"], "--batch reads its favourites from the file"),
+        (["--mal-id", DEATH_NOTE, "--batch", "-"], "--batch reads its favourites from the file"),
+        (["--similar", "Death Note", "--mal-id", STEINS_GATE], "--similar takes one title"),
+        (["--mal-id", DEATH_NOTE, "--exclude", "-1"], "invalid anime id -1"),
+        (["--mal-id", DEATH_NOTE, "--exclude", "0"], "invalid anime id 0"),
+    ],
+)
+def test_options_that_would_be_silently_ignored_or_meaningless_are_refused(tiny_model, args, fragment):
+    _assert_refused(_recommend(tiny_model, *args), fragment)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--mal-id", "0"], "MAL id 0 is not in the catalogue"),
+        (["--mal-id", "-5"], "MAL id -5 is not in the catalogue"),
+        (["--mal-id", str(10**30)], f"MAL id {10**30} is not in the catalogue"),
+        (["Death Note", "--type", ""], "unknown type ''"),
+        (["Death Note", "--genre", "Cooking"], "unknown genre 'Cooking'"),
+        (["--batch", "."], "cannot read the batch file"),
+    ],
+)
+def test_other_bad_values_stay_one_line(tiny_model, args, fragment):
+    _assert_refused(_recommend(tiny_model, *args), fragment)
+
+
+# --- a broken model ------------------------------------------------------------------
+
+
+def test_a_model_of_nan_weights_is_called_broken(tiny_model, tmp_path, home):
+    folder = _damaged(tiny_model, tmp_path / "nan", lambda w: [t.fill_(float("nan")) for t in w.values() if t.is_floating_point()])
+    result = _recommend(folder, "Death Note")
+    _assert_refused(result, "holds NaN or infinite values; the model is broken")
+    assert result.exit_code == 2 and str(folder) in result.stderr
+
+
+# --- unknown favourites --------------------------------------------------------------
+
+
+def _unknown_to(model: Path, catalog: list[dict], n: int) -> list[int]:
+    known = set(json.loads((model / "meta.json").read_text())["vocab"]["item_ids"])
+    return [e["mal_id"] for e in catalog if e["mal_id"] not in known][:n]
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_many_unknown_favourites_are_summarised_on_one_line(tiny_model, catalog, output):
+    unknown = _unknown_to(tiny_model, catalog, 1000)
+    args = [a for m in unknown for a in ("--mal-id", m)]
+    result = _recommend(tiny_model, "Death Note", *args, "-k", "3", "--format", output)
+    assert result.exit_code == 0, result.output
+    [line] = result.stderr.splitlines()
+    assert "1,000 favourites are not known to the model and were left out" in line and "(and 995 more)" in line
+    if output == "json":
+        assert _strict(result.stdout)["unknown"] == unknown, "the data on stdout stays complete"
+    else:
+        assert "because you liked" in result.stdout
+
+
+# --- --batch -------------------------------------------------------------------------
+
+
+def _batch(tiny_model: Path, tmp_path: Path, data: bytes):
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(data)
+    result = _recommend(tiny_model, "--batch", path, "-k", "2")
+    return result, [_strict(line) for line in result.stdout.splitlines()]
+
+
+def test_batch_writes_only_strict_json_and_refuses_ids_that_are_not(tiny_model, tmp_path):
+    ids = ["NaN", "Infinity", "-Infinity", "[1, NaN]", '{"a": Infinity}', "1e400", '"\\ud800"']
+    lines = [f'{{"id": {i}, "favourites": [{DEATH_NOTE}]}}' for i in ids] + [json.dumps({"id": "ok", "favourites": [DEATH_NOTE]})]
+    result, answers = _batch(tiny_model, tmp_path, "\n".join(lines).encode() + b"\n")
+    assert result.exit_code == 1
+    assert [a["id"] for a in answers] == [None] * len(ids) + ["ok"]
+    assert all("cannot be echoed" in a["error"] for a in answers[:-1])
+    assert [a["line"] for a in answers[:-1]] == list(range(1, len(ids) + 1))
+    assert len(answers[-1]["recommendations"]) == 2
+
+
+def test_a_bad_batch_ends_with_one_line_on_stderr(tiny_model, tmp_path):
+    result, answers = _batch(tiny_model, tmp_path, b'[1535]\n"x"\n5\nnull\n{"id": 1, "favourites": [true]}\n')
+    assert result.exit_code == 1 and len(answers) == 5 and all("error" in a for a in answers)
+    [line] = result.stderr.splitlines()
+    assert line.startswith("animerec: 5 lines of the batch could not be answered")
+
+
+def test_a_batch_line_too_long_is_an_error_object_and_the_next_line_is_answered(tiny_model, tmp_path, monkeypatch):
+    import animerec_tui.recommend_command as command
+
+    monkeypatch.setattr(command, "MAX_LINE_BYTES", 1000)
+    long = json.dumps({"id": "long", "favourites": [DEATH_NOTE] * 500}).encode()
+    result, answers = _batch(tiny_model, tmp_path, long + b"\n" + json.dumps({"id": "next", "favourites": [DEATH_NOTE]}).encode() + b"\n")
+    assert result.exit_code == 1
+    assert answers[0] == {"id": None, "line": 1, "error": "the line is longer than 1,000 bytes"}
+    assert answers[1]["id"] == "next" and len(answers[1]["recommendations"]) == 2
+
+
+def test_a_batch_file_saved_with_a_byte_order_mark_is_read(tiny_model, tmp_path):
+    result, answers = _batch(tiny_model, tmp_path, b"\xef\xbb\xbf" + json.dumps({"id": 1, "favourites": [DEATH_NOTE]}).encode() + b"\r\n")
+    assert result.exit_code == 0, result.output
+    assert answers[0]["id"] == 1 and len(answers[0]["recommendations"]) == 2
