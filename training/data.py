@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from animerec_tui.errors import UserError
+from training.formats import FORMATS, MAX_ID
 from training.preprocess import MANIFEST_VERSION, SPLIT_FILES
 
 
@@ -59,8 +61,29 @@ def gather_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return base + np.arange(total, dtype=np.int64)
 
 
+_AGAIN = "run animerec preprocess again"
+_MANIFEST_FIELDS = (
+    ("ordered", lambda v: isinstance(v, bool), "true or false"),
+    ("format", lambda v: v in FORMATS, "one of " + ", ".join(FORMATS)),
+    ("item_id_space", lambda v: v in ("mal", "raw"), "mal or raw"),
+    ("input", lambda v: isinstance(v, dict), "an object"),
+    ("params", lambda v: isinstance(v, dict), "an object"),
+    ("counts", lambda v: isinstance(v, dict), "an object"),
+    # bool is an int to Python, and true is no count.
+    ("counts.items", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    ("counts.users", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+)
+"""Every manifest key that training, evaluation or a checkpoint reads, with its test."""
+
+
 def load_dataset(folder: Path) -> Dataset:
-    """Open a folder written by ``animerec preprocess``; refuse anything incomplete or foreign."""
+    """Open a folder written by ``animerec preprocess``; refuse anything incomplete, foreign or damaged.
+
+    Everything later code relies on is checked here, before any of it runs: the manifest's
+    keys and types, and CSR arrays that fit together (offsets from 0, never decreasing,
+    ending at their items' size; items from 1 to the vocabulary size; a sorted vocabulary).
+    The checks are whole-array numpy passes, so a 148M-item folder costs a few of those.
+    """
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if not folder.is_dir():
@@ -69,30 +92,84 @@ def load_dataset(folder: Path) -> Dataset:
         manifest = json.loads(manifest_path.read_text())
     except FileNotFoundError:
         raise UserError(f"{folder}: no manifest.json; is this a folder made by animerec preprocess?") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{manifest_path}: unreadable ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: '[[[[...' nested 100k deep
+        raise UserError(f"{manifest_path}: unreadable ({exc}); {_AGAIN}") from None
+    _check_manifest(manifest_path, manifest)
+    arrays = {name.removesuffix(".npy"): _load_ints(folder / name) for name in SPLIT_FILES}
+    item_ids, n_users = arrays["item_ids"], arrays["train_offsets"].size - 1
+    if n_users < 1 or item_ids.size < 1:
+        raise UserError(f"{folder}: has no {'users' if n_users < 1 else 'items'}; {_AGAIN}")
+    if (item_ids[1:] <= item_ids[:-1]).any():
+        raise UserError(f"{folder / 'item_ids.npy'}: ids must be unique and in increasing order; {_AGAIN}")
+    if item_ids[0] < 0 or item_ids[-1] > MAX_ID:
+        raise UserError(f"{folder / 'item_ids.npy'}: ids must be from 0 to {MAX_ID:,}; {_AGAIN}")
+    if arrays["user_ids"].size != n_users:
+        raise UserError(f"{folder / 'user_ids.npy'}: has {arrays['user_ids'].size:,} ids for {n_users:,} users; {_AGAIN}")
+    counts = manifest["counts"]
+    if counts["items"] != item_ids.size:
+        raise UserError(f"{folder}: item_ids.npy has {item_ids.size:,} items, the manifest says {counts['items']:,}; {_AGAIN}")
+    if counts["users"] != n_users:
+        raise UserError(f"{folder}: the arrays have {n_users:,} users, the manifest says {counts['users']:,}; {_AGAIN}")
+    splits = {}
+    for split in ("train", "val", "test"):
+        offsets, items = arrays[f"{split}_offsets"], arrays[f"{split}_items"]
+        _check_csr(folder, split, offsets, items, n_users, item_ids.size)
+        if split != "train" and items.size == 0:
+            raise UserError(f"{folder}: no user has a held-out {split} item; {_AGAIN}")
+        # Hand-made folders may use other integer widths; the checks above make the casts exact.
+        splits[split] = (offsets.astype(np.int64, copy=False), items.astype(np.int32, copy=False))
+    return Dataset(folder, manifest, splits, item_ids.astype(np.int64, copy=False))
+
+
+def _check_manifest(path: Path, manifest) -> None:
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: expected a JSON object, found {reprlib.repr(manifest)}; {_AGAIN}")
     if manifest.get("tool") != "animerec" or manifest.get("manifest_version") != MANIFEST_VERSION:
         raise UserError(
-            f"{manifest_path}: made by an incompatible version (manifest_version {manifest.get('manifest_version')!r}, "
-            f"this animerec reads {MANIFEST_VERSION}); run animerec preprocess again"
+            f"{path}: made by an incompatible version (manifest_version {manifest.get('manifest_version')!r}, "
+            f"this animerec reads {MANIFEST_VERSION}); {_AGAIN}"
         )
-    arrays = {}
-    for name in SPLIT_FILES:
-        path = folder / name
-        if not path.is_file():
-            raise UserError(f"{folder}: {name} is missing; run animerec preprocess again")
-        try:
-            arrays[name.removesuffix(".npy")] = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise UserError(f"{path}: unreadable ({exc})") from None
-    splits = {s: (arrays[f"{s}_offsets"], arrays[f"{s}_items"]) for s in ("train", "val", "test")}
-    n_users = splits["train"][0].size - 1
-    for split, (offsets, items) in splits.items():
-        if offsets.size - 1 != n_users or offsets[-1] != items.size:
-            raise UserError(f"{folder}: the {split} arrays do not fit together; run animerec preprocess again")
-    if manifest["counts"]["items"] != arrays["item_ids"].size:
-        raise UserError(f"{folder}: item_ids.npy does not match the manifest; run animerec preprocess again")
-    return Dataset(folder, manifest, splits, arrays["item_ids"])
+    for key, valid, expected in _MANIFEST_FIELDS:
+        value = manifest
+        for part in key.split("."):  # the parent was checked to be an object by an earlier entry
+            if part not in value:
+                raise UserError(f"{path}: '{key}' is missing; {_AGAIN}")
+            value = value[part]
+        if not valid(value):
+            raise UserError(f"{path}: '{key}' is {reprlib.repr(value)}, expected {expected}; {_AGAIN}")
+
+
+def _load_ints(path: Path) -> np.ndarray:
+    """A 1-D integer array from ``path``, read into memory."""
+    if not path.is_file():
+        raise UserError(f"{path.parent}: {path.name} is missing; {_AGAIN}")
+    try:
+        # Mapped first: a header promising more bytes than the file holds fails here
+        # instead of allocating what it promises.
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); {_AGAIN}") from None
+    if not isinstance(mapped, np.ndarray):  # np.load opens a zip (.npz) whatever its name
+        raise UserError(f"{path}: unreadable (not a .npy array); {_AGAIN}")
+    if mapped.ndim != 1:
+        raise UserError(f"{path}: has shape {mapped.shape}, expected a 1-D array; {_AGAIN}")
+    if mapped.dtype.kind not in "iu":
+        raise UserError(f"{path}: holds {mapped.dtype} values, expected integers; {_AGAIN}")
+    return np.array(mapped)
+
+
+def _check_csr(folder: Path, split: str, offsets: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> None:
+    if offsets.size != n_users + 1:
+        raise UserError(f"{folder}: the {split} arrays do not fit together ({offsets.size - 1:,} users, train has {n_users:,}); {_AGAIN}")
+    if offsets[0] != 0 or offsets[-1] != items.size or (offsets[1:] < offsets[:-1]).any():
+        raise UserError(
+            f"{folder / f'{split}_offsets.npy'}: offsets must start at 0, never decrease and end at {items.size:,} "
+            f"(the size of {split}_items.npy); {_AGAIN}"
+        )
+    if items.size:
+        low, high = items.min(), items.max()
+        if low < 1 or high > n_items:
+            raise UserError(f"{folder / f'{split}_items.npy'}: item ids must be from 1 to {n_items:,}, found {low if low < 1 else high}; {_AGAIN}")
 
 
 class BatchBuilder:

@@ -7,6 +7,7 @@ held-out item's rank among the remaining catalogue gives Recall@K, NDCG@K and MR
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -49,9 +50,16 @@ def sample_negatives(data: Dataset, users: np.ndarray, count: int, sampler: str,
     ``uniform`` draws every unseen item equally; ``popularity`` in proportion to training
     counts. Drawn with replacement-free rejection per user from one seeded generator.
     """
+    if count < 0:
+        raise UserError(f"--negatives must be 0 (full ranking) or more, not {count}")
     rng = np.random.default_rng(seed)
     n = data.num_items
     all_off, all_items = data.merged("train", "val", "test")
+    # A user's items are distinct, so this is the fewest unseen items of any user; checked
+    # before the (users x count) array exists, and it keeps the rejection loop finite.
+    fewest = n - int(np.diff(all_off)[users].max(initial=0))
+    if count > fewest:
+        raise UserError(f"--negatives {count}: a user has only {fewest} unseen items to sample from; ask for fewer")
     if sampler == "popularity":
         weights = np.bincount(data.splits["train"][1], minlength=n + 1)[1:].astype(np.float64) + 1.0
         probs = weights / weights.sum()
@@ -61,8 +69,6 @@ def sample_negatives(data: Dataset, users: np.ndarray, count: int, sampler: str,
     for row, user in enumerate(users):
         seen = np.zeros(n + 1, dtype=bool)
         seen[all_items[all_off[user] : all_off[user + 1]]] = True
-        if n - int(seen[1:].sum()) < count:
-            raise UserError(f"--negatives {count}: a user has only {n - int(seen[1:].sum())} unseen items to sample from; ask for fewer")
         picked: list[int] = []
         while len(picked) < count:
             draw = rng.choice(n, size=2 * count, p=probs) + 1
@@ -79,6 +85,8 @@ def sample_negatives(data: Dataset, users: np.ndarray, count: int, sampler: str,
 def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, sampler: str = "uniform", seed: int = 0, batch: int = 256) -> dict:
     """Rank every held-out item; full ranking when ``negatives`` is 0, else against N sampled negatives."""
     users, in_off, in_items, targets = split_inputs(data, split)
+    if users.size == 0:
+        raise UserError(f"no user has a held-out {split} item; there is nothing to evaluate")
     neg = sample_negatives(data, users, negatives, sampler, seed) if negatives else None
     ranks = np.empty(users.size, dtype=np.int64)
     # Batches of users with similar input lengths waste little work on padding.
@@ -118,6 +126,8 @@ def popularity_scorer(data: Dataset, split: str) -> Scorer:
 
 def ease_scorer(data: Dataset, split: str, lam: float = 500.0) -> Scorer:
     """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + lam I)^-1."""
+    if not (math.isfinite(lam) and lam > 0):  # NaN would score every item NaN: all metrics 0, no error
+        raise UserError(f"--ease-lambda must be a finite number above 0, not {lam}")
     users, in_off, in_items, _ = split_inputs(data, split)
     n = data.num_items
     all_users = np.repeat(np.arange(in_off.size - 1), np.diff(in_off))
@@ -125,7 +135,12 @@ def ease_scorer(data: Dataset, split: str, lam: float = 500.0) -> Scorer:
     x[all_users, in_items - 1] = 1.0
     gram = (x.T @ x).astype(np.float64)
     gram[np.diag_indices(n)] += lam
-    p = np.linalg.inv(gram)
+    try:
+        p = np.linalg.inv(gram)
+    except np.linalg.LinAlgError:
+        p = None
+    if p is None or not np.isfinite(p).all():
+        raise UserError(f"--ease-lambda {lam:g} is too small: the item-item matrix cannot be inverted; use a larger one")
     weights = (-p / np.diag(p)).astype(np.float32)
     weights[np.diag_indices(n)] = 0.0
 

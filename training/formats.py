@@ -7,11 +7,15 @@ arrays are memory-mapped and filtered in chunks.
 
 A file with a damaged row (an empty field, a NaN or infinite rating, an id that is not a
 whole number from 0 to 2**31 - 1) is refused as a whole: such a row means a broken
-export, and dropping it quietly would train on data the user never meant.
+export, and dropping it quietly would train on data the user never meant. A text line
+with no values at all (blank, or only separators) is no row and is skipped anywhere.
+Float ids must be exact: float16 holds every whole number only below 2,048 and float32
+below 2**24, so an id at or above that may be another id rounded, and is refused.
 """
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +37,11 @@ FORMAT_HELP = {
 _USER_NAMES = ("user_id", "user", "userid", "uid")
 _ITEM_NAMES = ("anime_id", "anime", "item_id", "item", "animeid", "iid")
 _RATING_NAMES = ("rating", "score", "feedback")
-_MAX_ID = 2**31 - 1
+MAX_ID = 2**31 - 1
+"""Largest user or item id accepted (ids must fit a signed 32-bit int)."""
 _NPY_CHUNK_ROWS = 1 << 24
 _SNIFF_BYTES = 1 << 16
+_QUOTED_CHARS = 200
 
 
 @dataclass
@@ -54,25 +60,39 @@ class _TextLayout:
     separator: str
     has_header: bool
     columns: list[str]
+    skip: int
+    """Lines before the first row: blank ones, then the header if there is one."""
 
 
-def _first_lines(path: Path) -> list[str]:
+def _first_lines(path: Path) -> tuple[list[str], int]:
+    """Up to five non-blank lines from the start of ``path``, and how many blank lines precede them."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_SNIFF_BYTES)
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    # UTF-16 text of ASCII digits is half NUL bytes, and often passes as UTF-8.
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in head:
+        raise UserError(f"{path}: UTF-16 text or a binary file (it has NUL bytes); save it as UTF-8 text")
     if len(head) == _SNIFF_BYTES and b"\n" in head:
         head = head[: head.rindex(b"\n")]
+    if b"\r" in head and b"\n" not in head:
+        raise UserError(f"{path}: lines end in a bare carriage return (old Mac text); save it with \\n or \\r\\n line ends")
     try:
         # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark (polars skips it too).
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    lines = [line for line in text.splitlines() if line.strip()][:5]
-    if not lines:
+    lines = text.split("\n")  # as polars counts lines (str.splitlines also splits at \x1c, \x85...)
+    blank = next((n for n, line in enumerate(lines) if line.strip()), None)
+    if blank is None:
         raise UserError(f"{path}: the file is empty")
-    return lines
+    return [line for line in lines[blank:] if line.strip()][:5], blank
+
+
+def _clip(text: str) -> str:
+    """``text`` cut to a length that fits in a one-line message."""
+    return text if len(text) <= _QUOTED_CHARS else text[:_QUOTED_CHARS] + "..."
 
 
 def _is_number(field: str) -> bool:
@@ -84,7 +104,8 @@ def _is_number(field: str) -> bool:
 
 
 def _sniff_text(path: Path) -> _TextLayout:
-    first = _first_lines(path)[0]
+    lines, blank = _first_lines(path)
+    first = lines[0]
     if "\t" in first:
         separator = "\t"
     elif "," in first:
@@ -93,10 +114,10 @@ def _sniff_text(path: Path) -> _TextLayout:
         separator = ";"
     else:
         separator = " "
-    fields = [f.strip() for f in first.split(separator)]
+    fields = [f.strip().strip('"').strip() for f in first.split(separator)]  # R and pandas may quote the header
     has_header = not all(_is_number(f) for f in fields if f)
     columns = [f.lower() for f in fields] if has_header else [f"column_{i + 1}" for i in range(len(fields))]
-    return _TextLayout(separator, has_header, columns)
+    return _TextLayout(separator, has_header, columns, blank + has_header)
 
 
 def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -123,7 +144,7 @@ def detect_format(path: Path) -> str:
         if user and item and len(cols) == 2:
             return "sequence"
         if user and item:
-            raise UserError(f"{path}: no rating column (looked for {', '.join(_RATING_NAMES)}); columns are {', '.join(cols)}")
+            raise UserError(f"{path}: no rating column (looked for {', '.join(_RATING_NAMES)}); columns are {_clip(', '.join(cols))}")
     else:
         if len(cols) == 3 and layout.separator == ",":
             return "cooperunion"
@@ -132,7 +153,7 @@ def detect_format(path: Path) -> str:
     shown = layout.separator if layout.separator != "\t" else "\\t"
     raise UserError(
         f"{path}: cannot tell the format ({len(cols)} columns separated by '{shown}', "
-        f"{'header ' + ','.join(cols) if layout.has_header else 'no header'}); "
+        f"{'header ' + _clip(','.join(cols)) if layout.has_header else 'no header'}); "
         f"name it with --format ({', '.join(FORMATS)})"
     )
 
@@ -169,13 +190,13 @@ def _check_ids(path: Path, ids: np.ndarray, what: str) -> None:
     low, high = int(ids.min()), int(ids.max())
     if low < 0:
         raise UserError(f"{path}: negative {what} id {low}")
-    if high > _MAX_ID:
-        raise UserError(f"{path}: {what} id {high} is larger than {_MAX_ID:,}")
+    if high > MAX_ID:
+        raise UserError(f"{path}: {what} id {high} is larger than {MAX_ID:,}")
 
 
 def _polars_error(path: Path, exc: Exception) -> UserError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UserError(f"{path}: cannot read it as a ratings table: {first}")
+    return UserError(f"{path}: cannot read it as a ratings table: {_clip(first)}")
 
 
 def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:
@@ -197,10 +218,19 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
         if fmt == "sequence":
             rating = None
         elif rating is None:
-            raise UserError(f"{path}: no rating column (looked for {', '.join(_RATING_NAMES)}); columns are {', '.join(columns)}")
+            raise UserError(f"{path}: no rating column (looked for {', '.join(_RATING_NAMES)}); columns are {_clip(', '.join(columns))}")
         if user is None or item is None:
-            raise UserError(f"{path}: needs a user and an anime column; columns are {', '.join(columns)}")
-        if layout is not None:
+            raise UserError(f"{path}: needs a user and an anime column; columns are {_clip(', '.join(columns))}")
+        if layout is None:
+            schema = lf.collect_schema()
+            for column in (user, item):
+                if not (schema[column].is_integer() or schema[column].is_float()):
+                    raise UserError(f"{path}: the {column} column holds {_clip(str(schema[column]))}, not numbers")
+            blank = pl.lit(False)
+        else:
+            repeated = next((c for c in columns if columns.count(c) > 1), None)
+            if repeated is not None:
+                raise UserError(f"{path}: the header names the column '{_clip(repeated)}' twice")
             types = {c: pl.String for c in columns}
             types.update({user: pl.Int64, item: pl.Int64})
             if rating is not None:
@@ -208,33 +238,35 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
             lf = pl.scan_csv(
                 path,
                 has_header=False,
-                skip_rows=int(layout.has_header),
+                skip_lines=layout.skip,
                 separator=layout.separator,
                 schema=types,
                 infer_schema=False,
                 encoding="utf8",
                 raise_if_empty=False,
             )
+            blank = pl.all_horizontal(*(pl.col(c).is_null() for c in columns))
         needed = [user, item] if rating is None else [user, item, rating]
-        incomplete = pl.any_horizontal(*(pl.col(c).is_null() for c in needed))
+        incomplete = pl.any_horizontal(*(pl.col(c).is_null() for c in needed)) & ~blank
         if rating is None:
             liked, odd = pl.lit(True), pl.lit(False)
         else:
             score = pl.col(rating).cast(pl.Float64)
             liked, odd = (score >= min_rating) & (score > 0), ~score.is_finite().fill_null(True)
-        picked = lf.filter(liked | incomplete | odd).select(
+        picked = lf.filter(~blank & (liked | incomplete | odd)).select(
             pl.col(user).alias("u"), pl.col(item).alias("i"), incomplete.alias("bad"), odd.alias("odd")
         )
-        counted = lf.select(pl.len().alias("n"))
+        counted = lf.filter(~blank).select(pl.len().alias("n"))
         frame, count = pl.collect_all([picked, counted])
     except UserError:
         raise
-    except pl.exceptions.SchemaError as exc:
-        if layout is None:
+    except pl.exceptions.PolarsError as exc:
+        ragged = isinstance(exc, pl.exceptions.SchemaError) or "more fields than defined" in str(exc)
+        if layout is None or not ragged:
             raise _polars_error(path, exc) from None
         # polars' own text suggests scan_csv arguments, which mean nothing to a user.
         raise UserError(f"{path}: the rows do not all have the {len(columns)} fields of the first line (ragged lines, or another separator?)") from None
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise _polars_error(path, exc) from None
     bad = int(frame["bad"].sum())
     if bad:
@@ -244,7 +276,7 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
         raise UserError(f"{path}: {_rows(odd)} a rating that is not a number (NaN or inf); use -1 or leave such rows out")
     rows = int(count["n"][0])
     if rows == 0:
-        raise UserError(f"{path}: has a header but no rows")
+        raise UserError(f"{path}: has {'a header but ' if layout is not None else ''}no rows")
     return _as_ids(path, frame["u"].to_numpy()), _as_ids(path, frame["i"].to_numpy()), rows
 
 
@@ -257,6 +289,9 @@ def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, in
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):  # np.load opens a zip (.npz) whatever its name
+        array.close()
+        raise UserError(f"{path}: not a readable .npy array (it is a .npz archive)")
     if array.ndim != 2 or array.shape[1] < 3:
         raise UserError(f"{path}: expected an array of shape (N, 3) = user, anime, rating; got {array.shape}")
     if array.dtype.kind not in "iuf":
@@ -266,7 +301,8 @@ def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, in
     users, items = [], []
     for start in range(0, array.shape[0], _NPY_CHUNK_ROWS):
         block = np.asarray(array[start : start + _NPY_CHUNK_ROWS, :3])
-        rating = block[:, 2]
+        # float64 whatever the file's type: min_rating cast to float16 could overflow.
+        rating = block[:, 2].astype(np.float64)
         if array.dtype.kind == "f" and not np.isfinite(rating).all():
             raise UserError(f"{path}: some ratings are not numbers (NaN or inf); use -1 for unrated rows")
         keep = (rating >= min_rating) & (rating > 0)
@@ -284,9 +320,17 @@ def _as_ids(path: Path, ids: np.ndarray) -> np.ndarray:
             raise UserError(f"{path}: user or anime ids are not finite numbers")
         if (ids != np.floor(ids)).any():
             raise UserError(f"{path}: user or anime ids are not whole numbers")
+        exact = 2 ** (np.finfo(ids.dtype).nmant + 1)
+        high = np.abs(ids).max().item() if ids.size else 0
+        if high >= exact:
+            raise UserError(
+                f"{path}: ids stored as {ids.dtype} are exact only below {exact:,}, and this file has {high:,.0f}; "
+                "it may have been rounded: save the ids as integers"
+            )
     # Before the cast: a huge uint64 or float would wrap around to a plausible int64.
-    if ids.dtype.kind in "uf" and ids.size and np.abs(ids).max() > _MAX_ID:
-        raise UserError(f"{path}: an id is larger than {_MAX_ID:,}")
+    # .item(): compared as a numpy scalar, MAX_ID would first be cast (and overflow) to float16.
+    if ids.dtype.kind in "uf" and ids.size and np.abs(ids).max().item() > MAX_ID:
+        raise UserError(f"{path}: an id is larger than {MAX_ID:,}")
     return ids.astype(np.int64)
 
 
@@ -296,12 +340,14 @@ def read_item_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     if not path.is_file():
         raise UserError(f"{path}: item map not found")
+    _first_lines(path)  # an empty, UTF-16 or non-UTF-8 file gets its own clear line
     try:
         frame = pl.read_csv(path, infer_schema=False)
         source, target = frame.columns[0], frame.columns[1]
-        frame = frame.select(pl.col(source).cast(pl.Int64), pl.col(target).cast(pl.Int64))
+        frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
+        frame = frame.select(pl.col(c).str.strip_chars().cast(pl.Int64) for c in (source, target))
     except (pl.exceptions.PolarsError, IndexError, OSError) as exc:
-        raise UserError(f"{path}: not an item map (two integer columns: file id, MAL id): {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise UserError(f"{path}: not an item map (two integer columns: file id, MAL id): {_clip(str(exc).splitlines()[0] if str(exc) else repr(exc))}") from None
     if frame.height == 0:
         raise UserError(f"{path}: the item map has a header but no rows")
     if frame.null_count().sum_horizontal()[0]:
@@ -309,8 +355,8 @@ def read_item_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
     keys, values = frame[source].to_numpy(), frame[target].to_numpy()
     if np.unique(keys).size != keys.size:
         raise UserError(f"{path}: the item map lists a file id twice")
-    if values.min() < 1 or values.max() > _MAX_ID:
-        raise UserError(f"{path}: MAL ids in the item map must be from 1 to {_MAX_ID:,}")
+    if values.min() < 1 or values.max() > MAX_ID:
+        raise UserError(f"{path}: MAL ids in the item map must be from 1 to {MAX_ID:,}")
     return keys, values
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
+from animerec_tui.errors import UserError
 from training.data import Dataset
 from training.evaluate import ease_scorer, evaluate, metrics_from_ranks, popularity_scorer, sample_negatives
 
@@ -95,3 +97,41 @@ def test_popularity_ranks_by_training_counts():
     data = _dataset(train=[[1, 2], [2, 3], [2]], val=[[]] * 3, test=[[]] * 3, n_items=3)
     scores = popularity_scorer(data, "val")(np.arange(3), None, None)
     assert scores[0].tolist() == [1.0, 3.0, 1.0]
+
+
+def test_too_many_negatives_are_refused_before_anything_is_allocated():
+    data = _dataset(train=[[1, 2]], val=[[3]], test=[[4]], n_items=6)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match="--negatives 1000000000: a user has only 2 unseen items"):
+            evaluate(lambda users, off, items: np.zeros((len(users), 6)), data, "test", negatives=10**9)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # the (users x 10**9) array of an early check is 8 GB
+
+
+def test_negative_counts_of_negatives_are_refused():
+    data = _dataset(train=[[1, 2]], val=[[3]], test=[[4]], n_items=6)
+    with pytest.raises(UserError, match="--negatives must be 0"):
+        evaluate(lambda users, off, items: np.zeros((len(users), 6)), data, "test", negatives=-1)
+
+
+def test_a_split_without_held_out_items_is_refused():
+    data = _dataset(train=[[1, 2], [3]], val=[[], []], test=[[4], []], n_items=6)
+    with pytest.raises(UserError, match="no user has a held-out val item"):
+        evaluate(lambda users, off, items: np.zeros((len(users), 6)), data, "val")
+
+
+@pytest.mark.parametrize("lam", [float("nan"), float("inf"), -1.0, 0.0])
+def test_ease_refuses_a_lambda_that_is_not_a_positive_number(lam):
+    data = _dataset(train=[[1, 2], [2, 3]], val=[[3], [1]], test=[[4], [4]], n_items=4)
+    with pytest.raises(UserError, match="--ease-lambda must be a finite number above 0"):
+        ease_scorer(data, "test", lam)
+
+
+def test_ease_refuses_a_lambda_too_small_to_invert_the_matrix():
+    # items 1 and 2 always come together, so X'X is singular and 1e-300 does not change it
+    data = _dataset(train=[[1, 2], [1, 2, 3]], val=[[3], [4]], test=[[4], [5]], n_items=5)
+    with pytest.raises(UserError, match="--ease-lambda 1e-300 is too small"):
+        ease_scorer(data, "test", 1e-300)
