@@ -13,6 +13,11 @@ ANIME_DATA = SHARED_DATA / "anime"
 
 os.environ.setdefault("COLUMNS", "120")
 os.environ.setdefault("NO_COLOR", "1")
+# One thread: the tests' tensors are tiny, so torch's default of a thread per core only
+# oversubscribes a shared machine (the suite took twice as long with it). Set before torch
+# is imported, and inherited by the tests' subprocesses.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def needs_shared_data(*parts: str):

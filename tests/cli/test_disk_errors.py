@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 from animerec_tui.cli import app
 from tests.conftest import REPO, toy_triples, write_lines
 
+pytestmark = pytest.mark.subprocess
+
 TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
 PAGE = resource.getpagesize()
 

@@ -8,10 +8,14 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from training.checkpoint import load_model, read_run
 from training.data import load_dataset
 from training.evaluate import evaluate
 from training.scoring import model_scorer
+
+pytestmark = pytest.mark.subprocess
 
 
 def _free_port() -> int:

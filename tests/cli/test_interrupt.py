@@ -8,6 +8,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+pytestmark = pytest.mark.subprocess
+
 
 def test_ctrl_c_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_path):
     run = tmp_path / "run"

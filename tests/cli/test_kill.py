@@ -27,6 +27,8 @@ from training.genres import genre_table
 from training.model import ModelConfig
 from training.train import TrainConfig, make_optimizer, train
 
+pytestmark = pytest.mark.subprocess
+
 SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False)
 EPOCHS = 3
 
