@@ -1,3 +1,3 @@
 """animerec: a personalised anime recommender for the terminal."""
 
-__version__ = "0.1.0"
+from training import __version__ as __version__

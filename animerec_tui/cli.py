@@ -16,7 +16,7 @@ from typing import Annotated, Callable, Optional
 import typer
 from typer.core import TyperGroup
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 
 # Typer re-exports only BadParameter of click's exceptions (and vendors click from 0.22 on):
 # its base class is the one every usage error derives from.
@@ -181,7 +181,7 @@ def catalog(
     force: Annotated[bool, typer.Option("--force", help="Replace OUT even if it is no catalogue, or the new one lacks more than 5% of its anime.")] = False,
 ) -> None:
     """Rebuild the anime catalogue from the metadata sources (see Data/SOURCES.md)."""
-    from training.catalog import build_catalog, write_catalog
+    from training.catalog_build import build_catalog, write_catalog
 
     entries = build_catalog(data)
     write_catalog(entries, out, force)

@@ -14,10 +14,10 @@ from typing import Iterable
 import numpy as np
 
 from animerec_tui.catalog import load_catalog
-from animerec_tui.errors import UserError
+from training.catalog import Catalog, as_catalog
+from training.errors import UserError
 from animerec_tui.paths import data_dir
 
-TYPES = ("TV", "Movie", "OVA", "ONA", "Special", "Music")
 
 
 def default_model_dir() -> Path:
@@ -71,7 +71,7 @@ class Result:
 class Engine:
     """A loaded model and catalogue. Build once; ``recommend`` and ``similar`` are cheap."""
 
-    def __init__(self, model_dir: Path | None = None, catalog: list[dict] | None = None, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path | None = None, catalog: Catalog | list[dict] | None = None, device: str = "cpu") -> None:
         import torch
 
         from training.checkpoint import load_model
@@ -80,8 +80,8 @@ class Engine:
         self.model_dir = model_dir or default_model_dir()
         self.model, self.meta = load_model(self.model_dir, device)
         self.model.eval()
-        self.catalog = load_catalog() if catalog is None else catalog
-        self.by_id = {entry["mal_id"]: entry for entry in self.catalog}
+        self.catalog = load_catalog() if catalog is None else as_catalog(catalog)
+        self.by_id = self.catalog.by_id
         vocab = self.meta["vocab"]
         if vocab.get("id_space") != "mal":
             raise UserError("this model was trained on raw item ids, not MyAnimeList ids; it cannot recommend anime")

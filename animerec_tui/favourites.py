@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_write_bytes
+from training.errors import UserError
+from training.fsutil import atomic_write_bytes
 from animerec_tui.paths import home_dir
 
 try:

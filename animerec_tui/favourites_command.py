@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from animerec_tui.catalog import load_catalog
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from animerec_tui.favourites import FavouritesStore
 
 
@@ -27,7 +27,7 @@ def _resolve(titles: list[str], mal_ids: list[int], allowed: set[int] = frozense
     from animerec_tui.search import TitleIndex
 
     catalog = load_catalog()
-    by_id = {e["mal_id"]: e for e in catalog}
+    by_id = catalog.by_id
     ids = [TitleIndex(catalog).resolve(t).mal_id for t in titles] if titles else []
     for mal_id in mal_ids:
         if mal_id not in by_id and mal_id not in allowed:
@@ -43,7 +43,7 @@ def list_favourites(as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"favourites": state.favourites, "excluded": state.excluded}) + "\n")
         return
-    by_id = {e["mal_id"]: e for e in load_catalog()}
+    by_id = load_catalog().by_id
     table = Table(title=f"{len(state.favourites)} favourite(s)", title_justify="left")
     table.add_column("MAL id", justify="right")
     table.add_column("title")
@@ -84,8 +84,8 @@ def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> 
     from animerec_tui.malimport import parse_mal_export
 
     ids = parse_mal_export(path, min_score, include_unscored_completed)
-    known = {e["mal_id"] for e in load_catalog()}
-    usable = [i for i in ids if i in known]
+    catalog = load_catalog()
+    usable = [i for i in ids if i in catalog]
     added = _store().add(usable) if usable else []
     Console(highlight=False).print(
         f"{path.name}: {len(ids)} anime scored >= {min_score}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 
 MAX_XML_BYTES = 200 * 1024 * 1024
 MAX_ANIME_ID = 2**31 - 1

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_write_bytes, sha256_file
+from training.errors import UserError
+from training.fsutil import atomic_write_bytes, sha256_file
 
 # Measured on the anime data (benchmarks/RESULTS.md section 1): the items readout learns
 # best with a quarter of each set masked, the mask token's readout with half.
@@ -88,6 +88,7 @@ def train_command(opts: dict) -> None:
 
 
 def _train(opts: dict, data, context, device: str) -> None:
+    from animerec_tui.catalog import load_catalog
     from training.charts import training_chart
     from training.genres import genre_table
     from training.model import ModelConfig
@@ -97,7 +98,7 @@ def _train(opts: dict, data, context, device: str) -> None:
     use_genres = mal_ids if opts["genres"] is None else opts["genres"]
     if use_genres and not mal_ids:
         raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
-    names, table = genre_table(data.item_ids) if use_genres else ([], None)
+    names, table = genre_table(data.item_ids, load_catalog()) if use_genres else ([], None)
     positional = data.ordered if opts["positional"] is None else opts["positional"]
     model_config = ModelConfig(
         num_items=data.num_items,

@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from animerec_tui.engine import TYPES, Engine, Filters, Recommendation
-from animerec_tui.errors import UserError
+from animerec_tui.engine import Engine, Filters, Recommendation
+from training.catalog import TYPES
+from training.errors import UserError
 from animerec_tui.favourites import validate_ids
 from animerec_tui.search import TitleIndex
 

@@ -18,7 +18,8 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
 
-from animerec_tui.errors import UserError
+from training.catalog import Catalog, as_catalog
+from training.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Match:
 class TitleIndex:
     """All title variants of a catalogue, normalised once, searchable in a few milliseconds."""
 
-    def __init__(self, catalog: list[dict]) -> None:
-        self.by_id = {entry["mal_id"]: entry for entry in catalog}
+    def __init__(self, catalog: Catalog | list[dict]) -> None:
+        catalog = as_catalog(catalog)
+        self.by_id = catalog.by_id
         variants, owners, shown = [], [], []
         for entry in catalog:
             seen = set()

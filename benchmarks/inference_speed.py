@@ -19,7 +19,7 @@ import torch
 from _common import hardware
 from animerec_tui.catalog import load_catalog
 from animerec_tui.engine import Engine, Filters, default_model_dir
-from training.random_model import write_random_model
+from tests.random_model import write_random_model
 
 
 def synthetic_model(folder: Path, num_items: int, catalog: list[dict]) -> Path:

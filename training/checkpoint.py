@@ -21,9 +21,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from animerec_tui import __version__
-from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
+from training import __version__
+from training.errors import UserError
+from training.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
 from training.model import MAX_LEN_LIMIT, READOUTS, BERT4Rec, ModelConfig
 
 CHECKPOINT_FORMAT = "animerec-checkpoint"

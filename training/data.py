@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from training.formats import FORMATS, MAX_ID
 from training.preprocess import MANIFEST_VERSION, SPLIT_FILES
 

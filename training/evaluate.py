@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from training.data import Dataset, gather_ranges
 
 KS = (1, 5, 10, 20, 50, 100)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 
 FORMATS = ("cooperunion", "caserec", "mal2020", "reference", "sequence")
 """Names accepted by ``--format`` (besides ``auto``)."""

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from animerec_tui import __version__
-from animerec_tui.errors import UserError
-from animerec_tui.fsutil import atomic_output_dir, check_replaceable, sha256_file, sweep_leftovers
+from training import __version__
+from training.errors import UserError
+from training.fsutil import atomic_output_dir, check_replaceable, sha256_file, sweep_leftovers
 from training.formats import Interactions, apply_item_map, read_interactions, read_item_map
 
 MANIFEST_VERSION = 1

@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from animerec_tui.errors import UserError
-from animerec_tui.fsutil import check_replaceable
+from training.errors import UserError
+from training.fsutil import check_replaceable
 from training.checkpoint import (
     RUN_FILE,
     check_model_config,

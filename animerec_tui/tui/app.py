@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from dataclasses import replace
 
 from animerec_tui.engine import Filters
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.messages import CatalogReady, ModelReady, RecommendationsDone, SearchDone
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, HelpScreen, HiddenScreen, members_text
@@ -113,7 +113,7 @@ class AnimeRecApp(App):
     @on(CatalogReady)
     def catalog_ready(self, message: CatalogReady) -> None:
         self.catalog, self.index = message.catalog, message.index
-        self.by_id = {e["mal_id"]: e for e in self.catalog}
+        self.by_id = self.catalog.by_id
         self._render_favourites()
         query = self.query_one("#search", Input).value
         if query:

@@ -13,7 +13,8 @@ from textual.widgets.selection_list import Selection
 from rich.text import Text
 from textual.markup import escape
 
-from animerec_tui.engine import TYPES, Filters
+from animerec_tui.engine import Filters
+from training.catalog import TYPES
 from animerec_tui.tui.messages import SimilarDone
 
 SAFE_URL_PREFIX = "https://myanimelist.net/"

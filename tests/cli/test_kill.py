@@ -23,6 +23,7 @@ import torch
 from training import checkpoint
 from training.checkpoint import MODEL_FILE, STATE_FILE, load_model, load_optimizer_state, read_run
 from training.data import load_dataset
+from animerec_tui.catalog import load_catalog
 from training.genres import genre_table
 from training.model import ModelConfig
 from training.train import TrainConfig, make_optimizer, train
@@ -200,7 +201,7 @@ def test_sigkill_at_random_moments_always_resumes_and_finishes(toy_data, tmp_pat
     assert _hidden(run) == []
     # Killed and resumed, it ends with exactly the weights of a run never killed.
     reference, data, config = tmp_path / "reference", load_dataset(toy_data), ModelConfig.from_dict(meta["model_config"])
-    names, table = genre_table(data.item_ids) if config.genres else ([], None)
+    names, table = genre_table(data.item_ids, load_catalog()) if config.genres else ([], None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the killed processes, so that sums add up in the same order
     try:

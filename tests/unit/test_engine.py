@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from animerec_tui.engine import Engine, Filters
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from animerec_tui.search import TitleIndex
 from tests.conftest import ATTACK_ON_TITAN, DEATH_NOTE, FMA_B, NARUTO, STEINS_GATE, YOUR_NAME
 

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from training.data import Dataset
 from training.evaluate import ease_scorer, evaluate, metrics_from_ranks, popularity_scorer, sample_negatives
 

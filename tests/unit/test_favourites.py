@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from animerec_tui import favourites as favourites_module
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from animerec_tui.favourites import Favourites, FavouritesStore
 
 REPO = Path(__file__).resolve().parents[2]

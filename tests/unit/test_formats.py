@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from tests.conftest import write_lines
 from training.formats import apply_item_map, detect_format, read_interactions, read_item_map
 

@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 from safetensors.torch import save_file
 
 from animerec_tui.engine import Filters, Result
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from animerec_tui.favourites import Favourites, FavouritesStore
 from animerec_tui.malimport import MAX_ANIME_ID, parse_mal_export
 from animerec_tui.recommend_command import run_batch

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from animerec_tui import malimport
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from animerec_tui.malimport import parse_mal_export
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "mal_export_small.xml"

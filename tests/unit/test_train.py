@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 from training.checkpoint import load_model, read_run, resolve_model_dir
 from training.data import load_dataset
 from training.model import ModelConfig

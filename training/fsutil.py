@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from animerec_tui.errors import UserError
+from training.errors import UserError
 
 
 def sha256_file(path: Path) -> str:

@@ -12,7 +12,7 @@ from training.genres import genre_table
 from training.model import BERT4Rec, ModelConfig
 
 
-def write_random_model(folder: Path, item_ids, catalog: list[dict], seed: int = 0, **config) -> Path:
+def write_random_model(folder: Path, item_ids, catalog, seed: int = 0, **config) -> Path:
     """Save a randomly initialised hybrid model over ``item_ids`` (MAL ids) to ``folder``."""
     item_ids = np.asarray(sorted(int(i) for i in item_ids), dtype=np.int64)
     names, table = genre_table(item_ids, catalog)
