@@ -7,15 +7,30 @@ so ``animerec --help`` starts in a blink.
 from __future__ import annotations
 
 import functools
-import math
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
 from typer.core import TyperGroup
 
+from animerec_tui.options import (
+    Crop,
+    Device,
+    Holdout,
+    InputFormat,
+    MAX_LEN,
+    MalIds,
+    ModelDir,
+    OutputFormat,
+    Precision,
+    Readout,
+    Sampler,
+    Split,
+    Titles,
+    number_in,
+    seed_option,
+)
 from training.errors import UserError
 
 # Typer re-exports only BadParameter of click's exceptions (and vendors click from 0.22 on):
@@ -81,47 +96,6 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-SEED_MAX = 2**32 - 1  # the same bound as training.train.SEED_MAX, without importing torch
-
-
-def _number(low: float = -math.inf, high: float = math.inf, above: bool = False) -> Callable[[float | None], float | None]:
-    """Option callback: a finite number in [low, high] (above ``low`` when ``above``).
-
-    Click's own ranges let NaN through (or name the wrong bound for it), hence one check here.
-    """
-
-    def check(value: float | None) -> float | None:
-        if value is None:
-            return value
-        inside = math.isfinite(value) and (value > low if above else value >= low) and value <= high
-        if not inside:
-            bounds = [f"above {low:g}" if above else f"at least {low:g}"] if low > -math.inf else []
-            bounds += [f"at most {high:g}"] if high < math.inf else []
-            raise typer.BadParameter(f"{value} is not a number {', '.join(bounds)}" if bounds else f"{value} is not a finite number")
-        return value
-
-    return check
-
-
-def _seed(help_text: str):
-    return typer.Option(min=0, max=SEED_MAX, help=help_text)
-
-
-class InputFormat(str, Enum):
-    auto = "auto"
-    cooperunion = "cooperunion"
-    caserec = "caserec"
-    mal2020 = "mal2020"
-    reference = "reference"
-    sequence = "sequence"
-
-
-class Holdout(str, Enum):
-    auto = "auto"
-    random = "random"
-    last = "last"
-
-
 @app.command()
 @user_errors
 def preprocess(
@@ -131,11 +105,11 @@ def preprocess(
     item_map: Annotated[
         Optional[Path], typer.Option("--item-map", help="CSV mapping the file's item ids to MAL ids (file id, MAL id).")
     ] = None,
-    min_rating: Annotated[float, typer.Option(callback=_number(), help="Ratings at or above this count as liked.")] = 7,
+    min_rating: Annotated[float, typer.Option(callback=number_in(), help="Ratings at or above this count as liked.")] = 7,
     min_user_items: Annotated[int, typer.Option(help="k-core: keep users with at least this many liked anime.")] = 10,
     min_item_users: Annotated[int, typer.Option(help="k-core: keep anime liked by at least this many users.")] = 10,
     holdout: Annotated[Holdout, typer.Option(help="Held-out items: random (unordered data) or last (ordered); auto picks.")] = Holdout.auto,
-    seed: Annotated[int, _seed("Seed of the random hold-out.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the random hold-out.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Turn a ratings file into train/validation/test splits for training and evaluation."""
@@ -188,39 +162,6 @@ def catalog(
     typer.echo(f"{out}: {len(entries):,} anime")
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-class Readout(str, Enum):
-    items = "items"
-    mask = "mask"
-
-
-class Crop(str, Enum):
-    latest = "latest"
-    random = "random"
-
-
-class Sampler(str, Enum):
-    uniform = "uniform"
-    popularity = "popularity"
-
-
-class Split(str, Enum):
-    test = "test"
-    val = "val"
-
-
 @app.command()
 @user_errors
 def train(
@@ -228,17 +169,17 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints and charts.", show_default=False)],
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (in total, when resuming).")] = 30,
     batch_size: Annotated[int, typer.Option(min=1, max=1 << 20, help="Users per batch.")] = 16,
-    lr: Annotated[float, typer.Option(callback=_number(0, above=True), help="Peak learning rate (AdamW), above 0.")] = 3e-3,
+    lr: Annotated[float, typer.Option(callback=number_in(0, above=True), help="Peak learning rate (AdamW), above 0.")] = 3e-3,
     hidden: Annotated[int, typer.Option(min=8, max=1 << 16, help="Hidden size.")] = 64,
     layers: Annotated[int, typer.Option(min=1, max=1024, help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(min=1, max=1 << 16, help="Attention heads.")] = 4,
-    max_len: Annotated[int, typer.Option(min=2, max=4096, help="Longest input; longer lists are subsampled each epoch.")] = 128,
-    mask_prob: Annotated[Optional[float], typer.Option(callback=_number(0.01, 1.0), help="Share of items masked per sequence \\[default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
-    mask_last: Annotated[float, typer.Option(callback=_number(0, 1), help="Share (0-1) of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
+    max_len: Annotated[int, typer.Option(min=2, max=MAX_LEN, help="Longest input; longer lists are subsampled each epoch.")] = 128,
+    mask_prob: Annotated[Optional[float], typer.Option(callback=number_in(0.01, 1.0), help="Share of items masked per sequence \\[default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
+    mask_last: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
     crop: Annotated[Crop, typer.Option(help="Ordered data longer than --max-len: the latest items, or a random window each epoch.")] = Crop.latest,
-    dropout: Annotated[float, typer.Option(callback=_number(0, 0.9), help="Dropout, 0 to 0.9.")] = 0.1,
-    weight_decay: Annotated[float, typer.Option(callback=_number(0), help="AdamW weight decay (0 or more).")] = 0.01,
-    warmup: Annotated[float, typer.Option(callback=_number(0, 1), help="Share (0-1) of steps spent warming up.")] = 0.05,
+    dropout: Annotated[float, typer.Option(callback=number_in(0, 0.9), help="Dropout, 0 to 0.9.")] = 0.1,
+    weight_decay: Annotated[float, typer.Option(callback=number_in(0), help="AdamW weight decay (0 or more).")] = 0.01,
+    warmup: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of steps spent warming up.")] = 0.05,
     genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input \\[default: on for MAL ids].")] = None,
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding \\[default: on for ordered data].")] = None,
     readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) \\[default: items for sets, mask for ordered data].", show_default=False)] = None,
@@ -246,14 +187,20 @@ def train(
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on GPUs).")] = False,
-    seed: Annotated[int, _seed("Seed for initialisation, batches and masks.")] = 0,
+    seed: Annotated[int, seed_option("Seed for initialisation, batches and masks.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes); starts it over when nothing was saved yet.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
 ) -> None:
     """Train the hybrid BERT4Rec model on preprocessed data; Ctrl-C saves a resumable checkpoint."""
     from animerec_tui.model_commands import train_command
 
-    train_command(locals())
+    train_command(
+        data, out, resume=resume, force=force, device=device.value,
+        genres=genres, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
+        epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers, heads=heads, max_len=max_len,
+        mask_last=mask_last, crop=crop.value, dropout=dropout, weight_decay=weight_decay, warmup=warmup,
+        val_users=val_users, precision=precision.value, compile=compile, seed=seed,
+    )
 
 
 @app.command(name="eval")
@@ -265,27 +212,25 @@ def evaluate(
     negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
     sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
     baselines: Annotated[bool, typer.Option("--baselines", help="Also score popularity and EASE on the same split.")] = False,
-    ease_lambda: Annotated[float, typer.Option(callback=_number(0, above=True), help="EASE regularisation (a number above 0).")] = 500.0,
-    seed: Annotated[int, _seed("Seed of the sampled negatives.")] = 0,
+    ease_lambda: Annotated[float, typer.Option(callback=number_in(0, above=True), help="EASE regularisation (a number above 0).")] = 500.0,
+    seed: Annotated[int, seed_option("Seed of the sampled negatives.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
 ) -> None:
     """Evaluate a run: full-ranking Recall@K, NDCG@K and MRR (or sampled, with --negatives)."""
     from animerec_tui.model_commands import eval_command
 
-    eval_command(locals())
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
+    eval_command(
+        run, data, split=split.value, negatives=negatives, sampler=sampler.value, baselines=baselines,
+        ease_lambda=ease_lambda, seed=seed, json_output=json_output, device=device.value,
+    )
 
 
 @app.command()
 @user_errors
 def recommend(
     titles: Annotated[Optional[list[str]], typer.Argument(help="Favourite titles (fuzzy); none = your saved favourites.", show_default=False)] = None,
-    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="A favourite by MAL id (repeatable).", show_default=False)] = None,
+    mal_id: MalIds = None,
     top: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="How many recommendations.")] = 20,
     type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these types: TV, Movie, OVA, ONA, Special, Music (repeatable).", show_default=False)] = None,
     hide_sequels: Annotated[bool, typer.Option("--hide-sequels", help="Leave out sequels.")] = False,
@@ -296,7 +241,7 @@ def recommend(
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
-    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder \\[default: the shipped model].", show_default=False)] = None,
+    model: ModelDir = None,
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
     from animerec_tui.recommend_command import run_recommend
@@ -324,8 +269,8 @@ def favourites_list(json_output: Annotated[bool, typer.Option("--json", help="JS
 @favourites_app.command("add")
 @user_errors
 def favourites_add(
-    titles: Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)] = None,
-    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="MAL id (repeatable).", show_default=False)] = None,
+    titles: Titles = None,
+    mal_id: MalIds = None,
 ) -> None:
     """Add anime to your favourites."""
     from animerec_tui.favourites_command import change_favourites
@@ -336,8 +281,8 @@ def favourites_add(
 @favourites_app.command("remove")
 @user_errors
 def favourites_remove(
-    titles: Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)] = None,
-    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="MAL id (repeatable).", show_default=False)] = None,
+    titles: Titles = None,
+    mal_id: MalIds = None,
 ) -> None:
     """Remove anime from your favourites."""
     from animerec_tui.favourites_command import change_favourites
@@ -349,7 +294,7 @@ def favourites_remove(
 @user_errors
 def favourites_unhide(
     titles: Annotated[Optional[list[str]], typer.Argument(help="Titles marked not interested.", show_default=False)] = None,
-    mal_id: Annotated[Optional[list[int]], typer.Option("--mal-id", help="MAL id (repeatable).", show_default=False)] = None,
+    mal_id: MalIds = None,
 ) -> None:
     """Undo 'not interested': let these anime be recommended again."""
     from animerec_tui.favourites_command import change_favourites
@@ -382,7 +327,7 @@ def import_mal(
 @app.command()
 @user_errors
 def tui(
-    model: Annotated[Optional[Path], typer.Option("--model", help="Run or model folder \\[default: the shipped model].", show_default=False)] = None,
+    model: ModelDir = None,
 ) -> None:
     """Open the terminal app: search, favourites and live recommendations."""
     from animerec_tui.tui.app import run

@@ -17,11 +17,6 @@ from rich.table import Table
 from training.errors import UserError
 from training.fsutil import atomic_write_bytes, sha256_file
 
-# Measured on the anime data (benchmarks/RESULTS.md section 1): the items readout learns
-# best with a quarter of each set masked, the mask token's readout with half.
-MASK_PROB = {"items": 0.25, "mask": 0.5}
-
-
 class TrainProgress:
     """A rich progress bar on stderr: epoch, step, loss, sequences/s and ETA for the whole run."""
 
@@ -68,16 +63,20 @@ class TrainProgress:
         )
 
 
-def train_command(opts: dict) -> None:
-    """Load the data, build or resume the model, train, and print the curves."""
+def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, device: str, **choices) -> None:
+    """Load the data, build or resume the model, train, and print the curves.
+
+    ``choices`` are the user's settings for ``training.config.resolve_config`` (None: the
+    data's default); an unknown one is a programming error there, not silently dropped.
+    """
     from training import distributed
     from training.data import load_dataset
     from training.train import pick_device
 
-    data = load_dataset(opts["data"])
-    context, device = distributed.setup(pick_device(opts["device"].value))
+    data = load_dataset(data_folder)
+    context, device = distributed.setup(pick_device(device))
     try:
-        _train(opts, data, context, device)
+        _train(data, Path(out), resume, force, choices, context, device)
     except BrokenPipeError:
         raise  # the reader of stdout went away; main() ends quietly
     except OSError as exc:  # a write the training code did not expect to fail
@@ -87,47 +86,21 @@ def train_command(opts: dict) -> None:
         distributed.teardown(context)
 
 
-def _train(opts: dict, data, context, device: str) -> None:
+def _train(data, run: Path, resume: bool, force: bool, choices: dict, context, device: str) -> None:
     from animerec_tui.catalog import load_catalog
     from training.charts import training_chart
-    from training.genres import genre_table
-    from training.model import ModelConfig
-    from training.train import TrainConfig, train
+    from training.config import resolve_config
+    from training.train import train
 
-    mal_ids = data.manifest.get("item_id_space") == "mal"
-    use_genres = mal_ids if opts["genres"] is None else opts["genres"]
-    if use_genres and not mal_ids:
-        raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
-    names, table = genre_table(data.item_ids, load_catalog()) if use_genres else ([], None)
-    positional = data.ordered if opts["positional"] is None else opts["positional"]
-    model_config = ModelConfig(
-        num_items=data.num_items,
-        max_len=opts["max_len"],
-        hidden=opts["hidden"],
-        layers=opts["layers"],
-        heads=opts["heads"],
-        dropout=opts["dropout"],
-        positional=positional,
-        genres=use_genres,
-        num_genres=len(names),
-        genres_per_item=0 if table is None else table.shape[1],
-        readout=opts["readout"].value if opts["readout"] else ("mask" if positional else "items"),
-    )
-    if model_config.hidden % model_config.heads:
-        raise UserError(f"--hidden {model_config.hidden} must be divisible by --heads {model_config.heads}")
-    if model_config.readout == "items" and positional:
-        raise UserError("--readout items reads a set; it cannot go with the positional embedding (use --readout mask)")
-    config = TrainConfig(
-        epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"], weight_decay=opts["weight_decay"],
-        warmup=opts["warmup"], mask_prob=MASK_PROB[model_config.readout] if opts["mask_prob"] is None else opts["mask_prob"], mask_last=opts["mask_last"], crop=opts["crop"].value, seed=opts["seed"], val_users=opts["val_users"], compile=opts["compile"], precision=opts["precision"].value,
-    )
+    wants_genres = choices.get("genres") is not False and data.manifest.get("item_id_space") == "mal"
+    resolved = resolve_config(data, load_catalog() if wants_genres else None, **choices)
+    model_config, config = resolved.model, resolved.train
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""
-    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if use_genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
+    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if model_config.genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
     started = time.perf_counter()
     with TrainProgress(config.epochs, err, banner) as progress:
-        summary = train(data, opts["out"], model_config, config, device, table, names, opts["resume"], opts["force"], progress, context=context)
-    run = Path(opts["out"])
+        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context)
     if not context.main:
         return
     if summary["interrupted"]:
@@ -146,7 +119,10 @@ def _train(opts: dict, data, context, device: str) -> None:
     )
 
 
-def eval_command(opts: dict) -> None:
+def eval_command(
+    run: Path, data_folder: Path | None, *, split: str, negatives: int, sampler: str, baselines: bool,
+    ease_lambda: float, seed: int, json_output: bool, device: str,
+) -> None:
     """Score the run (and optionally the baselines) and print a table, bars, or JSON."""
     from training.charts import metrics_bars
     from training.checkpoint import check_vocab, load_model
@@ -155,34 +131,34 @@ def eval_command(opts: dict) -> None:
     from training.scoring import model_scorer
     from training.train import pick_device
 
-    device = pick_device(opts["device"].value)
-    model, meta = load_model(opts["run"], device)
+    device = pick_device(device)
+    model, meta = load_model(run, device)
     saved = meta.get("data", {}).get("path")  # a random or hand-made model names no data
-    if not opts["data"] and not saved:
-        raise UserError(f"{opts['run']} does not say what data it was trained on; name it with --data")
-    folder = opts["data"] or Path(saved)
-    if not opts["data"] and not folder.is_dir():
+    if not data_folder and not saved:
+        raise UserError(f"{run} does not say what data it was trained on; name it with --data")
+    folder = data_folder or Path(saved)
+    if not data_folder and not folder.is_dir():
         raise UserError(f"the run's data folder {folder} is gone; name one with --data")
     data = load_dataset(folder)
     check_vocab(meta, data.item_ids, f"the data in {folder}")
-    split, kwargs = opts["split"].value, {"negatives": opts["negatives"], "sampler": opts["sampler"].value, "seed": opts["seed"]}
+    kwargs = {"negatives": negatives, "sampler": sampler, "seed": seed}
     results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device), data, split, **kwargs)}
-    if opts["baselines"]:
+    if baselines:
         if data.num_items > 20_000:
             raise UserError(f"EASE needs a {data.num_items:,}² matrix inverse; run --baselines on data with at most 20,000 items")
         results["popularity"] = evaluate(popularity_scorer(data, split), data, split, **kwargs)
-        results["ease"] = evaluate(ease_scorer(data, split, opts["ease_lambda"]), data, split, **kwargs)
+        results["ease"] = evaluate(ease_scorer(data, split, ease_lambda), data, split, **kwargs)
     first = results["bert4rec"]
     document = {
         "protocol": first["protocol"],
         "split": split,
         "users": first["users"],
-        "run": str(opts["run"]),
+        "run": str(run),
         "data_manifest_sha256": sha256_file(Path(folder) / "manifest.json"),
-        "ease_lambda": opts["ease_lambda"] if opts["baselines"] else None,
+        "ease_lambda": ease_lambda if baselines else None,
         "models": {name: r["metrics"] for name, r in results.items()},
     }
-    if opts["json_output"]:
+    if json_output:
         sys.stdout.write(json.dumps(document, indent=1) + "\n")
         return
     _print_eval(document, metrics_bars)

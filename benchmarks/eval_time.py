@@ -1,7 +1,9 @@
 """Full-ranking evaluation time on the anime data and on ml-1m, on the chosen device.
 
-Preprocesses both (into a temporary folder), builds a model of the default size for each
-(random weights: the time does not depend on them), and times `evaluate` on the test split.
+Preprocesses both (into a temporary folder), builds the model ``animerec train`` would build
+for each with its defaults (``training.config.resolve_config``: the anime data gets the
+genre input and the items readout, ml-1m the positional embedding and the mask readout;
+random weights, as the time does not depend on them), and times `evaluate` on the test split.
 
     python benchmarks/eval_time.py [--anime ../shared/data/anime] [--ml1m ../shared/data/bench/ml-1m/ml-1m.txt] [--device cuda]
 """
@@ -18,7 +20,9 @@ import torch
 from _common import REPO, hardware
 from training.data import load_dataset
 from training.evaluate import evaluate
-from training.model import BERT4Rec, ModelConfig
+from animerec_tui.catalog import load_catalog
+from training.config import resolve_config
+from training.model import BERT4Rec
 from training.preprocess import PreprocessParams, preprocess
 from training.scoring import model_scorer
 
@@ -34,24 +38,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [
             ("anime (caserec, 5-core)", dict(ratings=caserec / "anime_ratings.dat", item_map=caserec / "DERIVED_caserec_item_to_mal_id.csv",
-                                              params=PreprocessParams(min_user_items=5, min_item_users=5)), dict(max_len=128, positional=False)),
-            ("ml-1m", dict(ratings=args.ml1m, params=PreprocessParams(min_user_items=3, min_item_users=1)), dict(max_len=200, positional=True, heads=2)),
+                                              params=PreprocessParams(min_user_items=5, min_item_users=5)), {}),
+            ("ml-1m", dict(ratings=args.ml1m, params=PreprocessParams(min_user_items=3, min_item_users=1)), dict(max_len=200, heads=2)),
         ]
         for name, pre, arch in jobs:
             folder = Path(tmp) / name.split()[0]
             preprocess(out=folder, **pre)
             data = load_dataset(folder)
-            model = BERT4Rec(ModelConfig(num_items=data.num_items, genres=False, **arch)).to(args.device)
+            run = resolve_config(data, load_catalog(), **arch)
+            genres = None if run.item_genres is None else torch.from_numpy(run.item_genres)
+            model = BERT4Rec(run.model, genres).to(args.device)
             scorer = model_scorer(model, data.ordered, args.device)
             evaluate(scorer, data, "test")  # warm-up
             started = time.perf_counter()
             result = evaluate(scorer, data, "test")
-            rows.append((name, result["users"], data.num_items, time.perf_counter() - started))
+            rows.append((name, run.model.readout, result["users"], data.num_items, time.perf_counter() - started))
     print(f"\n### Full-ranking evaluation time — {hardware()}, device {args.device}\n")
-    print("| data | users | items | seconds |")
-    print("|---|---|---|---|")
-    for name, users, items, seconds in rows:
-        print(f"| {name} | {users:,} | {items:,} | {seconds:.2f} |")
+    print(f"{torch.get_num_threads()} torch threads\n")
+    print("| data | readout | users | items | seconds |")
+    print("|---|---|---|---|---|")
+    for name, readout, users, items, seconds in rows:
+        print(f"| {name} | {readout} | {users:,} | {items:,} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

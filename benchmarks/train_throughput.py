@@ -2,11 +2,13 @@
 
 Naive (as the reference does it): a Python loop over every item of every sequence to mask
 it, and logits for every position of every sequence (batch x length x catalogue) fed to a
-cross-entropy that ignores unmasked positions. Ours: vectorised masking, scores only at
-masked positions, computed once per row for a row's mask tokens (set mode). Each runs in its
-own process so peak memory is its own.
+cross-entropy that ignores unmasked positions. Ours: vectorised masking and the shipped
+model's loss: with ``--readout items`` (the default for sets, as shipped) every item of a
+row votes for each candidate, a batch x length x catalogue tensor of votes per step; with
+``--readout mask`` (classic BERT4Rec) scores only at masked positions, computed once per
+row. Each runs in its own process so peak memory is its own.
 
-    python benchmarks/train_throughput.py [--items 16358] [--hidden 256] [--batch 128] [--length 128] [--steps 3] [--precision auto|fp32|bf16]
+    python benchmarks/train_throughput.py [--readout items|mask] [--items 16358] [--hidden 256] [--batch 128] [--length 128] [--steps 3] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 
 from _common import hardware
 from training.data import mask_tokens
-from training.model import BERT4Rec, ModelConfig
+from training.model import READOUTS, BERT4Rec, ModelConfig
 from training.train import mixed_precision
 
 
@@ -45,7 +47,7 @@ def naive_mask(tokens: torch.Tensor, prob: float, mask_id: int, num_items: int, 
 
 def run(kind: str, args) -> dict:
     torch.manual_seed(0)
-    config = ModelConfig(num_items=args.items, max_len=args.length, hidden=args.hidden, layers=2, heads=4, dropout=0.1, genres=False)
+    config = ModelConfig(num_items=args.items, max_len=args.length, hidden=args.hidden, layers=2, heads=4, dropout=0.1, genres=False, readout=args.readout)
     device = args.device
     model = BERT4Rec(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device == "cuda")
@@ -87,6 +89,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--kind", choices=["naive", "ours"])
+    parser.add_argument("--readout", choices=READOUTS, default=ModelConfig.readout, help="our formulation's readout (the naive one reads every position)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="both formulations: auto = bf16 on CUDA, fp32 on CPU")
     args = parser.parse_args()
@@ -97,7 +100,7 @@ def main() -> None:
     for kind in ("naive", "ours"):
         command = [sys.executable, __file__, "--kind", kind, *[f"--{k}={v}" for k, v in vars(args).items() if k != "kind"]]
         results[kind] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    print(f"\n### Training step, {args.items:,} items, hidden {args.hidden}, 2 blocks, 4 heads, length {args.length}, batch {args.batch} — {hardware()}, {torch.get_num_threads()} threads\n")
+    print(f"\n### Training step, {args.items:,} items, hidden {args.hidden}, 2 blocks, 4 heads, length {args.length}, batch {args.batch}, ours with the {args.readout} readout — {hardware()}, {torch.get_num_threads()} threads\n")
     print(f"device {args.device}, precision {args.precision}; peak memory is {'GPU memory allocated' if args.device == 'cuda' else 'process RSS'}\n")
     print("| formulation | sequences/s | s/step | peak GB |")
     print("|---|---|---|---|")

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from training import __version__
 from training.errors import UserError
 from training.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
-from training.model import MAX_LEN_LIMIT, READOUTS, BERT4Rec, ModelConfig
+from training.model import BERT4Rec, ModelConfig
 
 CHECKPOINT_FORMAT = "animerec-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -218,31 +218,15 @@ def read_meta(folder: Path) -> dict:
         raise UserError(f"{path}: its data section is malformed; the file is damaged")
     try:
         ids = np.asarray(vocab.get("item_ids", []), dtype=np.int64)
-        check_model_config(ModelConfig.from_dict(config))
     except (TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}: malformed ({exc}); the file is damaged") from None
+    try:
+        ModelConfig.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: malformed (model_config.{exc}); the file is damaged") from None
     if vocab.get("sha256") != vocab_hash(ids) or ids.ndim != 1 or ids.size != config.get("num_items"):
         raise UserError(f"{path}: its vocabulary does not match its own hash; the file is damaged")
     return meta
-
-
-def check_model_config(config: ModelConfig) -> None:
-    """Raise ValueError for a configuration no model can be built from (a damaged meta.json)."""
-    for name, low, high in (
-        ("num_items", 1, 1 << 31), ("max_len", 2, MAX_LEN_LIMIT), ("hidden", 1, 1 << 16), ("layers", 1, 1024),
-        ("heads", 1, 1 << 16), ("num_genres", 0, 1 << 16), ("genres_per_item", 0, 1 << 10),
-    ):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"model_config.{name} is {value!r:.40} (must be from {low} to {high})")
-    if config.hidden % config.heads:
-        raise ValueError(f"model_config.hidden {config.hidden} is not divisible by heads {config.heads}")
-    if isinstance(config.dropout, bool) or not isinstance(config.dropout, (int, float)) or not 0 <= config.dropout < 1:
-        raise ValueError(f"model_config.dropout is {config.dropout!r:.40}")
-    if not isinstance(config.positional, bool) or not isinstance(config.genres, bool):
-        raise TypeError("model_config.positional and model_config.genres must be true or false")
-    if config.readout not in READOUTS or (config.readout == "items" and config.positional):
-        raise ValueError(f"model_config.readout is {config.readout!r:.40}")
 
 
 def _check_shapes(config: ModelConfig, weights: dict[str, torch.Tensor], where: Path) -> None:

@@ -9,20 +9,32 @@ the positions asked for, never batch x length x catalogue.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-READOUTS = ("mask", "items")
+Readout = Literal["items", "mask"]
+READOUTS: tuple[Readout, ...] = ("items", "mask")
 MAX_LEN_LIMIT = 4096
 """Longest input a model may take: attention is quadratic in it, and inference pads to it."""
+# Whole-number fields: (lowest, highest). Bounded so that a damaged meta.json cannot ask for
+# a model that would allocate without limit.
+_INT_RANGES = {
+    "num_items": (1, 1 << 31), "max_len": (2, MAX_LEN_LIMIT), "hidden": (1, 1 << 16), "layers": (1, 1024),
+    "heads": (1, 1 << 16), "num_genres": (0, 1 << 16), "genres_per_item": (0, 1 << 10),
+}
 
 
 @dataclass
 class ModelConfig:
-    """Architecture; saved with every checkpoint. Defaults are sized for the MAL anime data."""
+    """Architecture; saved with every checkpoint. Defaults are the shipped model's (a set of MAL anime).
+
+    It checks itself on construction: a ``ValueError`` whose message starts with the field's
+    name says which field no model can be built from (a bad flag or a damaged meta.json).
+    """
 
     num_items: int
     max_len: int = 128
@@ -34,7 +46,25 @@ class ModelConfig:
     genres: bool = True
     num_genres: int = 0
     genres_per_item: int = 0
-    readout: str = "mask"  # "mask": the mask token's vector; "items": every item of the set votes (sets only)
+    readout: Readout = "items"
+    """items: every item of the set votes (sets only); mask: the mask token's vector (classic BERT4Rec)."""
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} is {value!r:.40} (must be from {low} to {high})")
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden {self.hidden} is not divisible by heads {self.heads}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout is {self.dropout!r:.40} (must be from 0 to below 1)")
+        for name in ("positional", "genres"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} is {getattr(self, name)!r:.40} (must be true or false)")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout is {self.readout!r:.40} (must be items or mask)")
+        if self.readout == "items" and self.positional:
+            raise ValueError("readout items reads a set; it cannot go with positional (use readout mask)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,11 +158,7 @@ class BERT4Rec(nn.Module):
 
     def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None) -> None:
         super().__init__()
-        if config.hidden % config.heads:
-            raise ValueError(f"hidden size {config.hidden} is not divisible by {config.heads} heads")
-        if config.readout not in READOUTS or (config.readout == "items" and config.positional):
-            raise ValueError(f"readout {config.readout!r} is not one of mask, items (items reads sets: no positional embedding)")
-        self.config = config
+        self.config = config  # it checked itself when it was made
         self.item_emb = nn.Embedding(config.vocab_size, config.hidden, padding_idx=0)
         self.pos_emb = nn.Embedding(config.max_len, config.hidden) if config.positional else None
         if config.genres:

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +24,6 @@ from training.errors import UserError
 from training.fsutil import check_replaceable
 from training.checkpoint import (
     RUN_FILE,
-    check_model_config,
     check_vocab,
     complete_checkpoints,
     load_model,
@@ -39,80 +38,11 @@ from training.checkpoint import (
     write_checkpoint,
 )
 from training import distributed
+from training.config import TrainConfig, saved_train_config
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.evaluate import evaluate
 from training.model import BERT4Rec, ModelConfig, parameter_count, training_bytes
 from training.scoring import model_scorer, score_users
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings; saved with the run."""
-
-    epochs: int = 30
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.05
-    mask_prob: float = 0.5
-    mask_last: float = 0.0
-    crop: str = "latest"
-    clip: float = 1.0
-    seed: int = 0
-    val_users: int = 10_000
-    compile: bool = False
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere; or "fp32" / "bf16"
-
-
-SEED_MAX = 2**32 - 1
-# Each field: (a test of its value, what it must be). A field with no rule is not checked.
-_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
-    "epochs": (lambda v: _int(v) and v >= 1, "a whole number of at least 1"),
-    "batch_size": (lambda v: _int(v) and 1 <= v <= 1 << 20, "a whole number from 1 to 1,048,576"),
-    "lr": (lambda v: _number(v) and v > 0, "a number above 0"),
-    "weight_decay": (lambda v: _number(v) and v >= 0, "a number of at least 0"),
-    "warmup": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
-    "mask_prob": (lambda v: _number(v) and 0 < v <= 1, "a number above 0, at most 1"),
-    "mask_last": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
-    "crop": (lambda v: v in ("latest", "random"), "latest or random"),
-    "clip": (lambda v: _number(v) and v > 0, "a number above 0"),
-    "seed": (lambda v: _int(v) and 0 <= v <= SEED_MAX, f"a whole number from 0 to {SEED_MAX}"),
-    "val_users": (lambda v: _int(v) and v >= 1, "a whole number of at least 1"),
-    "compile": (lambda v: isinstance(v, bool), "true or false"),
-    "precision": (lambda v: v in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
-}
-
-
-def _int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def config_problem(config: TrainConfig) -> tuple[str, object, str] | None:
-    """The first field of ``config`` that no run can use, as (name, value, what it must be)."""
-    for name, (ok, rule) in _RULES.items():
-        value = getattr(config, name)
-        if not ok(value):
-            return name, value, rule
-    return None
-
-
-def saved_train_config(meta: dict, folder: Path, **overrides) -> TrainConfig:
-    """A resumed run's own ``TrainConfig`` from its meta.json, checked, with ``overrides`` applied."""
-    saved = meta.get("train_config")
-    where = folder / "meta.json"
-    if not isinstance(saved, dict):
-        raise UserError(f"{where}: train_config is missing or not an object; the run is damaged and cannot be resumed")
-    known = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
-    config = TrainConfig(**{**known, **overrides})
-    problem = config_problem(config)
-    if problem:
-        name, value, rule = problem
-        raise UserError(f"{where}: train_config.{name} is {value!r:.40}, not {rule}; the run is damaged and cannot be resumed")
-    return config
 
 
 def free_memory(device: str) -> int | None:
@@ -134,10 +64,6 @@ def free_memory(device: str) -> int | None:
 
 def check_fits(model_config: ModelConfig, batch_size: int, device: str) -> None:
     """Refuse, before anything is allocated, a model whose training cannot fit in memory."""
-    try:
-        check_model_config(model_config)
-    except (TypeError, ValueError) as exc:
-        raise UserError(str(exc).replace("model_config.", "--").replace("_", "-")) from None
     need, free = training_bytes(model_config, batch_size), free_memory(device)
     if free is not None and need > free:
         raise UserError(
@@ -345,9 +271,6 @@ def train(
     batches; only rank 0 validates, reports progress and writes checkpoints.
     """
     run = Path(os.path.abspath(run))  # "." and "runs/x/.." have no name of their own to set a run aside by
-    problem = config_problem(config)
-    if problem:
-        raise UserError(f"--{problem[0].replace('_', '-')} {problem[1]!r:.40}: {problem[2]}")
     if context.main:
         _settle_set_aside(run)
     distributed.barrier(context)

@@ -95,7 +95,7 @@ def test_a_model_that_cannot_fit_in_memory_is_refused_before_it_is_built(toy_dat
 
 
 def test_hidden_not_divisible_by_heads_is_one_line(toy_data, tmp_path):
-    _assert_refused(_invoke("train", "--data", toy_data, "--out", tmp_path / "r", "--hidden", "64", "--heads", "3"), "must be divisible by --heads 3")
+    _assert_refused(_invoke("train", "--data", toy_data, "--out", tmp_path / "r", "--hidden", "64", "--heads", "3"), "--hidden 64 is not divisible by --heads 3")
 
 
 # --- train --resume on a damaged run --------------------------------------------------------

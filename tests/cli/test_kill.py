@@ -25,12 +25,13 @@ from training.checkpoint import MODEL_FILE, STATE_FILE, load_model, load_optimiz
 from training.data import load_dataset
 from animerec_tui.catalog import load_catalog
 from training.genres import genre_table
+from training.config import TrainConfig, resolve_config
 from training.model import ModelConfig
-from training.train import TrainConfig, make_optimizer, train
+from training.train import make_optimizer, train
 
 pytestmark = pytest.mark.subprocess
 
-SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False)
+SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False, batch_size=8, lr=3e-3, seed=3, val_users=100)
 EPOCHS = 3
 
 
@@ -39,8 +40,8 @@ class Killed(BaseException):
 
 
 def _train(data, run, stop_after=None, resume=False):
-    config = TrainConfig(epochs=EPOCHS, batch_size=8, lr=3e-3, seed=3, val_users=100)
-    return train(data, run, ModelConfig(num_items=data.num_items, **SMALL), config, resume=resume, stop_after=stop_after)
+    config = resolve_config(data, epochs=EPOCHS, **SMALL)
+    return train(data, run, config.model, config.train, resume=resume, stop_after=stop_after)
 
 
 def _load_whole(folder: Path) -> dict:

@@ -10,9 +10,9 @@ from training.data import chunked_queries, mask_tokens, pad_rows
 from training.model import BERT4Rec, ModelConfig
 
 
-def _model(positional=False, genres=False, num_items=30, **kw) -> BERT4Rec:
+def _model(positional=False, genres=False, num_items=30, readout="mask", **kw) -> BERT4Rec:
     torch.manual_seed(0)
-    config = ModelConfig(num_items=num_items, max_len=12, hidden=32, heads=2, layers=2, dropout=0.0, positional=positional, genres=genres, num_genres=4 if genres else 0, genres_per_item=2 if genres else 0, **kw)
+    config = ModelConfig(num_items=num_items, max_len=12, hidden=32, heads=2, layers=2, dropout=0.0, positional=positional, genres=genres, num_genres=4 if genres else 0, genres_per_item=2 if genres else 0, readout=readout, **kw)
     table = None
     if genres:
         table = torch.zeros(num_items + 2, 2, dtype=torch.long)

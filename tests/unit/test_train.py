@@ -12,15 +12,15 @@ import torch
 from training.errors import UserError
 from training.checkpoint import load_model, read_run, resolve_model_dir
 from training.data import load_dataset
-from training.model import ModelConfig
-from training.train import TrainConfig, mixed_precision, train
+from training.config import resolve_config
+from training.train import mixed_precision, train
 
-SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False)
+SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False, batch_size=8, lr=3e-3, seed=3, val_users=100)
 
 
 def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, precision="auto", readout="mask"):
-    config = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, seed=3, val_users=100, precision=precision)
-    return train(data, run, ModelConfig(num_items=data.num_items, readout=readout, **SMALL), config, resume=resume, force=force, stop_after=stop_after)
+    config = resolve_config(data, readout=readout, epochs=epochs, precision=precision, **SMALL)
+    return train(data, run, config.model, config.train, resume=resume, force=force, stop_after=stop_after)
 
 
 def _weights(run):

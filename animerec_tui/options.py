@@ -1,0 +1,100 @@
+"""The CLI's shared option types and checks, in one place (as the Typer-era hf CLI's ``_cli_utils``).
+
+Nothing here imports more than Typer, so ``animerec --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+# training.config.SEED_MAX and training.model.MAX_LEN_LIMIT, written out so that --help need
+# not import numpy or torch (tests/test_import_hygiene.py checks that they agree).
+SEED_MAX = 2**32 - 1
+MAX_LEN = 4096
+
+
+def number_in(low: float = -math.inf, high: float = math.inf, above: bool = False) -> Callable[[float | None], float | None]:
+    """Option callback: a finite number in [low, high] (above ``low`` when ``above``).
+
+    Click's own ranges let NaN through (or name the wrong bound for it), hence one check here.
+    """
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        inside = math.isfinite(value) and (value > low if above else value >= low) and value <= high
+        if not inside:
+            bounds = [f"above {low:g}" if above else f"at least {low:g}"] if low > -math.inf else []
+            bounds += [f"at most {high:g}"] if high < math.inf else []
+            raise typer.BadParameter(f"{value} is not a number {', '.join(bounds)}" if bounds else f"{value} is not a finite number")
+        return value
+
+    return check
+
+
+def seed_option(help_text: str):
+    """A --seed option: a whole number from 0 to SEED_MAX."""
+    return typer.Option(min=0, max=SEED_MAX, help=help_text)
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    cooperunion = "cooperunion"
+    caserec = "caserec"
+    mal2020 = "mal2020"
+    reference = "reference"
+    sequence = "sequence"
+
+
+class Holdout(str, Enum):
+    auto = "auto"
+    random = "random"
+    last = "last"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class Readout(str, Enum):
+    items = "items"
+    mask = "mask"
+
+
+class Crop(str, Enum):
+    latest = "latest"
+    random = "random"
+
+
+class Sampler(str, Enum):
+    uniform = "uniform"
+    popularity = "popularity"
+
+
+class Split(str, Enum):
+    test = "test"
+    val = "val"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+MalIds = Annotated[Optional[list[int]], typer.Option("--mal-id", help="A MAL id (repeatable).", show_default=False)]
+Titles = Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)]
+ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model folder \\[default: the shipped model].", show_default=False)]

@@ -1,0 +1,162 @@
+"""A run's configuration from one place: the data decides the defaults, the user overrides them.
+
+``resolve_config`` is the only function that turns a dataset and a user's choices into a
+``ModelConfig`` and a ``TrainConfig``; the CLI, the benchmarks, the default-model build and
+the test fixtures all call it, so none of them can drift to another model than the one
+that ships. The defaults, measured on the anime data (benchmarks/RESULTS.md section 1):
+a set (no positional embedding) read by the ``items`` readout with a quarter of each set
+masked, the hybrid genre input whenever items are MAL ids; ordered data (ml-1m) gets the
+positional embedding and the classic ``mask`` readout with half of each sequence masked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from training.catalog import Catalog
+from training.data import Dataset
+from training.errors import UserError
+from training.genres import genre_table
+from training.model import ModelConfig, Readout
+
+Crop = Literal["latest", "random"]
+Precision = Literal["auto", "fp32", "bf16"]
+MASK_PROB: dict[Readout, float] = {"items": 0.25, "mask": 0.5}
+"""Share of each sequence masked in training, by readout: what each learns best with."""
+SEED_MAX = 2**32 - 1
+
+
+def _whole(value, low: int, high: float = math.inf) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _number(value, low: float, high: float = math.inf, above: bool = False) -> bool:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return ok and (value > low if above else value >= low) and value <= high
+
+
+# Each field: (a test of its value, what it must be).
+_RULES = {
+    "epochs": (lambda v: _whole(v, 1), "a whole number of at least 1"),
+    "batch_size": (lambda v: _whole(v, 1, 1 << 20), "a whole number from 1 to 1,048,576"),
+    "lr": (lambda v: _number(v, 0, above=True), "a number above 0"),
+    "weight_decay": (lambda v: _number(v, 0), "a number of at least 0"),
+    "warmup": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
+    "mask_prob": (lambda v: _number(v, 0, 1, above=True), "a number above 0, at most 1"),
+    "mask_last": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
+    "crop": (lambda v: v in ("latest", "random"), "latest or random"),
+    "clip": (lambda v: _number(v, 0, above=True), "a number above 0"),
+    "seed": (lambda v: _whole(v, 0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}"),
+    "val_users": (lambda v: _whole(v, 1), "a whole number of at least 1"),
+    "compile": (lambda v: isinstance(v, bool), "true or false"),
+    "precision": (lambda v: v in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; saved with the run. Checks itself like ``ModelConfig``."""
+
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    mask_prob: float = MASK_PROB["items"]
+    mask_last: float = 0.0
+    crop: Crop = "latest"
+    clip: float = 1.0
+    seed: int = 0
+    val_users: int = 10_000
+    compile: bool = False
+    precision: Precision = "auto"
+    """auto: bf16 autocast on CUDA, fp32 elsewhere."""
+
+    def __post_init__(self) -> None:
+        for name, (ok, rule) in _RULES.items():
+            value = getattr(self, name)
+            if not ok(value):
+                raise ValueError(f"{name} is {value!r:.40}, not {rule}")
+
+
+@dataclass
+class RunConfig:
+    """Everything ``train()`` needs besides the data: both configurations and the genre input."""
+
+    model: ModelConfig
+    train: TrainConfig
+    genre_names: list[str]
+    item_genres: np.ndarray | None
+
+
+_MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout"}
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob"}
+
+
+def resolve_config(
+    data: Dataset,
+    catalog: Catalog | None = None,
+    *,
+    genres: bool | None = None,
+    positional: bool | None = None,
+    readout: Readout | None = None,
+    mask_prob: float | None = None,
+    **overrides,
+) -> RunConfig:
+    """The configuration of a new run on ``data``: the product's defaults, then ``overrides``.
+
+    None means "the default for this data". ``overrides`` are any other ``ModelConfig`` or
+    ``TrainConfig`` field by name (``hidden=128``, ``epochs=5``); an unknown name is a
+    ``TypeError``, a bad value a ``UserError`` naming the flag. The genre input needs the
+    catalogue that maps MAL ids to genres.
+    """
+    unknown = set(overrides) - _MODEL_FIELDS - _TRAIN_FIELDS
+    if unknown:
+        raise TypeError(f"resolve_config() got unknown settings: {', '.join(sorted(unknown))}")
+    mal_ids = data.manifest.get("item_id_space") == "mal"
+    genres = mal_ids if genres is None else genres
+    if genres and not mal_ids:
+        raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
+    if genres and catalog is None:
+        raise UserError("the genre input needs the anime catalogue; use --no-genres")
+    names, table = genre_table(data.item_ids, catalog) if genres else ([], None)
+    positional = data.ordered if positional is None else positional
+    readout = readout or ("mask" if positional else "items")
+    try:
+        model = ModelConfig(
+            num_items=data.num_items, positional=positional, genres=genres, readout=readout,
+            num_genres=len(names), genres_per_item=0 if table is None else table.shape[1],
+            **{k: v for k, v in overrides.items() if k in _MODEL_FIELDS},
+        )
+        train = TrainConfig(
+            mask_prob=MASK_PROB[readout] if mask_prob is None else mask_prob,
+            **{k: v for k, v in overrides.items() if k in _TRAIN_FIELDS},
+        )
+    except ValueError as exc:
+        raise UserError(_as_flags(str(exc))) from None
+    return RunConfig(model, train, names, table)
+
+
+def _as_flags(message: str) -> str:
+    """'hidden 64 is not divisible by heads 3' -> '--hidden 64 is not divisible by --heads 3'."""
+    words = message.split(" ")
+    names = {f.name for f in fields(ModelConfig)} | {f.name for f in fields(TrainConfig)}
+    return " ".join(f"--{w.replace('_', '-')}" if w in names else w for w in words)
+
+
+def saved_train_config(meta: dict, folder: Path, **overrides) -> TrainConfig:
+    """A resumed run's own ``TrainConfig`` from its meta.json, checked, with ``overrides`` applied."""
+    saved = meta.get("train_config")
+    where = folder / "meta.json"
+    if not isinstance(saved, dict):
+        raise UserError(f"{where}: train_config is missing or not an object; the run is damaged and cannot be resumed")
+    known = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+    try:
+        return TrainConfig(**{**known, **overrides})
+    except ValueError as exc:
+        raise UserError(f"{where}: train_config.{exc}; the run is damaged and cannot be resumed") from None
