@@ -46,6 +46,10 @@ class TrainProgress:
         self.progress.start()
         self.started = True
 
+    def note(self, text: str) -> None:
+        """A line for the user above the progress bar (training goes on)."""
+        self.console.print(text, markup=False)
+
     def __exit__(self, *exc) -> None:
         if self.started:  # stopping a display that never started would still print a blank line
             self.progress.stop()
@@ -71,7 +75,7 @@ def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, de
     """
     from training import distributed
     from training.data import load_dataset
-    from training.train import pick_device
+    from training.device import pick_device
 
     data = load_dataset(data_folder)
     context, device = distributed.setup(pick_device(device))
@@ -129,7 +133,7 @@ def eval_command(
     from training.data import load_dataset
     from training.evaluate import ease_scorer, evaluate, popularity_scorer
     from training.scoring import model_scorer
-    from training.train import pick_device
+    from training.device import pick_device
 
     device = pick_device(device)
     model, meta = load_model(run, device)

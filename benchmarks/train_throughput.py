@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from _common import hardware
 from training.data import mask_tokens
 from training.model import READOUTS, BERT4Rec, ModelConfig
-from training.train import mixed_precision
+from training.device import mixed_precision
 
 
 def naive_mask(tokens: torch.Tensor, prob: float, mask_id: int, num_items: int, rng: random.Random):

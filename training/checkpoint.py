@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from training import __version__
 from training.errors import UserError
-from training.fsutil import atomic_output_dir, atomic_write_bytes, fsync_dir
+from training.fsutil import atomic_output_dir, fsync_dir
 from training.model import BERT4Rec, ModelConfig
 
 CHECKPOINT_FORMAT = "animerec-checkpoint"
@@ -43,8 +41,26 @@ def versions() -> dict:
     return {"animerec": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def _json_bytes(data: dict) -> bytes:
+def json_bytes(data: dict) -> bytes:
+    """The JSON every checkpoint file uses: indented, keys sorted, one trailing newline."""
     return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+
+def checkpoint_meta(model_config: ModelConfig, train_config: dict | None, item_ids: np.ndarray, id_space: str, genres: list[str], data: dict | None = None) -> dict:
+    """A checkpoint's meta.json, built in one place: format, configurations, vocabulary, data, versions."""
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_config": model_config.to_dict(),
+        "vocab": {"size": int(item_ids.size), "sha256": vocab_hash(item_ids), "item_ids": item_ids.tolist(), "id_space": id_space},
+        "genres": genres,
+        "versions": versions(),
+    }
+    if train_config is not None:
+        meta["train_config"] = train_config
+    if data is not None:
+        meta["data"] = data
+    return meta
 
 
 def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer | None = None, state: dict | None = None) -> None:
@@ -52,11 +68,11 @@ def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch
     with atomic_output_dir(folder, force=True) as tmp:
         weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / MODEL_FILE), metadata={"format": CHECKPOINT_FORMAT})
-        (tmp / META_FILE).write_bytes(_json_bytes(meta))
+        (tmp / META_FILE).write_bytes(json_bytes(meta))
         if optimizer is not None:
             tensors, layout = _flatten_optimizer(optimizer)
             save_file(tensors, str(tmp / STATE_FILE))
-            (tmp / STATE_META_FILE).write_bytes(_json_bytes({**(state or {}), "optimizer": layout}))
+            (tmp / STATE_META_FILE).write_bytes(json_bytes({**(state or {}), "optimizer": layout}))
     fsync_dir(folder.parent)  # the rename is on disk before anything (run.json) names the folder
 
 
@@ -131,56 +147,6 @@ def read_run(run: Path) -> dict:
         raise UserError(f"{run}: not a training run (no {RUN_FILE})") from None
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise UserError(f"{run / RUN_FILE}: unreadable ({exc})") from None
-
-
-def update_run(run: Path, latest: str, best: str | None) -> None:
-    """Point ``run.json`` at new checkpoints, then delete the ones nothing points to.
-
-    The replace of ``run.json`` is the commit: a kill before it leaves the previous
-    pointer, whose checkpoints are still all there; a kill after it only leaves garbage.
-    """
-    atomic_write_bytes(run / RUN_FILE, _json_bytes({"latest": latest, "best": best}))
-    fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
-    remove_leftovers(run)
-    keep = {latest, best}
-    for folder in (run / "checkpoints").iterdir():
-        if folder.name not in keep:
-            _delete(folder)
-
-
-def remove_leftovers(run: Path) -> None:
-    """Delete what killed writes leave in a run: hidden temporary files and folders."""
-    for name in (RUN_FILE, "history.json", "training_chart.txt"):
-        for path in Path(run).glob(f".{name}.tmp-*"):
-            path.unlink(missing_ok=True)
-    checkpoints = Path(run) / "checkpoints"
-    for path in checkpoints.glob(".*") if checkpoints.is_dir() else ():
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def _delete(folder: Path) -> None:
-    # Rename to a hidden name first, so a kill halfway through leaves a temporary folder
-    # that everything ignores, never a checkpoint folder with some of its files gone.
-    hidden = folder.with_name(f".{folder.name}.del-{os.getpid()}")
-    try:
-        os.replace(folder, hidden)
-    except OSError:
-        hidden = folder
-    shutil.rmtree(hidden, ignore_errors=True)
-
-
-def complete_checkpoints(run: Path) -> list[Path]:
-    """A run's checkpoint folders that hold every file, oldest first (names sort in training order)."""
-    checkpoints = Path(run) / "checkpoints"
-    found = [
-        folder for folder in (checkpoints.iterdir() if checkpoints.is_dir() else ())
-        if CHECKPOINT_NAME.fullmatch(folder.name)
-        and all((folder / name).is_file() for name in (MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE))
-    ]
-    return sorted(found, key=lambda folder: folder.name)
 
 
 def resolve_model_dir(path: Path, which: str = "best") -> Path:
@@ -299,4 +265,4 @@ def export_model(run: Path, out: Path, half: bool = True) -> None:
     meta = {**meta, "exported_from": str(folder), "dtype": "float16" if half else "float32"}
     with atomic_output_dir(out, force=True) as tmp:
         save_file(weights, str(tmp / MODEL_FILE), metadata={"format": CHECKPOINT_FORMAT})
-        (tmp / META_FILE).write_bytes(_json_bytes(meta))
+        (tmp / META_FILE).write_bytes(json_bytes(meta))

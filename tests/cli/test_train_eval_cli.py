@@ -126,3 +126,10 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(trained, toy
     assert done.exit_code == 0, done.output
     assert len(json.loads((run / "history.json").read_text())) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the old run is gone once replaced
+
+
+def test_resume_with_nothing_saved_says_so_and_starts_over(toy_data, tmp_path):
+    result = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(tmp_path / "r"), "--epochs", "1", "--resume", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "nothing to resume in" in result.stderr and "starting a new run" in result.stderr
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["latest"] == "e0001-s000000"

@@ -1,0 +1,206 @@
+"""A training run's folder, from the first checkpoint to the last, so that nothing is ever lost.
+
+A run folder holds ``checkpoints/<name>/`` (each written whole under a hidden name and
+renamed) and ``run.json``, an atomically replaced pointer to the latest and the best.
+``RunFolder`` owns its whole lifecycle:
+
+- ``prepare``: where to start. It finishes what a killed ``--force`` left, finds the
+  checkpoint ``--resume`` continues from, and refuses to replace anything but a run (see
+  ``fsutil.check_replaceable``).
+- ``guard``: while training, a new run that fails before its first checkpoint is removed,
+  and a run it was replacing (set aside as ``.RUN.replaced``) is put back.
+- ``save``: one checkpoint, then the pointer, then the garbage; the run it replaces goes
+  only once the new one has a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from training.checkpoint import (
+    CHECKPOINT_NAME,
+    META_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    STATE_FILE,
+    STATE_META_FILE,
+    json_bytes,
+    read_run,
+    resolve_model_dir,
+    write_checkpoint,
+)
+from training.errors import UserError
+from training.fsutil import atomic_write_bytes, check_replaceable, fsync_dir
+
+
+class RunFolder:
+    """The folder of one run; ``main`` is False on the ranks of a distributed run that never write."""
+
+    def __init__(self, path: Path, main: bool = True) -> None:
+        self.path = Path(os.path.abspath(path))  # "." and "runs/x/.." have no name of their own to set a run aside by
+        self.main = main
+        self.replacing = False
+        """A new run is replacing an old one (``--force``), set aside until the first checkpoint."""
+        self.saved = False
+        """The run has a checkpoint, so it is never removed on failure."""
+
+    @property
+    def set_aside(self) -> Path:
+        """Where ``--force`` keeps the run it replaces until the new run has a checkpoint."""
+        return self.path.with_name(f".{self.path.name}.replaced")
+
+    def prepare(self, data_folder: Path, resume: bool, force: bool) -> Path | None:
+        """The checkpoint to resume from, or None for a new run; refuse what may not be replaced."""
+        if self.main:
+            self._settle_set_aside()
+        start = self._resume_point() if resume else None
+        if start is None and (self.path.exists() or self.path.is_symlink()):  # a new run would replace it
+            check_replaceable(self.path, (RUN_FILE, "checkpoints"), "train", [data_folder])
+            if not (force or resume):
+                raise UserError(f"{self.path} already exists; pass --resume to continue it or --force to start over")
+        self.saved = start is not None
+        self.replacing = start is None and self.main and self.path.exists()
+        if start is not None and self.main:
+            remove_leftovers(self.path)
+        return start
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Create the run (setting aside the one it replaces); on any failure before the first save, undo it."""
+        if self.main and self.replacing:
+            if self.set_aside.exists():
+                raise UserError(f"{self.set_aside} holds a run set aside by an earlier --force; move or delete it first")
+            try:
+                self.path.rename(self.set_aside)
+            except OSError as exc:
+                raise UserError(f"cannot replace {self.path}: {exc.strerror or exc}") from None
+        try:
+            if self.main and not self.saved:
+                try:  # fail now, not after the first epoch, when the run cannot be written
+                    (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise UserError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            yield
+        except BaseException:
+            if self.main and not self.saved:
+                shutil.rmtree(self.path, ignore_errors=True)
+                if self.replacing and self.set_aside.exists():
+                    self.set_aside.rename(self.path)
+            raise
+
+    def save(self, name: str, model: torch.nn.Module, meta: dict, optimizer: torch.optim.Optimizer, state: dict, best: str | None) -> None:
+        """Write checkpoint ``name`` and point ``run.json`` at it (and at ``best``)."""
+        if not self.main:
+            return
+        write_checkpoint(self.path / "checkpoints" / name, model, meta, optimizer, state)
+        try:
+            update_run(self.path, name, best)
+        except BaseException:
+            if _latest(self.path) != name:  # run.json was not replaced: nothing may point at it
+                shutil.rmtree(self.path / "checkpoints" / name, ignore_errors=True)
+            raise
+        if self.replacing and not self.saved:  # the new run is safe: the one it replaces can go
+            shutil.rmtree(self.set_aside, ignore_errors=True)
+        self.saved = True
+
+    def _settle_set_aside(self) -> None:
+        """Finish what a killed ``--force`` left: the run it was replacing waits in ``.RUN.replaced``.
+
+        If the new run got as far as a complete checkpoint, the old one was due to go; if not,
+        the new run is a husk and the old one goes back where it was, so a kill never costs a run.
+        """
+        run, old = self.path, self.set_aside
+        if not old.is_dir():
+            return
+        if run.is_dir() and ((run / RUN_FILE).exists() or complete_checkpoints(run)):
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        if run.exists() and not _is_husk(run):
+            return  # something else is at RUN now; leave both for the user
+        shutil.rmtree(run, ignore_errors=True)
+        old.rename(run)
+
+    def _resume_point(self) -> Path | None:
+        """The checkpoint ``--resume`` continues from, or None when the run has none yet.
+
+        ``run.json`` names it; a kill between the first checkpoint and the first ``run.json``
+        leaves only the folder, so without ``run.json`` the newest complete one counts. Hidden
+        temporary folders (a killed write) never do.
+        """
+        run = self.path
+        # A folder holding only a checkpoints/ folder or hidden leftovers is a run killed early.
+        killed_early = not run.exists() or (
+            run.is_dir() and ((run / "checkpoints").is_dir() or all(p.name.startswith(".") for p in run.iterdir()))
+        )
+        if (run / RUN_FILE).exists() or not killed_early:
+            return resolve_model_dir(run, "latest")  # a run, or something that is none: its own clear error
+        complete = complete_checkpoints(run)
+        return complete[-1] if complete else None
+
+
+def _is_husk(run: Path) -> bool:
+    """A run folder that a new run left before its first checkpoint: only checkpoints/ and hidden leftovers."""
+    return run.is_dir() and all(p.name.startswith(".") or (p.name == "checkpoints" and p.is_dir()) for p in run.iterdir())
+
+
+def _latest(run: Path) -> str | None:
+    try:
+        return read_run(run)["latest"]
+    except UserError:
+        return None
+
+
+def update_run(run: Path, latest: str, best: str | None) -> None:
+    """Point ``run.json`` at new checkpoints, then delete the ones nothing points to.
+
+    The replace of ``run.json`` is the commit: a kill before it leaves the previous
+    pointer, whose checkpoints are still all there; a kill after it only leaves garbage.
+    """
+    atomic_write_bytes(run / RUN_FILE, json_bytes({"latest": latest, "best": best}))
+    fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
+    remove_leftovers(run)
+    keep = {latest, best}
+    for folder in (run / "checkpoints").iterdir():
+        if folder.name not in keep:
+            _delete(folder)
+
+
+def remove_leftovers(run: Path) -> None:
+    """Delete what killed writes leave in a run: hidden temporary files and folders."""
+    for name in (RUN_FILE, "history.json", "training_chart.txt"):
+        for path in Path(run).glob(f".{name}.tmp-*"):
+            path.unlink(missing_ok=True)
+    checkpoints = Path(run) / "checkpoints"
+    for path in checkpoints.glob(".*") if checkpoints.is_dir() else ():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _delete(folder: Path) -> None:
+    # Rename to a hidden name first, so a kill halfway through leaves a temporary folder
+    # that everything ignores, never a checkpoint folder with some of its files gone.
+    hidden = folder.with_name(f".{folder.name}.del-{os.getpid()}")
+    try:
+        os.replace(folder, hidden)
+    except OSError:
+        hidden = folder
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
+def complete_checkpoints(run: Path) -> list[Path]:
+    """A run's checkpoint folders that hold every file, oldest first (names sort in training order)."""
+    checkpoints = Path(run) / "checkpoints"
+    found = [
+        folder for folder in (checkpoints.iterdir() if checkpoints.is_dir() else ())
+        if CHECKPOINT_NAME.fullmatch(folder.name)
+        and all((folder / name).is_file() for name in (MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE))
+    ]
+    return sorted(found, key=lambda folder: folder.name)
