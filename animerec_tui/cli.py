@@ -15,11 +15,11 @@ import typer
 from typer.core import TyperGroup
 
 from animerec_tui.options import (
+    MAX_LEN,
     Crop,
     Device,
     Holdout,
     InputFormat,
-    MAX_LEN,
     MalIds,
     ModelDir,
     OutputFormat,
@@ -114,7 +114,8 @@ def preprocess(
 ) -> None:
     """Turn a ratings file into train/validation/test splits for training and evaluation."""
     from animerec_tui.progress import StepReporter
-    from training.preprocess import PreprocessParams, preprocess as run
+    from training.preprocess import PreprocessParams
+    from training.preprocess import preprocess as run
 
     params = PreprocessParams(min_rating, min_user_items, min_item_users, holdout.value, seed)
     size = ratings.stat().st_size if ratings.is_file() else 0

@@ -14,10 +14,9 @@ from typing import Iterable
 import numpy as np
 
 from animerec_tui.catalog import load_catalog
+from animerec_tui.paths import data_dir
 from training.catalog import Catalog, as_catalog
 from training.errors import UserError
-from animerec_tui.paths import data_dir
-
 
 
 def default_model_dir() -> Path:
@@ -25,7 +24,7 @@ def default_model_dir() -> Path:
     return data_dir() / "model"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Filters:
     """What may come back. Favourites and ``exclude`` never do."""
 
@@ -139,7 +138,9 @@ class Engine:
 
     def split_known(self, favourites: Iterable[int]) -> tuple[list[int], list[int]]:
         """Favourites as dense ids (duplicates dropped, order kept) and the MAL ids the model lacks."""
-        known, unknown, seen = [], [], set()
+        known: list[int] = []
+        unknown: list[int] = []
+        seen: set[int] = set()
         for mal in favourites:
             mal = int(mal)
             if mal in seen:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from animerec_tui.paths import home_dir
 from training.errors import UserError
 from training.fsutil import atomic_write_bytes
-from animerec_tui.paths import home_dir
 
 try:
     import fcntl
@@ -54,7 +54,7 @@ def validate_ids(ids: Iterable[int]) -> list[int]:
     """
     if isinstance(ids, (str, bytes)):
         raise UserError(f"anime ids must be a list of numbers, not the text {ids!r}")
-    checked = []
+    checked: list[int] = []
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise UserError(f"invalid anime id {value!r}: MAL ids are positive whole numbers")

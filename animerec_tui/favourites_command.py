@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from animerec_tui.catalog import load_catalog
-from training.errors import UserError
 from animerec_tui.favourites import FavouritesStore
+from training.errors import UserError
 
 
 def _store() -> FavouritesStore:

@@ -17,6 +17,7 @@ from rich.table import Table
 from training.errors import UserError
 from training.fsutil import atomic_write_bytes, sha256_file
 
+
 class TrainProgress:
     """A rich progress bar on stderr: epoch, step, loss, sequences/s and ETA for the whole run."""
 
@@ -131,9 +132,9 @@ def eval_command(
     from training.charts import metrics_bars
     from training.checkpoint import check_vocab, load_model
     from training.data import load_dataset
+    from training.device import pick_device
     from training.evaluate import ease_scorer, evaluate, popularity_scorer
     from training.scoring import model_scorer
-    from training.device import pick_device
 
     device = pick_device(device)
     model, meta = load_model(run, device)

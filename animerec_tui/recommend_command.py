@@ -13,10 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from animerec_tui.engine import Engine, Filters, Recommendation
-from training.catalog import TYPES
-from training.errors import UserError
 from animerec_tui.favourites import validate_ids
 from animerec_tui.search import TitleIndex
+from training.catalog import TYPES
+from training.errors import UserError
 
 MAX_TITLE = 300
 """Longer than any anime title (the longest is under 200 characters); a longer one is a pasting accident."""

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import REPO, hardware
-from training.data import load_dataset
-from training.evaluate import evaluate
+
 from animerec_tui.catalog import load_catalog
 from training.config import resolve_config
+from training.data import load_dataset
+from training.evaluate import evaluate
 from training.model import BERT4Rec
 from training.preprocess import PreprocessParams, preprocess
 from training.scoring import model_scorer

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import hardware
+
 from animerec_tui.catalog import load_catalog
 from animerec_tui.engine import Engine, Filters, default_model_dir
 from tests.random_model import write_random_model

@@ -12,8 +12,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import hardware
+
 from animerec_tui.catalog import load_catalog
 from animerec_tui.search import TitleIndex
 

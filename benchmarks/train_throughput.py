@@ -23,11 +23,11 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from _common import hardware
+
 from training.data import mask_tokens
-from training.model import READOUTS, BERT4Rec, ModelConfig
 from training.device import mixed_precision
+from training.model import READOUTS, BERT4Rec, ModelConfig
 
 
 def naive_mask(tokens: torch.Tensor, prob: float, mask_id: int, num_items: int, rng: random.Random):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.checkpoint import versions, vocab_hash, write_checkpoint
+from training.checkpoint import checkpoint_meta, write_checkpoint
 from training.genres import genre_table
 from training.model import BERT4Rec, ModelConfig
 
@@ -19,10 +19,6 @@ def write_random_model(folder: Path, item_ids, catalog, seed: int = 0, **config)
     model_config = ModelConfig(num_items=item_ids.size, num_genres=len(names), genres_per_item=table.shape[1], **config)
     torch.manual_seed(seed)
     model = BERT4Rec(model_config, torch.from_numpy(table))
-    meta = {
-        "format": "animerec-checkpoint", "version": 1, "model_config": model_config.to_dict(), "genres": names,
-        "vocab": {"size": int(item_ids.size), "sha256": vocab_hash(item_ids), "item_ids": item_ids.tolist(), "id_space": "mal"},
-        "versions": versions(),
-    }
+    meta = checkpoint_meta(model_config, None, item_ids, "mal", names)
     write_checkpoint(folder, model, meta)
     return folder

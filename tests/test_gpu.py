@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from training.checkpoint import load_model
+from training.config import TrainConfig
 from training.data import load_dataset
 from training.model import BERT4Rec, ModelConfig
 from training.scoring import score_users
-from training.config import TrainConfig
 from training.train import train
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

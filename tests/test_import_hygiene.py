@@ -37,7 +37,40 @@ def _time_help() -> float:
     return time.perf_counter() - started
 
 
-def test_training_and_engine_modules_do_not_import_textual():
-    code = "import sys, training.preprocess, training.catalog, animerec_tui.catalog; print('textual' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+# Every module of the lower layer and the engine-side modules of the app.
+CORE = [
+    "training.catalog", "training.catalog_build", "training.charts", "training.checkpoint", "training.config", "training.data",
+    "training.device", "training.distributed", "training.errors", "training.evaluate", "training.formats", "training.fsutil",
+    "training.genres", "training.model", "training.preprocess", "training.run_folder", "training.scoring", "training.train",
+]
+ENGINE = ["animerec_tui.engine", "animerec_tui.search", "animerec_tui.favourites", "animerec_tui.catalog", "animerec_tui.recommend_command"]
+
+
+def _loaded_after_importing(modules: list[str]) -> set[str]:
+    code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\nprint(' '.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_training_never_imports_the_app_or_textual():
+    loaded = _loaded_after_importing(CORE)
+    assert not {m for m in loaded if m.split(".")[0] in ("animerec_tui", "textual")}
+
+
+def test_the_engine_search_and_favourites_store_never_import_textual():
+    loaded = _loaded_after_importing(ENGINE)
+    assert not {m for m in loaded if m.split(".")[0] == "textual"}
+
+
+def test_every_training_module_is_checked():
+    from pathlib import Path
+
+    found = {f"training.{p.stem}" for p in (Path(__file__).parents[1] / "training").glob("*.py") if p.stem != "__init__"}
+    assert found == set(CORE)
+
+
+def test_cli_bounds_written_out_agree_with_the_library():
+    from animerec_tui import options
+    from training.config import SEED_MAX
+    from training.model import MAX_LEN_LIMIT
+
+    assert (options.SEED_MAX, options.MAX_LEN) == (SEED_MAX, MAX_LEN_LIMIT)

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from training.catalog import TYPES, catalog_bytes, read_catalog
 from training.errors import UserError
-from training.fsutil import atomic_write_bytes
 from training.formats import MAX_ID
+from training.fsutil import atomic_write_bytes
 
 _TYPE_NAMES = {t.upper(): t for t in TYPES}
 _GENRE_ALIASES = {"Shoujo Ai": "Girls Love", "Yuri": "Girls Love", "Shounen Ai": "Boys Love", "Yaoi": "Boys Love", "Thriller": "Suspense"}
@@ -59,7 +59,7 @@ def _title(text: str | None) -> str | None:
 
 def _number(text: str | None) -> float | None:
     try:
-        value = float(text)
+        value = float(text)  # type: ignore[arg-type]  # None is a TypeError, caught
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value >= 0 else None

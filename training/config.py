@@ -124,7 +124,7 @@ def resolve_config(
         raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
     if genres and catalog is None:
         raise UserError("the genre input needs the anime catalogue; use --no-genres")
-    names, table = genre_table(data.item_ids, catalog) if genres else ([], None)
+    names, table = genre_table(data.item_ids, catalog) if genres and catalog is not None else ([], None)
     positional = data.ordered if positional is None else positional
     readout = readout or ("mask" if positional else "items")
     try:

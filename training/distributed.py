@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from training.model import BERT4Rec
+
 
 @dataclass(frozen=True)
 class Context:
@@ -86,7 +88,7 @@ def barrier(context: Context) -> None:
 class ClozeObjective(torch.nn.Module):
     """The training loss as a module's forward, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: BERT4Rec) -> None:
         super().__init__()
         self.model = model
 
@@ -94,7 +96,7 @@ class ClozeObjective(torch.nn.Module):
         return self.model.cloze_loss(tokens, positions, labels)
 
 
-def wrap(model: torch.nn.Module, context: Context, device: str) -> torch.nn.Module:
+def wrap(model: BERT4Rec, context: Context, device: str) -> torch.nn.Module:
     """The module to call for the loss: DDP-wrapped when distributed."""
     objective = ClozeObjective(model)
     if not context.enabled:

@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from training.errors import UserError
 from training.data import Dataset, gather_ranges
+from training.errors import UserError
 
 KS = (1, 5, 10, 20, 50, 100)
 

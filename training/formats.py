@@ -231,7 +231,7 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
             repeated = next((c for c in columns if columns.count(c) > 1), None)
             if repeated is not None:
                 raise UserError(f"{path}: the header names the column '{_clip(repeated)}' twice")
-            types = {c: pl.String for c in columns}
+            types: dict[str, type[pl.DataType]] = {c: pl.String for c in columns}
             types.update({user: pl.Int64, item: pl.Int64})
             if rating is not None:
                 types[rating] = pl.Float64
@@ -271,9 +271,9 @@ def _read_polars(path: Path, layout: _TextLayout | None, fmt: str, min_rating: f
     bad = int(frame["bad"].sum())
     if bad:
         raise UserError(f"{path}: {_rows(bad)} an empty or missing field (truncated or ragged lines?)")
-    odd = int(frame["odd"].sum())
-    if odd:
-        raise UserError(f"{path}: {_rows(odd)} a rating that is not a number (NaN or inf); use -1 or leave such rows out")
+    odd_rows = int(frame["odd"].sum())
+    if odd_rows:
+        raise UserError(f"{path}: {_rows(odd_rows)} a rating that is not a number (NaN or inf); use -1 or leave such rows out")
     rows = int(count["n"][0])
     if rows == 0:
         raise UserError(f"{path}: has {'a header but ' if layout is not None else ''}no rows")

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 Readout = Literal["items", "mask"]
 READOUTS: tuple[Readout, ...] = ("items", "mask")
 MAX_LEN_LIMIT = 4096
@@ -156,6 +155,8 @@ def query_slots(queries: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.
 class BERT4Rec(nn.Module):
     """Cloze-trained item transformer; ``score`` returns catalogue scores at chosen positions."""
 
+    item_genres: torch.Tensor  # a buffer when genres are on: (vocab, genres per item) genre ids
+
     def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None) -> None:
         super().__init__()
         self.config = config  # it checked itself when it was made
@@ -167,7 +168,7 @@ class BERT4Rec(nn.Module):
             self.genre_emb = nn.Embedding(config.num_genres + 1, config.hidden, padding_idx=0)
             self.register_buffer("item_genres", item_genres.long(), persistent=True)
         else:
-            self.genre_emb = None
+            self.genre_emb = None  # type: ignore[assignment]  # no genre input
         self.emb_norm = nn.LayerNorm(config.hidden)
         self.emb_drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config.hidden, config.heads, config.dropout) for _ in range(config.layers))

@@ -19,8 +19,8 @@ import numpy as np
 
 from training import __version__
 from training.errors import UserError
-from training.fsutil import atomic_output_dir, check_replaceable, sha256_file, sweep_leftovers
 from training.formats import Interactions, apply_item_map, read_interactions, read_item_map
+from training.fsutil import atomic_output_dir, check_replaceable, sha256_file, sweep_leftovers
 
 MANIFEST_VERSION = 1
 SPLIT_FILES = (
@@ -196,7 +196,8 @@ def build_splits(data: Interactions, params: PreprocessParams, report=lambda ste
     if not (counts >= 3).any():
         raise UserError("no user has the 3 items a train/validation/test split needs; raise --min-user-items to 3 or more")
     parts = hold_out(offsets, items.astype(np.int32), holdout, params.seed)
-    splits = Splits(*(p.astype(np.int64 if "offsets" in name else np.int32) for p, name in zip(parts, SPLIT_FILES)), item_vocab, user_vocab)
+    arrays = {name.removesuffix(".npy"): p.astype(np.int64 if "offsets" in name else np.int32) for p, name in zip(parts, SPLIT_FILES)}
+    splits = Splits(**arrays, item_ids=item_vocab, user_ids=user_vocab)
     n_users, n_items, n = int(user_vocab.size), int(item_vocab.size), int(users.size)
     stats = {
         "rows_read": data.rows_read,

@@ -37,6 +37,7 @@ from training.checkpoint import (
 )
 from training.errors import UserError
 from training.fsutil import atomic_write_bytes, check_replaceable, fsync_dir
+from training.model import BERT4Rec
 
 
 class RunFolder:
@@ -94,7 +95,7 @@ class RunFolder:
                     self.set_aside.rename(self.path)
             raise
 
-    def save(self, name: str, model: torch.nn.Module, meta: dict, optimizer: torch.optim.Optimizer, state: dict, best: str | None) -> None:
+    def save(self, name: str, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer, state: dict, best: str | None) -> None:
         """Write checkpoint ``name`` and point ``run.json`` at it (and at ``best``)."""
         if not self.main:
             return

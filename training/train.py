@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -43,8 +43,8 @@ class Start:
     genre_names: list[str]
     epoch: int = 0
     step: int = 0
-    history: list[dict] | None = None
-    best: dict | None = None
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"epoch": None, "ndcg@10": -1.0, "name": None})
 
 
 def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None, genre_names: list[str]) -> Start:
@@ -57,8 +57,7 @@ def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, devi
         log_pop = np.log1p(counts)
         model.out_bias.copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
     model = model.to(device)
-    best = {"epoch": None, "ndcg@10": -1.0, "name": None}
-    return Start(model, make_optimizer(model, config, device), config, genre_names, history=[], best=best)
+    return Start(model, make_optimizer(model, config, device), config, genre_names)
 
 
 def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str) -> Start:
@@ -154,7 +153,7 @@ def _data_section(data: Dataset) -> dict:
     return {"path": str(data.folder.resolve()), **{key: manifest[key] for key in ("input", "format", "params", "counts")}}
 
 
-def _objective(model: BERT4Rec, context: distributed.Context, device: str, compile: bool) -> torch.nn.Module:
+def _objective(model: BERT4Rec, context: distributed.Context, device: str, compile: bool) -> Callable[..., torch.Tensor]:
     objective = distributed.wrap(model, context, device)
     # Batches differ in length, so let the compiler treat the sequence length as dynamic.
     return torch.compile(objective, dynamic=True) if compile else objective

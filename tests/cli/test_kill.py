@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from animerec_tui.catalog import load_catalog
 from training import checkpoint, run_folder
 from training.checkpoint import MODEL_FILE, STATE_FILE, load_model, load_optimizer_state, read_run
-from training.data import load_dataset
-from animerec_tui.catalog import load_catalog
-from training.genres import genre_table
 from training.config import TrainConfig, resolve_config
+from training.data import load_dataset
+from training.genres import genre_table
 from training.model import ModelConfig
 from training.train import make_optimizer, train
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from animerec_tui.catalog import default_catalog_path, load_catalog
-from training.errors import UserError
 from tests.conftest import ANIME_DATA, needs_shared_data
 from training.catalog import TYPES, catalog_bytes
 from training.catalog_build import _python_list, build_catalog
+from training.errors import UserError
 
 
 def test_shipped_catalogue_has_what_the_app_needs():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from animerec_tui.engine import Engine, Filters
-from training.errors import UserError
 from animerec_tui.search import TitleIndex
 from tests.conftest import ATTACK_ON_TITAN, DEATH_NOTE, FMA_B, NARUTO, STEINS_GATE, YOUR_NAME
+from training.errors import UserError
 
 
 @pytest.fixture(scope="module")

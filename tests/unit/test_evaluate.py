@@ -8,8 +8,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from training.errors import UserError
 from training.data import Dataset
+from training.errors import UserError
 from training.evaluate import ease_scorer, evaluate, metrics_from_ranks, popularity_scorer, sample_negatives
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from animerec_tui import favourites as favourites_module
-from training.errors import UserError
 from animerec_tui.favourites import Favourites, FavouritesStore
+from training.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 

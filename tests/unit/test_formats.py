@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from training.errors import UserError
 from tests.conftest import write_lines
+from training.errors import UserError
 from training.formats import apply_item_map, detect_format, read_interactions, read_item_map
 
 ROWS = [(1, 10, 8), (1, 11, -1), (1, 12, 7), (2, 10, 6), (2, 13, 9), (3, 11, 10)]

@@ -21,7 +21,6 @@ from hypothesis.extra import numpy as hnp
 from safetensors.torch import save_file
 
 from animerec_tui.engine import Filters, Result
-from training.errors import UserError
 from animerec_tui.favourites import Favourites, FavouritesStore
 from animerec_tui.malimport import MAX_ANIME_ID, parse_mal_export
 from animerec_tui.recommend_command import run_batch
@@ -34,6 +33,7 @@ from training.checkpoint import (
     read_meta,
     vocab_hash,
 )
+from training.errors import UserError
 from training.formats import FORMATS, read_interactions, read_item_map
 from training.model import BERT4Rec, ModelConfig
 

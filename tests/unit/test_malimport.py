@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from animerec_tui import malimport
-from training.errors import UserError
 from animerec_tui.malimport import parse_mal_export
+from training.errors import UserError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "mal_export_small.xml"
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from training.errors import UserError
 from tests.conftest import ANIME_DATA, needs_shared_data, write_lines
+from training.errors import UserError
 from training.formats import Interactions
 from training.preprocess import PreprocessParams, build_splits, dedupe_group, hold_out, kcore, preprocess
 

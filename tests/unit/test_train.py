@@ -9,11 +9,11 @@ import shutil
 import pytest
 import torch
 
-from training.errors import UserError
 from training.checkpoint import load_model, read_run, resolve_model_dir
-from training.data import load_dataset
 from training.config import resolve_config
+from training.data import load_dataset
 from training.device import mixed_precision
+from training.errors import UserError
 from training.train import train
 
 SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False, batch_size=8, lr=3e-3, seed=3, val_users=100)
