@@ -83,6 +83,18 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def given(ctx: typer.Context, *names: str) -> list[str]:
+    """The flags among ``names`` (parameter names) that were typed on the command line, as ``--flag``."""
+    typed = [n for n in names if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"]
+    return ["--" + n.replace("_", "-").removesuffix("-") for n in typed]
+
+
+def refuse_ignored(flags: list[str], why: str) -> None:
+    """A flag that would be silently ignored is refused instead, with the reason."""
+    if flags:
+        raise UserError(f"{', '.join(flags)} {'has' if len(flags) == 1 else 'have'} no effect {why}; leave {'it' if len(flags) == 1 else 'them'} out")
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn a ``UserError`` into one line on stderr and its exit code, never a traceback."""
 
@@ -157,7 +169,9 @@ def catalog(
 ) -> None:
     """Rebuild the anime catalogue from the metadata sources (see Data/SOURCES.md)."""
     from training.catalog_build import build_catalog, write_catalog
+    from training.fsutil import check_output
 
+    check_output(out, "catalog", [data])  # never a file among the sources it reads
     entries = build_catalog(data)
     write_catalog(entries, out, force)
     typer.echo(f"{out}: {len(entries):,} anime")
@@ -191,12 +205,17 @@ def train(
     seed: Annotated[int, seed_option("Seed for initialisation, batches and masks.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes); starts it over when nothing was saved yet.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Train the hybrid BERT4Rec model on preprocessed data; Ctrl-C saves a resumable checkpoint."""
     from animerec_tui.model_commands import train_command
 
+    if resume and force:
+        raise UserError("--resume continues the run in OUT and --force starts it over; pass one of them")
+
+    settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "positional", "readout", "val_users", "seed")
     train_command(
-        data, out, resume=resume, force=force, device=device.value,
+        data, out, resume=resume, force=force, device=device.value, typed=[n for n in settings if given(ctx, n)],
         genres=genres, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
         epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers, heads=heads, max_len=max_len,
         mask_last=mask_last, crop=crop.value, dropout=dropout, weight_decay=weight_decay, warmup=warmup,
@@ -217,9 +236,15 @@ def evaluate(
     seed: Annotated[int, seed_option("Seed of the sampled negatives.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Evaluate a run: full-ranking Recall@K, NDCG@K and MRR (or sampled, with --negatives)."""
     from animerec_tui.model_commands import eval_command
+
+    if not baselines:
+        refuse_ignored(given(ctx, "ease_lambda"), "without --baselines")
+    if negatives == 0:
+        refuse_ignored(given(ctx, "sampler", "seed"), "without --negatives (they choose the sampled negatives)")
 
     eval_command(
         run, data, split=split.value, negatives=negatives, sampler=sampler.value, baselines=baselines,
@@ -243,9 +268,13 @@ def recommend(
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
     model: ModelDir = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
     from animerec_tui.recommend_command import run_recommend
+
+    if batch is not None and format == OutputFormat.table:
+        refuse_ignored(given(ctx, "format"), "with --batch, which always answers JSON lines")
 
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
@@ -331,6 +360,10 @@ def tui(
     model: ModelDir = None,
 ) -> None:
     """Open the terminal app: search, favourites and live recommendations."""
+    # A folder that cannot be a model is refused here, in a line; a damaged one (which takes
+    # torch to tell) is reported inside the app, which is up before the model loads.
+    if model is not None and not (model.is_dir() and any((model / name).is_file() for name in ("run.json", "meta.json"))):
+        raise UserError(f"{model}: no such run or model folder (a run has run.json, a model meta.json)")
     from animerec_tui.tui.app import run
 
     run(model)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from training.errors import UserError
-from training.fsutil import atomic_write_bytes, sha256_file
+from training.fsutil import sha256_file
 
 
 class TrainProgress:
@@ -68,11 +69,13 @@ class TrainProgress:
         )
 
 
-def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, device: str, **choices) -> None:
+def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, device: str, typed: tuple[str, ...] | list[str] = (), **choices) -> None:
     """Load the data, build or resume the model, train, and print the curves.
 
     ``choices`` are the user's settings for ``training.config.resolve_config`` (None: the
     data's default); an unknown one is a programming error there, not silently dropped.
+    ``typed`` names the settings typed on the command line: with ``--resume`` one that
+    differs from the run's own is refused rather than silently ignored.
     """
     from training import distributed
     from training.data import load_dataset
@@ -81,7 +84,7 @@ def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, de
     data = load_dataset(data_folder)
     context, device = distributed.setup(pick_device(device))
     try:
-        _train(data, Path(out), resume, force, choices, context, device)
+        _train(data, Path(out), resume, force, choices, typed, context, device)
     except BrokenPipeError:
         raise  # the reader of stdout went away; main() ends quietly
     except OSError as exc:  # a write the training code did not expect to fail
@@ -91,15 +94,16 @@ def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, de
         distributed.teardown(context)
 
 
-def _train(data, run: Path, resume: bool, force: bool, choices: dict, context, device: str) -> None:
+def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, context, device: str) -> None:
     from animerec_tui.catalog import load_catalog
-    from training.charts import training_chart
     from training.config import resolve_config
     from training.train import train
 
     wants_genres = choices.get("genres") is not False and data.manifest.get("item_id_space") == "mal"
     resolved = resolve_config(data, load_catalog() if wants_genres else None, **choices)
     model_config, config = resolved.model, resolved.train
+    if resume and typed:
+        _refuse_changed_settings(run, typed, {**model_config.to_dict(), **asdict(config)})
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""
     banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if model_config.genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
@@ -110,18 +114,26 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, context, d
         return
     if summary["interrupted"]:
         err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
-        raise SystemExit(130)
-    chart = training_chart(summary["history"])
-    try:
-        atomic_write_bytes(run / "training_chart.txt", (chart + "\n").encode())
-        atomic_write_bytes(run / "history.json", (json.dumps(summary["history"], indent=1) + "\n").encode())
-    except UserError as exc:
-        raise UserError(f"{exc} (the checkpoints in {run} are complete)") from None
-    print(chart)
+        raise SystemExit(128 + summary["signal"] if summary["signal"] else 130)
+    print((run / "training_chart.txt").read_text(), end="")
     best = summary["best"]
     Console(highlight=False).print(
         f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {run}"
     )
+
+
+def _refuse_changed_settings(run: Path, typed, wanted: dict) -> None:
+    """A resumed run keeps its own settings: refuse a typed one that differs (the same value is fine)."""
+    from training.checkpoint import read_meta, resolve_model_dir
+
+    try:
+        meta = read_meta(resolve_model_dir(run, "latest"))
+    except UserError:
+        return  # nothing to resume (a new run starts, with these settings) or a damage train reports
+    saved = {**meta.get("model_config", {}), **(meta.get("train_config") or {})}
+    changed = [f"--{name.replace('_', '-')} {wanted[name]!r} (the run has {saved[name]!r})" for name in typed if name in saved and saved[name] != wanted[name]]
+    if changed:
+        raise UserError(f"a resumed run keeps its own settings, and only --epochs, --device, --precision and --compile may change: leave out {', '.join(changed)}")
 
 
 def eval_command(

@@ -24,6 +24,7 @@ MAX_LINE_BYTES = 16 << 20
 """A batch line longer than this (about two million ids) is refused and skipped piece by piece, so a file
 without newlines (a binary named by mistake) is never held whole in memory."""
 SHOWN_UNKNOWN = 5
+BATCH_KEYS = frozenset({"id", "favourites", "exclude"})
 
 
 def build_filters(types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int]) -> Filters:
@@ -42,10 +43,17 @@ def build_filters(types: list[str], hide_sequels: bool, show_adult: bool, genres
     )
 
 
-def check_genres(engine: Engine, filters: Filters) -> None:
-    for genre in filters.include_genres | filters.exclude_genres:
-        if genre not in engine.genre_names:
-            raise UserError(f"unknown genre '{genre}'; known genres: {', '.join(engine.genre_names)}")
+def known_genres(engine: Engine, filters: Filters) -> Filters:
+    """``filters`` with genre names spelt as the model's (matched case-insensitively, like types)."""
+    canonical = {g.lower(): g for g in engine.genre_names}
+
+    def spelt(genres: frozenset[str]) -> frozenset[str]:
+        for genre in genres:
+            if genre.lower() not in canonical:
+                raise UserError(f"unknown genre '{genre}'; known genres: {', '.join(engine.genre_names)}")
+        return frozenset(canonical[g.lower()] for g in genres)
+
+    return replace(filters, include_genres=spelt(filters.include_genres), exclude_genres=spelt(filters.exclude_genres))
 
 
 def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) -> list[int]:
@@ -104,7 +112,7 @@ def run_recommend(opts: dict) -> None:
     if opts["batch"] is not None:
         source = sys.stdin.buffer if str(opts["batch"]) == "-" else _open(opts["batch"])
     engine = Engine(opts["model"])
-    check_genres(engine, filters)
+    filters = known_genres(engine, filters)
     if source is not None:
         bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
         if bad:
@@ -197,6 +205,9 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
             if not isinstance(request, dict):
                 raise ValueError("a line must be a JSON object")
             rid = _echoable(request.get("id"))
+            unknown_keys = sorted(set(request) - BATCH_KEYS)
+            if unknown_keys:  # a misspelt "exclude" would otherwise be ignored without a word
+                raise ValueError(f"unknown key {unknown_keys[0][:40]!r}; a request has only {', '.join(sorted(BATCH_KEYS))}")
             favourites = _id_list(request.get("favourites"), "favourites")
             exclude = _id_list(request.get("exclude", []), "exclude")
         except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep

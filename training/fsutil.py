@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from training.errors import UserError
 
@@ -60,13 +60,43 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_replaceable(out: Path, markers: tuple[str, ...], command: str, inputs: Iterable[Path] = ()) -> None:
+OUTPUT_MARKERS = {"run.json": "train", "manifest.json": "preprocess"}
+"""The file that says which command made a folder."""
+_OURS_HIDDEN = re.compile(r"^\..*\.(tmp|old|del)-")
+
+
+def is_leftover(name: str) -> bool:
+    """A hidden temporary name that animerec's own writes use (and a killed write leaves)."""
+    return bool(_OURS_HIDDEN.match(name))
+
+
+def check_output(out: Path, command: str, inputs: Iterable[Path] = ()) -> None:
+    """Refuse an output folder inside another command's output or inside one of the inputs.
+
+    ``preprocess --force`` replaces a whole data folder and ``train`` prunes its checkpoints
+    folder, so whatever was written inside them would go with them.
+    """
+    where = Path(os.path.abspath(out))
+    if where == where.parent:
+        raise UserError(f"cannot write {out}: it is the root folder; choose another --out")
+    for folder in Path(os.path.realpath(where)).parents:
+        for marker, maker in OUTPUT_MARKERS.items():
+            if (folder / marker).is_file():
+                raise UserError(f"cannot write {out}: it is inside {folder}, a folder made by animerec {maker}; choose another --out")
+    for given in inputs:
+        source = Path(given).resolve()
+        if source != where.resolve() and _is_within(where.resolve(), source):
+            raise UserError(f"cannot write {out}: it is inside {given}, an input of this command; choose another --out")
+
+
+def check_replaceable(out: Path, command: str, inputs: Iterable[Path], foreign: Callable[[Path], str | None]) -> None:
     """Refuse to let ``--force`` replace ``out`` unless ``command`` made it and it holds no input.
 
-    ``--force`` replaces a whole folder, so it may only ever replace an empty one or one the
-    same command wrote, recognised by one of its ``markers`` (a run's ``run.json``, a data
-    folder's ``manifest.json``). A folder that holds one of the command's inputs, or sits
-    inside one, is refused too, and so is the current folder or one above it.
+    ``--force`` replaces a whole folder, so it may only ever replace an empty one or one that
+    holds nothing but what the same command writes: ``foreign(out)`` names the first thing
+    in it that does not belong (or says the folder is not the command's at all). A folder
+    that holds one of the command's inputs, or sits inside one, is refused too, and so is the
+    current folder or one above it.
     """
     out = Path(out)
     where = out.resolve()
@@ -80,8 +110,47 @@ def check_replaceable(out: Path, markers: tuple[str, ...], command: str, inputs:
         raise UserError(f"refusing to replace {out}: it holds the current folder; choose another --out")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UserError(f"refusing to replace {out}: it is not a folder made by animerec {command}")
-    if out.exists() and any(out.iterdir()) and not any((out / name).exists() for name in markers):
-        raise UserError(f"refusing to replace {out}: it is not a folder made by animerec {command} (it has no {markers[0]}); remove it yourself or choose another --out")
+    problem = foreign(out) if out.exists() else None
+    if problem:
+        raise UserError(f"refusing to replace {out}: {problem}; remove it yourself or choose another --out")
+
+
+@contextmanager
+def output_lock(out: Path, command: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for one command, so two never write it at once.
+
+    The lock is ``fcntl.flock`` on a hidden sibling file, released (and removed) at the end
+    or when the process dies. Where ``fcntl`` does not exist (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    out = Path(os.path.abspath(out))
+    path = out.with_name(f".{out.name}.lock")
+    while True:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UserError(f"{out} is being written by another animerec {command} right now; wait for it to finish or choose another --out") from None
+        try:  # the holder before us may have removed the file after we opened it: lock the one at the path
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 _LEFTOVER = re.compile(r"\.(tmp|old)-(\d+)-")

@@ -281,7 +281,13 @@ class BERT4Rec(nn.Module):
         if self.config.readout == "items":
             rows, inverse = torch.unique(positions[:, 0], return_inverse=True)
             logits = self.set_scores(tokens[rows], table)
-            return (torch.logsumexp(logits, dim=1)[inverse] - logits[inverse, targets]).mean()
+            target = logits[inverse, targets]
+            # A target no voter may vote for (the row's only item, left in place by the 80/10/10
+            # draw, cannot vote for itself) sits at the veto floor: it teaches nothing and would
+            # add ~1e38 to the loss, so it is left out.
+            reachable = target > torch.finfo(torch.float32).min / 4
+            losses = torch.logsumexp(logits, dim=1)[inverse] - target
+            return losses[reachable].mean() if bool(reachable.any()) else logits.sum() * 0.0
         if self.pos_emb is not None:
             return F.cross_entropy(self.score(self.encode(tokens, positions), table).float(), targets)
         is_mask = tokens[positions[:, 0], positions[:, 1]] == self.config.mask_id

@@ -20,7 +20,7 @@ import numpy as np
 from training import __version__
 from training.errors import UserError
 from training.formats import Interactions, apply_item_map, read_interactions, read_item_map
-from training.fsutil import atomic_output_dir, check_replaceable, sha256_file, sweep_leftovers
+from training.fsutil import atomic_output_dir, check_output, check_replaceable, is_leftover, output_lock, sha256_file, sweep_leftovers
 
 MANIFEST_VERSION = 1
 SPLIT_FILES = (
@@ -238,11 +238,27 @@ def preprocess(
         raise UserError("--min-user-items and --min-item-users must be at least 1")
     if not 0 <= params.seed < 2**63:
         raise UserError(f"--seed {params.seed} must be a whole number from 0 to 2**63 - 1")
-    sweep_leftovers(out)  # first: a killed replace may have left the previous output aside
-    if out.exists() or out.is_symlink():
-        check_replaceable(out, ("manifest.json",), "preprocess", [p for p in (ratings, item_map) if p is not None])
-        if not force:
-            raise UserError(f"{out} already exists; pass --force to replace it")
+    inputs = [p for p in (ratings, item_map) if p is not None]
+    check_output(out, "preprocess", inputs)
+    with output_lock(out, "preprocess"):
+        sweep_leftovers(out)  # first: a killed replace may have left the previous output aside
+        if out.exists() or out.is_symlink():
+            check_replaceable(out, "preprocess", inputs, foreign_in_data_folder)
+            if not force:
+                raise UserError(f"{out} already exists; pass --force to replace it")
+        return _run(ratings, out, fmt, item_map, params, force, report)
+
+
+def foreign_in_data_folder(folder: Path) -> str | None:
+    """What in ``folder`` ``preprocess`` did not write (so ``--force`` may not delete it), or None."""
+    names = {p.name for p in folder.iterdir() if not is_leftover(p.name)}
+    if names and "manifest.json" not in names:
+        return "it is not a folder made by animerec preprocess (it has no manifest.json)"
+    extra = sorted(names - set(SPLIT_FILES) - {"manifest.json"})
+    return f"it holds {extra[0]}, which animerec preprocess did not write" if extra else None
+
+
+def _run(ratings: Path, out: Path, fmt: str, item_map: Path | None, params: PreprocessParams, force: bool, report) -> dict:
     started = time.perf_counter()
     data = read_interactions(ratings, fmt, params.min_rating)
     report("read", f"{data.rows_read:,} rows, {data.users.size:,} liked")

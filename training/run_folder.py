@@ -15,14 +15,16 @@ renamed) and ``run.json``, an atomically replaced pointer to the latest and the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
+from training.charts import training_chart
 from training.checkpoint import (
     CHECKPOINT_NAME,
     META_FILE,
@@ -36,7 +38,7 @@ from training.checkpoint import (
     write_checkpoint,
 )
 from training.errors import UserError
-from training.fsutil import atomic_write_bytes, check_replaceable, fsync_dir
+from training.fsutil import atomic_write_bytes, check_output, check_replaceable, fsync_dir, is_leftover, output_lock
 from training.model import BERT4Rec
 
 
@@ -45,11 +47,22 @@ class RunFolder:
 
     def __init__(self, path: Path, main: bool = True) -> None:
         self.path = Path(os.path.abspath(path))  # "." and "runs/x/.." have no name of their own to set a run aside by
+        if self.path == self.path.parent:
+            raise UserError(f"cannot write {path}: it is the root folder; choose another --out")
         self.main = main
+        self._lock = ExitStack()
         self.replacing = False
         """A new run is replacing an old one (``--force``), set aside until the first checkpoint."""
         self.saved = False
         """The run has a checkpoint, so it is never removed on failure."""
+
+    def __enter__(self) -> "RunFolder":
+        if self.main:  # the other ranks of a distributed run never write
+            self._lock.enter_context(output_lock(self.path, "train"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.close()
 
     @property
     def set_aside(self) -> Path:
@@ -58,11 +71,12 @@ class RunFolder:
 
     def prepare(self, data_folder: Path, resume: bool, force: bool) -> Path | None:
         """The checkpoint to resume from, or None for a new run; refuse what may not be replaced."""
+        check_output(self.path, "train", [data_folder])
         if self.main:
             self._settle_set_aside()
         start = self._resume_point() if resume else None
         if start is None and (self.path.exists() or self.path.is_symlink()):  # a new run would replace it
-            check_replaceable(self.path, (RUN_FILE, "checkpoints"), "train", [data_folder])
+            check_replaceable(self.path, "train", [data_folder], foreign_in_run)
             if not (force or resume):
                 raise UserError(f"{self.path} already exists; pass --resume to continue it or --force to start over")
         self.saved = start is not None
@@ -110,6 +124,16 @@ class RunFolder:
             shutil.rmtree(self.set_aside, ignore_errors=True)
         self.saved = True
 
+    def finish(self, history: list[dict]) -> None:
+        """Write the run's history and its loss / validation chart, once it has trained every epoch."""
+        if not self.main:
+            return
+        try:
+            atomic_write_bytes(self.path / "training_chart.txt", (training_chart(history) + "\n").encode())
+            atomic_write_bytes(self.path / "history.json", (json.dumps(history, indent=1) + "\n").encode())
+        except UserError as exc:
+            raise UserError(f"{exc} (the checkpoints in {self.path} are complete)") from None
+
     def _settle_set_aside(self) -> None:
         """Finish what a killed ``--force`` left: the run it was replacing waits in ``.RUN.replaced``.
 
@@ -145,6 +169,24 @@ class RunFolder:
         return complete[-1] if complete else None
 
 
+def foreign_in_run(folder: Path) -> str | None:
+    """What in ``folder`` ``train`` did not write (so ``--force`` may not delete it), or None."""
+    names = {p.name for p in folder.iterdir() if not is_leftover(p.name)}
+    if names and not names & {RUN_FILE, "checkpoints"}:
+        return f"it is not a folder made by animerec train (it has no {RUN_FILE})"
+    extra = sorted(names - {RUN_FILE, "checkpoints", "history.json", "training_chart.txt"})
+    if extra:
+        return f"it holds {extra[0]}, which animerec train did not write"
+    checkpoints = folder / "checkpoints"
+    for checkpoint in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else ():
+        if is_leftover(checkpoint.name):
+            continue
+        inside = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() and not checkpoint.is_symlink() else {""}
+        if not CHECKPOINT_NAME.fullmatch(checkpoint.name) or inside - {MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE}:
+            return f"it holds checkpoints/{checkpoint.name}, which is not a checkpoint animerec train wrote"
+    return None
+
+
 def _is_husk(run: Path) -> bool:
     """A run folder that a new run left before its first checkpoint: only checkpoints/ and hidden leftovers."""
     return run.is_dir() and all(p.name.startswith(".") or (p.name == "checkpoints" and p.is_dir()) for p in run.iterdir())
@@ -168,7 +210,7 @@ def update_run(run: Path, latest: str, best: str | None) -> None:
     remove_leftovers(run)
     keep = {latest, best}
     for folder in (run / "checkpoints").iterdir():
-        if folder.name not in keep:
+        if folder.name not in keep and CHECKPOINT_NAME.fullmatch(folder.name):  # nothing else is ours to delete
             _delete(folder)
 
 

@@ -108,23 +108,35 @@ def validation_users(data: Dataset, limit: int, seed: int) -> Dataset:
     return sub
 
 
+# Ctrl-C, `kill`, and the hang-up an SSH session sends when its connection drops.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class _Interrupt:
-    """Ctrl-C sets a flag; the loop saves a resumable checkpoint at the next step and stops."""
+    """A stop signal sets a flag; the loop saves a resumable checkpoint at the next step and stops.
+
+    A second Ctrl-C while that happens stops at once (the last complete checkpoint stays).
+    """
 
     def __init__(self) -> None:
-        self.requested = False
+        self.signal: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {number: signal.signal(number, self._handle) for number in STOP_SIGNALS}
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.signal = signum
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: int = 64) -> bool:
@@ -180,12 +192,17 @@ def train(
     on its share of every epoch's batches; only rank 0 validates, reports progress and
     writes checkpoints.
     """
+    with RunFolder(run, context.main) as folder:  # one command at a time writes a run
+        return _run(folder, data, model_config, config, device, item_genres, genre_names, resume, force, progress, stop_after, context)
+
+
+def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None,
+         genre_names: list[str] | None, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
     # --- where the run starts
-    folder = RunFolder(run, context.main)
     resume_from = folder.prepare(data.folder, resume, force)
     distributed.barrier(context)
     if resume_from is None:
-        check_fits(model_config, config.batch_size, device)
+        check_fits(model_config, min(config.batch_size, data.num_users), device)  # a batch is never larger than the users
         start = _new_run(data, model_config, config, device, item_genres, genre_names or [])
     else:
         start = _resumed_run(resume_from, data, config, device)
@@ -261,7 +278,12 @@ def train(
             save(epoch + 1, 0, is_best=improved)
             if progress is not None:
                 progress.epoch_done(record, improved)
-    return {"run": str(folder.path), "interrupted": interrupted, "history": history, "best": best, "device": device, "restarted": resume and resume_from is None}
+        if not interrupted:
+            folder.finish(history)
+    return {
+        "run": str(folder.path), "interrupted": interrupted, "signal": interrupt.signal, "history": history, "best": best,
+        "device": device, "restarted": resume and resume_from is None,
+    }
 
 
 def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: TrainConfig, ordered: bool, where: list[int], autocast, device: str) -> float:

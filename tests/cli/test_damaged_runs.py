@@ -188,3 +188,31 @@ def test_a_model_folder_out_of_range_is_refused(tiny_model, tmp_path, home, comm
     args = ["recommend", "Death Note", "--model", model] if command == "recommend" else ["eval", "--run", model]
     _assert_refused(_invoke(*args), fragment)
     assert tree(tmp_path) == before
+
+
+# --- flags that would be silently ignored -------------------------------------------------
+
+IGNORED = [
+    (["eval", "--run", "r", "--ease-lambda", "5"], "--ease-lambda has no effect without --baselines"),
+    (["eval", "--run", "r", "--sampler", "popularity", "--seed", "5"], "--sampler, --seed have no effect without --negatives"),
+    (["recommend", "--batch", "-", "--format", "table"], "--format has no effect with --batch"),
+    (["train", "--data", "d", "--out", "o", "--resume", "--force"], "--resume continues the run in OUT and --force starts it over"),
+    (["tui", "--model", "nowhere"], "nowhere: no such run or model folder"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), IGNORED, ids=[" ".join(a[:2] + a[-2:]) for a, _ in IGNORED])
+def test_a_flag_that_would_be_ignored_is_refused(tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    _assert_refused(_invoke(*args), fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_refuses_a_setting_that_differs_and_accepts_the_same_one(run, toy_data, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "run")
+    before = tree(tmp_path)
+    result = _invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2", "--hidden", "32", "--lr", "0.003")
+    _assert_refused(result, "leave out --hidden 32 (the run has 16)")
+    assert tree(tmp_path) == before
+    same = _invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2", *TINY)
+    assert same.exit_code == 0, same.output

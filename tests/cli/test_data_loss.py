@@ -238,3 +238,60 @@ def test_a_blow_up_in_a_later_epoch_keeps_the_last_good_checkpoint_as_best(toy_d
     assert checkpoints and all(_finite(c) for c in checkpoints)
     assert {pointer["latest"], pointer["best"]} <= {c.name for c in checkpoints}
     assert _invoke("recommend", "--model", tmp_path / "r", "--mal-id", "101").exit_code == 0
+
+
+# --- outputs inside other outputs, two commands at once ------------------------------------
+
+
+def test_preprocess_force_refuses_a_data_folder_that_holds_a_run(toy_data, run, tmp_path, ratings):
+    data = shutil.copytree(toy_data, tmp_path / "D2")
+    shutil.copytree(run, data / "sub")  # put there by hand: train itself now refuses it
+    before = tree(tmp_path)
+    _assert_refused(_invoke("preprocess", ratings, "--out", data, "--force", *KCORE), "it holds sub, which animerec preprocess did not write")
+    assert tree(tmp_path) == before
+
+
+def test_train_force_refuses_a_run_that_holds_something_else(toy_data, run, tmp_path):
+    copy = shutil.copytree(run, tmp_path / "run")
+    (copy / "notes.md").write_text("why this run matters\n")
+    before = tree(tmp_path)
+    _assert_refused(_train(toy_data, copy, "--force"), "it holds notes.md, which animerec train did not write")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("inside", ["data", "run-checkpoint"])
+def test_an_output_inside_another_commands_output_is_refused(toy_data, run, tmp_path, inside):
+    data = shutil.copytree(toy_data, tmp_path / "D")
+    runs = shutil.copytree(run, tmp_path / "R")
+    checkpoint = next((runs / "checkpoints").iterdir())
+    out = data / "sub" if inside == "data" else checkpoint / "x"  # pruning would delete it
+    before = tree(tmp_path)
+    _assert_refused(_train(data, out), "a folder made by animerec")
+    assert tree(tmp_path) == before
+
+
+def test_train_on_the_root_folder_is_one_line(toy_data):
+    _assert_refused(_train(toy_data, "/", "--force"), "cannot write /: it is the root folder")
+
+
+@pytest.mark.parametrize("command", ["preprocess", "train"])
+def test_a_second_command_on_the_same_output_is_refused(toy_data, ratings, tmp_path, command):
+    from training.fsutil import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out, command):  # another process, as far as flock is concerned: another open file
+        args = ["preprocess", ratings, "--out", out, *KCORE] if command == "preprocess" else ["train", "--data", toy_data, "--out", out, *TINY]
+        _assert_refused(_invoke(*args), f"is being written by another animerec {command} right now")
+    assert not out.exists()
+    assert _invoke(*args).exit_code == 0  # and once it is done, the lock is gone
+    assert not list(tmp_path.glob(".out.lock"))
+
+
+def test_catalog_refuses_to_write_among_its_own_sources(tmp_path):
+    sources = tmp_path / "sources"
+    (sources / "reference_animerecbert_meta").mkdir(parents=True)
+    target = sources / "reference_animerecbert_meta" / "animes.json"
+    target.write_text("{}")
+    before = tree(tmp_path)
+    _assert_refused(_invoke("catalog", "--data", sources, "--out", target, "--force"), f"it is inside {sources}, an input of this command")
+    assert tree(tmp_path) == before

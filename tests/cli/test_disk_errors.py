@@ -118,12 +118,12 @@ def test_preprocess_past_the_file_size_limit(tmp_path, ratings, existing):
     if existing:  # an earlier output (only what preprocess made may be replaced)
         out.mkdir()
         (out / "manifest.json").write_text("{}\n")
-        (out / "keep.txt").write_text("the user's\n")
+        (out / "train_items.npy").write_text("the earlier output\n")
     done, _ = animerec("preprocess", ratings, "--out", out, *PREPROCESS, *(["--force"] if existing else []), fsize=1000)
     assert_one_clear_line(done, str(out), "File too large")
     assert done.stdout == ""
     if existing:  # --force replaces only once the new output is whole
-        assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "manifest.json"]
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train_items.npy"]
     else:
         assert not out.exists()
     assert hidden(tmp_path) == []
@@ -217,12 +217,12 @@ def test_resume_whose_next_checkpoint_fails_keeps_the_run_as_it_was(tmp_path, to
 def test_disk_full_when_writing_the_training_chart(tmp_path, toy_data, good_run, can_mount):
     if can_mount:
         pytest.skip(can_mount)
-    # Inodes for the root, the run folder and everything in it but the chart and history:
-    # the checkpoint and run.json fit, the chart's temporary file does not.
+    # Inodes for the root, the run's lock, the run folder and everything in it but the chart
+    # and history: the checkpoint and run.json fit, the chart's temporary file does not.
     kept = [p for p in good_run.rglob("*") if p.name not in ("training_chart.txt", "history.json")]
     disk = tmp_path / "disk"
     disk.mkdir()
-    done, after = animerec("train", "--data", toy_data, "--out", disk / "run", "--epochs", "1", *TINY, tmpfs=f"nr_inodes={len(kept) + 2}", folder=disk)
+    done, after = animerec("train", "--data", toy_data, "--out", disk / "run", "--epochs", "1", *TINY, tmpfs=f"nr_inodes={len(kept) + 3}", folder=disk)
     assert_one_clear_line(done, "training_chart.txt", "No space left on device", "checkpoints")
     run = after / "run"
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "run.json"]

@@ -1,4 +1,4 @@
-"""Ctrl-C during training saves a resumable checkpoint and exits cleanly."""
+"""Ctrl-C, kill and a dropped SSH session during training save a resumable checkpoint and exit cleanly."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 pytestmark = pytest.mark.subprocess
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_path):
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["ctrl-c", "kill", "hang-up"])
+def test_a_stop_signal_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_path, sent, code):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run),
             "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
@@ -23,9 +24,9 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_path):
         if line.startswith("epoch"):
             break
         assert time.monotonic() < deadline, "training never finished an epoch"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     assert "resumable checkpoint" in err and "Traceback" not in err
     pointer = json.loads((run / "run.json").read_text())
     assert (run / "checkpoints" / pointer["latest"] / "train_state.safetensors").is_file()

@@ -161,3 +161,20 @@ def test_a_batch_file_saved_with_a_byte_order_mark_is_read(tiny_model, tmp_path)
     result, answers = _batch(tiny_model, tmp_path, b"\xef\xbb\xbf" + json.dumps({"id": 1, "favourites": [DEATH_NOTE]}).encode() + b"\r\n")
     assert result.exit_code == 0, result.output
     assert answers[0]["id"] == 1 and len(answers[0]["recommendations"]) == 2
+
+
+def test_a_batch_line_with_an_unknown_key_is_a_bad_line(home, tmp_path):
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"id": 1, "favourites": [1535], "exlude": [9253]}\n{"id": 2, "favourites": [1535]}\n')
+    result = runner.invoke(app, ["recommend", "--batch", str(batch)])
+    assert result.exit_code == 1
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["line"] == 1 and "unknown key 'exlude'" in first["error"]
+    assert second["id"] == 2 and second["recommendations"]
+
+
+def test_genres_match_without_regard_to_case(home):
+    lower = runner.invoke(app, ["recommend", "--mal-id", "1535", "--genre", "mystery", "--format", "json"])
+    proper = runner.invoke(app, ["recommend", "--mal-id", "1535", "--genre", "Mystery", "--format", "json"])
+    assert lower.exit_code == 0, lower.output
+    assert json.loads(lower.stdout)["recommendations"] == json.loads(proper.stdout)["recommendations"]

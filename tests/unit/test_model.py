@@ -244,3 +244,16 @@ def test_items_cloze_loss_matches_the_scores_it_serves():
 def test_items_readout_needs_a_set():
     with pytest.raises(ValueError, match="readout"):
         _model(positional=True, readout="items")
+
+
+def test_items_readout_leaves_out_a_target_no_voter_may_vote_for():
+    # Row 0 holds one item, left in place by the 80/10/10 draw: it cannot vote for itself and
+    # nothing else votes, so its score sits at the veto floor (once a loss of ~1e38).
+    model = _model(readout="items").train()
+    tokens = torch.tensor([[5, 0, 0], [7, 31, 9]])  # 31 is the mask token of 30 items
+    positions, labels = torch.tensor([[0, 0], [1, 1]]), torch.tensor([5, 12])
+    both = model.cloze_loss(tokens, positions, labels)
+    assert torch.isfinite(both) and both.item() < 20
+    torch.testing.assert_close(both, model.cloze_loss(tokens[1:], positions[1:] - torch.tensor([1, 0]), labels[1:]))
+    only = model.cloze_loss(tokens[:1], positions[:1], labels[:1])
+    assert only.item() == 0.0 and only.requires_grad

@@ -104,12 +104,12 @@ def test_existing_output_needs_force_and_is_replaced_whole(tmp_path, toy_rows):
     out = tmp_path / "out"
     params = PreprocessParams(min_user_items=3, min_item_users=3)
     preprocess(path, out, params=params)
-    (out / "stale.npy").write_text("from an older run")
+    (out / "user_ids.npy").write_text("damaged since")
     with pytest.raises(UserError, match="--force"):
         preprocess(path, out, params=params)
-    assert (out / "stale.npy").exists()
+    assert (out / "user_ids.npy").read_text() == "damaged since"
     preprocess(path, out, params=params, force=True)
-    assert not (out / "stale.npy").exists() and (out / "manifest.json").exists()
+    assert np.load(out / "user_ids.npy").size == 30
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.csv"]
 
 
