@@ -94,3 +94,20 @@ def tiny_model(tmp_path_factory, catalog) -> Path:
     ids |= {e["mal_id"] for e in [x for x in ranked if x["is_sequel"]][:10]}
     ids |= {DEATH_NOTE, STEINS_GATE, FMA_B, YOUR_NAME, ATTACK_ON_TITAN, NARUTO}
     return write_random_model(tmp_path_factory.mktemp("tiny") / "model", ids, catalog, hidden=16, heads=2, max_len=8)
+
+
+TINY_TRAIN = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "8", "--val-users", "100"]
+"""`animerec train` flags for a model that trains on the toy data in a second."""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(toy_data, tmp_path_factory) -> Path:
+    """A finished one-epoch run on the toy data, trained once: tests copy it before changing anything."""
+    from typer.testing import CliRunner
+
+    from animerec_tui.cli import app
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    result = CliRunner().invoke(app, ["train", "--data", str(toy_data), "--out", str(out), "--epochs", "1", *TINY_TRAIN])
+    assert result.exit_code == 0, result.output
+    return out

@@ -42,13 +42,10 @@ def _assert_refused(result, fragment: str) -> None:
     assert result.stdout == ""
 
 
-@pytest.fixture(scope="module")
-def model(toy_data, tmp_path_factory) -> Path:
-    """A one-epoch run on the toy data, to evaluate on damaged copies of it."""
-    run = tmp_path_factory.mktemp("damaged") / "run"
-    result = _invoke("train", "--data", toy_data, "--out", run, *TINY)
-    assert result.exit_code == 0, result.output
-    return run
+@pytest.fixture
+def model(tiny_run) -> Path:
+    """A one-epoch run on the toy data, to evaluate on damaged copies of the data."""
+    return tiny_run
 
 
 # --- a damaged preprocessed folder ---------------------------------------------------

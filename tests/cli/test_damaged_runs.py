@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from animerec_tui.cli import app
-from tests.conftest import tree
+from tests.conftest import TINY_TRAIN, tree
 
 runner = CliRunner()
-TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "8", "--val-users", "100"]
+TINY = TINY_TRAIN
 
 
 def _invoke(*args):
@@ -33,13 +33,9 @@ def _assert_refused(result, fragment: str) -> None:
     assert result.stdout == ""
 
 
-@pytest.fixture(scope="module")
-def run(toy_data, tmp_path_factory) -> Path:
-    """A one-epoch run, trained once; each test damages a copy."""
-    out = tmp_path_factory.mktemp("run") / "run"
-    result = _invoke("train", "--data", toy_data, "--out", out, "--epochs", "1", *TINY)
-    assert result.exit_code == 0, result.output
-    return out
+@pytest.fixture
+def run(tiny_run) -> Path:
+    return tiny_run
 
 
 # --- flags -------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from animerec_tui.cli import app
-from tests.conftest import toy_triples, tree, write_lines
+from tests.conftest import TINY_TRAIN, toy_triples, tree, write_lines
 
 runner = CliRunner()
-TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "8", "--val-users", "100"]
+TINY = TINY_TRAIN
 KCORE = ["--min-user-items", "3", "--min-item-users", "3"]
 
 
@@ -46,13 +46,9 @@ def ratings(tmp_path) -> Path:
     return write_lines(tmp_path / "ratings.csv", [f"{u},{i},{r}" for u, i, r in toy_triples(60, 30)])
 
 
-@pytest.fixture(scope="module")
-def run(toy_data, tmp_path_factory) -> Path:
-    """A finished one-epoch run, trained once; tests copy it before changing anything."""
-    out = tmp_path_factory.mktemp("run") / "run"
-    result = _train(toy_data, out)
-    assert result.exit_code == 0, result.output
-    return out
+@pytest.fixture
+def run(tiny_run) -> Path:
+    return tiny_run
 
 
 # --- train --force ---------------------------------------------------------------------

@@ -24,6 +24,18 @@ def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, prec
     return train(data, run, config.model, config.train, resume=resume, force=force, stop_after=stop_after)
 
 
+@pytest.fixture(scope="module")
+def one_epoch(toy_data, tmp_path_factory):
+    """A one-epoch run trained once for the module; tests damage copies of it."""
+    run = tmp_path_factory.mktemp("one") / "run"
+    _train(load_dataset(toy_data), run, epochs=1)
+    return run
+
+
+def _copy(run, tmp_path):
+    return shutil.copytree(run, tmp_path / "run")
+
+
 def _weights(run):
     model, _ = load_model(run, which="latest")
     return {k: v.clone() for k, v in model.state_dict().items()}
@@ -85,17 +97,16 @@ def test_existing_run_needs_resume_or_force(toy_data, tmp_path):
     _train(data, tmp_path / "run", epochs=1, force=True)
 
 
-def test_resume_refuses_other_data(toy_data, tmp_path):
+def test_resume_refuses_other_data(toy_data, one_epoch, tmp_path):
     data = load_dataset(toy_data)
-    _train(data, tmp_path / "run", epochs=1)
+    _copy(one_epoch, tmp_path)
     data.item_ids = data.item_ids + 1
     with pytest.raises(UserError, match="vocabulary"):
         _train(data, tmp_path / "run", epochs=2, resume=True)
 
 
-def test_a_pickled_or_truncated_checkpoint_is_refused(toy_data, tmp_path):
-    data = load_dataset(toy_data)
-    _train(data, tmp_path / "run", epochs=1)
+def test_a_pickled_or_truncated_checkpoint_is_refused(one_epoch, tmp_path):
+    _copy(one_epoch, tmp_path)
     folder = resolve_model_dir(tmp_path / "run")
     weights = folder / "model.safetensors"
     original = weights.read_bytes()
@@ -107,9 +118,8 @@ def test_a_pickled_or_truncated_checkpoint_is_refused(toy_data, tmp_path):
         load_model(tmp_path / "run")
 
 
-def test_a_meta_with_a_wrong_vocabulary_hash_is_refused(toy_data, tmp_path):
-    data = load_dataset(toy_data)
-    _train(data, tmp_path / "run", epochs=1)
+def test_a_meta_with_a_wrong_vocabulary_hash_is_refused(one_epoch, tmp_path):
+    _copy(one_epoch, tmp_path)
     meta_path = resolve_model_dir(tmp_path / "run") / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["vocab"]["sha256"] = "0" * 64
@@ -136,9 +146,8 @@ def test_a_broken_preprocessed_folder_is_refused(toy_data, tmp_path, damage):
 
 @pytest.mark.parametrize("meta", ["[1, 2]", '{"format": "animerec-checkpoint", "version": 1}',
                                   '{"format": "animerec-checkpoint", "version": 1, "vocab": {"item_ids": ["x"]}, "model_config": {}}'])
-def test_malformed_meta_is_one_clear_error(toy_data, tmp_path, meta):
-    data = load_dataset(toy_data)
-    _train(data, tmp_path / "run", epochs=1)
+def test_malformed_meta_is_one_clear_error(one_epoch, tmp_path, meta):
+    _copy(one_epoch, tmp_path)
     (resolve_model_dir(tmp_path / "run") / "meta.json").write_text(meta)
     with pytest.raises(UserError, match="meta.json"):
         load_model(tmp_path / "run")
