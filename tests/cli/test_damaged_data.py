@@ -19,27 +19,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from animerec_tui.cli import app
-from tests.conftest import tree, write_lines
+from tests.conftest import assert_refused, invoke, tree, write_lines
 
 runner = CliRunner()
 TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "8", "--val-users", "100", "--epochs", "1"]
 KCORE = ["--min-user-items", "3", "--min-item-users", "1"]
-
-
-def _invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _assert_refused(result, fragment: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output, repr(result.exception))
-    # A UserError ends in typer.Exit; anything else is a crash that CliRunner swallowed.
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("animerec:"), result.stderr
-    assert fragment in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 @pytest.fixture
@@ -195,10 +179,10 @@ def test_damaged_data_folder_is_refused_and_nothing_is_written(command, damage, 
     damage(data)
     before = tree(tmp_path)
     if command == "train":
-        result = _invoke("train", "--data", data, "--out", tmp_path / "run", *TINY)
+        result = invoke("train", "--data", data, "--out", tmp_path / "run", *TINY)
     else:
-        result = _invoke("eval", "--run", model, "--data", data)
-    _assert_refused(result, fragment)
+        result = invoke("eval", "--run", model, "--data", data)
+    assert_refused(result, fragment)
     assert "run animerec preprocess again" in result.stderr
     assert tree(tmp_path) == before
 
@@ -211,7 +195,7 @@ FLOATS = np.array(ROWS, dtype=np.float64)
 
 
 def _preprocess(path: Path, out: Path, *extra):
-    return _invoke("preprocess", path, "--out", out, *KCORE, *extra)
+    return invoke("preprocess", path, "--out", out, *KCORE, *extra)
 
 
 @pytest.mark.parametrize(
@@ -318,7 +302,7 @@ REFUSED_FILES = [
 def test_an_odd_ratings_file_is_refused_and_nothing_is_written(tmp_path, make, fragment):
     path = make(tmp_path)
     before = tree(tmp_path)
-    _assert_refused(_preprocess(path, tmp_path / "out"), fragment)
+    assert_refused(_preprocess(path, tmp_path / "out"), fragment)
     assert tree(tmp_path) == before
 
 
@@ -326,7 +310,7 @@ def test_a_refusal_quotes_a_huge_field_in_short(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text(HEADED + f"5,{'1' * 70_000},8\n")
     result = _preprocess(path, tmp_path / "out")
-    _assert_refused(result, "could not parse `111")
+    assert_refused(result, "could not parse `111")
     assert len(result.stderr) < 400
 
 
@@ -335,7 +319,7 @@ def test_an_item_map_in_utf16_is_refused(tmp_path):
     mapping = tmp_path / "map.csv"
     mapping.write_bytes("caserec_item_id,mal_id\n101,5114\n102,1535\n103,9253\n".encode("utf-16"))
     before = tree(tmp_path)
-    _assert_refused(_preprocess(ratings, tmp_path / "out", "--item-map", mapping), "UTF-16 text or a binary file")
+    assert_refused(_preprocess(ratings, tmp_path / "out", "--item-map", mapping), "UTF-16 text or a binary file")
     assert tree(tmp_path) == before
 
 
@@ -344,7 +328,7 @@ def test_an_item_map_in_utf16_is_refused(tmp_path):
 
 @pytest.mark.parametrize("lam", ["nan", "-inf"])
 def test_eval_refuses_an_ease_lambda_that_is_not_a_positive_number(model, toy_data, lam):
-    result = _invoke("eval", "--run", model, "--data", toy_data, "--baselines", "--ease-lambda", lam, "--json")
+    result = invoke("eval", "--run", model, "--data", toy_data, "--baselines", "--ease-lambda", lam, "--json")
     # Today EASE with NaN scored everything NaN and printed zeros with exit 0.
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit), repr(result.exception)

@@ -14,23 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from animerec_tui.cli import app
-from tests.conftest import TINY_TRAIN, tree
+from tests.conftest import TINY_TRAIN, assert_refused, invoke, tree
 
 runner = CliRunner()
 TINY = TINY_TRAIN
-
-
-def _invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _assert_refused(result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("animerec: ") and fragment in lines[0], result.stderr
-    assert result.stdout == ""
 
 
 @pytest.fixture
@@ -68,14 +55,14 @@ def test_a_bad_flag_is_one_line_naming_the_help(tmp_path, monkeypatch, args, fra
     monkeypatch.chdir(tmp_path)
     if args[0] == "train":
         args = [*args[:1], "--data", "d", "--out", "o", *args[1:]]
-    result = _invoke(*args)
-    _assert_refused(result, fragment)
+    result = invoke(*args)
+    assert_refused(result, fragment)
     assert f"(see 'animerec {args[0]} --help')" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_no_command_still_shows_the_help():
-    result = _invoke()
+    result = invoke()
     assert result.exit_code == 2 and "Usage: animerec" in result.output and "animerec:" not in result.output
 
 
@@ -84,14 +71,14 @@ def test_no_command_still_shows_the_help():
 
 def test_a_model_that_cannot_fit_in_memory_is_refused_before_it_is_built(toy_data, tmp_path):
     # 65,536 x 65,536 x 12 x 64 layers: half a trillion weights, terabytes before the first step
-    result = _invoke("train", "--data", toy_data, "--out", tmp_path / "r", "--hidden", "65536", "--heads", "1", "--layers", "64")
-    _assert_refused(result, "needs at least")
+    result = invoke("train", "--data", toy_data, "--out", tmp_path / "r", "--hidden", "65536", "--heads", "1", "--layers", "64")
+    assert_refused(result, "needs at least")
     assert "choose a smaller --hidden, --layers, --max-len or --batch-size" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_hidden_not_divisible_by_heads_is_one_line(toy_data, tmp_path):
-    _assert_refused(_invoke("train", "--data", toy_data, "--out", tmp_path / "r", "--hidden", "64", "--heads", "3"), "--hidden 64 is not divisible by --heads 3")
+    assert_refused(invoke("train", "--data", toy_data, "--out", tmp_path / "r", "--hidden", "64", "--heads", "3"), "--hidden 64 is not divisible by --heads 3")
 
 
 # --- train --resume on a damaged run --------------------------------------------------------
@@ -147,7 +134,7 @@ def test_resuming_a_damaged_run_is_one_line_and_changes_nothing(run, toy_data, t
     copy = shutil.copytree(run, tmp_path / "run")
     damage(copy)
     before = tree(tmp_path)
-    _assert_refused(_invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2"), fragment)
+    assert_refused(invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2"), fragment)
     assert tree(tmp_path) == before
 
 
@@ -182,7 +169,7 @@ def test_a_model_folder_out_of_range_is_refused(tiny_model, tmp_path, home, comm
     damage(model)
     before = tree(tmp_path)
     args = ["recommend", "Death Note", "--model", model] if command == "recommend" else ["eval", "--run", model]
-    _assert_refused(_invoke(*args), fragment)
+    assert_refused(invoke(*args), fragment)
     assert tree(tmp_path) == before
 
 
@@ -200,15 +187,15 @@ IGNORED = [
 @pytest.mark.parametrize(("args", "fragment"), IGNORED, ids=[" ".join(a[:2] + a[-2:]) for a, _ in IGNORED])
 def test_a_flag_that_would_be_ignored_is_refused(tmp_path, monkeypatch, args, fragment):
     monkeypatch.chdir(tmp_path)
-    _assert_refused(_invoke(*args), fragment)
+    assert_refused(invoke(*args), fragment)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_resume_refuses_a_setting_that_differs_and_accepts_the_same_one(run, toy_data, tmp_path):
     copy = shutil.copytree(run, tmp_path / "run")
     before = tree(tmp_path)
-    result = _invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2", "--hidden", "32", "--lr", "0.003")
-    _assert_refused(result, "leave out --hidden 32 (the run has 16)")
+    result = invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2", "--hidden", "32", "--lr", "0.003")
+    assert_refused(result, "leave out --hidden 32 (the run has 16)")
     assert tree(tmp_path) == before
-    same = _invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2", *TINY)
+    same = invoke("train", "--data", toy_data, "--out", copy, "--resume", "--epochs", "2", *TINY)
     assert same.exit_code == 0, same.output

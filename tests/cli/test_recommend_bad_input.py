@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from animerec_tui.cli import app
-from tests.cli.test_bad_input import _assert_refused
-from tests.conftest import DEATH_NOTE, STEINS_GATE
+from tests.conftest import DEATH_NOTE, STEINS_GATE, assert_refused
 from tests.unit.test_engine import _damaged
 
 runner = CliRunner()
@@ -37,23 +36,23 @@ def _strict(line: str):
 def test_empty_similar_is_refused_not_swapped_for_the_saved_favourites(tiny_model, home):
     assert runner.invoke(app, ["favourites", "add", "--mal-id", str(DEATH_NOTE)]).exit_code == 0
     for similar in ("", "   "):
-        _assert_refused(_recommend(tiny_model, "--similar", similar), "--similar needs a title or MAL id")
+        assert_refused(_recommend(tiny_model, "--similar", similar), "--similar needs a title or MAL id")
 
 
 @pytest.mark.parametrize("title", ["", "   ", "\t\n"])
 def test_empty_title_is_refused(tiny_model, home, title):
-    _assert_refused(_recommend(tiny_model, "Death Note", title), "a title cannot be empty")
+    assert_refused(_recommend(tiny_model, "Death Note", title), "a title cannot be empty")
 
 
 @pytest.mark.parametrize(("similar", "fragment"), [("²", "no anime title looks like '²'"), ("1" * 5000, "5,000 characters")])
 def test_similar_that_only_looks_like_a_number_is_a_title(tiny_model, similar, fragment):
     # "²".isdigit() and a 5,000-digit number both made int() raise: a traceback
-    _assert_refused(_recommend(tiny_model, "--similar", similar), fragment)
+    assert_refused(_recommend(tiny_model, "--similar", similar), fragment)
 
 
 def test_a_title_longer_than_any_anime_is_refused_in_a_short_line(tiny_model):
     result = _recommend(tiny_model, "x" * 100_000)
-    _assert_refused(result, "100,000 characters")
+    assert_refused(result, "100,000 characters")
     assert len(result.stderr) < 300
 
 
@@ -68,7 +67,7 @@ def test_a_title_longer_than_any_anime_is_refused_in_a_short_line(tiny_model):
     ],
 )
 def test_options_that_would_be_silently_ignored_or_meaningless_are_refused(tiny_model, args, fragment):
-    _assert_refused(_recommend(tiny_model, *args), fragment)
+    assert_refused(_recommend(tiny_model, *args), fragment)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +82,7 @@ def test_options_that_would_be_silently_ignored_or_meaningless_are_refused(tiny_
     ],
 )
 def test_other_bad_values_stay_one_line(tiny_model, args, fragment):
-    _assert_refused(_recommend(tiny_model, *args), fragment)
+    assert_refused(_recommend(tiny_model, *args), fragment)
 
 
 # --- a broken model ------------------------------------------------------------------
@@ -92,7 +91,7 @@ def test_other_bad_values_stay_one_line(tiny_model, args, fragment):
 def test_a_model_of_nan_weights_is_called_broken(tiny_model, tmp_path, home):
     folder = _damaged(tiny_model, tmp_path / "nan", lambda w: [t.fill_(float("nan")) for t in w.values() if t.is_floating_point()])
     result = _recommend(folder, "Death Note")
-    _assert_refused(result, "holds NaN or infinite values; the model is broken")
+    assert_refused(result, "holds NaN or infinite values; the model is broken")
     assert result.exit_code == 2 and str(folder) in result.stderr
 
 
