@@ -286,6 +286,14 @@ def _rows(count: int) -> str:
 
 def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        # numpy would call anything without the header pickled data and suggest allow_pickle
+        raise UserError(f"{path}: not a .npy array (it has no .npy header: text, a pickle or something else under a .npy name)")
+    try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable .npy array ({exc})") from None
