@@ -14,11 +14,12 @@ from animerec_tui.favourites import FavouritesStore
 from training.errors import UserError
 
 
-def _store() -> FavouritesStore:
+def open_store() -> FavouritesStore:
+    """The favourites store, loaded; a warning (a damaged file kept aside) goes to stderr on one line."""
     store = FavouritesStore()
     store.load()
     if store.last_warning:
-        Console(stderr=True, highlight=False).print(f"[yellow]{store.last_warning}[/]")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(store.last_warning, style="yellow", markup=False)
     return store
 
 
@@ -39,7 +40,7 @@ def _resolve(titles: list[str], mal_ids: list[int], allowed: set[int] = frozense
 
 
 def list_favourites(as_json: bool) -> None:
-    state = _store().load()
+    state = open_store().load()
     if as_json:
         sys.stdout.write(json.dumps({"favourites": state.favourites, "excluded": state.excluded}) + "\n")
         return
@@ -59,7 +60,7 @@ def list_favourites(as_json: bool) -> None:
 
 def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> None:
     """add / remove favourites, or unhide anime marked not interested."""
-    store = _store()
+    store = open_store()
     state = store.load()
     # Removing needs no catalogue entry: a favourite may predate a catalogue update.
     allowed = set(state.favourites) | set(state.excluded) if action != "add" else set()
@@ -76,7 +77,7 @@ def clear_favourites(yes: bool) -> None:
             raise UserError("clearing needs confirmation: pass --yes")
         if input("Remove every favourite? [y/N] ").strip().lower() not in ("y", "yes"):
             raise UserError("nothing cleared", exit_code=1)
-    removed = _store().clear()
+    removed = open_store().clear()
     Console(highlight=False).print(f"cleared {len(removed)} favourite(s)")
 
 
@@ -86,7 +87,7 @@ def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> 
     ids = parse_mal_export(path, min_score, include_unscored_completed)
     catalog = load_catalog()
     usable = [i for i in ids if i in catalog]
-    added = _store().add(usable) if usable else []
+    added = open_store().add(usable) if usable else []
     Console(highlight=False).print(
         f"{path.name}: {len(ids)} anime scored >= {min_score}"
         + (" or completed unscored" if include_unscored_completed else "")

@@ -128,12 +128,9 @@ def run_recommend(opts: dict) -> None:
         return
     favourites = resolve_favourites(engine, opts["titles"], opts["mal_id"])
     if not favourites:
-        from animerec_tui.favourites import FavouritesStore
+        from animerec_tui.favourites_command import open_store
 
-        store = FavouritesStore()
-        saved = store.load()
-        if store.last_warning:
-            Console(stderr=True, highlight=False).print(f"[yellow]{store.last_warning}[/]")
+        saved = open_store().load()
         favourites = saved.favourites
         filters = replace(filters, exclude=filters.exclude | frozenset(saved.excluded))
         if not favourites:
