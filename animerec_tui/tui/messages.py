@@ -1,25 +1,50 @@
-"""Typed messages that thread workers post back to the UI thread."""
+"""Every message of the app, in one place.
+
+Two kinds: answers that thread workers post back to the UI thread (a worker never touches
+a widget), and requests that panes and dialogs post to the main screen, which owns the state
+and the favourites store. Engine types are imported for type checkers only: importing the
+app must not import the search index or the model.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from animerec_tui.engine import Engine, Filters, Recommendation, Result
+    from animerec_tui.search import Match, TitleIndex
+    from training.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class RecommendationRequest:
+    """What one set of recommendations answers; an answer to an older request is dropped."""
+
+    favourites: tuple[int, ...]
+    """MAL ids, in the order they were added."""
+    filters: Filters
+    """The user's filters plus the not-interested list."""
+
+
+# ------------------------------------------------------------------ worker answers
 
 
 @dataclass
 class CatalogReady(Message):
     """The catalogue and its title index are loaded."""
 
-    catalog: list
-    index: object
+    catalog: Catalog
+    index: TitleIndex
 
 
 @dataclass
 class ModelReady(Message):
     """The recommendation engine is loaded."""
 
-    engine: object
+    engine: Engine
 
 
 @dataclass
@@ -27,20 +52,73 @@ class SearchDone(Message):
     """Matches for one query (dropped if the query has changed since)."""
 
     query: str
-    matches: list
+    matches: list[Match]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SearchDone)  # an older answer waiting in the queue is stale
 
 
 @dataclass
 class RecommendationsDone(Message):
-    """Recommendations for one generation of favourites and filters (stale ones are dropped)."""
+    """Recommendations for one request (dropped if favourites or filters changed since)."""
 
-    generation: int
-    result: object
+    request: RecommendationRequest
+    result: Result
 
 
 @dataclass
 class SimilarDone(Message):
-    """Similar anime for the details view."""
+    """Similar anime for the details view (empty when finding them failed)."""
 
     mal_id: int
-    items: list
+    items: list[Recommendation]
+
+
+# -------------------------------------------------------------- requests to the screen
+
+
+@dataclass
+class SearchChanged(Message):
+    """The text in the search box changed."""
+
+    query: str
+
+
+@dataclass
+class AddFavourites(Message):
+    """Add these anime to the favourites."""
+
+    mal_ids: list[int]
+
+
+@dataclass
+class RemoveFavourite(Message):
+    """Take one anime off the favourites."""
+
+    mal_id: int
+
+
+@dataclass
+class ClearFavourites(Message):
+    """Remove every favourite, after asking."""
+
+
+@dataclass
+class MarkNotInterested(Message):
+    """Never recommend this anime again (until undone)."""
+
+    mal_id: int
+
+
+@dataclass
+class UndoNotInterested(Message):
+    """Let this anime be recommended again."""
+
+    mal_id: int
+
+
+@dataclass
+class ShowDetails(Message):
+    """Open the details view of one anime."""
+
+    mal_id: int

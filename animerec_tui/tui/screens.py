@@ -1,34 +1,34 @@
-"""Modal screens: anime details, filters, help, and a yes/no confirmation."""
+"""Modal dialogs: anime details, filters, the not-interested list, and a yes/no question.
+
+Each dismisses with its answer (the opener passes a callback to ``push_screen``); the two
+that act while staying open (details, not-interested list) post requests to their opener.
+None of them reaches into the app or the engine.
+"""
 
 from __future__ import annotations
 
-from textual import on, work
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
-from rich.text import Text
-from textual.markup import escape
 
 from animerec_tui.engine import Filters
+from animerec_tui.tui.formatting import members_text, similar_text
+from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone, UndoNotInterested
 from training.catalog import TYPES
-from animerec_tui.tui.messages import SimilarDone
+
+if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
 
 SAFE_URL_PREFIX = "https://myanimelist.net/"
-
-
-def members_text(members: int | None) -> str:
-    """1234567 -> '1.2M', 45600 -> '45.6k'."""
-    if not members:
-        return "?"
-    if members >= 1_000_000:
-        return f"{members / 1_000_000:.1f}M"
-    if members >= 1_000:
-        return f"{members / 1_000:.1f}k"
-    return str(members)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -65,8 +65,8 @@ class FiltersScreen(ModalScreen[Filters | None]):
     """Types, genres, sequels and adult titles; Enter/ctrl+j applies, Escape cancels."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+j,f10", "apply", "Apply"),
+        Binding("escape", "cancel", "Cancel", tooltip="Close without changing the filters"),
+        Binding("ctrl+j,f10", "apply", "Apply", tooltip="Apply the choices (space toggles one)"),
     ]
 
     def __init__(self, filters: Filters, genres: list[str]) -> None:
@@ -109,22 +109,32 @@ class FiltersScreen(ModalScreen[Filters | None]):
         self.dismiss(None)
 
 
-class DetailsScreen(ModalScreen[None]):
-    """Everything about one anime, its MAL link, similar anime and the actions on it."""
+class DetailsScreen(ModalScreen[int | None]):
+    """Everything about one anime, its MAL link, similar anime and the actions on it.
+
+    Dismisses with the anime's MAL id when marked "not interested", else with None. Adding
+    it and opening a similar anime are posted to ``opener``; the similar anime arrive as a
+    SimilarDone message.
+    """
 
     BINDINGS = [
-        Binding("escape,q", "dismiss_details", "Close"),
-        Binding("a", "add", "Add to favourites"),
-        Binding("n", "not_interested", "Not interested"),
-        Binding("o", "open_url", "Open MAL page"),
-        Binding("c", "copy_url", "Copy MAL URL"),
+        Binding("escape,q", "close", "Close", tooltip="Back to where you were"),
+        Binding("a", "add", "Add to favourites", tooltip="Add this anime to your favourites"),
+        Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
+        Binding("o", "open_url", "Open MAL page", tooltip="Open its MyAnimeList page (only https://myanimelist.net/ links)"),
+        Binding("c", "copy_url", "Copy MAL URL", tooltip="Copy its MyAnimeList URL"),
     ]
 
-    def __init__(self, entry: dict, known: bool | None) -> None:
+    KEYS_HINT = "a add to favourites · n not interested · o open MAL · c copy URL · Esc close"
+    """The keys, under the text (a test checks it against BINDINGS)."""
+
+    def __init__(self, entry: dict, known: bool | None, opener: MessagePump) -> None:
         """``known``: whether the model knows the anime; None while the model is loading."""
         super().__init__()
         self.entry = entry
         self.known = known
+        self.opener = opener
+        """Where requests go: the screen that opened this one."""
 
     def compose(self) -> ComposeResult:
         e = {k: escape(v) if isinstance(v, str) else v for k, v in self.entry.items()}
@@ -153,45 +163,34 @@ class DetailsScreen(ModalScreen[None]):
                 yield Static("\n".join(line for line in lines if line), id="details-text")
                 yield Label("[b]Similar anime[/b]" if self.known else "")
                 yield OptionList(id="similar")
-            yield Static("a add to favourites · n not interested · o open MAL · c copy URL · Esc close", id="details-keys")
+            yield Static(self.KEYS_HINT, id="details-keys")
 
     def on_mount(self) -> None:
+        similar = self.query_one("#similar", OptionList)
         if self.known:
-            self.query_one("#similar", OptionList).loading = True
-            self.load_similar()
+            similar.loading = True  # until SimilarDone
         else:
-            self.query_one("#similar", OptionList).display = False
-
-    @work(thread=True, exclusive=True, group="similar", exit_on_error=False)
-    def load_similar(self) -> None:
-        items: list = []
-        try:
-            items = self.app.engine.similar(self.entry["mal_id"], 10, self.app.request_filters())
-        finally:  # on an error the app's worker handler notifies; the spinner must stop either way
-            self.post_message(SimilarDone(self.entry["mal_id"], items))
+            similar.display = False
 
     @on(SimilarDone)
     def show_similar(self, message: SimilarDone) -> None:
-        option_list = self.query_one("#similar", OptionList)
-        option_list.loading = False
-        option_list.clear_options()
-        option_list.add_options(
-            Option(Text.assemble(r.title + "  ", (f"{r.type or '?'} · {members_text(r.members)}", "dim")), id=str(r.mal_id)) for r in message.items
-        )
+        similar = self.query_one("#similar", OptionList)
+        similar.loading = False
+        similar.clear_options()
+        similar.add_options(Option(similar_text(r), id=str(r.mal_id)) for r in message.items)
 
     @on(OptionList.OptionSelected, "#similar")
     def open_similar(self, event: OptionList.OptionSelected) -> None:
-        self.app.show_details(int(event.option.id))
+        self.opener.post_message(ShowDetails(int(event.option.id)))
 
-    def action_dismiss_details(self) -> None:
+    def action_close(self) -> None:
         self.dismiss(None)
 
     def action_add(self) -> None:
-        self.app.add_favourites([self.entry["mal_id"]])
+        self.opener.post_message(AddFavourites([self.entry["mal_id"]]))
 
     def action_not_interested(self) -> None:
-        self.app.exclude(self.entry["mal_id"])
-        self.dismiss(None)
+        self.dismiss(self.entry["mal_id"])
 
     def action_open_url(self) -> None:
         url = self.entry.get("url", "")
@@ -206,44 +205,26 @@ class DetailsScreen(ModalScreen[None]):
         self.notify(f"copied {self.entry.get('url', '')}", markup=False)
 
 
-class HelpScreen(ModalScreen[None]):
-    """Every key of the app, in one place."""
+class NotInterestedScreen(ModalScreen[None]):
+    """The anime marked "not interested"; Enter posts UndoNotInterested to ``opener``."""
 
-    BINDINGS = [Binding("escape,f1,q", "close", "Close")]
+    BINDINGS = [Binding("escape,q", "close", "Close", tooltip="Back to the main screen")]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.rows = rows
-
-    def compose(self) -> ComposeResult:
-        width = max(len(k) for k, _ in self.rows)
-        text = "\n".join(f"[b]{key:<{width}}[/b]  {what}" for key, what in self.rows)
-        with Vertical(id="dialog", classes="wide"):
-            yield Label("[b]animerec keys[/b]  (Esc closes)")
-            with VerticalScroll():
-                yield Static(text)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-class HiddenScreen(ModalScreen[None]):
-    """The anime marked "not interested"; Enter shows one in recommendations again."""
-
-    BINDINGS = [Binding("escape,q", "close", "Close")]
-
-    def __init__(self, entries: list[tuple[int, str]]) -> None:
+    def __init__(self, entries: list[tuple[int, str]], opener: MessagePump) -> None:
+        """``entries``: (MAL id, title) pairs, in the order they were marked."""
         super().__init__()
         self.entries = entries
+        self.opener = opener
+        """Where requests go: the screen that opened this one."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Label("[b]Not interested[/b]  Enter lets the highlighted one be recommended again · Esc closes")
-            yield OptionList(*(Option(Text(title), id=str(mal_id)) for mal_id, title in self.entries), id="hidden")
+            yield OptionList(*(Option(Text(title), id=str(mal_id)) for mal_id, title in self.entries), id="not-interested")
 
-    @on(OptionList.OptionSelected, "#hidden")
-    def unhide(self, event: OptionList.OptionSelected) -> None:
-        self.app.unhide(int(event.option.id))
+    @on(OptionList.OptionSelected, "#not-interested")
+    def undo(self, event: OptionList.OptionSelected) -> None:
+        self.opener.post_message(UndoNotInterested(int(event.option.id)))
         event.option_list.remove_option(event.option.id)
         if event.option_list.option_count == 0:
             self.dismiss(None)

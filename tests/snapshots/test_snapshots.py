@@ -9,7 +9,8 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from animerec_tui.favourites import FavouritesStore
-from animerec_tui.tui.app import AnimeRecApp, ResultsTable
+from animerec_tui.tui.app import AnimeRecApp
+from animerec_tui.tui.results_pane import ResultsTable
 from animerec_tui.tui.testing import settle
 from tests.conftest import DEATH_NOTE, FMA_B, STEINS_GATE
 
@@ -23,8 +24,8 @@ def _app(tiny_model) -> AnimeRecApp:
 
 async def _ready(pilot) -> None:
     app = pilot.app
-    app.query_one(Input).cursor_blink = False
     await settle(pilot)
+    app.query_one(Input).cursor_blink = False
     app.clear_notifications()
     await pilot.pause()
 

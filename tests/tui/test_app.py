@@ -1,218 +1,348 @@
-"""The Textual app driven with Pilot: search, favourites, filters, details, persistence, errors."""
+"""The Textual app driven with Pilot: search, favourites, filters, details, persistence, errors.
+
+Every check reads what the screen shows: list and table rows, the status line, the taste
+chart, the notifications on screen (see :func:`animerec_tui.tui.testing.toasts`).
+"""
 
 from __future__ import annotations
 
-
 import pytest
+from textual.widgets import Input, OptionList, Static
 
 from animerec_tui.favourites import FavouritesStore
-from animerec_tui.tui.app import AnimeRecApp, ResultsTable, SearchResults
-from animerec_tui.tui.testing import settle as settle_pilot
-from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, HelpScreen
+from animerec_tui.tui import messages
+from animerec_tui.tui.app import AnimeRecApp
+from animerec_tui.tui.favourites_pane import FavouritesList
+from animerec_tui.tui.main_screen import MainScreen
+from animerec_tui.tui.results_pane import ResultsTable
+from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
+from animerec_tui.tui.search_pane import MatchList
+from animerec_tui.tui.testing import settle, toasts
 from tests.conftest import DEATH_NOTE, STEINS_GATE
 
 SIZE = (100, 32)
 
 
-async def settle(app, pilot) -> None:
-    await settle_pilot(pilot)
+def make_app(model=None) -> AnimeRecApp:
+    app = AnimeRecApp(model)
+    app.NOTIFICATION_TIMEOUT = 60  # a busy test machine must not let a toast expire before it is read
+    return app
 
 
-async def search_and_add(app, pilot, query: str) -> None:
+def run(app: AnimeRecApp):
+    return app.run_test(size=SIZE, notifications=True)
+
+
+async def search_and_add(pilot, query: str) -> None:
     await pilot.press("slash")
-    app.query_one("#search").value = ""
+    pilot.app.query_one("#search", Input).value = ""
     await pilot.press(*query)
-    await settle(app, pilot)
+    await settle(pilot)
     await pilot.press("down", "enter")
-    await settle(app, pilot)
+    await settle(pilot)
 
 
-def table_ids(app) -> list[int]:
-    return list(app.shown)
+def favourite_titles(app) -> list[str]:
+    favourites = app.query_one(FavouritesList)
+    return [str(favourites.get_option_at_index(i).prompt) for i in range(favourites.option_count)]
+
+
+def result_ids(app) -> list[int]:
+    return [int(key.value) for key in app.query_one(ResultsTable).rows]
+
+
+def status(app) -> str:
+    return str(app.query_one("#status", Static).render())
 
 
 @pytest.mark.asyncio
-async def test_search_then_add_fills_favourites_and_results(tiny_model, home):
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert app.engine is not None
-        await search_and_add(app, pilot, "death note")
-        assert app.favourites == [DEATH_NOTE]
+async def test_search_then_add_fills_favourites_results_and_taste(tiny_model, home, catalog):
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        await search_and_add(pilot, "death note")
+        assert favourite_titles(app) == ["Death Note"]
+        assert "added Death Note" in toasts(app)
         assert app.query_one(ResultsTable).row_count == 50
-        assert DEATH_NOTE not in table_ids(app)
-        assert "Death Note" in str(app.query_one("#taste").render()) or app.query_one("#taste").render()
+        assert DEATH_NOTE not in result_ids(app)
+        assert status(app).startswith("50 recommendations for 1 favourites · all types · sequels · no adult")
+        genres = catalog.by_id[DEATH_NOTE]["genres"][:5]  # one favourite: every genre counts 1, first five shown
+        width = max(map(len, genres))
+        assert str(app.query_one("#taste", Static).render()).splitlines() == [f"{g:<{width}} {'█' * 14} 1" for g in genres]
+        search_line = str(app.query_one(MatchList).get_option_at_index(0).prompt)
+        assert search_line.startswith("Death Note") and search_line.endswith("★")
 
 
 @pytest.mark.asyncio
 async def test_typing_after_an_add_starts_the_next_search_and_sets_off_nothing(tiny_model, home):
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await search_and_add(app, pilot, "death note")
-        assert isinstance(app.focused, SearchResults)
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        await search_and_add(pilot, "death note")
+        assert isinstance(app.focused, MatchList)
         await pilot.press(*"steins gate")  # "i" and "n" here once opened details and hid a title
-        await settle(app, pilot)
-        assert app.focused is app.query_one("#search") and app.query_one("#search").value == "steins gate"
-        assert app.screen is app.screen_stack[0] and not FavouritesStore().load().excluded
+        await settle(pilot)
+        search = app.query_one("#search", Input)
+        assert app.focused is search and search.value == "steins gate"
+        assert isinstance(app.screen, MainScreen) and "not interested" not in status(app)
         await pilot.press("down", "backspace")
-        assert app.query_one("#search").value == "steins gat", "backspace edits the query, it does not start anew"
+        assert search.value == "steins gat", "backspace edits the query, it does not start anew"
         await pilot.press("e", "down", "enter")
-        await settle(app, pilot)
-        assert app.favourites == [DEATH_NOTE, STEINS_GATE]
+        await settle(pilot)
+        assert favourite_titles(app) == ["Death Note", "Steins;Gate"]
         await pilot.press("right")
         assert isinstance(app.screen, DetailsScreen)
+        assert "Steins;Gate" in str(app.screen.query_one("#details-text", Static).render())
+    assert FavouritesStore().load().excluded == []
+
+
+@pytest.mark.asyncio
+async def test_adding_a_favourite_twice_says_so(tiny_model, home):
+    FavouritesStore().add([DEATH_NOTE])
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        await search_and_add(pilot, "death note")
+        assert favourite_titles(app) == ["Death Note"]
+        assert "already a favourite" in toasts(app)
 
 
 @pytest.mark.asyncio
 async def test_remove_and_clear_with_confirmation(tiny_model, home):
     FavouritesStore().add([DEATH_NOTE, STEINS_GATE])
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        app.query_one("#favourites").focus()
-        app.query_one("#favourites").highlighted = 0
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        favourites = app.query_one(FavouritesList)
+        favourites.focus()
+        favourites.highlighted = 0
         await pilot.press("delete")
-        await settle(app, pilot)
-        assert app.favourites == [STEINS_GATE]
+        await settle(pilot)
+        assert favourite_titles(app) == ["Steins;Gate"]
         await pilot.press("C")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
-        assert app.favourites == [STEINS_GATE]
+        await settle(pilot)
+        assert favourite_titles(app) == ["Steins;Gate"]
         await pilot.press("C", "y")
-        await settle(app, pilot)
-        assert app.favourites == []
+        await settle(pilot)
+        assert favourite_titles(app) == []
+        assert "cleared all favourites" in toasts(app)
         assert app.query_one(ResultsTable).row_count == 0
+        assert status(app).startswith("Search for anime you love")
+        await pilot.press("C")
+        assert not isinstance(app.screen, ConfirmScreen) and "no favourites to clear" in toasts(app)
     assert FavouritesStore().load().favourites == []
 
 
 @pytest.mark.asyncio
-async def test_filters_change_the_table(tiny_model, home):
+async def test_filters_change_the_table(tiny_model, home, catalog):
     FavouritesStore().add([DEATH_NOTE])
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        before = table_ids(app)
-        assert any(app.by_id[i]["is_sequel"] for i in before)
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert any(catalog.by_id[i]["is_sequel"] for i in result_ids(app))
         await pilot.press("f3")
-        await settle(app, pilot)
-        assert app.filters.hide_sequels
-        assert not any(app.by_id[i]["is_sequel"] for i in table_ids(app))
+        await settle(pilot)
+        assert "sequels hidden" in toasts(app) and "no sequels" in status(app)
+        assert result_ids(app) and not any(catalog.by_id[i]["is_sequel"] for i in result_ids(app))
         await pilot.press("f2")
         assert isinstance(app.screen, FiltersScreen)
         app.screen.query_one("#types").select("Movie")
         await pilot.press("f10")
-        await settle(app, pilot)
-        assert app.filters.types == {"Movie"}
-        assert table_ids(app) and all(app.by_id[i]["type"] == "Movie" for i in table_ids(app))
+        await settle(pilot)
+        assert " · Movie · " in status(app)
+        types = list(app.query_one(ResultsTable).get_column("type"))
+        assert types and set(types) == {"Movie"}
 
 
 @pytest.mark.asyncio
 async def test_favourites_persist_across_two_runs(tiny_model, home):
-    first = AnimeRecApp(tiny_model)
-    async with first.run_test(size=SIZE) as pilot:
-        await settle(first, pilot)
-        await search_and_add(first, pilot, "steins gate")
-    second = AnimeRecApp(tiny_model)
-    async with second.run_test(size=SIZE) as pilot:
-        await settle(second, pilot)
-        assert second.favourites == [STEINS_GATE]
+    first = make_app(tiny_model)
+    async with run(first) as pilot:
+        await settle(pilot)
+        await search_and_add(pilot, "steins gate")
+    second = make_app(tiny_model)
+    async with run(second) as pilot:
+        await settle(pilot)
+        assert favourite_titles(second) == ["Steins;Gate"]
         assert second.query_one(ResultsTable).row_count == 50
 
 
 @pytest.mark.asyncio
-async def test_details_view_and_not_interested(tiny_model, home):
+async def test_details_view_and_not_interested(tiny_model, home, catalog):
     FavouritesStore().add([DEATH_NOTE])
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        first = table_ids(app)[0]
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        first = result_ids(app)[0]
+        title = catalog.by_id[first]["title"]
         app.query_one(ResultsTable).focus()
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, DetailsScreen)
-        assert app.screen.entry["mal_id"] == first
-        assert app.screen.query_one("#similar").option_count == 10
+        assert str(app.screen.query_one("#details-text", Static).render()).startswith(title)
+        assert app.screen.query_one("#similar", OptionList).option_count == 10
         await pilot.press("n")
-        await settle(app, pilot)
-        assert not isinstance(app.screen, DetailsScreen)
-        assert first not in table_ids(app)
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert first not in result_ids(app)
+        assert f"not interested: {title}" in toasts(app)
+        assert "· 1 not interested" in status(app)
     assert first in FavouritesStore().load().excluded
 
 
 @pytest.mark.asyncio
-async def test_help_lists_every_app_key(tiny_model, home):
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f1")
-        assert isinstance(app.screen, HelpScreen)
-        keys = " ".join(k for k, _ in app.screen.rows)
-        for binding in AnimeRecApp.BINDINGS:
-            assert binding.key.split(",")[0].replace("slash", "/") in keys.lower() or binding.key in keys.lower()
+async def test_i_and_enter_on_a_favourite_open_its_details(tiny_model, home):
+    FavouritesStore().add([DEATH_NOTE, STEINS_GATE])
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        favourites = app.query_one(FavouritesList)
+        favourites.focus()
+        favourites.highlighted = 1
+        for key in ("i", "enter"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, DetailsScreen)
+            assert str(app.screen.query_one("#details-text", Static).render()).startswith("Steins;Gate")
+            await pilot.press("escape")
+            assert isinstance(app.screen, MainScreen)
+
+
+@pytest.mark.asyncio
+async def test_a_similar_anime_opens_over_the_details_and_a_adds_it(tiny_model, home):
+    FavouritesStore().add([DEATH_NOTE])
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        app.query_one(ResultsTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        similar = app.screen.query_one("#similar", OptionList)
+        titles = [str(similar.get_option_at_index(i).prompt).split("  ")[0] for i in range(similar.option_count)]
+        similar_title = next(t for t in titles if t != "Death Note")
+        similar.focus()
+        similar.highlighted = titles.index(similar_title)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert len(app.screen_stack) == 3 and isinstance(app.screen, DetailsScreen)
+        await pilot.press("a")
+        await settle(pilot)
+        assert f"added {similar_title}" in toasts(app)
+        assert isinstance(app.screen, DetailsScreen), "adding keeps the details open"
         await pilot.press("escape")
-        assert not isinstance(app.screen, HelpScreen)
+        assert isinstance(app.screen, DetailsScreen), "Escape goes back to the first details view"
+        await pilot.press("escape")
+        assert favourite_titles(app) == ["Death Note", similar_title]
 
 
 @pytest.mark.asyncio
 async def test_starts_without_a_model_and_search_still_works(tmp_path, home):
-    app = AnimeRecApp(tmp_path / "no-such-model")
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert app.engine is None
-        assert "no model" in str(app.query_one("#status").render())
-        assert any("model failed" in (n.title or "") for n in app._notifications)
+    app = make_app(tmp_path / "no-such-model")
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert status(app).startswith("no model")
+        assert any(toast.startswith("model failed\n") for toast in toasts(app))
+        assert not app.query_one(ResultsTable).loading
         await pilot.press(*"death note")
-        await settle(app, pilot)
-        assert app.query_one("#search-results").option_count > 0
+        await settle(pilot)
+        assert app.query_one(MatchList).option_count > 0
+
+
+@pytest.mark.asyncio
+async def test_a_failed_similar_search_is_reported_and_stops_the_spinner(tiny_model, home, monkeypatch):
+    from animerec_tui.engine import Engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no similar today")
+
+    monkeypatch.setattr(Engine, "similar", broken)
+    FavouritesStore().add([DEATH_NOTE])
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        app.query_one(ResultsTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        similar = app.screen.query_one("#similar", OptionList)
+        assert not similar.loading and similar.option_count == 0
+        assert "similar failed\nRuntimeError: no similar today" in toasts(app)
+
+
+@pytest.mark.asyncio
+async def test_answers_to_an_old_query_or_old_favourites_are_dropped(tiny_model, home):
+    from animerec_tui.engine import Filters, Result
+    from animerec_tui.search import Match
+
+    FavouritesStore().add([DEATH_NOTE])
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        await pilot.press(*"steins")
+        await settle(pilot)
+        rows, matches = result_ids(app), app.query_one(MatchList).option_count
+        screen = app.screen
+        screen.post_message(messages.RecommendationsDone(messages.RecommendationRequest((STEINS_GATE,), Filters()), Result([], [])))
+        screen.post_message(messages.SearchDone("stein", [Match(DEATH_NOTE, "Death Note", "death note", 200.0)]))
+        await settle(pilot)
+        assert result_ids(app) == rows and app.query_one(MatchList).option_count == matches
 
 
 @pytest.mark.asyncio
 async def test_corrupt_favourites_file_is_kept_aside_and_reported(tiny_model, home):
     home.mkdir(parents=True, exist_ok=True)
     (home / "favourites.json").write_text("{ not json")
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert app.favourites == []
-        assert any("corrupt" in n.message.lower() or "moved" in n.message.lower() for n in app._notifications)
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert favourite_titles(app) == []
+        assert any(toast.startswith("favourites\n") and "was damaged" in toast for toast in toasts(app))
     aside = [p for p in home.iterdir() if p.name.startswith("favourites.json.corrupt")]
     assert len(aside) == 1 and aside[0].read_text() == "{ not json"
 
 
 @pytest.mark.asyncio
-async def test_only_https_myanimelist_urls_are_opened(tiny_model, home, monkeypatch):
+async def test_only_https_myanimelist_urls_are_opened(tiny_model, home, catalog, monkeypatch):
     opened = []
-    app = AnimeRecApp(tiny_model)
+    app = make_app(tiny_model)
     monkeypatch.setattr(app, "open_url", lambda url, **kw: opened.append(url))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        entry = dict(app.by_id[DEATH_NOTE])
-        app.push_screen(DetailsScreen({**entry, "url": "javascript:alert(1)"}, True))
+    async with run(app) as pilot:
+        await settle(pilot)
+        entry = dict(catalog.by_id[DEATH_NOTE])
+        main = app.screen
+        app.push_screen(DetailsScreen({**entry, "url": "javascript:alert(1)"}, True, opener=main))
         await pilot.pause()
         await pilot.press("o")
+        await pilot.pause()
+        assert any(toast.startswith("not opening 'javascript:alert(1)'") for toast in toasts(app))
         app.pop_screen()
-        app.push_screen(DetailsScreen(entry, True))
+        app.push_screen(DetailsScreen(entry, True, opener=main))
         await pilot.pause()
         await pilot.press("o")
     assert opened == ["https://myanimelist.net/anime/1535"]
 
 
 @pytest.mark.asyncio
-async def test_not_interested_can_be_undone(tiny_model, home):
-    from animerec_tui.tui.screens import HiddenScreen
-
+async def test_not_interested_can_be_undone_from_the_command_palette(tiny_model, home):
     store = FavouritesStore()
     store.add([DEATH_NOTE])
     store.exclude([STEINS_GATE])
-    app = AnimeRecApp(tiny_model)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        app.action_show_hidden()
-        await pilot.pause()
-        assert isinstance(app.screen, HiddenScreen)
-        app.screen.query_one("#hidden").focus()
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert "· 1 not interested" in status(app)
+        await pilot.press("ctrl+p", *"not interested list")
+        await settle(pilot)
         await pilot.press("enter")
-        await settle(app, pilot)
-        assert not isinstance(app.screen, HiddenScreen)
-        assert app.excluded == []
+        await settle(pilot)
+        assert isinstance(app.screen, NotInterestedScreen)
+        listed = app.screen.query_one("#not-interested", OptionList)
+        assert [str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count)] == ["Steins;Gate"]
+        listed.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert "can be recommended again: Steins;Gate" in toasts(app)
+        assert "not interested" not in status(app)
     assert FavouritesStore().load().excluded == []

@@ -1,0 +1,231 @@
+"""The main screen: it holds the state, and the panes show it.
+
+Its reactives, with those of the WorkingScreen it builds on (catalogue, model, matches,
+status line), are the whole state of the app. The panes are bound to them with
+``data_bind`` and post requests back as messages; dialogs answer through ``dismiss``. The
+slow work runs in the thread workers of ``workers.py``; an answer to a request that has
+changed since it was asked is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
+from textual.widgets import Footer, Header
+
+from animerec_tui.engine import Filters
+from animerec_tui.favourites import FavouritesStore
+from animerec_tui.tui import messages as m
+from animerec_tui.tui.favourites_pane import FavouritesPane
+from animerec_tui.tui.formatting import filters_text
+from animerec_tui.tui.results_pane import ResultsPane
+from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
+from animerec_tui.tui.search_pane import SearchPane
+from animerec_tui.tui.workers import WorkingScreen
+from training.errors import UserError
+
+if TYPE_CHECKING:
+    from animerec_tui.engine import Result
+
+EMPTY_HINT = "Search for anime you love and press Enter to add them: recommendations appear here."
+
+
+class MainScreen(WorkingScreen):
+    """Search and favourites on the left, recommendations on the right."""
+
+    BINDINGS = [
+        Binding("tab", "app.focus_next", "Next pane", show=False, tooltip="Move between search, favourites and results"),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, tooltip="The same, backwards"),
+    ]
+
+    favourites: var[tuple[int, ...]] = var(())
+    """The favourites (MAL ids) in the order added, as the store last reported them."""
+    not_interested: var[tuple[int, ...]] = var(())
+    """MAL ids marked "not interested": never recommended."""
+    filters: var[Filters] = var(Filters)
+    """The user's choice of types, genres, sequels and adult titles."""
+    request: var[m.RecommendationRequest | None] = var(None)
+    """What the recommendations should answer now: favourites and filters; None without a model."""
+    results: var[Result | None] = var(None)
+    """The recommendations on show; None with no favourites."""
+
+    def __init__(self, model_dir: Path | None, store: FavouritesStore) -> None:
+        super().__init__(model_dir)
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield SearchPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites, MainScreen.matches)
+                yield FavouritesPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites)
+            yield ResultsPane(id="right").data_bind(MainScreen.results, MainScreen.status, MainScreen.model_loading)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load_favourites()
+        self.start_loading()
+        self.query_one(SearchPane).focus_search()
+
+    # ------------------------------------------------------- recommendations
+
+    def watch_engine(self) -> None:
+        self._update_request()
+
+    def watch_favourites(self) -> None:
+        self._update_request()
+
+    def watch_not_interested(self) -> None:
+        self._update_request()
+
+    def watch_filters(self) -> None:
+        self._update_request()
+
+    def _update_request(self) -> None:
+        # Not a compute method: Textual runs a computed reactive's watcher on every read.
+        self.request = None if self.engine is None else m.RecommendationRequest(self.favourites, self.wanted_filters())
+
+    def watch_request(self, request: m.RecommendationRequest | None) -> None:
+        if request is None or self.engine is None:
+            return
+        if not request.favourites:
+            self.results = None
+            self.status = EMPTY_HINT
+            return
+        self.status = "updating…"
+        self.recommend(self.engine, request)
+
+    @on(m.RecommendationsDone)
+    def recommendations_done(self, message: m.RecommendationsDone) -> None:
+        if message.request != self.request:
+            return  # favourites or filters changed since: a newer answer is on its way
+        result = message.result
+        self.results = result
+        unknown = f"  [yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]" if result.unknown else ""
+        self.status = f"{len(result.items)} recommendations for {len(self.favourites)} favourites · {filters_text(self.filters, len(self.not_interested))}{unknown}"
+
+    def wanted_filters(self) -> Filters:
+        """The filters of the next request: the user's choices plus the not-interested list."""
+        return replace(self.filters, exclude=frozenset(self.not_interested))
+
+    # -------------------------------------------------------------- requests
+
+    def _load_favourites(self) -> None:
+        try:
+            state = self.store.load()
+        except UserError as error:
+            self.notify(str(error), severity="error", timeout=10, markup=False)
+            return
+        if self.store.last_warning:
+            self.notify(self.store.last_warning, title="favourites", severity="warning", timeout=15, markup=False)
+        self.favourites, self.not_interested = tuple(state.favourites), tuple(state.excluded)
+
+    def _change_store(self, change: Callable[[], list[int]]) -> list[int] | None:
+        """Run a favourites-store change and show the store's new state; None when it failed (and the user was told)."""
+        try:
+            changed = change()
+            state = self.store.load()
+        except UserError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return None
+        self.favourites, self.not_interested = tuple(state.favourites), tuple(state.excluded)
+        return changed
+
+    def _title(self, mal_id: int, default: str) -> str:
+        entry = self.catalog.by_id.get(mal_id) if self.catalog is not None else None
+        return entry["title"] if entry else default
+
+    @on(m.AddFavourites)
+    def add_favourites(self, message: m.AddFavourites) -> None:
+        ids = list(message.mal_ids)
+        unknown = [i for i in ids if self.engine is not None and not self.engine.knows(i)]
+        added = self._change_store(lambda: self.store.add(ids))
+        if added is None:
+            return
+        for mal_id in added:
+            suffix = " (the model does not know it, so it will not change the recommendations)" if mal_id in unknown else ""
+            self.notify(f"added {self._title(mal_id, str(mal_id))}{suffix}", severity="warning" if suffix else "information", markup=False)
+        if not added and ids:
+            self.notify("already a favourite")
+
+    @on(m.RemoveFavourite)
+    def remove_favourite(self, message: m.RemoveFavourite) -> None:
+        self._change_store(lambda: self.store.remove([message.mal_id]))
+
+    @on(m.ClearFavourites)
+    def action_clear_favourites(self) -> None:
+        """Ask, then remove every favourite (C in the favourites, and the command palette)."""
+        if not self.favourites:
+            self.notify("no favourites to clear")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self._change_store(self.store.clear) is not None:
+                self.notify("cleared all favourites")
+
+        self.app.push_screen(ConfirmScreen(f"Remove all {len(self.favourites)} favourites?"), answered)
+
+    @on(m.MarkNotInterested)
+    def mark_not_interested(self, message: m.MarkNotInterested) -> None:
+        if self._change_store(lambda: self.store.exclude([message.mal_id])) is not None:
+            self.notify(f"not interested: {self._title(message.mal_id, str(message.mal_id))}", markup=False)
+
+    @on(m.UndoNotInterested)
+    def undo_not_interested(self, message: m.UndoNotInterested) -> None:
+        if self._change_store(lambda: self.store.unexclude([message.mal_id])) is not None:
+            self.notify(f"can be recommended again: {self._title(message.mal_id, str(message.mal_id))}", markup=False)
+
+    def action_show_not_interested(self) -> None:
+        if not self.not_interested:
+            self.notify("nothing is marked not interested")
+            return
+        entries = [(i, self._title(i, f"MAL id {i}")) for i in self.not_interested]
+        self.app.push_screen(NotInterestedScreen(entries, opener=self))
+
+    @on(m.ShowDetails)
+    def show_details(self, message: m.ShowDetails) -> None:
+        mal_id = message.mal_id
+        entry = self.catalog.by_id.get(mal_id) if self.catalog is not None else None
+        if entry is None:
+            self.notify(f"MAL id {mal_id} is not in the catalogue", severity="error")
+            return
+        engine = self.engine
+        known = None if engine is None else engine.knows(mal_id)
+        details = DetailsScreen(entry, known, opener=self)
+
+        def closed(not_interested: int | None) -> None:
+            if not_interested is not None:
+                self.post_message(m.MarkNotInterested(not_interested))
+
+        self.app.push_screen(details, closed)
+        if engine is not None and known:
+            self.find_similar(engine, details, mal_id, self.wanted_filters())
+
+    # --------------------------------------------------------------- filters
+
+    def action_filters(self) -> None:
+        genres = self.engine.genre_names if self.engine is not None else sorted({g for e in self.catalog or [] for g in e.get("genres", [])})
+
+        def chosen(filters: Filters | None) -> None:
+            if filters is not None:
+                self.filters = filters
+
+        self.app.push_screen(FiltersScreen(self.filters, genres), chosen)
+
+    def action_toggle_sequels(self) -> None:
+        self.filters = replace(self.filters, hide_sequels=not self.filters.hide_sequels)
+        self.notify("sequels hidden" if self.filters.hide_sequels else "sequels shown")
+
+    def action_toggle_adult(self) -> None:
+        self.filters = replace(self.filters, hide_adult=not self.filters.hide_adult)
+        self.notify("adult titles hidden" if self.filters.hide_adult else "adult titles shown")
+
+    def action_focus_search(self) -> None:
+        self.query_one(SearchPane).focus_search()

@@ -1,0 +1,138 @@
+"""The main screen's background: the catalogue, the model and the search.
+
+Each piece of slow work runs in a thread worker. A thread worker never touches a widget or
+a reactive: it posts a typed message, handled here or by the main screen on the UI thread.
+Workers run with ``exit_on_error=False``: a failure reaches the one Worker.StateChanged
+handler below, which turns it into a notification. The search index and the model are
+imported inside the workers, so that opening the app does not wait for them.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.reactive import var
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from animerec_tui.tui import messages as m
+from training.errors import UserError
+
+if TYPE_CHECKING:
+    from animerec_tui.engine import Engine, Filters, Recommendation
+    from animerec_tui.search import Match, TitleIndex
+    from animerec_tui.tui.screens import DetailsScreen
+    from training.catalog import Catalog
+
+
+class WorkingScreen(Screen[None]):
+    """Loads the catalogue and the model, runs searches, and reports failures."""
+
+    catalog: var[Catalog | None] = var(None)
+    """The anime catalogue; None until it has loaded."""
+    engine: var[Engine | None] = var(None)
+    """The recommendation model; None while it loads, or when it failed to."""
+    model_loading: var[bool] = var(True)
+    """True until the model has loaded or failed."""
+    matches: var[list[Match]] = var(list)
+    """The titles matching the search box, best first."""
+    status: var[str | Text] = var("")
+    """The line above the recommendations: what they are for, or what is happening."""
+
+    def __init__(self, model_dir: Path | None) -> None:
+        super().__init__()
+        self.model_dir = model_dir
+        """The model to load; None for the shipped one."""
+        self.index: TitleIndex | None = None
+        """The title index, once the catalogue has loaded."""
+        self.search_query = ""
+        """The search box's text, as last reported: answers to older queries are dropped."""
+        self._loaded_catalog: Catalog | None = None
+        self._catalog_loaded = threading.Event()
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        if event.worker.group == "model":
+            self.model_loading = False
+            self.status = Text(f"no model: {text}", style="red")
+        elif event.worker.group == "recommend":
+            self.status = Text("recommendations failed (see the notification)", style="red")
+        self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10, markup=False)
+
+    # ------------------------------------------------- catalogue and model
+
+    def start_loading(self) -> None:
+        """Load the catalogue and the model, side by side."""
+        self.status = "loading the model…"
+        self.load_catalog()
+        self.load_model()
+
+    @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
+    def load_catalog(self) -> None:
+        from animerec_tui.catalog import load_catalog
+        from animerec_tui.search import TitleIndex
+
+        try:
+            self._loaded_catalog = load_catalog()
+        finally:
+            self._catalog_loaded.set()  # the model worker waits for it, success or not
+        self.post_message(m.CatalogReady(self._loaded_catalog, TitleIndex(self._loaded_catalog)))
+
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    def load_model(self) -> None:
+        from animerec_tui.engine import Engine
+
+        self._catalog_loaded.wait(timeout=60)  # share the catalogue rather than read it twice
+        self.post_message(m.ModelReady(Engine(self.model_dir, self._loaded_catalog)))
+
+    @on(m.CatalogReady)
+    def catalog_ready(self, message: m.CatalogReady) -> None:
+        self.index = message.index
+        self.catalog = message.catalog
+        if self.search_query:
+            self.search(self.index, self.search_query)
+
+    @on(m.ModelReady)
+    def model_ready(self, message: m.ModelReady) -> None:
+        self.model_loading = False
+        self.engine = message.engine
+
+    # -------------------------------------------------------------- search
+
+    @on(m.SearchChanged)
+    def search_changed(self, message: m.SearchChanged) -> None:
+        self.search_query = message.query
+        if self.index is not None:
+            self.search(self.index, message.query)
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def search(self, index: TitleIndex, query: str) -> None:
+        self.post_message(m.SearchDone(query, index.search(query, limit=30) if query.strip() else []))
+
+    @on(m.SearchDone)
+    def search_done(self, message: m.SearchDone) -> None:
+        if message.query == self.search_query:  # else typed on since: a newer search is on its way
+            self.matches = message.matches
+
+    # ------------------------------------------------ recommendations (asked by the main screen)
+
+    @work(thread=True, exclusive=True, group="recommend", exit_on_error=False)
+    def recommend(self, engine: Engine, request: m.RecommendationRequest) -> None:
+        self.post_message(m.RecommendationsDone(request, engine.recommend(list(request.favourites), 50, request.filters)))
+
+    @work(thread=True, group="similar", exit_on_error=False)
+    def find_similar(self, engine: Engine, details: DetailsScreen, mal_id: int, filters: Filters) -> None:
+        """Post the anime similar to ``mal_id`` to the details view, an empty list on failure."""
+        items: list[Recommendation] = []
+        try:
+            items = engine.similar(mal_id, 10, filters)
+        finally:  # the failure is reported like any other; the spinner must stop either way
+            details.post_message(m.SimilarDone(mal_id, items))
