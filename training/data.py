@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import UserError
-from training.formats import FORMATS, MAX_ID
+from training.formats import FORMATS, MAX_ID, map_npy
 from training.preprocess import MANIFEST_VERSION, SPLIT_FILES
 
 
@@ -144,13 +144,9 @@ def _load_ints(path: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path.parent}: {path.name} is missing; {_AGAIN}")
     try:
-        # Mapped first: a header promising more bytes than the file holds fails here
-        # instead of allocating what it promises.
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        mapped = map_npy(path)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: unreadable ({exc}); {_AGAIN}") from None
-    if not isinstance(mapped, np.ndarray):  # np.load opens a zip (.npz) whatever its name
-        raise UserError(f"{path}: unreadable (not a .npy array); {_AGAIN}")
     if mapped.ndim != 1:
         raise UserError(f"{path}: has shape {mapped.shape}, expected a 1-D array; {_AGAIN}")
     if mapped.dtype.kind not in "iu":

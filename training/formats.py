@@ -284,22 +284,24 @@ def _rows(count: int) -> str:
     return "1 row has" if count == 1 else f"{count:,} rows have"
 
 
+def map_npy(path: Path) -> np.ndarray:
+    """Memory-map a .npy array; ValueError (or OSError, EOFError) says why a file is not one.
+
+    Mapped, not read: a header promising more bytes than the file holds fails here instead
+    of allocating what it promises. The header is checked first, because numpy calls
+    anything without one (text, a .npz archive) pickled data and suggests loading it.
+    """
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise ValueError("it has no .npy header: text, a pickle, a .npz archive or something else under a .npy name")
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
 def _read_npy(path: Path, min_rating: float) -> tuple[np.ndarray, np.ndarray, int]:
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
-        # numpy would call anything without the header pickled data and suggest allow_pickle
-        raise UserError(f"{path}: not a .npy array (it has no .npy header: text, a pickle or something else under a .npy name)")
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = map_npy(path)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray):  # np.load opens a zip (.npz) whatever its name
-        array.close()
-        raise UserError(f"{path}: not a readable .npy array (it is a .npz archive)")
     if array.ndim != 2 or array.shape[1] < 3:
         raise UserError(f"{path}: expected an array of shape (N, 3) = user, anime, rating; got {array.shape}")
     if array.dtype.kind not in "iuf":

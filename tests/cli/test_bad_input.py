@@ -68,8 +68,8 @@ REFUSED_RATINGS = [
     (_npy(np.vstack([GOOD, [np.inf, 101, 8]])), "ids are not finite numbers"),
     (_npy(GOOD.astype(np.uint64) + np.uint64(2**63)), "an id is larger than 2,147,483,647"),
     (_npy(np.array([{"user": 1}, {"user": 2}], dtype=object), allow_pickle=True), "not a readable .npy array"),
-    (lambda d: (d / "r.npy").write_bytes(pickle.dumps(GOOD.tolist())) and d / "r.npy", "not a .npy array (it has no .npy header"),
-    (lambda d: (d / "r.npy").write_text("1,101,8\n") and d / "r.npy", "not a .npy array (it has no .npy header"),
+    (lambda d: (d / "r.npy").write_bytes(pickle.dumps(GOOD.tolist())) and d / "r.npy", "not a readable .npy array (it has no .npy header"),
+    (lambda d: (d / "r.npy").write_text("1,101,8\n") and d / "r.npy", "not a readable .npy array (it has no .npy header"),
 ]
 
 

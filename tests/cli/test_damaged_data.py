@@ -165,7 +165,7 @@ DAMAGES = [
     pytest.param(_array("user_ids.npy", lambda a: a[:-1]), "user_ids.npy: has 59 ids for 60 users", id="user-ids-short"),
     pytest.param(_bytes("train_items.npy", lambda b: b[:-40]), "train_items.npy: unreadable", id="items-truncated"),
     pytest.param(_huge_header, "train_items.npy: unreadable", id="items-header-promises-8tb"),
-    pytest.param(_npz_named_npy, "train_items.npy: unreadable (not a .npy array)", id="items-npz"),
+    pytest.param(_npz_named_npy, "train_items.npy: unreadable (it has no .npy header", id="items-npz"),
     pytest.param(_no_users, "has no users", id="no-users"),
     pytest.param(_no_test_items, "no user has a held-out test item", id="no-test-items"),
 ]
