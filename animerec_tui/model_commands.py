@@ -63,8 +63,9 @@ class TrainProgress:
 
     def epoch_done(self, record: dict, improved: bool) -> None:
         mark = "[green]★ best[/]" if improved else ""
+        loss = "   —  " if record["loss"] is None else f"{record['loss']:.4f}"  # an epoch resumed at its last step
         self.console.print(
-            f"epoch {record['epoch']:>3}  loss {record['loss']:.4f}  val NDCG@10 {record['val_ndcg@10']:.4f}  "
+            f"epoch {record['epoch']:>3}  loss {loss}  val NDCG@10 {record['val_ndcg@10']:.4f}  "
             f"Recall@10 {record['val_recall@10']:.4f}  {record['seconds']:.0f} s {mark}"
         )
 
@@ -124,12 +125,14 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
 
 def _refuse_changed_settings(run: Path, typed, wanted: dict) -> None:
     """A resumed run keeps its own settings: refuse a typed one that differs (the same value is fine)."""
-    from training.checkpoint import read_meta, resolve_model_dir
+    from training.checkpoint import read_meta
+    from training.run_folder import RunFolder
 
-    try:
-        meta = read_meta(resolve_model_dir(run, "latest"))
+    try:  # the checkpoint train will resume from: run.json's, or the newest complete one without it
+        start = RunFolder(run).resume_point()
+        meta = read_meta(start) if start is not None else {}
     except UserError:
-        return  # nothing to resume (a new run starts, with these settings) or a damage train reports
+        return  # damage that train itself reports
     saved = {**meta.get("model_config", {}), **(meta.get("train_config") or {})}
     changed = [f"--{name.replace('_', '-')} {wanted[name]!r} (the run has {saved[name]!r})" for name in typed if name in saved and saved[name] != wanted[name]]
     if changed:

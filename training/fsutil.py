@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -70,6 +71,19 @@ def is_leftover(name: str) -> bool:
     return bool(_OURS_HIDDEN.match(name))
 
 
+def _is_ours(marker: Path) -> bool:
+    """Whether ``marker`` is animerec's own run.json or manifest.json, not another tool's file of that name."""
+    try:
+        if not marker.is_file() or marker.stat().st_size > 1 << 20:
+            return False
+        document = json.loads(marker.read_text())
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(document, dict):
+        return False
+    return document.get("tool") == "animerec" if marker.name == "manifest.json" else isinstance(document.get("latest"), str)
+
+
 def check_output(out: Path, command: str, inputs: Iterable[Path] = ()) -> None:
     """Refuse an output folder inside another command's output or inside one of the inputs.
 
@@ -81,7 +95,7 @@ def check_output(out: Path, command: str, inputs: Iterable[Path] = ()) -> None:
         raise UserError(f"cannot write {out}: it is the root folder; choose another --out")
     for folder in Path(os.path.realpath(where)).parents:
         for marker, maker in OUTPUT_MARKERS.items():
-            if (folder / marker).is_file():
+            if _is_ours(folder / marker):
                 raise UserError(f"cannot write {out}: it is inside {folder}, a folder made by animerec {maker}; choose another --out")
     for given in inputs:
         source = Path(given).resolve()
@@ -127,7 +141,7 @@ def output_lock(out: Path, command: str) -> Iterator[None]:
     except ImportError:
         yield
         return
-    out = Path(os.path.abspath(out))
+    out = Path(os.path.realpath(out))  # a symlink and its target are one output, with one lock
     path = out.with_name(f".{out.name}.lock")
     while True:
         try:

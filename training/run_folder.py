@@ -20,7 +20,7 @@ import os
 import shutil
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -69,12 +69,17 @@ class RunFolder:
         """Where ``--force`` keeps the run it replaces until the new run has a checkpoint."""
         return self.path.with_name(f".{self.path.name}.replaced")
 
-    def prepare(self, data_folder: Path, resume: bool, force: bool) -> Path | None:
-        """The checkpoint to resume from, or None for a new run; refuse what may not be replaced."""
+    def prepare(self, data_folder: Path, resume: bool, force: bool, sync: Callable[[], None] = lambda: None) -> Path | None:
+        """The checkpoint to resume from, or None for a new run; refuse what may not be replaced.
+
+        ``sync`` (a barrier across the ranks of a distributed run) runs once rank 0 has put
+        the folder in order, so that every rank finds the same resume point.
+        """
         check_output(self.path, "train", [data_folder])
         if self.main:
             self._settle_set_aside()
-        start = self._resume_point() if resume else None
+        sync()
+        start = self.resume_point() if resume else None
         if start is None and (self.path.exists() or self.path.is_symlink()):  # a new run would replace it
             check_replaceable(self.path, "train", [data_folder], foreign_in_run)
             if not (force or resume):
@@ -103,7 +108,10 @@ class RunFolder:
                     raise UserError(f"cannot write {self.path}: {exc.strerror or exc}") from None
             yield
         except BaseException:
-            if self.main and not self.saved:
+            # Undo only a run that never committed a checkpoint: once run.json exists (even if
+            # a second Ctrl-C landed between its rename and anything after), the new run is safe
+            # and a half-deleted set-aside run is left for _settle_set_aside to finish.
+            if self.main and not self.saved and not (self.path / RUN_FILE).exists():
                 shutil.rmtree(self.path, ignore_errors=True)
                 if self.replacing and self.set_aside.exists():
                     self.set_aside.rename(self.path)
@@ -115,14 +123,17 @@ class RunFolder:
             return
         write_checkpoint(self.path / "checkpoints" / name, model, meta, optimizer, state)
         try:
-            update_run(self.path, name, best)
+            # The replace of run.json is the commit: a kill before it leaves the previous
+            # pointer, whose checkpoints are still all there; a kill after it only leaves garbage.
+            atomic_write_bytes(self.path / RUN_FILE, json_bytes({"latest": name, "best": best}))
         except BaseException:
             if _latest(self.path) != name:  # run.json was not replaced: nothing may point at it
                 shutil.rmtree(self.path / "checkpoints" / name, ignore_errors=True)
             raise
-        if self.replacing and not self.saved:  # the new run is safe: the one it replaces can go
+        first, self.saved = not self.saved, True
+        prune(self.path, keep={name, best})
+        if self.replacing and first:  # the new run is safe: the one it replaces can go
             shutil.rmtree(self.set_aside, ignore_errors=True)
-        self.saved = True
 
     def finish(self, history: list[dict]) -> None:
         """Write the run's history and its loss / validation chart, once it has trained every epoch."""
@@ -151,7 +162,7 @@ class RunFolder:
         shutil.rmtree(run, ignore_errors=True)
         old.rename(run)
 
-    def _resume_point(self) -> Path | None:
+    def resume_point(self) -> Path | None:
         """The checkpoint ``--resume`` continues from, or None when the run has none yet.
 
         ``run.json`` names it; a kill between the first checkpoint and the first ``run.json``
@@ -199,16 +210,10 @@ def _latest(run: Path) -> str | None:
         return None
 
 
-def update_run(run: Path, latest: str, best: str | None) -> None:
-    """Point ``run.json`` at new checkpoints, then delete the ones nothing points to.
-
-    The replace of ``run.json`` is the commit: a kill before it leaves the previous
-    pointer, whose checkpoints are still all there; a kill after it only leaves garbage.
-    """
-    atomic_write_bytes(run / RUN_FILE, json_bytes({"latest": latest, "best": best}))
+def prune(run: Path, keep: set[str | None]) -> None:
+    """Delete the checkpoints ``run.json`` no longer names, once the new pointer is on disk."""
     fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
     remove_leftovers(run)
-    keep = {latest, best}
     for folder in (run / "checkpoints").iterdir():
         if folder.name not in keep and CHECKPOINT_NAME.fullmatch(folder.name):  # nothing else is ours to delete
             _delete(folder)

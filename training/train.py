@@ -126,7 +126,10 @@ class _Interrupt:
         return self.signal is not None
 
     def __enter__(self):
-        self._previous = {number: signal.signal(number, self._handle) for number in STOP_SIGNALS}
+        # A signal the process was told to ignore stays ignored: `nohup animerec train` must
+        # go on when the SSH session that started it hangs up.
+        watched = [number for number in STOP_SIGNALS if signal.getsignal(number) is not signal.SIG_IGN]
+        self._previous = {number: signal.signal(number, self._handle) for number in watched}
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -199,8 +202,7 @@ def train(
 def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None,
          genre_names: list[str] | None, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
     # --- where the run starts
-    resume_from = folder.prepare(data.folder, resume, force)
-    distributed.barrier(context)
+    resume_from = folder.prepare(data.folder, resume, force, sync=lambda: distributed.barrier(context))
     if resume_from is None:
         check_fits(model_config, min(config.batch_size, data.num_users), device)  # a batch is never larger than the users
         start = _new_run(data, model_config, config, device, item_genres, genre_names or [])
@@ -240,7 +242,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
         distributed.barrier(context)
 
     # --- epochs of steps, each epoch ending in validation and a checkpoint
-    interrupted = False
+    interrupted = stopping = False
     global_step = start.epoch * steps_per_epoch + start.step
     with _Interrupt() as interrupt, folder.guard():
         for epoch in range(start.epoch, config.epochs):
@@ -264,9 +266,11 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                 if distributed.any_rank(context, stop, device):
                     if distributed.any_rank(context, blew_up, device):  # these weights are NaN: never save them
                         raise diverged(f"at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]})")
-                    save(epoch, step + 1)
-                    interrupted = True
-                    break
+                    stopping = True
+                    if step + 1 < steps_per_epoch:  # mid-epoch: save where it stands
+                        save(epoch, step + 1)
+                        interrupted = True
+                    break  # on an epoch's last step, the epoch ends as usual first
             if interrupted:
                 break
             record = _validate(model, data, val_data, losses, started, epoch, context, device)
@@ -278,6 +282,9 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
             save(epoch + 1, 0, is_best=improved)
             if progress is not None:
                 progress.epoch_done(record, improved)
+            if stopping or distributed.any_rank(context, interrupt.requested, device):  # a signal during validation
+                interrupted = epoch + 1 < config.epochs
+                break
         if not interrupted:
             folder.finish(history)
     return {

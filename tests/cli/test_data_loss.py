@@ -278,3 +278,21 @@ def test_catalog_refuses_to_write_among_its_own_sources(tmp_path):
     before = tree(tmp_path)
     assert_refused(invoke("catalog", "--data", sources, "--out", target, "--force"), f"it is inside {sources}, an input of this command")
     assert tree(tmp_path) == before
+
+
+def test_another_tools_manifest_or_run_json_above_the_output_is_no_animerec_folder(tmp_path, ratings):
+    project = tmp_path / "webapp"
+    project.mkdir()
+    (project / "manifest.json").write_text('{"name": "my web app", "version": "1.0"}')
+    (project / "run.json").write_text('["build", "test"]')
+    result = invoke("preprocess", ratings, "--out", project / "data" / "pp", *KCORE)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_symlink_to_an_output_shares_its_lock(toy_data, tiny_run, tmp_path):
+    from training.fsutil import output_lock
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    (tmp_path / "alias").symlink_to(run)
+    with output_lock(run, "train"):
+        assert_refused(invoke("train", "--data", toy_data, "--out", tmp_path / "alias", "--resume", "--epochs", "2", *TINY), "is being written by another animerec train")

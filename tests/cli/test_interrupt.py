@@ -36,3 +36,18 @@ def test_a_stop_signal_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_pat
     resumed = subprocess.run([*args, "--epochs", str(done_epochs + 1), "--resume"], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run / "run.json").read_text())["latest"] == f"e{done_epochs + 1:04d}-s000000"
+
+
+def test_under_nohup_a_hang_up_does_not_stop_training(toy_data, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run), "--epochs", "4",
+            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
+    ignore_hup = lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_hup)
+    for line in process.stderr:
+        if line.startswith("epoch"):  # inside the training loop, where the stop signals are watched
+            break
+    process.send_signal(signal.SIGHUP)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert json.loads((run / "run.json").read_text())["latest"] == "e0004-s000000"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -151,3 +153,40 @@ def test_malformed_meta_is_one_clear_error(one_epoch, tmp_path, meta):
     (resolve_model_dir(tmp_path / "run") / "meta.json").write_text(meta)
     with pytest.raises(UserError, match="meta.json"):
         load_model(tmp_path / "run")
+
+
+def test_a_stop_on_an_epochs_last_step_ends_the_epoch_and_resumes_cleanly(toy_data, tmp_path):
+    from training.data import length_bucketed
+
+    data = load_dataset(toy_data)
+    offsets = data.splits["train"][0]
+    users, lengths = np.flatnonzero(np.diff(offsets) > 0), np.diff(offsets)
+    steps = len(length_bucketed(users, lengths, 8, np.random.default_rng(0)))
+    first = _train(data, tmp_path / "run", epochs=3, stop_after=lambda step: step == steps)
+    assert first["interrupted"] and [h["epoch"] for h in first["history"]] == [1]
+    assert read_run(tmp_path / "run")["latest"] == "e0001-s000000"  # validated and saved, not a step-less epoch to come
+    done = _train(data, tmp_path / "run", epochs=3, resume=True)
+    assert [h["epoch"] for h in done["history"]] == [1, 2, 3] and all(h["loss"] is not None for h in done["history"])
+    assert (tmp_path / "run" / "history.json").is_file()
+
+
+def test_a_second_ctrl_c_while_the_replaced_run_is_deleted_keeps_the_new_run(toy_data, one_epoch, tmp_path, monkeypatch):
+    from training import run_folder
+
+    data = load_dataset(toy_data)
+    run = _copy(one_epoch, tmp_path)
+    real_rmtree = shutil.rmtree
+
+    def interrupted(path, *args, **kwargs):
+        if str(path).endswith(".run.replaced"):
+            (next(Path(path).rglob("model.safetensors"))).unlink()  # half deleted when the Ctrl-C lands
+            raise KeyboardInterrupt
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(run_folder.shutil, "rmtree", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _train(data, run, epochs=1, force=True)
+    monkeypatch.setattr(run_folder.shutil, "rmtree", real_rmtree)
+    load_model(run)  # the new run, whose first checkpoint was committed, is there and whole
+    _train(data, run, epochs=2, resume=True)  # and the next command clears away what is left of the old one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
