@@ -42,6 +42,13 @@ async def search_and_add(pilot, query: str) -> None:
     await settle(pilot)
 
 
+async def open_first_result(app, pilot) -> None:
+    """Enter on the top recommendation: its details view."""
+    app.query_one(ResultsTable).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 def favourite_titles(app) -> list[str]:
     favourites = app.query_one(FavouritesList)
     return [str(favourites.get_option_at_index(i).prompt) for i in range(favourites.option_count)]
@@ -177,9 +184,7 @@ async def test_details_view_and_not_interested(tiny_model, home, catalog):
         await settle(pilot)
         first = result_ids(app)[0]
         title = catalog.by_id[first]["title"]
-        app.query_one(ResultsTable).focus()
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_first_result(app, pilot)
         assert isinstance(app.screen, DetailsScreen)
         assert str(app.screen.query_one("#details-text", Static).render()).startswith(title)
         assert app.screen.query_one("#similar", OptionList).option_count == 10
@@ -216,9 +221,7 @@ async def test_a_similar_anime_opens_over_the_details_and_a_adds_it(tiny_model, 
     app = make_app(tiny_model)
     async with run(app) as pilot:
         await settle(pilot)
-        app.query_one(ResultsTable).focus()
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_first_result(app, pilot)
         similar = app.screen.query_one("#similar", OptionList)
         titles = [str(similar.get_option_at_index(i).prompt).split("  ")[0] for i in range(similar.option_count)]
         similar_title = next(t for t in titles if t != "Death Note")
@@ -262,9 +265,7 @@ async def test_a_failed_similar_search_is_reported_and_stops_the_spinner(tiny_mo
     app = make_app(tiny_model)
     async with run(app) as pilot:
         await settle(pilot)
-        app.query_one(ResultsTable).focus()
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_first_result(app, pilot)
         similar = app.screen.query_one("#similar", OptionList)
         assert not similar.loading and similar.option_count == 0
         assert "similar failed\nRuntimeError: no similar today" in toasts(app)
