@@ -102,6 +102,10 @@ class MainScreen(WorkingScreen):
         self.status = "updating…"
         self.recommend(self.engine, request)
 
+    def recommendations_failed(self) -> None:
+        super().recommendations_failed()
+        self.results = None  # the rows of an older request would read as this one's answer
+
     @on(m.RecommendationsDone)
     def recommendations_done(self, message: m.RecommendationsDone) -> None:
         if message.request != self.request:

@@ -64,8 +64,12 @@ class WorkingScreen(Screen[None]):
             self.model_loading = False
             self.status = Text(f"no model: {text}", style="red")
         elif event.worker.group == "recommend":
-            self.status = Text("recommendations failed (see the notification)", style="red")
+            self.recommendations_failed()
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10, markup=False)
+
+    def recommendations_failed(self) -> None:
+        """Say so in the status line (the main screen also clears the rows it shows)."""
+        self.status = Text("recommendations failed (see the notification)", style="red")
 
     # ------------------------------------------------- catalogue and model
 

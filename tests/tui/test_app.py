@@ -272,6 +272,27 @@ async def test_a_failed_similar_search_is_reported_and_stops_the_spinner(tiny_mo
 
 
 @pytest.mark.asyncio
+async def test_failed_recommendations_leave_no_rows_of_an_older_answer(tiny_model, home, monkeypatch):
+    from animerec_tui.engine import Engine
+
+    FavouritesStore().add([DEATH_NOTE])
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert result_ids(app)
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("no recommendations today")
+
+        monkeypatch.setattr(Engine, "recommend", broken)
+        await search_and_add(pilot, "steins gate")
+        await settle(pilot)
+        assert result_ids(app) == []
+        assert "recommendations failed" in status(app)
+        assert "recommend failed\nRuntimeError: no recommendations today" in toasts(app)
+
+
+@pytest.mark.asyncio
 async def test_answers_to_an_old_query_or_old_favourites_are_dropped(tiny_model, home):
     from animerec_tui.engine import Filters, Result
     from animerec_tui.search import Match
