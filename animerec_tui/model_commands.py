@@ -100,8 +100,7 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
     from training.config import resolve_config
     from training.train import train
 
-    wants_genres = choices.get("genres") is not False and data.manifest.get("item_id_space") == "mal"
-    resolved = resolve_config(data, load_catalog() if wants_genres else None, **choices)
+    resolved = resolve_config(data, load_catalog, **choices)
     model_config, config = resolved.model, resolved.train
     if resume and typed:
         _refuse_changed_settings(run, typed, {**model_config.to_dict(), **asdict(config)})

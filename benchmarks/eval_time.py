@@ -45,7 +45,7 @@ def main() -> None:
             folder = Path(tmp) / name.split()[0]
             preprocess(out=folder, **pre)
             data = load_dataset(folder)
-            run = resolve_config(data, load_catalog(), **arch)
+            run = resolve_config(data, load_catalog, **arch)
             genres = None if run.item_genres is None else torch.from_numpy(run.item_genres)
             model = BERT4Rec(run.model, genres).to(args.device)
             scorer = model_scorer(model, data.ordered, args.device)

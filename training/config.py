@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -100,7 +100,7 @@ _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob"}
 
 def resolve_config(
     data: Dataset,
-    catalog: Catalog | None = None,
+    catalog: Catalog | Callable[[], Catalog] | None = None,
     *,
     genres: bool | None = None,
     positional: bool | None = None,
@@ -113,7 +113,8 @@ def resolve_config(
     None means "the default for this data". ``overrides`` are any other ``ModelConfig`` or
     ``TrainConfig`` field by name (``hidden=128``, ``epochs=5``); an unknown name is a
     ``TypeError``, a bad value a ``UserError`` naming the flag. The genre input needs the
-    catalogue that maps MAL ids to genres.
+    catalogue that maps MAL ids to genres: the catalogue itself, or a function that loads
+    it, called only when the genre input is on.
     """
     unknown = set(overrides) - _MODEL_FIELDS - _TRAIN_FIELDS
     if unknown:
@@ -124,7 +125,9 @@ def resolve_config(
         raise UserError("--genres needs anime data with MAL ids (this data has raw item ids); use --no-genres")
     if genres and catalog is None:
         raise UserError("the genre input needs the anime catalogue; use --no-genres")
-    names, table = genre_table(data.item_ids, catalog) if genres and catalog is not None else ([], None)
+    if genres and callable(catalog):  # loaded only when it is needed
+        catalog = catalog()
+    names, table = genre_table(data.item_ids, catalog) if genres and isinstance(catalog, Catalog) else ([], None)
     positional = data.ordered if positional is None else positional
     readout = readout or ("mask" if positional else "items")
     try:

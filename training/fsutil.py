@@ -109,17 +109,14 @@ def check_replaceable(out: Path, command: str, inputs: Iterable[Path], foreign: 
     ``--force`` replaces a whole folder, so it may only ever replace an empty one or one that
     holds nothing but what the same command writes: ``foreign(out)`` names the first thing
     in it that does not belong (or says the folder is not the command's at all). A folder
-    that holds one of the command's inputs, or sits inside one, is refused too, and so is the
-    current folder or one above it.
+    that holds one of the command's inputs is refused too, and so is the current folder or
+    one above it. Call ``check_output`` first: it refuses an ``out`` inside an input.
     """
     out = Path(out)
     where = out.resolve()
-    for given in inputs:
-        source = Path(given).resolve()
-        if _is_within(source, where):
+    for given in inputs:  # (an out inside an input, check_output has refused already)
+        if _is_within(Path(given).resolve(), where):
             raise UserError(f"refusing to replace {out}: it holds {given}, an input of this command; choose another --out")
-        if _is_within(where, source):
-            raise UserError(f"refusing to replace {out}: it is inside {given}, an input of this command; choose another --out")
     if _is_within(Path.cwd().resolve(), where):
         raise UserError(f"refusing to replace {out}: it holds the current folder; choose another --out")
     if out.is_symlink() or (out.exists() and not out.is_dir()):

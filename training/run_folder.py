@@ -46,6 +46,8 @@ class RunFolder:
     """The folder of one run; ``main`` is False on the ranks of a distributed run that never write."""
 
     def __init__(self, path: Path, main: bool = True) -> None:
+        self.shown = Path(path)
+        """The folder as the user named it, for messages."""
         self.path = Path(os.path.abspath(path))  # "." and "runs/x/.." have no name of their own to set a run aside by
         if self.path == self.path.parent:
             raise UserError(f"cannot write {path}: it is the root folder; choose another --out")
@@ -83,7 +85,7 @@ class RunFolder:
         if start is None and (self.path.exists() or self.path.is_symlink()):  # a new run would replace it
             check_replaceable(self.path, "train", [data_folder], foreign_in_run)
             if not (force or resume):
-                raise UserError(f"{self.path} already exists; pass --resume to continue it or --force to start over")
+                raise UserError(f"{self.shown} already exists; pass --resume to continue it or --force to start over")
         self.saved = start is not None
         self.replacing = start is None and self.main and self.path.exists()
         if start is not None and self.main:
@@ -99,13 +101,13 @@ class RunFolder:
             try:
                 self.path.rename(self.set_aside)
             except OSError as exc:
-                raise UserError(f"cannot replace {self.path}: {exc.strerror or exc}") from None
+                raise UserError(f"cannot replace {self.shown}: {exc.strerror or exc}") from None
         try:
             if self.main and not self.saved:
                 try:  # fail now, not after the first epoch, when the run cannot be written
                     (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise UserError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+                    raise UserError(f"cannot write {self.shown}: {exc.strerror or exc}") from None
             yield
         except BaseException:
             # Undo only a run that never committed a checkpoint: once run.json exists (even if
@@ -143,7 +145,7 @@ class RunFolder:
             atomic_write_bytes(self.path / "training_chart.txt", (training_chart(history) + "\n").encode())
             atomic_write_bytes(self.path / "history.json", (json.dumps(history, indent=1) + "\n").encode())
         except UserError as exc:
-            raise UserError(f"{exc} (the checkpoints in {self.path} are complete)") from None
+            raise UserError(f"{exc} (the checkpoints in {self.shown} are complete)") from None
 
     def _settle_set_aside(self) -> None:
         """Finish what a killed ``--force`` left: the run it was replacing waits in ``.RUN.replaced``.

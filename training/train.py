@@ -273,12 +273,11 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                     break  # on an epoch's last step, the epoch ends as usual first
             if interrupted:
                 break
-            record = _validate(model, data, val_data, losses, started, epoch, context, device)
+            record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device)
             history.append(record)
             improved = math.isfinite(record["val_ndcg@10"]) and record["val_ndcg@10"] > best["ndcg@10"]
             if improved:
-                best.update({"epoch": epoch + 1, "ndcg@10": record["val_ndcg@10"], "val": record.pop("metrics")})
-            record.pop("metrics", None)
+                best.update({"epoch": epoch + 1, "ndcg@10": record["val_ndcg@10"], "val": metrics})
             save(epoch + 1, 0, is_best=improved)
             if progress is not None:
                 progress.epoch_done(record, improved)
@@ -309,18 +308,19 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     return float(loss.detach())
 
 
-def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[float], started: float, epoch: int, context, device: str) -> dict:
-    """The epoch's history record: mean loss over ranks, validation NDCG@10 and Recall@10 (rank 0's)."""
+def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[float], started: float, epoch: int, context, device: str) -> tuple[dict, dict]:
+    """The epoch's history record (mean loss over ranks, validation NDCG@10 and Recall@10) and
+    every validation metric (rank 0's; empty on the other ranks)."""
     if context.main:
         metrics = evaluate(model_scorer(model, data.ordered, device), val_data, "val")["metrics"]
     else:  # only rank 0 validates; the others learn its verdict
         metrics = {"ndcg@10": 0.0, "recall@10": 0.0}
     mean_loss = distributed.mean(context, float(np.mean(losses)) if losses else 0.0, device)
-    return {
+    record = {
         "epoch": epoch + 1,
         "loss": mean_loss if losses else None,
         "val_ndcg@10": distributed.from_main(context, metrics["ndcg@10"], device),
         "val_recall@10": metrics["recall@10"],
         "seconds": round(time.perf_counter() - started, 2),
-        "metrics": metrics if context.main else {},
     }
+    return record, metrics if context.main else {}
