@@ -6,6 +6,8 @@ chart, the notifications on screen (see :func:`animerec_tui.tui.testing.toasts`)
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from textual.widgets import Input, OptionList, Static
 
@@ -31,6 +33,16 @@ def make_app(model=None) -> AnimeRecApp:
 
 def run(app: AnimeRecApp):
     return app.run_test(size=SIZE, notifications=True)
+
+
+@contextlib.asynccontextmanager
+async def started(model, favourites: list[int]):
+    """The app over saved ``favourites``, up and settled: ``(app, pilot)``."""
+    FavouritesStore().add(favourites)
+    app = make_app(model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        yield app, pilot
 
 
 async def search_and_add(pilot, query: str) -> None:
@@ -105,10 +117,7 @@ async def test_typing_after_an_add_starts_the_next_search_and_sets_off_nothing(t
 
 @pytest.mark.asyncio
 async def test_adding_a_favourite_twice_says_so(tiny_model, home):
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         await search_and_add(pilot, "death note")
         assert favourite_titles(app) == ["Death Note"]
         assert "already a favourite" in toasts(app)
@@ -116,10 +125,7 @@ async def test_adding_a_favourite_twice_says_so(tiny_model, home):
 
 @pytest.mark.asyncio
 async def test_remove_and_clear_with_confirmation(tiny_model, home):
-    FavouritesStore().add([DEATH_NOTE, STEINS_GATE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE, STEINS_GATE]) as (app, pilot):
         favourites = app.query_one(FavouritesList)
         favourites.focus()
         favourites.highlighted = 0
@@ -144,10 +150,7 @@ async def test_remove_and_clear_with_confirmation(tiny_model, home):
 
 @pytest.mark.asyncio
 async def test_filters_change_the_table(tiny_model, home, catalog):
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         assert any(catalog.by_id[i]["is_sequel"] for i in result_ids(app))
         await pilot.press("f3")
         await settle(pilot)
@@ -178,10 +181,7 @@ async def test_favourites_persist_across_two_runs(tiny_model, home):
 
 @pytest.mark.asyncio
 async def test_details_view_and_not_interested(tiny_model, home, catalog):
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         first = result_ids(app)[0]
         title = catalog.by_id[first]["title"]
         await open_first_result(app, pilot)
@@ -199,10 +199,7 @@ async def test_details_view_and_not_interested(tiny_model, home, catalog):
 
 @pytest.mark.asyncio
 async def test_i_and_enter_on_a_favourite_open_its_details(tiny_model, home):
-    FavouritesStore().add([DEATH_NOTE, STEINS_GATE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE, STEINS_GATE]) as (app, pilot):
         favourites = app.query_one(FavouritesList)
         favourites.focus()
         favourites.highlighted = 1
@@ -217,10 +214,7 @@ async def test_i_and_enter_on_a_favourite_open_its_details(tiny_model, home):
 
 @pytest.mark.asyncio
 async def test_a_similar_anime_opens_over_the_details_and_a_adds_it(tiny_model, home):
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         await open_first_result(app, pilot)
         similar = app.screen.query_one("#similar", OptionList)
         titles = [str(similar.get_option_at_index(i).prompt).split("  ")[0] for i in range(similar.option_count)]
@@ -261,10 +255,7 @@ async def test_a_failed_similar_search_is_reported_and_stops_the_spinner(tiny_mo
         raise RuntimeError("no similar today")
 
     monkeypatch.setattr(Engine, "similar", broken)
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         await open_first_result(app, pilot)
         similar = app.screen.query_one("#similar", OptionList)
         assert not similar.loading and similar.option_count == 0
@@ -275,10 +266,7 @@ async def test_a_failed_similar_search_is_reported_and_stops_the_spinner(tiny_mo
 async def test_failed_recommendations_leave_no_rows_of_an_older_answer(tiny_model, home, monkeypatch):
     from animerec_tui.engine import Engine
 
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         assert result_ids(app)
 
         def broken(*args, **kwargs):
@@ -297,10 +285,7 @@ async def test_answers_to_an_old_query_or_old_favourites_are_dropped(tiny_model,
     from animerec_tui.engine import Filters, Result
     from animerec_tui.search import Match
 
-    FavouritesStore().add([DEATH_NOTE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
         await pilot.press(*"steins")
         await settle(pilot)
         rows, matches = result_ids(app), app.query_one(MatchList).option_count
