@@ -84,15 +84,15 @@ def _fail(message: str, code: int) -> None:
 
 
 def given(ctx: typer.Context, *names: str) -> list[str]:
-    """The flags among ``names`` (parameter names) that were typed on the command line, as ``--flag``."""
-    typed = [n for n in names if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"]
-    return ["--" + n.replace("_", "-").removesuffix("-") for n in typed]
+    """The parameters among ``names`` that were typed on the command line (not left at their default)."""
+    return [n for n in names if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"]
 
 
-def refuse_ignored(flags: list[str], why: str) -> None:
+def refuse_ignored(names: list[str], why: str) -> None:
     """A flag that would be silently ignored is refused instead, with the reason."""
-    if flags:
-        raise UserError(f"{', '.join(flags)} {'has' if len(flags) == 1 else 'have'} no effect {why}; leave {'it' if len(flags) == 1 else 'them'} out")
+    if names:
+        flags = ", ".join("--" + n.replace("_", "-") for n in names)
+        raise UserError(f"{flags} {'has' if len(names) == 1 else 'have'} no effect {why}; leave {'it' if len(names) == 1 else 'them'} out")
 
 
 def user_errors(command: Callable) -> Callable:
@@ -215,7 +215,7 @@ def train(
 
     settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "positional", "readout", "val_users", "seed")
     train_command(
-        data, out, resume=resume, force=force, device=device.value, typed=[n for n in settings if given(ctx, n)],
+        data, out, resume=resume, force=force, device=device.value, typed=given(ctx, *settings),
         genres=genres, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
         epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers, heads=heads, max_len=max_len,
         mask_last=mask_last, crop=crop.value, dropout=dropout, weight_decay=weight_decay, warmup=warmup,
