@@ -106,10 +106,11 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
         _refuse_changed_settings(run, typed, {**model_config.to_dict(), **asdict(config)})
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""
-    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items, genres {'on' if model_config.genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
+    known = f" (+{model_config.num_items - data.num_items:,} known from metadata only)" if model_config.num_items > data.num_items else ""
+    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items{known}, genres {'on' if model_config.genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
     started = time.perf_counter()
     with TrainProgress(config.epochs, err, banner) as progress:
-        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context)
+        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids)
     if not context.main:
         return
     if summary["interrupted"]:
@@ -161,7 +162,7 @@ def eval_command(
     data = load_dataset(folder)
     check_vocab(meta, data.item_ids, f"the data in {folder}")
     kwargs = {"negatives": negatives, "sampler": sampler, "seed": seed}
-    results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device), data, split, **kwargs)}
+    results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), data, split, **kwargs)}
     if baselines:
         if data.num_items > 20_000:
             raise UserError(f"EASE needs a {data.num_items:,}² matrix inverse; run --baselines on data with at most 20,000 items")

@@ -207,6 +207,8 @@ def _check_shapes(config: ModelConfig, weights: dict[str, torch.Tensor], where: 
     if config.genres:
         expected["genre_emb.weight"] = (config.num_genres + 1, config.hidden)
         expected["item_genres"] = (config.vocab_size, max(config.genres_per_item, 1))
+    if config.meta_bias:
+        expected["genre_bias.weight"] = (config.num_genres + 1, 1)
     for name, shape in expected.items():
         found = tuple(weights[name].shape) if name in weights else None
         if found != shape:
@@ -243,9 +245,13 @@ def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BE
 
 
 def check_vocab(meta: dict, item_ids: np.ndarray, where: str) -> None:
-    """Refuse a checkpoint whose vocabulary differs from the data's."""
+    """Refuse a checkpoint whose rated items are not the data's items, in the same order.
+
+    A whole-catalogue model's vocabulary is the data's items followed by the anime it knows
+    from metadata only (``num_rated`` says where the first part ends)."""
     vocab = meta["vocab"]
-    if vocab["sha256"] != vocab_hash(item_ids):
+    rated = meta["model_config"].get("num_rated") or len(vocab["item_ids"])
+    if vocab_hash(np.asarray(vocab["item_ids"][:rated], dtype=np.int64)) != vocab_hash(item_ids):
         raise UserError(
             f"the checkpoint's vocabulary ({len(vocab['item_ids']):,} items) does not match {where} ({item_ids.size:,} items); "
             "use the data the model was trained on"

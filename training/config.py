@@ -49,6 +49,7 @@ _RULES = {
     "warmup": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
     "mask_prob": (lambda v: _number(v, 0, 1, above=True), "a number above 0, at most 1"),
     "mask_last": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
+    "id_dropout": (lambda v: _number(v, 0, 1) and v < 1, "a number from 0 to below 1"),
     "crop": (lambda v: v in ("latest", "random"), "latest or random"),
     "clip": (lambda v: _number(v, 0, above=True), "a number above 0"),
     "seed": (lambda v: _whole(v, 0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}"),
@@ -69,6 +70,8 @@ class TrainConfig:
     warmup: float = 0.05
     mask_prob: float = MASK_PROB["items"]
     mask_last: float = 0.0
+    id_dropout: float = 0.0
+    """Share of rated items whose per-anime part each step drops, so metadata learns to stand in."""
     crop: Crop = "latest"
     clip: float = 1.0
     seed: int = 0
@@ -84,18 +87,24 @@ class TrainConfig:
                 raise ValueError(f"{name} is {value!r:.40}, not {rule}")
 
 
+ID_DROPOUT = 0.25
+"""Default ``id_dropout`` of a whole-catalogue model (RESULTS.md section 9)."""
+
+
 @dataclass
 class RunConfig:
-    """Everything ``train()`` needs besides the data: both configurations and the genre input."""
+    """Everything ``train()`` needs besides the data: both configurations, the metadata input
+    and the model's vocabulary (the data's items, then any catalogue anime the data lacks)."""
 
     model: ModelConfig
     train: TrainConfig
     genre_names: list[str]
     item_genres: np.ndarray | None
+    item_ids: np.ndarray
 
 
-_MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout"}
-_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob"}
+_MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout", "num_rated", "meta_bias"}
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob", "id_dropout"}
 
 
 def resolve_config(
@@ -106,6 +115,8 @@ def resolve_config(
     positional: bool | None = None,
     readout: Readout | None = None,
     mask_prob: float | None = None,
+    catalogue: bool | None = None,
+    id_dropout: float | None = None,
     **overrides,
 ) -> RunConfig:
     """The configuration of a new run on ``data``: the product's defaults, then ``overrides``.
@@ -115,6 +126,10 @@ def resolve_config(
     ``TypeError``, a bad value a ``UserError`` naming the flag. The genre input needs the
     catalogue that maps MAL ids to genres: the catalogue itself, or a function that loads
     it, called only when the genre input is on.
+
+    ``catalogue`` (default: on with the metadata input) makes the model know every catalogue
+    anime, those the data has no ratings of from their metadata alone, trained with
+    ``id_dropout`` (default ``ID_DROPOUT`` then, else 0).
     """
     unknown = set(overrides) - _MODEL_FIELDS - _TRAIN_FIELDS
     if unknown:
@@ -127,22 +142,31 @@ def resolve_config(
         raise UserError("the genre input needs the anime catalogue; use --no-genres")
     if genres and callable(catalog):  # loaded only when it is needed
         catalog = catalog()
-    names, table = genre_table(data.item_ids, catalog) if genres and isinstance(catalog, Catalog) else ([], None)
+    catalogue = genres if catalogue is None else catalogue
+    if catalogue and not genres:
+        raise UserError("--catalogue knows unrated anime from their metadata; it needs --genres")
+    item_ids = data.item_ids
+    if catalogue and isinstance(catalog, Catalog):
+        extra = np.setdiff1d(np.fromiter(catalog.by_id, dtype=np.int64, count=len(catalog)), data.item_ids)
+        item_ids = np.concatenate([data.item_ids, extra])
+    names, table = genre_table(item_ids, catalog) if genres and isinstance(catalog, Catalog) else ([], None)
     positional = data.ordered if positional is None else positional
     readout = readout or ("mask" if positional else "items")
     try:
         model = ModelConfig(
-            num_items=data.num_items, positional=positional, genres=genres, readout=readout,
+            num_items=int(item_ids.size), num_rated=data.num_items if item_ids.size > data.num_items else 0,
+            positional=positional, genres=genres, readout=readout, meta_bias=bool(catalogue),
             num_genres=len(names), genres_per_item=0 if table is None else table.shape[1],
             **{k: v for k, v in overrides.items() if k in _MODEL_FIELDS},
         )
         train = TrainConfig(
             mask_prob=MASK_PROB[readout] if mask_prob is None else mask_prob,
+            id_dropout=(ID_DROPOUT if catalogue else 0.0) if id_dropout is None else id_dropout,
             **{k: v for k, v in overrides.items() if k in _TRAIN_FIELDS},
         )
     except ValueError as exc:
         raise UserError(_as_flags(str(exc))) from None
-    return RunConfig(model, train, names, table)
+    return RunConfig(model, train, names, table, item_ids)
 
 
 def _as_flags(message: str) -> str:

@@ -1,9 +1,17 @@
 """The hybrid BERT4Rec model: a bidirectional transformer over a set (or sequence) of items.
 
 Token ids: 0 = padding, 1..n = items, n+1 = mask. Each item's input vector is its own
-embedding plus, when genres are on, the mean of its genre embeddings. The output layer is
-tied to that same input table (plus a per-item bias), and scores are only ever computed at
-the positions asked for, never batch x length x catalogue.
+embedding plus, when genres are on, the mean of its metadata-token embeddings (genres and
+themes, studios, type, era, length, popularity: see ``genres.py``). The output layer is
+tied to that same input table (plus a bias), and scores are only ever computed at the
+positions asked for, never batch x length x catalogue.
+
+Items ``1..num_rated`` are the rated ones: they have a learnt per-anime part (embedding row
+and bias). Items above ``num_rated`` (anime no one in the data rated: recent ones, rare
+ones) have only their metadata part, and so does a rated item whose per-anime part a
+training step drops (``id_keep``, as DropoutNet does), which teaches the metadata part to
+stand in for the whole. ``meta_bias`` adds an output bias computed from the metadata tokens,
+so an anime no one rated still gets a prior from what it is.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ MAX_LEN_LIMIT = 4096
 # Whole-number fields: (lowest, highest). Bounded so that a damaged meta.json cannot ask for
 # a model that would allocate without limit.
 _INT_RANGES = {
-    "num_items": (1, 1 << 31), "max_len": (2, MAX_LEN_LIMIT), "hidden": (1, 1 << 16), "layers": (1, 1024),
+    "num_items": (1, 1 << 31), "num_rated": (0, 1 << 31), "max_len": (2, MAX_LEN_LIMIT), "hidden": (1, 1 << 16), "layers": (1, 1024),
     "heads": (1, 1 << 16), "num_genres": (0, 1 << 16), "genres_per_item": (0, 1 << 10),
 }
 
@@ -47,6 +55,10 @@ class ModelConfig:
     genres_per_item: int = 0
     readout: Readout = "items"
     """items: every item of the set votes (sets only); mask: the mask token's vector (classic BERT4Rec)."""
+    num_rated: int = 0
+    """Items 1..num_rated have a learnt per-anime part; the rest are known from metadata only. 0: all."""
+    meta_bias: bool = False
+    """An output bias from the metadata tokens too (needs genres), so unrated items get a prior."""
 
     def __post_init__(self) -> None:
         for name, (low, high) in _INT_RANGES.items():
@@ -62,6 +74,12 @@ class ModelConfig:
                 raise ValueError(f"{name} is {getattr(self, name)!r:.40} (must be true or false)")
         if self.readout not in READOUTS:
             raise ValueError(f"readout is {self.readout!r:.40} (must be items or mask)")
+        if self.num_rated > self.num_items:
+            raise ValueError(f"num_rated is {self.num_rated} (must be at most num_items {self.num_items})")
+        if self.meta_bias and not self.genres:
+            raise ValueError("meta_bias needs the metadata input (genres)")
+        if self.rated < self.num_items and not self.genres:
+            raise ValueError("items beyond num_rated are known from metadata only; they need the metadata input (genres)")
         if self.readout == "items" and self.positional:
             raise ValueError("readout items reads a set; it cannot go with positional (use readout mask)")
 
@@ -81,6 +99,11 @@ class ModelConfig:
     def vocab_size(self) -> int:
         return self.num_items + 2
 
+    @property
+    def rated(self) -> int:
+        """How many items (ids 1..rated) have a learnt per-anime part."""
+        return self.num_rated or self.num_items
+
 
 def parameter_count(config: ModelConfig) -> int:
     """Parameters of a model built from ``config``, computed without building it."""
@@ -88,6 +111,7 @@ def parameter_count(config: ModelConfig) -> int:
     count = config.vocab_size * h + config.num_items + 2 * h  # items, output bias, embedding norm
     count += config.max_len * h if config.positional else 0
     count += (config.num_genres + 1) * h if config.genres else 0
+    count += config.num_genres + 1 if config.meta_bias else 0
     count += config.layers * (12 * h * h + 13 * h)  # qkv, projection, feed-forward, two norms
     return count + h * h + 5 * h  # final norm and head
 
@@ -101,7 +125,7 @@ def training_bytes(config: ModelConfig, batch_size: int) -> int:
     """
     tokens = batch_size * config.max_len
     activations = config.layers * (16 * tokens * config.hidden + batch_size * config.heads * config.max_len**2)
-    scores = (3 * tokens if config.readout == "items" else tokens) * config.num_items
+    scores = (3 * tokens if config.readout == "items" else tokens) * config.rated
     return 4 * (4 * parameter_count(config) + activations + scores)
 
 
@@ -152,6 +176,10 @@ def query_slots(queries: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.
     return index, slot
 
 
+OutputTable = tuple[torch.Tensor, torch.Tensor]
+"""The output layer of items 1..k: weights (k, H) and bias (k,)."""
+
+
 class BERT4Rec(nn.Module):
     """Cloze-trained item transformer; ``score`` returns catalogue scores at chosen positions."""
 
@@ -169,6 +197,7 @@ class BERT4Rec(nn.Module):
             self.register_buffer("item_genres", item_genres.long(), persistent=True)
         else:
             self.genre_emb = None  # type: ignore[assignment]  # no genre input
+        self.genre_bias = nn.Embedding(config.num_genres + 1, 1, padding_idx=0) if config.meta_bias else None
         self.emb_norm = nn.LayerNorm(config.hidden)
         self.emb_drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config.hidden, config.heads, config.dropout) for _ in range(config.layers))
@@ -176,6 +205,10 @@ class BERT4Rec(nn.Module):
         self.head = nn.Sequential(nn.Linear(config.hidden, config.hidden), nn.GELU(), nn.LayerNorm(config.hidden))
         self.out_bias = nn.Parameter(torch.zeros(config.num_items))
         self.apply(self._init)
+        if self.genre_bias is not None:
+            nn.init.zeros_(self.genre_bias.weight)
+        with torch.no_grad():  # unrated items have no per-anime part: their rows stay zero
+            self.item_emb.weight[config.rated + 1 : config.num_items + 1].zero_()
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -187,28 +220,51 @@ class BERT4Rec(nn.Module):
                 with torch.no_grad():
                     module.weight[module.padding_idx].zero_()
 
-    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
-        """Input vectors of token ids (any shape): item embedding + mean genre embedding."""
+    def id_keep(self, drop: float, generator: torch.Generator) -> torch.Tensor | None:
+        """A (vocab,) mask for one training step: False for the rated items whose per-anime
+        part the step drops (each with probability ``drop``), True elsewhere; None for none."""
+        if drop <= 0:
+            return None
+        keep = torch.rand(self.config.vocab_size, generator=generator, device=generator.device) >= drop
+        keep[0] = keep[self.config.mask_id] = True
+        return keep.to(self.item_emb.weight.device)
+
+    def _has_id(self, ids: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor | None:
+        """Which ``ids`` use their per-anime part (None: all of them)."""
+        config = self.config
+        on = None if config.rated == config.num_items else (ids <= config.rated) | (ids == config.mask_id)
+        if keep is not None:
+            on = keep[ids] if on is None else on & keep[ids]
+        return on
+
+    def _pooled(self, ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Mean of ``table``'s rows for each id's metadata tokens: (ids.numel(), table width)."""
+        return F.embedding_bag(self.item_genres[ids.reshape(-1)], table, mode="mean", padding_idx=0)
+
+    def embed_items(self, ids: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Input vectors of token ids (any shape): per-anime embedding (where it has one and
+        ``keep`` keeps it) + mean metadata-token embedding."""
         vectors = self.item_emb(ids)
+        on = self._has_id(ids, keep)
+        if on is not None:
+            vectors = vectors * on.unsqueeze(-1).to(vectors.dtype)
         if self.genre_emb is not None:
-            genres = self.item_genres[ids.reshape(-1)]
-            pooled = F.embedding_bag(genres, self.genre_emb.weight, mode="mean", padding_idx=0)
-            vectors = vectors + pooled.view(*ids.shape, -1)
+            vectors = vectors + self._pooled(ids, self.genre_emb.weight).view(*ids.shape, -1)
         return vectors
 
-    def encode(self, tokens: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, tokens: torch.Tensor, queries: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states (B, L, H) for token ids (B, L); with ``queries`` (M, 2) only theirs, (M, H).
 
         Asking for the positions that are read (the masks) lets the last block skip the rest.
         """
-        x = self.embed_items(tokens)
+        x = self.embed_items(tokens, keep)
         if self.pos_emb is not None:
             x = x + self.pos_emb.weight[: tokens.shape[1]]
         x = self.emb_drop(self.emb_norm(x))
-        keep = tokens != 0
+        keep_tokens = tokens != 0
         # Without padding no mask is needed, and SDPA can take its fused kernel instead of
         # the masked math path.
-        mask = None if bool(keep.all()) else keep[:, None, None, :]
+        mask = None if bool(keep_tokens.all()) else keep_tokens[:, None, None, :]
         if queries is None:
             for block in self.blocks:
                 x = block(x, mask)
@@ -219,17 +275,29 @@ class BERT4Rec(nn.Module):
         x = self.blocks[-1](x, mask, index)[queries[:, 0], slot]
         return self.head(self.final_norm(x))
 
-    def output_table(self) -> torch.Tensor:
-        """(n, H) output weights for items 1..n, tied to the input table."""
-        ids = torch.arange(1, self.config.num_items + 1, device=self.item_emb.weight.device)
-        return self.embed_items(ids)
+    def output_table(self, keep: torch.Tensor | None = None, count: int | None = None) -> OutputTable:
+        """The output layer for items 1..count (default: all), tied to the input table.
 
-    def score(self, hidden: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores over items 1..n (column j is item j+1) for hidden vectors (..., H)."""
-        table = self.output_table() if table is None else table
-        return hidden @ table.T + self.out_bias
+        Training passes ``count = rated``: an anime no one rated is no evidence against itself,
+        so it never competes in the training softmax (else "first aired 2024" would learn
+        "never liked"); it is scored only at inference, from its metadata.
+        """
+        count = self.config.num_items if count is None else count
+        ids = torch.arange(1, count + 1, device=self.item_emb.weight.device)
+        bias = self.out_bias[:count]
+        on = self._has_id(ids, keep)
+        if on is not None:
+            bias = bias * on.to(bias.dtype)
+        if self.genre_bias is not None:
+            bias = bias + self._pooled(ids, self.genre_bias.weight).squeeze(1)
+        return self.embed_items(ids, keep), bias
 
-    def set_scores(self, tokens: torch.Tensor, table: torch.Tensor | None = None, rows_at_once: int = 32) -> torch.Tensor:
+    def score(self, hidden: torch.Tensor, table: OutputTable | None = None) -> torch.Tensor:
+        """Scores over the table's items (column j is item j+1) for hidden vectors (..., H)."""
+        weights, bias = self.output_table() if table is None else table
+        return hidden @ weights.T + bias
+
+    def set_scores(self, tokens: torch.Tensor, table: OutputTable | None = None, rows_at_once: int = 32, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Scores (B, n) of each row as a whole, for the ``items`` readout.
 
         Every item of the set, in context, and the row's first mask token each give a vector;
@@ -239,29 +307,58 @@ class BERT4Rec(nn.Module):
         votes for itself. Outside training, rows go ``rows_at_once`` at a time to bound the
         (rows, L, n) scratch.
         """
-        table = self.output_table() if table is None else table
+        table = self.output_table(keep) if table is None else table
         if self.training:
-            return self._set_scores(tokens, table)
+            return self._set_scores(tokens, table, keep)
         # Rows of similar length go together and each group drops its all-padding columns:
         # the votes tensor grows with the longest row, so this saves most of the work.
         used = tokens != 0
         ends = (used * torch.arange(1, tokens.shape[1] + 1, device=tokens.device)).amax(dim=1)
         order = torch.argsort(ends)
-        out = torch.empty(tokens.shape[0], table.shape[0], device=tokens.device)
+        out = torch.empty(tokens.shape[0], table[0].shape[0], device=tokens.device)
         for start in range(0, tokens.shape[0], rows_at_once):
             rows = order[start : start + rows_at_once]
-            out[rows] = self._set_scores(tokens[rows, : max(int(ends[rows].max()), 1)], table)
+            out[rows] = self._set_scores_eval(tokens[rows, : max(int(ends[rows].max()), 1)], table)
         return out
 
-    def _set_scores(self, tokens: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    _EXP_SAFE = 75.0
+    """|vote| bound below which exp() needs no shift: exp(75) times 4,096 voters stays finite in
+    fp32, and exp(-75) is no denormal."""
+
+    def _set_scores_eval(self, tokens: torch.Tensor, table: OutputTable) -> torch.Tensor:
+        """``_set_scores`` without autograd, in three passes over the votes instead of seven.
+
+        Only real voters get a row of votes (no padding rows to mask), and when every vote is
+        bounded by ``_EXP_SAFE`` (|h . w| <= max |h| * max |w|, checked per call) the exps are
+        summed directly, without the log-sum-exp's max and subtraction passes. A vote for
+        oneself is zeroed after the exp. Otherwise it falls back to the training path.
+        """
+        weights, bias = table
         is_mask = tokens == self.config.mask_id
         voters = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
-        votes = self.encode(tokens) @ table.T  # (B, L, n)
-        row, col = torch.nonzero((tokens != 0) & ~is_mask, as_tuple=True)
+        hidden = self.encode(tokens)
+        owner, position = torch.nonzero(voters, as_tuple=True)
+        vectors = hidden[owner, position].float()
+        weights = weights.float()
+        if float(vectors.norm(dim=1).max()) * float(weights.norm(dim=1).max()) > self._EXP_SAFE:
+            return self._set_scores(tokens, table, None)
+        votes = (vectors @ weights.T).exp_()  # (voters, n)
+        own = tokens[owner, position]
+        mine = torch.nonzero((own != self.config.mask_id) & (own <= weights.shape[0]), as_tuple=True)[0]
+        votes[mine, own[mine] - 1] = 0.0  # an item never votes for itself
+        sums = torch.zeros(tokens.shape[0], weights.shape[0], device=votes.device).index_add_(0, owner, votes)
+        return sums.clamp_min_(torch.finfo(torch.float32).tiny).log_() + bias.float()
+
+    def _set_scores(self, tokens: torch.Tensor, table: OutputTable, keep: torch.Tensor | None) -> torch.Tensor:
+        weights, bias = table
+        is_mask = tokens == self.config.mask_id
+        voters = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
+        votes = self.encode(tokens, keep=keep) @ weights.T  # (B, L, n)
+        row, col = torch.nonzero((tokens != 0) & ~is_mask & (tokens <= weights.shape[0]), as_tuple=True)
         floor = torch.finfo(votes.dtype).min / 2  # finite, so a row of nothing but vetoes stays finite
         votes.index_put_((row, col, tokens[row, col] - 1), torch.tensor(floor, dtype=votes.dtype, device=votes.device))
         votes.masked_fill_(~voters.unsqueeze(2), floor)
-        return torch.logsumexp(votes.float(), dim=1) + self.out_bias
+        return torch.logsumexp(votes.float(), dim=1) + bias
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Scores (M, n) at the (batch, position) pairs in ``positions`` (M, 2)."""
@@ -269,18 +366,19 @@ class BERT4Rec(nn.Module):
             return self.set_scores(tokens)[positions[:, 0]]
         return self.score(self.encode(tokens, positions))
 
-    def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy over the full catalogue at masked positions only (labels are item ids).
 
         Without positions the model reads a set, so every mask token of a row sees the same
         input and (up to dropout) yields the same scores: they are computed once per row and
         shared by that row's mask-token labels, which cuts the output layer's work several-fold.
+        The softmax runs over the rated items only; ``keep`` drops per-anime parts (``id_keep``).
         """
-        table = self.output_table()
+        table = self.output_table(keep, self.config.rated)
         targets = labels - 1
         if self.config.readout == "items":
             rows, inverse = torch.unique(positions[:, 0], return_inverse=True)
-            logits = self.set_scores(tokens[rows], table)
+            logits = self.set_scores(tokens[rows], table, keep=keep)
             target = logits[inverse, targets]
             # A target no voter may vote for (the row's only item, left in place by the 80/10/10
             # draw, cannot vote for itself) sits at the veto floor: it teaches nothing and would
@@ -289,13 +387,13 @@ class BERT4Rec(nn.Module):
             losses = torch.logsumexp(logits, dim=1)[inverse] - target
             return losses[reachable].mean() if bool(reachable.any()) else logits.sum() * 0.0
         if self.pos_emb is not None:
-            return F.cross_entropy(self.score(self.encode(tokens, positions), table).float(), targets)
+            return F.cross_entropy(self.score(self.encode(tokens, positions, keep), table).float(), targets)
         is_mask = tokens[positions[:, 0], positions[:, 1]] == self.config.mask_id
         rows, inverse = torch.unique(positions[is_mask, 0], return_inverse=True)
         column = torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
         column[positions[is_mask, 0]] = positions[is_mask, 1]
         other = positions[~is_mask]
-        hidden = self.encode(tokens, torch.cat([torch.stack([rows, column[rows]], dim=1), other]))
+        hidden = self.encode(tokens, torch.cat([torch.stack([rows, column[rows]], dim=1), other]), keep)
         logits = self.score(hidden, table).float()
         shared, other_logits = logits[: rows.numel()], logits[rows.numel() :]
         shared_loss = torch.logsumexp(shared, dim=1)[inverse] - shared[inverse, targets[is_mask]]

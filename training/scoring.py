@@ -6,11 +6,11 @@ import numpy as np
 import torch
 
 from training.data import chunked_queries, trim_padding
-from training.model import BERT4Rec
+from training.model import BERT4Rec, OutputTable
 
 
 @torch.no_grad()
-def score_users(model: BERT4Rec, offsets: np.ndarray, items: np.ndarray, users: np.ndarray, ordered: bool, device: str = "cpu", table: torch.Tensor | None = None) -> torch.Tensor:
+def score_users(model: BERT4Rec, offsets: np.ndarray, items: np.ndarray, users: np.ndarray, ordered: bool, device: str = "cpu", table: OutputTable | None = None) -> torch.Tensor:
     """Scores (len(users), n) for each user's items + a mask token, read at the mask.
 
     Long unordered rows are scored in chunks (see ``chunked_queries``) whose scores are
@@ -31,11 +31,15 @@ def score_users(model: BERT4Rec, offsets: np.ndarray, items: np.ndarray, users: 
     return total / torch.bincount(owner_t, minlength=len(users)).unsqueeze(1)
 
 
-def model_scorer(model: BERT4Rec, ordered: bool, device: str = "cpu", batch_rows: int = 256):
-    """An ``evaluate.Scorer`` over a model (eval mode, output table computed once)."""
+def model_scorer(model: BERT4Rec, ordered: bool, device: str = "cpu", batch_rows: int = 256, columns: int | None = None):
+    """An ``evaluate.Scorer`` over a model (eval mode, output table computed once).
+
+    ``columns``: score items 1..columns only (the data's items: a whole-catalogue model
+    also knows anime the data has none of, which a split's ranking leaves out). Default: all.
+    """
     model.eval()
     with torch.no_grad():
-        table = model.output_table()
+        table = model.output_table(count=columns)
 
     def score(users, offsets, items):
         parts = [

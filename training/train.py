@@ -41,23 +41,25 @@ class Start:
     optimizer: torch.optim.AdamW
     config: TrainConfig
     genre_names: list[str]
+    item_ids: np.ndarray
     epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"epoch": None, "ndcg@10": -1.0, "name": None})
 
 
-def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None, genre_names: list[str]) -> Start:
-    """A fresh model whose output bias starts at each item's log popularity."""
+def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None, genre_names: list[str],
+             item_ids: np.ndarray) -> Start:
+    """A fresh model whose output bias starts at each rated item's log popularity."""
     torch.manual_seed(config.seed)
     genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
     model = BERT4Rec(model_config, genres)
     with torch.no_grad():
         counts = np.bincount(data.splits["train"][1], minlength=data.num_items + 1)[1:]
         log_pop = np.log1p(counts)
-        model.out_bias.copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
+        model.out_bias[: data.num_items].copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
     model = model.to(device)
-    return Start(model, make_optimizer(model, config, device), config, genre_names)
+    return Start(model, make_optimizer(model, config, device), config, genre_names, item_ids)
 
 
 def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str) -> Start:
@@ -71,7 +73,8 @@ def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str) 
     state = load_optimizer_state(folder, optimizer, device)
     if state["epoch"] >= config.epochs:
         raise UserError(f"{folder.parent.parent} has already trained {state['epoch']} epochs; pass a larger --epochs to go on")
-    return Start(model, optimizer, config, meta.get("genres", []), state["epoch"], state["step_in_epoch"], state["history"], state["best"])
+    item_ids = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
+    return Start(model, optimizer, config, meta.get("genres", []), item_ids, state["epoch"], state["step_in_epoch"], state["history"], state["best"])
 
 
 def _step_seed(*parts: int) -> int:
@@ -187,29 +190,32 @@ def train(
     progress=None,
     stop_after: Callable[[int], bool] | None = None,
     context: distributed.Context = distributed.Context(),
+    item_ids: np.ndarray | None = None,
 ) -> dict:
     """Train (or resume) a run; return a summary with the history and the best epoch.
 
     ``progress`` (optional) gets ``begin()``, ``note(text)``, ``step(...)`` and
     ``epoch_done(record, improved)``. Under torchrun (``context.enabled``) each rank trains
     on its share of every epoch's batches; only rank 0 validates, reports progress and
-    writes checkpoints.
+    writes checkpoints. ``item_ids``: the model's vocabulary when it knows more anime than the
+    data rates (``RunConfig.item_ids``); default the data's items.
     """
+    item_ids = data.item_ids if item_ids is None else item_ids
     with RunFolder(run, context.main) as folder:  # one command at a time writes a run
-        return _run(folder, data, model_config, config, device, item_genres, genre_names, resume, force, progress, stop_after, context)
+        return _run(folder, data, model_config, config, device, item_genres, genre_names, item_ids, resume, force, progress, stop_after, context)
 
 
 def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None,
-         genre_names: list[str] | None, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
+         genre_names: list[str] | None, item_ids: np.ndarray, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
     # --- where the run starts
     resume_from = folder.prepare(data.folder, resume, force, sync=lambda: distributed.barrier(context))
     if resume_from is None:
         check_fits(model_config, min(config.batch_size, data.num_users), device)  # a batch is never larger than the users
-        start = _new_run(data, model_config, config, device, item_genres, genre_names or [])
+        start = _new_run(data, model_config, config, device, item_genres, genre_names or [], item_ids)
     else:
         start = _resumed_run(resume_from, data, config, device)
     model, optimizer, config, history, best = start.model, start.optimizer, start.config, start.history, start.best
-    meta = checkpoint_meta(model.config, asdict(config), data.item_ids, data.manifest.get("item_id_space", "raw"), start.genre_names, _data_section(data))
+    meta = checkpoint_meta(model.config, asdict(config), start.item_ids, data.manifest.get("item_id_space", "raw"), start.genre_names, _data_section(data))
 
     # --- the schedule: every rank takes the same number of steps an epoch
     offsets, items = data.splits["train"]
@@ -297,10 +303,11 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     if device.startswith("cuda"):  # copy once, then mask on the GPU
         tokens = tokens.pin_memory().to(device, non_blocking=True)
     generator = torch.Generator(device=tokens.device).manual_seed(_step_seed(*where, 1))
-    inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model.config.mask_id, model.config.num_items, generator, config.mask_last, ordered)
+    inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model.config.mask_id, model.config.rated, generator, config.mask_last, ordered)
+    keep = model.id_keep(config.id_dropout, generator)
     torch.manual_seed(_step_seed(*where, 2))
     with autocast:
-        loss = objective(inputs, positions, labels)
+        loss = objective(inputs, positions, labels, keep)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
@@ -312,7 +319,7 @@ def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[fl
     """The epoch's history record (mean loss over ranks, validation NDCG@10 and Recall@10) and
     every validation metric (rank 0's; empty on the other ranks)."""
     if context.main:
-        metrics = evaluate(model_scorer(model, data.ordered, device), val_data, "val")["metrics"]
+        metrics = evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), val_data, "val")["metrics"]
     else:  # only rank 0 validates; the others learn its verdict
         metrics = {"ndcg@10": 0.0, "recall@10": 0.0}
     mean_loss = distributed.mean(context, float(np.mean(losses)) if losses else 0.0, device)

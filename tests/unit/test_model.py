@@ -91,7 +91,7 @@ def test_genres_change_the_item_vectors_and_the_output_table():
         assert not torch.allclose(fused, hybrid.item_emb(ids))
         # items 1 and 5 share genre 1: the genre part of their vectors is the same
         torch.testing.assert_close(fused[0] - hybrid.item_emb.weight[1], fused[2] - hybrid.item_emb.weight[5])
-    assert plain.output_table().shape == hybrid.output_table().shape == (30, 32)
+    assert plain.output_table()[0].shape == hybrid.output_table()[0].shape == (30, 32)
 
 
 def test_masking_statistics():
@@ -211,11 +211,11 @@ def test_items_readout_is_the_log_sum_exp_of_every_other_voter():
     model = _model(readout="items")
     tokens = torch.tensor([[3, 7, 31, 31, 0]])  # two items, two masks (only the first votes), padding
     with torch.no_grad():
-        hidden, table = model.encode(tokens)[0], model.output_table()
+        hidden, (table, bias) = model.encode(tokens)[0], model.output_table()
         scores = model.set_scores(tokens)[0]
         votes = hidden @ table.T
         for item, voters in ((3, [1, 2]), (7, [0, 2]), (12, [0, 1, 2])):
-            expected = torch.logsumexp(votes[voters, item - 1], dim=0) + model.out_bias[item - 1]
+            expected = torch.logsumexp(votes[voters, item - 1], dim=0) + bias[item - 1]
             torch.testing.assert_close(scores[item - 1], expected, rtol=1e-5, atol=1e-5)
 
 

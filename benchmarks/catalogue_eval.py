@@ -1,0 +1,207 @@
+"""What a whole-catalogue model does for anime without ratings (issue 15): three measurements.
+
+    python benchmarks/catalogue_eval.py cold    --data runs/default/data --work runs/cold [--epochs 15]
+    python benchmarks/catalogue_eval.py recent  --data runs/default/data --model Data/model
+    python benchmarks/catalogue_eval.py coverage --model Data/model
+
+cold: hide a random 10% of the rated anime (seed 0) from training entirely (their rows leave
+the training and validation lists; the model knows them from metadata only), train a model
+on the rest, and for the test users whose held-out anime is a hidden one, rank it (full
+ranking, the user's other anime excluded) among (a) the whole catalogue and (b) the anime
+without ratings in that training. Baselines: popularity by MAL members (training counts
+are zero for a hidden anime), and metadata nearest neighbours (cosine between the
+candidate's metadata tokens and the mean of the favourites', tokens weighted by IDF). A
+model without the catalogue (the shipped model before issue 15) cannot score a hidden
+anime at all: 0 by construction.
+
+recent: the 2023 crawl's test users (raw user ids >= 2,000,000 in the build's merge) whose
+held-out anime first aired 2017-2022, ranked among the anime of those years.
+
+coverage: share of the catalogue the model scores, and share of the 2023 crawl's liked
+anime (score >= 7) it can take as favourites.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.catalog import read_catalog  # noqa: E402
+from training.checkpoint import load_model  # noqa: E402
+from training.config import resolve_config  # noqa: E402
+from training.data import Dataset, load_dataset  # noqa: E402
+from training.evaluate import metrics_from_ranks  # noqa: E402
+from training.genres import item_tokens  # noqa: E402
+from training.scoring import model_scorer  # noqa: E402
+from training.train import train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOG = REPO / "Data" / "catalog.json.gz"
+CRAWL = REPO.parent / "shared" / "data" / "anime" / "mal_crawl_2023_hatuank" / "animelist.csv"
+CRAWL_USER_OFFSET = 2_000_000
+KEYS = ("ndcg@10", "recall@10", "ndcg@100", "recall@100", "mrr")
+
+
+def ranks_among(scores: np.ndarray, inputs: list[np.ndarray], targets: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """0-based rank of each row's target among ``candidates`` (columns), its inputs excluded; ties count against it."""
+    scores = np.nan_to_num(scores.astype(np.float64), nan=-np.inf)
+    out = np.empty(len(targets), dtype=np.int64)
+    for row, (seen, target) in enumerate(zip(inputs, targets)):
+        allowed = candidates.copy()
+        allowed[seen] = False
+        allowed[target] = False
+        out[row] = int((scores[row, allowed] >= scores[row, target]).sum())
+    return out
+
+
+def table(rows: list[tuple[str, dict]], title: str) -> None:
+    print(f"\n### {title}\n")
+    print("| scorer | " + " | ".join(KEYS) + " |")
+    print("|---|" + "---|" * len(KEYS))
+    for name, metrics in rows:
+        print(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in KEYS) + " |")
+
+
+def metadata_knn(item_ids: np.ndarray, catalog) -> np.ndarray:
+    """(N, T) IDF-weighted, L2-normalised metadata-token vectors of the given MAL ids."""
+    tokens = [item_tokens(catalog.by_id.get(int(m), {})) for m in item_ids]
+    names = {t: i for i, t in enumerate(sorted({t for ts in tokens for t in ts}))}
+    matrix = np.zeros((len(tokens), len(names)), dtype=np.float32)
+    for row, ts in enumerate(tokens):
+        matrix[row, [names[t] for t in ts]] = 1.0
+    idf = np.log((1 + len(tokens)) / (1 + matrix.sum(axis=0))) + 1
+    matrix *= idf
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+
+
+def _hidden_dataset(data: Dataset, hidden: np.ndarray) -> Dataset:
+    """``data`` without the hidden dense items in train and val, re-numbered densely."""
+    keep = np.ones(data.num_items + 1, dtype=bool)
+    keep[hidden] = False
+    keep[0] = False
+    new_id = np.zeros(data.num_items + 1, dtype=np.int64)
+    new_id[keep] = np.arange(1, int(keep.sum()) + 1)
+    splits = {}
+    for name, (offsets, items) in data.splits.items():
+        if name == "test":  # the test items are scored separately, by MAL id
+            splits[name] = (np.zeros_like(offsets), np.zeros(0, dtype=items.dtype))
+            continue
+        kept = keep[items]
+        owner = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))[kept]
+        counts = np.bincount(owner, minlength=offsets.size - 1)
+        splits[name] = (np.concatenate([[0], np.cumsum(counts)]).astype(offsets.dtype), new_id[items[kept]].astype(items.dtype))
+    manifest = {**data.manifest, "counts": {**data.manifest["counts"], "items": int(keep.sum())}}
+    return Dataset(data.folder, manifest, splits, data.item_ids[keep[1:]])
+
+
+def cold(args) -> None:
+    data, catalog = load_dataset(args.data), read_catalog(CATALOG)
+    rng = np.random.default_rng(0)
+    hidden = np.sort(rng.choice(np.arange(1, data.num_items + 1), size=data.num_items // 10, replace=False))
+    sub = _hidden_dataset(data, hidden)
+    run = args.work / "run"
+    if not (run / "run.json").exists():
+        config = resolve_config(sub, catalog, epochs=args.epochs)
+        started = time.perf_counter()
+        train(sub, run, config.model, config.train, item_genres=config.item_genres, genre_names=config.genre_names, item_ids=config.item_ids, force=True)
+        print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    model, meta = load_model(run, which="best")
+    vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
+    column = {int(m): j for j, m in enumerate(vocab)}
+    # Test users whose held-out item is hidden; input = train + val (hidden ones included: a
+    # user names them, and the model knows them from metadata).
+    test_off, test_items = data.splits["test"]
+    in_off, in_items = data.merged("train", "val")
+    is_hidden = np.zeros(data.num_items + 1, dtype=bool)
+    is_hidden[hidden] = True
+    users = np.flatnonzero((np.diff(test_off) > 0) & is_hidden[test_items[np.minimum(test_off[:-1], test_items.size - 1)]])
+    to_col = np.asarray([column[int(m)] for m in data.item_ids])  # data dense id - 1 -> model column
+    inputs = [to_col[in_items[in_off[u] : in_off[u + 1]] - 1] for u in users]
+    targets = to_col[test_items[test_off[users]] - 1]
+    offsets = np.concatenate([[0], np.cumsum([len(i) for i in inputs])]).astype(np.int64)
+    flat = np.concatenate(inputs) + 1
+    scores = model_scorer(model, False)(np.arange(len(users)), offsets, flat)
+    members = np.asarray([catalog.by_id.get(int(m), {}).get("members") or 0 for m in vocab], dtype=np.float64)
+    vectors = metadata_knn(vocab, catalog)
+    knn = np.stack([vectors @ vectors[i].mean(axis=0) for i in inputs])
+    pools = {"whole catalogue": np.ones(vocab.size, dtype=bool), "anime without ratings": np.arange(vocab.size) >= model.config.rated}
+    print(f"\n{users.size} test users whose held-out anime is one of the {hidden.size} hidden; model knows {vocab.size:,} anime, {model.config.rated:,} rated")
+    for pool, candidates in pools.items():
+        rows = [(name, metrics_from_ranks(ranks_among(s, inputs, targets, candidates)))
+                for name, s in (("whole-catalogue BERT4Rec", scores), ("metadata kNN", knn), ("popularity (MAL members)", np.broadcast_to(members, scores.shape)))]
+        rows.append(("model without the catalogue", {k: 0.0 for k in KEYS}))
+        table(rows, f"cold start, ranked among the {pool} ({int(candidates.sum()):,} anime)")
+
+
+def recent(args) -> None:
+    data, catalog = load_dataset(args.data), read_catalog(CATALOG)
+    model, meta = load_model(args.model)
+    vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
+    if not np.array_equal(vocab[: data.num_items], data.item_ids):
+        raise SystemExit(f"{args.model} was not trained on {args.data}")
+    user_ids = np.load(Path(args.data) / "user_ids.npy")
+    years = np.asarray([catalog.by_id.get(int(m), {}).get("year") or 0 for m in vocab])
+    test_off, test_items = data.splits["test"]
+    has = np.diff(test_off) > 0
+    target_all = np.where(has, test_items[np.minimum(test_off[:-1], test_items.size - 1)], 0)
+    in_years = (years >= 2017) & (years <= 2022)
+    users = np.flatnonzero(has & (user_ids >= CRAWL_USER_OFFSET) & in_years[np.maximum(target_all - 1, 0)])
+    in_off, in_items = data.merged("train", "val")
+    inputs = [in_items[in_off[u] : in_off[u + 1]] - 1 for u in users]
+    targets = target_all[users] - 1
+    offsets = np.concatenate([[0], np.cumsum([len(i) for i in inputs])]).astype(np.int64)
+    scores = model_scorer(model, False)(np.arange(len(users)), offsets, np.concatenate(inputs) + 1)
+    counts = np.zeros(vocab.size)
+    counts[: data.num_items] = np.bincount(data.splits["train"][1], minlength=data.num_items + 1)[1:]
+    members = np.asarray([catalog.by_id.get(int(m), {}).get("members") or 0 for m in vocab], dtype=np.float64)
+    rows = [(name, metrics_from_ranks(ranks_among(s, inputs, targets, in_years)))
+            for name, s in (("BERT4Rec (whole catalogue)", scores), ("popularity (training counts)", np.broadcast_to(counts, scores.shape)),
+                            ("popularity (MAL members)", np.broadcast_to(members, scores.shape)))]
+    table(rows, f"2023 crawl users ({users.size}) whose held-out anime first aired 2017-2022, ranked among the {int(in_years.sum()):,} anime of those years")
+
+
+def coverage(args) -> None:
+    catalog = read_catalog(CATALOG)
+    meta = json.loads((Path(args.model) / "meta.json").read_text())
+    vocab = set(meta["vocab"]["item_ids"])
+    rated = meta["model_config"].get("num_rated") or len(vocab)
+    liked = []
+    with open(CRAWL, newline="") as handle:
+        liked = [int(r["anime_id"]) for r in csv.DictReader(handle) if int(r["score"]) >= 7]
+    print(f"catalogue anime the model scores: {sum(m in vocab for m in catalog.by_id):,} of {len(catalog):,}")
+    print(f"learnt from ratings: {rated:,}; from metadata only: {len(vocab) - rated:,}")
+    usable = sum(m in vocab for m in liked)
+    print(f"2023 crawl liked entries (score >= 7) usable as favourites: {usable:,} of {len(liked):,} ({usable / len(liked):.1%})")
+    distinct = set(liked)
+    print(f"  distinct anime: {sum(m in vocab for m in distinct):,} of {len(distinct):,} ({sum(m in vocab for m in distinct) / len(distinct):.1%})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    c = sub.add_parser("cold")
+    c.add_argument("--data", type=Path, default=REPO / "runs" / "default" / "data")
+    c.add_argument("--work", type=Path, default=REPO / "runs" / "cold")
+    c.add_argument("--epochs", type=int, default=15)
+    r = sub.add_parser("recent")
+    r.add_argument("--data", type=Path, default=REPO / "runs" / "default" / "data")
+    r.add_argument("--model", type=Path, default=REPO / "Data" / "model")
+    v = sub.add_parser("coverage")
+    v.add_argument("--model", type=Path, default=REPO / "Data" / "model")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"# python {' '.join(sys.argv)}  (torch threads: {torch.get_num_threads()})")
+    {"cold": cold, "recent": recent, "coverage": coverage}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
