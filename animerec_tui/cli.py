@@ -30,6 +30,7 @@ from animerec_tui.options import (
     Titles,
     number_in,
     seed_option,
+    year_option,
 )
 from training.errors import UserError
 
@@ -195,7 +196,9 @@ def train(
     dropout: Annotated[float, typer.Option(callback=number_in(0, 0.9), help="Dropout, 0 to 0.9.")] = 0.1,
     weight_decay: Annotated[float, typer.Option(callback=number_in(0), help="AdamW weight decay (0 or more).")] = 0.01,
     warmup: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of steps spent warming up.")] = 0.05,
-    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid genre input \\[default: on for MAL ids].")] = None,
+    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid metadata input: genres, studios, type, era, length, popularity \\[default: on for MAL ids].")] = None,
+    catalogue: Annotated[Optional[bool], typer.Option("--catalogue/--no-catalogue", help="Know every catalogue anime, those without ratings from their metadata alone \\[default: on with --genres].")] = None,
+    id_dropout: Annotated[Optional[float], typer.Option(callback=number_in(0, 0.99), help="Share (0-0.99) of rated anime whose own embedding each step drops, so metadata learns to stand in \\[default: 0.25 with --catalogue, else 0].", show_default=False)] = None,
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding \\[default: on for ordered data].")] = None,
     readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) \\[default: items for sets, mask for ordered data].", show_default=False)] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
@@ -213,10 +216,10 @@ def train(
     if resume and force:
         raise UserError("--resume continues the run in OUT and --force starts it over; pass one of them")
 
-    settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "positional", "readout", "val_users", "seed")
+    settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "catalogue", "id_dropout", "positional", "readout", "val_users", "seed")
     train_command(
         data, out, resume=resume, force=force, device=device.value, typed=given(ctx, *settings),
-        genres=genres, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
+        genres=genres, catalogue=catalogue, id_dropout=id_dropout, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
         epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers, heads=heads, max_len=max_len,
         mask_last=mask_last, crop=crop.value, dropout=dropout, weight_decay=weight_decay, warmup=warmup,
         val_users=val_users, precision=precision.value, compile=compile, seed=seed,
@@ -264,6 +267,8 @@ def recommend(
     genre: Annotated[Optional[list[str]], typer.Option("--genre", "-g", help="Only anime with one of these genres (repeatable).", show_default=False)] = None,
     exclude_genre: Annotated[Optional[list[str]], typer.Option("--exclude-genre", help="No anime with these genres (repeatable).", show_default=False)] = None,
     exclude: Annotated[Optional[list[int]], typer.Option("--exclude", help="Never recommend this MAL id (repeatable).", show_default=False)] = None,
+    year_from: Annotated[Optional[int], year_option("--year-from", "Only anime that started in this year or later; anime of unknown year are then left out.")] = None,
+    year_to: Annotated[Optional[int], year_option("--year-to", "Only anime that started in this year or earlier; anime of unknown year are then left out.")] = None,
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
@@ -279,7 +284,7 @@ def recommend(
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
-        "similar": similar, "batch": batch, "format": format.value, "model": model,
+        "year_from": year_from, "year_to": year_to, "similar": similar, "batch": batch, "format": format.value, "model": model,
     })
 
 

@@ -38,6 +38,19 @@ class Filters:
     """A result must have none of these genres."""
     exclude: frozenset[int] = frozenset()
     """MAL ids never to recommend (already watched, not interested)."""
+    year_from: int | None = None
+    """If set, a result must have started in this year or later."""
+    year_to: int | None = None
+    """If set, a result must have started in this year or earlier.
+
+    With either bound set, anime whose year the catalogue does not know are left out: a
+    range asks for anime known to be in it.
+    """
+
+    @property
+    def years(self) -> bool:
+        """Whether a year range is set."""
+        return self.year_from is not None or self.year_to is not None
 
 
 @dataclass
@@ -54,9 +67,14 @@ class Recommendation:
     score: float
     because: list[str] = field(default_factory=list)
     url: str = ""
+    year: int | None = None
+    """The year it started, when the catalogue knows it."""
+    rated: bool = True
+    """Whether the model learnt it from ratings; False: known from its genres, studio and year only."""
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("mal_id", "title", "title_english", "type", "episodes", "genres", "members", "score", "because", "url")}
+        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "url")
+        return {k: getattr(self, k) for k in keys}
 
 
 @dataclass
@@ -91,7 +109,8 @@ class Engine:
         self.dense = {int(mal): dense for dense, mal in enumerate(self.item_ids, start=1)}
         with torch.no_grad():
             self.table = self.model.output_table()
-            self._unit = torch.nn.functional.normalize(self.table, dim=1)
+            self._unit = torch.nn.functional.normalize(self.table[0], dim=1)
+        self.num_rated = self.model.config.rated
         self._attributes()
 
     def _attributes(self) -> None:
@@ -99,6 +118,8 @@ class Engine:
         self.type_of = np.asarray([e.get("type") or "" for e in entries])
         self.sequel = np.asarray([bool(e.get("is_sequel")) for e in entries])
         self.adult = np.asarray([bool(e.get("is_adult")) for e in entries])
+        # 0 stands for an unknown year: no range (years 1900..2100 at the CLI) ever includes it.
+        self.year_of = np.asarray([e.get("year") or 0 for e in entries], dtype=np.int32)
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
@@ -106,8 +127,12 @@ class Engine:
             self.genre_matrix[row, [index[g] for g in entry.get("genres", [])]] = True
 
     def knows(self, mal_id: int) -> bool:
-        """Whether the model can use (and recommend) this anime."""
+        """Whether the model can use (and recommend) this anime: with a whole-catalogue model, every catalogue anime."""
         return int(mal_id) in self.dense
+
+    def rated(self, mal_id: int) -> bool:
+        """Whether the model learnt this anime from ratings (else it knows it from its metadata only)."""
+        return self.dense.get(int(mal_id), self.num_rated + 1) <= self.num_rated
 
     def allowed(self, filters: Filters) -> np.ndarray:
         """Boolean mask over the model's items (column j = dense id j+1) that pass ``filters``."""
@@ -116,6 +141,12 @@ class Engine:
             ok &= np.isin(self.type_of, list(filters.types))
         if filters.hide_sequels:
             ok &= ~self.sequel
+        if filters.years:
+            ok &= self.year_of > 0
+            if filters.year_from is not None:
+                ok &= self.year_of >= filters.year_from
+            if filters.year_to is not None:
+                ok &= self.year_of <= filters.year_to
         for genres, want in ((filters.include_genres, True), (filters.exclude_genres, False)):
             columns = [self.genre_names.index(g) for g in genres if g in self.genre_names]
             if genres and not columns and want:
@@ -171,7 +202,7 @@ class Engine:
 
     def _popular(self, k: int, filters: Filters, known: list[int]) -> list[Recommendation]:
         """With no usable favourites: the model's learned popularity (its output bias)."""
-        bias = self.model.out_bias.detach().cpu().numpy().astype(np.float64)
+        bias = self.table[1].detach().cpu().numpy().astype(np.float64)
         return self._top(bias, known, k, filters)
 
     def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters) -> list[Recommendation]:
@@ -206,13 +237,14 @@ class Engine:
         return Recommendation(
             mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
             episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),
-            score=round(score, 4), because=because, url=entry.get("url", ""),
+            score=round(score, 4), because=because, url=entry.get("url", ""), year=entry.get("year"), rated=column < self.num_rated,
         )
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""
         if int(mal_id) not in self.dense:
-            raise UserError(f"the model does not know MAL id {mal_id}, so it has no similar anime for it")
+            where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"
+            raise UserError(f"MAL id {mal_id} {where}, so there are no similar anime for it")
         dense = self.dense[int(mal_id)]
         scores = self._scores([[dense]])[0]
         return self._top(scores, [dense], k, filters)

@@ -95,6 +95,15 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
+YEAR_MIN, YEAR_MAX = 1900, 2100
+"""The years --year-from and --year-to accept: every anime's, with room to spare."""
+
+
+def year_option(flag: str, help_text: str):
+    """A --year-from/--year-to option: a whole year from YEAR_MIN to YEAR_MAX."""
+    return typer.Option(flag, min=YEAR_MIN, max=YEAR_MAX, help=help_text, show_default=False)
+
+
 MalIds = Annotated[Optional[list[int]], typer.Option("--mal-id", help="A MAL id (repeatable).", show_default=False)]
 Titles = Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model folder \\[default: the shipped model].", show_default=False)]

@@ -27,12 +27,23 @@ SHOWN_UNKNOWN = 5
 BATCH_KEYS = frozenset({"id", "favourites", "exclude"})
 
 
-def build_filters(types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int]) -> Filters:
-    """Filters from CLI options, with type names checked case-insensitively."""
+METADATA_ONLY = "no ratings yet: known from its genres, studio and year"
+"""How an anime the model knows from its metadata alone is described."""
+NEW_TAG = "new"
+"""The short mark of such an anime in a table (explained in the table's caption)."""
+
+
+def build_filters(
+    types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int],
+    year_from: int | None = None, year_to: int | None = None,
+) -> Filters:
+    """Filters from CLI options, with type names checked case-insensitively and the year range in order."""
     canonical = {t.lower(): t for t in TYPES}
     unknown = [t for t in types if t.lower() not in canonical]
     if unknown:
         raise UserError(f"unknown type '{unknown[0]}'; choose from {', '.join(TYPES)}")
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise UserError(f"--year-from {year_from} is after --year-to {year_to}; no anime can pass (for one year, give both the same)")
     return Filters(
         types=frozenset(canonical[t.lower()] for t in types),
         hide_sequels=hide_sequels,
@@ -40,6 +51,8 @@ def build_filters(types: list[str], hide_sequels: bool, show_adult: bool, genres
         include_genres=frozenset(genres),
         exclude_genres=frozenset(exclude_genres),
         exclude=frozenset(validate_ids(exclude)),
+        year_from=year_from,
+        year_to=year_to,
     )
 
 
@@ -73,12 +86,31 @@ def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) ->
     return resolved
 
 
+def _named(engine: Engine, ids: list[int]) -> str:
+    names = ", ".join(engine.by_id.get(m, {}).get("title", str(m)) for m in ids[:SHOWN_UNKNOWN])
+    return names + (f" (and {len(ids) - SHOWN_UNKNOWN:,} more)" if len(ids) > SHOWN_UNKNOWN else "")
+
+
 def unknown_note(engine: Engine, unknown: list[int]) -> str:
-    """One line on the favourites the model does not know, naming only the first few of however many."""
-    names = ", ".join(engine.by_id.get(m, {}).get("title", str(m)) for m in unknown[:SHOWN_UNKNOWN])
-    more = f" (and {len(unknown) - SHOWN_UNKNOWN:,} more)" if len(unknown) > SHOWN_UNKNOWN else ""
-    verbs = "is not known to the model and was" if len(unknown) == 1 else "are not known to the model and were"
-    return f"{len(unknown):,} favourite{'' if len(unknown) == 1 else 's'} {verbs} left out: {names}{more}"
+    """One line on the favourites the model cannot use, naming only the first few of however many.
+
+    A whole-catalogue model knows every catalogue anime, so these are ids the catalogue lacks;
+    a model trained on part of the catalogue also lacks some catalogue anime.
+    """
+    one = len(unknown) == 1
+    where = "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+    verbs = f"is not {where} and was" if one else f"are not {where} and were"
+    return f"{len(unknown):,} favourite{'' if one else 's'} {verbs} left out: {_named(engine, unknown)}"
+
+
+def metadata_only_note(engine: Engine, favourites: list[int]) -> str | None:
+    """One line on the favourites the model knows from their metadata alone; None when there are none."""
+    unrated = [m for m in dict.fromkeys(favourites) if engine.knows(m) and not engine.rated(m)]
+    if not unrated:
+        return None
+    if len(unrated) == 1:
+        return f"1 favourite has {METADATA_ONLY}: {_named(engine, unrated)}"
+    return f"{len(unrated):,} favourites have no ratings yet: known from their genres, studio and year: {_named(engine, unrated)}"
 
 
 def print_table(engine: Engine, items: list[Recommendation], title: str) -> None:
@@ -91,6 +123,7 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
     table.add_column("#", justify="right", min_width=2, no_wrap=True)
     table.add_column("title", min_width=20, overflow="fold")
     table.add_column("type", no_wrap=True, min_width=5)
+    table.add_column("year", justify="right", no_wrap=True, min_width=4)
     table.add_column("eps", justify="right", no_wrap=True, min_width=3)
     wide = console.width >= 110
     if wide:  # on narrow terminals the title matters more than the genres
@@ -99,14 +132,21 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
     table.add_column("because you liked", max_width=32, overflow="fold")
     for rank, rec in enumerate(items, start=1):
         genres = [", ".join(rec.genres[:3])] if wide else []
-        table.add_row(str(rank), escape(rec.title), rec.type or "?", str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", "; ".join(rec.because))
+        title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]")
+        year = str(rec.year or "?")
+        table.add_row(str(rank), title, rec.type or "?", year, str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", "; ".join(escape(b) for b in rec.because))
+    if not all(rec.rated for rec in items):
+        table.caption = f"({NEW_TAG}) = {METADATA_ONLY}"
+        table.caption_justify = "left"
     console.print(table)
 
 
 def run_recommend(opts: dict) -> None:
     """Wire options to the engine; one of batch, similar, or a favourites list."""
     # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
-    filters = build_filters(opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"])
+    filters = build_filters(
+        opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"], opts["year_from"], opts["year_to"]
+    )
     check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None
     if opts["batch"] is not None:
@@ -162,9 +202,12 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recommendation], unknown: list[int], title: str) -> None:
-    # The note on stderr is short; JSON keeps every unknown id, since there it is data for a program.
+    # The notes on stderr are short; JSON keeps every unknown id, since there it is data for a program.
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if unknown:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
+        err.print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
+    if opts["similar"] is None and (note := metadata_only_note(engine, favourites)) is not None:
+        err.print(escape(note))
     if opts["format"] == "json":
         document = {"favourites": favourites, "unknown": unknown, "recommendations": [r.to_dict() for r in items]}
         sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")

@@ -28,7 +28,7 @@ class AnimeRecApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help", tooltip="Every key of the app"),
         Binding("slash,ctrl+f", "screen.focus_search", "Search", id="search", tooltip="Find anime; the list updates as you type"),
-        Binding("f2", "screen.filters", "Filters", id="filters", tooltip="Types, genres, sequels, adult titles"),
+        Binding("f2", "screen.filters", "Filters", id="filters", tooltip="Types, genres, years, sequels, adult titles"),
         Binding("f3", "screen.toggle_sequels", "Sequels", id="sequels", tooltip="Hide or show sequels"),
         Binding("f4", "screen.toggle_adult", "Adult", id="adult", tooltip="Hide or show adult titles"),
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, …"),
@@ -59,7 +59,7 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("search: focus the search box", "Type to find anime", main.action_focus_search)
         yield SystemCommand("favourites: clear all", "Remove every favourite (asks first)", main.action_clear_favourites)
         yield SystemCommand("favourites: not interested list", "See and undo 'not interested'", main.action_show_not_interested)
-        yield SystemCommand("filters: edit", "Types, genres, sequels, adult titles", main.action_filters)
+        yield SystemCommand("filters: edit", "Types, genres, years, sequels, adult titles", main.action_filters)
         yield SystemCommand("filters: toggle sequels", "Hide or show sequels", main.action_toggle_sequels)
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", main.action_toggle_adult)
         yield SystemCommand("help: keys", "Every key of the app", self.action_help)

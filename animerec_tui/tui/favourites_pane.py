@@ -73,7 +73,7 @@ class FavouritesPane(Vertical):
     catalog: var[Catalog | None] = var(None)
     """The catalogue, for titles and genres."""
     engine: var[Engine | None] = var(None)
-    """The model, to mark favourites it does not know; None while it loads."""
+    """The model, to mark favourites it knows from metadata only (or not at all); None while it loads."""
     favourites: var[tuple[int, ...]] = var(())
     """MAL ids, in the order they were added."""
 
@@ -104,7 +104,8 @@ class FavouritesPane(Vertical):
         highlighted = favourites.highlighted
         favourites.clear_options()
         favourites.add_options(
-            Option(favourite_text(by_id.get(m), m, None if engine is None else engine.knows(m)), id=str(m)) for m in self.favourites
+            Option(favourite_text(by_id.get(m), m, None if engine is None else engine.knows(m), engine is None or engine.rated(m)), id=str(m))
+            for m in self.favourites
         )
         if self.favourites:
             favourites.highlighted = min(highlighted or 0, len(self.favourites) - 1)

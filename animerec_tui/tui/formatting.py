@@ -21,29 +21,66 @@ def members_text(members: int | None) -> str:
     return str(members)
 
 
-def match_text(entry: dict, known: bool | None, favourite: bool) -> Text:
-    """One line of the search list: title, type, episodes, members, and marks.
+METADATA_ONLY = "no ratings yet: known from its genres, studio and year"
+"""How an anime the model knows from its metadata alone is described in full."""
+NEW_TAG = "new"
+"""Its short mark in lists and the results table, put first so a narrow pane's ellipsis keeps it."""
 
-    ``known`` is whether the model knows the anime (None while it loads). Unknown titles are
-    dimmed as a whole, so the mark survives a narrow pane's ellipsis.
+
+def _tagged(title: str, rated: bool, style: str = "") -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis", style=style)
+    if not rated:
+        text.append(NEW_TAG + " ", style="italic yellow")
+    return text.append(title)
+
+
+def match_text(entry: dict, favourite: bool) -> Text:
+    """One line of the search list: title, type, year, episodes, members, and the favourite star.
+
+    Every catalogue anime can be a favourite, so nothing here depends on the model.
     """
-    unknown = known is False
-    text = Text(entry["title"] + "  ", no_wrap=True, overflow="ellipsis", style="dim italic" if unknown else "")
-    text.append(f"{entry.get('type') or '?'} · {entry.get('episodes') or '?'} ep · {members_text(entry.get('members'))}", style="dim")
-    if unknown:
-        text.append("  not in model", style="italic yellow")
+    text = Text(entry["title"] + "  ", no_wrap=True, overflow="ellipsis")
+    year = f" · {entry['year']}" if entry.get("year") else ""
+    text.append(f"{entry.get('type') or '?'}{year} · {entry.get('episodes') or '?'} ep · {members_text(entry.get('members'))}", style="dim")
     if favourite:
         text.append("  ★", style="bold")
     return text
 
 
-def favourite_text(entry: dict | None, mal_id: int, known: bool | None) -> Text:
-    """One line of the favourites list; an id the catalogue lacks shows as its number."""
+def favourite_text(entry: dict | None, mal_id: int, known: bool | None, rated: bool = True) -> Text:
+    """One line of the favourites list; an id the catalogue lacks shows as its number.
+
+    ``known``: whether the model can use it (None while it loads); ``rated``: whether it learnt
+    it from ratings, else the line starts with the "new" mark. One the model cannot use (an id
+    the catalogue lacks, or a model trained on part of the catalogue) is dimmed and says so.
+    """
     unknown = known is False
-    title = Text(entry["title"] if entry else f"MAL id {mal_id}", no_wrap=True, overflow="ellipsis", style="dim italic" if unknown else "")
+    title = _tagged(entry["title"] if entry else f"MAL id {mal_id}", rated or not known, "dim italic" if unknown else "")
     if unknown:
-        title.append(" (not in model)", style="italic yellow")
+        title.append(" (not in the catalogue)" if entry is None else " (not in this model)", style="italic yellow")
     return title
+
+
+def result_title(item: Recommendation) -> Text:
+    """A recommendation's title for the results table, marked "new" when known from metadata only."""
+    return _tagged(item.title, item.rated)
+
+
+def years_text(filters: Filters) -> str | None:
+    """'2010-2015', 'from 2010', 'to 1999' or None: the year range of ``filters``."""
+    start, end = filters.year_from, filters.year_to
+    if start is not None and end is not None:
+        return str(start) if start == end else f"{start}-{end}"
+    if start is not None:
+        return f"from {start}"
+    return None if end is None else f"to {end}"
+
+
+def started_text(entry: dict) -> str | None:
+    """'Fall 2006' (season and year), '2006', or the catalogue's own 'premiered' text; None when unknown."""
+    if entry.get("year"):
+        return f"{entry['season']} {entry['year']}" if entry.get("season") else str(entry["year"])
+    return entry.get("premiered") or None
 
 
 def similar_text(item: Recommendation) -> Text:
@@ -52,10 +89,12 @@ def similar_text(item: Recommendation) -> Text:
 
 
 def filters_text(filters: Filters, not_interested: int) -> str:
-    """'all types · sequels · no adult · 2 not interested': what the recommendations leave out."""
+    """'all types · years 2010-2015 · sequels · no adult · 2 not interested': what the recommendations leave out."""
     parts = [", ".join(sorted(filters.types)) if filters.types else "all types"]
     if filters.include_genres:
         parts.append("genres: " + ", ".join(sorted(filters.include_genres)))
+    if (years := years_text(filters)) is not None:
+        parts.append("years " + years)
     parts.append("no sequels" if filters.hide_sequels else "sequels")
     parts.append("no adult" if filters.hide_adult else "adult shown")
     if not_interested:

@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.reactive import var
 from textual.widgets import Footer, Header
 
@@ -24,7 +25,7 @@ from animerec_tui.engine import Filters
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
-from animerec_tui.tui.formatting import filters_text
+from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import SearchPane
@@ -64,7 +65,7 @@ class MainScreen(WorkingScreen):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield SearchPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites, MainScreen.matches)
+                yield SearchPane().data_bind(MainScreen.catalog, MainScreen.favourites, MainScreen.matches)
                 yield FavouritesPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites)
             yield ResultsPane(id="right").data_bind(MainScreen.results, MainScreen.status, MainScreen.model_loading)
         yield Footer()
@@ -113,7 +114,8 @@ class MainScreen(WorkingScreen):
         result = message.result
         self.results = result
         unknown = f"  [yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]" if result.unknown else ""
-        self.status = f"{len(result.items)} recommendations for {len(self.favourites)} favourites · {filters_text(self.filters, len(self.not_interested))}{unknown}"
+        new = f"  [yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else ""
+        self.status = f"{len(result.items)} recommendations for {len(self.favourites)} favourites · {escape(filters_text(self.filters, len(self.not_interested)))}{unknown}{new}"
 
     def wanted_filters(self) -> Filters:
         """The filters of the next request: the user's choices plus the not-interested list."""
@@ -149,13 +151,18 @@ class MainScreen(WorkingScreen):
     @on(m.AddFavourites)
     def add_favourites(self, message: m.AddFavourites) -> None:
         ids = list(message.mal_ids)
-        unknown = [i for i in ids if self.engine is not None and not self.engine.knows(i)]
+        engine = self.engine
+        unknown = {i for i in ids if engine is not None and not engine.knows(i)}
+        unrated = {i for i in ids if engine is not None and engine.knows(i) and not engine.rated(i)}
         added = self._change_store(lambda: self.store.add(ids))
         if added is None:
             return
         for mal_id in added:
-            suffix = " (the model does not know it, so it will not change the recommendations)" if mal_id in unknown else ""
-            self.notify(f"added {self._title(mal_id, str(mal_id))}{suffix}", severity="warning" if suffix else "information", markup=False)
+            title = self._title(mal_id, str(mal_id))
+            if mal_id in unknown:  # only with a model trained on part of the catalogue
+                self.notify(f"added {title} (this model does not know it, so it will not change the recommendations)", severity="warning", markup=False)
+            else:
+                self.notify(f"added {title}" + (f" ({METADATA_ONLY})" if mal_id in unrated else ""), markup=False)
         if not added and ids:
             self.notify("already a favourite")
 
@@ -202,7 +209,7 @@ class MainScreen(WorkingScreen):
             return
         engine = self.engine
         known = None if engine is None else engine.knows(mal_id)
-        details = DetailsScreen(entry, known, opener=self)
+        details = DetailsScreen(entry, known, opener=self, rated=engine is None or engine.rated(mal_id))
 
         def closed(not_interested: int | None) -> None:
             if not_interested is not None:

@@ -13,12 +13,13 @@ from textual.coordinate import Coordinate
 from textual.reactive import var
 from textual.widgets import DataTable, Static
 
+from animerec_tui.tui.formatting import result_title
 from animerec_tui.tui.messages import MarkNotInterested, ShowDetails
 
 if TYPE_CHECKING:
     from animerec_tui.engine import Result
 
-COLUMNS = (("#", 3), ("title", 26), ("type", 7), ("eps", 4), ("match", 5), ("because you liked", 28), ("genres", 30))
+COLUMNS = (("#", 3), ("title", 26), ("type", 7), ("year", 4), ("eps", 4), ("match", 5), ("because you liked", 28), ("genres", 30))
 
 
 class ResultsTable(DataTable):
@@ -69,4 +70,5 @@ class ResultsPane(Vertical):
         table = self.query_one(ResultsTable)
         table.clear()
         for rank, r in enumerate(results.items if results else [], start=1):
-            table.add_row(str(rank), r.title, r.type or "?", str(r.episodes or "?"), f"{r.score:.2f}", "; ".join(r.because), ", ".join(r.genres[:4]), key=str(r.mal_id))
+            cells = (result_title(r), r.type or "?", str(r.year or "?"), str(r.episodes or "?"), f"{r.score:.2f}", "; ".join(r.because), ", ".join(r.genres[:4]))
+            table.add_row(str(rank), *cells, key=str(r.mal_id))

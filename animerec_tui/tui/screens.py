@@ -16,12 +16,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, OptionList, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
 from animerec_tui.engine import Filters
-from animerec_tui.tui.formatting import members_text, similar_text
+from animerec_tui.tui.formatting import METADATA_ONLY, members_text, similar_text, started_text
 from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone, UndoNotInterested
 from training.catalog import TYPES
 
@@ -29,6 +29,23 @@ if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
 SAFE_URL_PREFIX = "https://myanimelist.net/"
+YEAR_MIN, YEAR_MAX = 1900, 2100
+"""The years the filters accept (as the CLI's --year-from and --year-to)."""
+
+
+def parse_years(start: str, end: str) -> tuple[int | None, int | None]:
+    """The year range typed in the filters (blank = open); ValueError with a message a user can act on."""
+    years = []
+    for text, which in ((start.strip(), "from"), (end.strip(), "to")):
+        if not text:
+            years.append(None)
+            continue
+        if not (text.isascii() and text.isdigit()) or not YEAR_MIN <= int(text) <= YEAR_MAX:
+            raise ValueError(f"year {which}: {text[:12]!r} is not a year from {YEAR_MIN} to {YEAR_MAX}")
+        years.append(int(text))
+    if years[0] is not None and years[1] is not None and years[0] > years[1]:
+        raise ValueError(f"year from {years[0]} is after year to {years[1]}; for one year, type it in both")
+    return years[0], years[1]
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -62,12 +79,19 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class FiltersScreen(ModalScreen[Filters | None]):
-    """Types, genres, sequels and adult titles; Enter/ctrl+j applies, Escape cancels."""
+    """Types, genres, years, sequels and adult titles; ctrl+j/F10 applies, Escape cancels.
+
+    A year range that is not one (a word, 1850, from after to) is named beside the buttons
+    and the dialog stays open, so the filters in force do not change.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing the filters"),
         Binding("ctrl+j,f10", "apply", "Apply", tooltip="Apply the choices (space toggles one)"),
     ]
+
+    YEARS_HINT = "[dim]blank = any; a range leaves out anime of unknown year[/dim]"
+    """Beside the buttons until a bad year range is named there instead."""
 
     def __init__(self, filters: Filters, genres: list[str]) -> None:
         super().__init__()
@@ -84,15 +108,28 @@ class FiltersScreen(ModalScreen[Filters | None]):
                     yield SelectionList[str](*(Selection(t, t, t in f.types) for t in TYPES), id="types")
                     yield Checkbox("Hide sequels", f.hide_sequels, id="sequels")
                     yield Checkbox("Hide adult titles", f.hide_adult, id="adult")
+                    with Horizontal(id="years"):
+                        yield Label("Years ")
+                        yield Input(str(f.year_from or ""), placeholder="from", max_length=4, id="year-from")
+                        yield Label(" to ")
+                        yield Input(str(f.year_to or ""), placeholder="to", max_length=4, id="year-to")
                 with Vertical(classes="column"):
                     yield Label("Genres (none = all)")
                     yield SelectionList[str](*(Selection(g, g, g in f.include_genres) for g in self.genres), id="genres")
             with Horizontal(id="buttons"):
+                yield Static(self.YEARS_HINT, id="year-error")
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Cancel", id="cancel")
 
     @on(Button.Pressed, "#apply")
+    @on(Input.Submitted, "#year-from")
+    @on(Input.Submitted, "#year-to")
     def action_apply(self) -> None:
+        try:
+            year_from, year_to = parse_years(self.query_one("#year-from", Input).value, self.query_one("#year-to", Input).value)
+        except ValueError as error:
+            self.query_one("#year-error", Static).update(Text(str(error), style="bold red"))
+            return
         self.dismiss(
             Filters(
                 types=frozenset(self.query_one("#types", SelectionList).selected),
@@ -101,6 +138,8 @@ class FiltersScreen(ModalScreen[Filters | None]):
                 include_genres=frozenset(self.query_one("#genres", SelectionList).selected),
                 exclude_genres=self.filters.exclude_genres,
                 exclude=self.filters.exclude,
+                year_from=year_from,
+                year_to=year_to,
             )
         )
 
@@ -128,11 +167,12 @@ class DetailsScreen(ModalScreen[int | None]):
     KEYS_HINT = "a add to favourites · n not interested · o open MAL · c copy URL · Esc close"
     """The keys, under the text (a test checks it against BINDINGS)."""
 
-    def __init__(self, entry: dict, known: bool | None, opener: MessagePump) -> None:
-        """``known``: whether the model knows the anime; None while the model is loading."""
+    def __init__(self, entry: dict, known: bool | None, opener: MessagePump, rated: bool = True) -> None:
+        """``known``: whether the model knows the anime (None while the model is loading); ``rated``: whether it learnt it from ratings."""
         super().__init__()
         self.entry = entry
         self.known = known
+        self.rated = rated
         self.opener = opener
         """Where requests go: the screen that opened this one."""
 
@@ -141,10 +181,11 @@ class DetailsScreen(ModalScreen[int | None]):
         e["studios"] = [escape(x) for x in self.entry.get("studios", [])]
         titles = [escape(t) for t in (self.entry.get("title_english"), *self.entry.get("titles_alt", [])) if t]
         model_note = {
-            True: "",
-            False: "[i]The model does not know this anime: it cannot be used as a favourite for recommendations.[/i]",
+            True: "" if self.rated else f"[i]{METADATA_ONLY[0].upper()}{METADATA_ONLY[1:]}.[/i]",
+            False: "[i]This model was trained on part of the catalogue and does not know this anime: it cannot be used as a favourite.[/i]",
             None: "[i]The model is still loading: similar anime appear once it is ready (reopen this view).[/i]",
         }[self.known]
+        started = started_text(self.entry)
         lines = [
             f"[b]{e['title']}[/b]",
             *(f"  also: {t}" for t in titles),
@@ -152,7 +193,7 @@ class DetailsScreen(ModalScreen[int | None]):
             f"type: {e.get('type') or '?'}   episodes: {e.get('episodes') or '?'}   members: {members_text(e.get('members'))}"
             + (f"   MAL score: {e['score']:.2f}" if e.get("score") else ""),
             f"genres: {', '.join(e.get('genres', [])) or '?'}",
-            *( [f"premiered: {e['premiered']}"] if e.get("premiered") else []),
+            *([f"premiered: {escape(started)}"] if started else []),
             *( [f"studios: {', '.join(e['studios'])}"] if e.get("studios") else []),
             ("flags: " + ", ".join(f for f, on in (("sequel", e.get("is_sequel")), ("adult", e.get("is_adult"))) if on)) if (e.get("is_sequel") or e.get("is_adult")) else "",
             f"MAL: {e.get('url', '')}",

@@ -16,7 +16,6 @@ from animerec_tui.tui.formatting import match_text
 from animerec_tui.tui.messages import AddFavourites, SearchChanged, ShowDetails
 
 if TYPE_CHECKING:
-    from animerec_tui.engine import Engine
     from animerec_tui.search import Match
     from training.catalog import Catalog
 
@@ -89,8 +88,6 @@ class SearchPane(Vertical):
 
     catalog: var[Catalog | None] = var(None)
     """The catalogue, for each match's type, episodes and members."""
-    engine: var[Engine | None] = var(None)
-    """The model, to mark titles it does not know; None while it loads."""
     favourites: var[tuple[int, ...]] = var(())
     """The favourites, starred in the list."""
     matches: var[list[Match]] = var(list)
@@ -128,9 +125,6 @@ class SearchPane(Vertical):
     def watch_matches(self) -> None:
         self._show(reset=True)
 
-    def watch_engine(self) -> None:
-        self._show()
-
     def watch_favourites(self) -> None:
         self._show()
 
@@ -141,10 +135,7 @@ class SearchPane(Vertical):
         matches = self.query_one(MatchList)
         highlighted = matches.highlighted
         matches.clear_options()
-        engine, by_id = self.engine, self.catalog.by_id
-        matches.add_options(
-            Option(match_text(by_id[m.mal_id], None if engine is None else engine.knows(m.mal_id), m.mal_id in self.favourites), id=str(m.mal_id))
-            for m in self.matches
-        )
+        by_id = self.catalog.by_id
+        matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites), id=str(m.mal_id)) for m in self.matches)
         if self.matches:
             matches.highlighted = 0 if reset or highlighted is None else min(highlighted, len(self.matches) - 1)

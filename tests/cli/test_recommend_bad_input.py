@@ -78,6 +78,11 @@ def test_options_that_would_be_silently_ignored_or_meaningless_are_refused(tiny_
         (["--mal-id", str(10**30)], f"MAL id {10**30} is not in the catalogue"),
         (["Death Note", "--type", ""], "unknown type ''"),
         (["Death Note", "--genre", "Cooking"], "unknown genre 'Cooking'"),
+        (["Death Note", "--year-from", "2020", "--year-to", "2019"], "--year-from 2020 is after --year-to 2019"),
+        (["Death Note", "--year-from", "1899"], "'--year-from'"),
+        (["Death Note", "--year-to", "2101"], "'--year-to'"),
+        (["Death Note", "--year-from", "2k"], "'--year-from'"),
+        (["Death Note", "--year-to", "2000.5"], "'--year-to'"),
         (["--batch", "."], "cannot read the batch file"),
     ],
 )

@@ -29,6 +29,35 @@ def test_json_output(tiny_model):
     assert all(r["type"] == "TV" and r["url"].startswith("https://myanimelist.net/anime/") for r in document["recommendations"])
 
 
+def test_a_year_range_shows_only_its_years_with_a_year_column(tiny_model, catalog):
+    args = ["recommend", "--mal-id", str(DEATH_NOTE), "-k", "8", "--year-from", "2009", "--year-to", "2011", "--model", str(tiny_model)]
+    document = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
+    years = [r["year"] for r in document["recommendations"]]
+    assert len(years) == 8 and all(2009 <= y <= 2011 for y in years)
+    assert all(r["rated"] is True and r["year"] == catalog.by_id[r["mal_id"]]["year"] for r in document["recommendations"])
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.stdout.splitlines() if "title" in line)
+    assert header.split("┃")[3:5] == [" type  ", " year "]
+    rows = [line.split("│") for line in table.stdout.splitlines() if line.startswith("│")]
+    assert [int(row[4]) for row in rows] == years, "the table shows the same years as the JSON"
+
+
+def test_anime_known_from_metadata_only_are_marked(catalogue_model, catalog):
+    meta = json.loads((catalogue_model / "meta.json").read_text())
+    unrated = meta["vocab"]["item_ids"][meta["model_config"]["num_rated"] :]
+    base = ["recommend", "--mal-id", str(unrated[0]), "-k", "5", "--year-from", "2022", "--model", str(catalogue_model)]
+    result = runner.invoke(app, [*base, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"1 favourite has no ratings yet: known from its genres, studio and year: {catalog.by_id[unrated[0]]['title']}"
+    document = json.loads(result.stdout)
+    assert document["unknown"] == [] and document["recommendations"]
+    for r in document["recommendations"]:
+        assert r["rated"] is (r["mal_id"] not in unrated) and r["year"] >= 2022
+    table = runner.invoke(app, [*base, "--type", "TV", "--type", "ONA", "--type", "Movie", "-k", "60"]).stdout
+    assert "(new)" in table and "(new) = no ratings yet: known from its genres, studio and year" in table
+
+
 def test_ambiguous_title_lists_candidates_and_fails(tiny_model):
     result = runner.invoke(app, ["recommend", "fullmetal", "--model", str(tiny_model)])
     assert result.exit_code != 0
@@ -57,6 +86,16 @@ def test_batch_answers_every_line_and_survives_a_bad_one(tiny_model, tmp_path):
     assert len(answers[0]["recommendations"]) == 4 and "error" in answers[1] and "error" in answers[2]
     assert answers[3]["unknown"] == [99999999]
     assert STEINS_GATE not in [r["mal_id"] for r in answers[3]["recommendations"]]
+
+
+def test_a_year_range_applies_to_every_batch_line(tiny_model, tmp_path, catalog):
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(json.dumps({"id": i, "favourites": [f]}) for i, f in enumerate([DEATH_NOTE, STEINS_GATE])) + "\n")
+    result = runner.invoke(app, ["recommend", "--batch", str(path), "-k", "5", "--year-to", "2005", "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    years = [catalog.by_id[r["mal_id"]]["year"] for a in answers for r in a["recommendations"]]
+    assert len(years) == 10 and all(y <= 2005 for y in years)
 
 
 def test_batch_from_stdin(tiny_model):

@@ -166,6 +166,66 @@ async def test_filters_change_the_table(tiny_model, home, catalog):
         assert types and set(types) == {"Movie"}
 
 
+async def _years_typed(app, pilot, start: str, end: str) -> None:
+    await pilot.press("f2")
+    assert isinstance(app.screen, FiltersScreen)
+    app.screen.query_one("#year-from", Input).value = start
+    app.screen.query_one("#year-to", Input).value = end
+    await pilot.press("f10")
+    await settle(pilot)
+
+
+def shown_years(app) -> list[str]:
+    return [str(y) for y in app.query_one(ResultsTable).get_column("year")]
+
+
+@pytest.mark.asyncio
+async def test_a_year_range_from_the_filters_changes_the_table(tiny_model, home, catalog):
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        years = shown_years(app)
+        assert years == [str(catalog.by_id[i]["year"] or "?") for i in result_ids(app)], "the year column shows each anime's year"
+        assert any(not 2009 <= int(y) <= 2011 for y in years)
+        await _years_typed(app, pilot, "2009", "2011")
+        assert " · years 2009-2011 · " in status(app)
+        assert shown_years(app) and all(2009 <= int(y) <= 2011 for y in shown_years(app))
+        await _years_typed(app, pilot, "", "2005")
+        assert " · years to 2005 · " in status(app) and all(int(y) <= 2005 for y in shown_years(app))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("start", "end", "message"), [("2012", "2010", "year from 2012 is after year to 2010"), ("20x0", "", "'20x0' is not a year"), ("", "1850", "'1850' is not a year")])
+async def test_a_bad_year_range_is_named_and_the_filters_stay(tiny_model, home, start, end, message):
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        before = result_ids(app)
+        await _years_typed(app, pilot, start, end)
+        assert isinstance(app.screen, FiltersScreen), "the dialog stays open to fix the range"
+        assert message in str(app.screen.query_one("#year-error", Static).render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen) and "years" not in status(app) and result_ids(app) == before
+
+
+@pytest.mark.asyncio
+async def test_anime_known_from_metadata_only_are_marked_new(catalogue_model, home, catalog):
+    import json
+
+    meta = json.loads((catalogue_model / "meta.json").read_text())
+    unrated = meta["vocab"]["item_ids"][meta["model_config"]["num_rated"] :]
+    async with started(catalogue_model, [DEATH_NOTE, unrated[0]]) as (app, pilot):
+        assert favourite_titles(app) == ["Death Note", "new " + catalog.by_id[unrated[0]]["title"]]
+        await _years_typed(app, pilot, "2022", "")
+        titles = [str(t) for t in app.query_one(ResultsTable).get_column("title")]
+        marked = {i for i, t in zip(result_ids(app), titles) if t.startswith("new ")}
+        assert marked and marked == {i for i in result_ids(app) if i in unrated}
+        assert "new = no ratings yet" in status(app)
+        app.query_one(ResultsTable).move_cursor(row=result_ids(app).index(next(iter(marked))))
+        await open_first_result(app, pilot)
+        text = str(app.screen.query_one("#details-text", Static).render())
+        assert "No ratings yet: known from its genres, studio and year." in text
+        entry = catalog.by_id[next(iter(marked))]
+        assert f"premiered: {entry['season'] + ' ' if entry['season'] else ''}{entry['year']}" in text
+
+
 @pytest.mark.asyncio
 async def test_favourites_persist_across_two_runs(tiny_model, home):
     first = make_app(tiny_model)

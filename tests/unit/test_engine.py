@@ -89,8 +89,55 @@ def test_batch_matches_single_requests(engine):
 def test_similar(engine):
     similar = engine.similar(YOUR_NAME, k=5)
     assert len(similar) == 5 and YOUR_NAME not in _ids(similar)
-    with pytest.raises(UserError, match="does not know"):
+    with pytest.raises(UserError, match="MAL id 99999999 is not in the catalogue"):
         engine.similar(99999999)
+
+
+# --- years and anime known from metadata only ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalogue_engine(catalogue_model, catalog) -> Engine:
+    return Engine(catalogue_model, catalog)
+
+
+def _years(engine, filters, k=400):
+    return [engine.by_id[i].get("year") for i in _ids(engine.recommend([DEATH_NOTE], k=k, filters=filters))]
+
+
+def test_a_year_range_keeps_only_anime_known_to_be_in_it(catalogue_engine):
+    engine = catalogue_engine
+    everything = _years(engine, Filters())
+    assert None in everything, "the model has anime of unknown year, or this test proves nothing"
+    inside = _years(engine, Filters(year_from=2010, year_to=2015))
+    assert inside and all(2010 <= y <= 2015 for y in inside)
+    assert len(inside) == sum(y is not None and 2010 <= y <= 2015 for y in everything)
+    later, earlier = _years(engine, Filters(year_from=2016)), _years(engine, Filters(year_to=2000))
+    assert later and earlier and all(y is not None and y >= 2016 for y in later) and all(y is not None and y <= 2000 for y in earlier)
+
+
+def test_a_one_year_range_and_an_empty_one(engine):
+    one = engine.recommend([DEATH_NOTE], k=400, filters=Filters(year_from=2011, year_to=2011)).items
+    assert one and {r.year for r in one} == {2011}
+    assert engine.recommend([DEATH_NOTE], k=5, filters=Filters(year_from=2100)).items == []
+
+
+def test_a_recommendation_carries_its_year_and_whether_it_was_rated(engine):
+    item = engine.recommend([DEATH_NOTE], k=1).items[0]
+    document = item.to_dict()
+    assert document["year"] == engine.by_id[item.mal_id].get("year") and document["rated"] is True
+    assert {"mal_id", "title", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "url"} <= set(document)
+
+
+def test_anime_known_from_metadata_only_are_usable_and_marked(catalogue_engine):
+    engine = catalogue_engine
+    unrated = [int(m) for m in engine.item_ids if not engine.rated(int(m))]
+    assert len(unrated) == 40 and all(engine.knows(m) for m in unrated) and engine.rated(DEATH_NOTE)
+    result = engine.recommend([unrated[0], DEATH_NOTE], k=200, filters=Filters(year_from=2022))
+    assert not result.unknown, "a metadata-only favourite is used, not reported unknown"
+    assert all(r.rated == engine.rated(r.mal_id) and r.year >= 2022 for r in result.items)
+    assert {r.mal_id for r in result.items if not r.rated} == set(unrated[1:]), "every other metadata-only anime can be recommended"
+    assert len(engine.similar(unrated[0], k=5)) == 5
 
 
 def test_a_model_with_a_foreign_vocabulary_is_refused(tiny_model, tmp_path, catalog):
