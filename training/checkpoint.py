@@ -209,6 +209,8 @@ def _check_shapes(config: ModelConfig, weights: dict[str, torch.Tensor], where: 
         expected["item_genres"] = (config.vocab_size, max(config.genres_per_item, 1))
     if config.meta_bias:
         expected["genre_bias.weight"] = (config.num_genres + 1, 1)
+    if config.genres and config.pooling == "fields":
+        expected["genre_weights"] = (config.vocab_size, max(config.genres_per_item, 1))
     for name, shape in expected.items():
         found = tuple(weights[name].shape) if name in weights else None
         if found != shape:

@@ -103,7 +103,7 @@ class RunConfig:
     item_ids: np.ndarray
 
 
-_MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout", "num_rated", "meta_bias"}
+_MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout", "num_rated", "meta_bias", "pooling"}
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob", "id_dropout"}
 
 
@@ -149,13 +149,13 @@ def resolve_config(
     if catalogue and isinstance(catalog, Catalog):
         extra = np.setdiff1d(np.fromiter(catalog.by_id, dtype=np.int64, count=len(catalog)), data.item_ids)
         item_ids = np.concatenate([data.item_ids, extra])
-    names, table = genre_table(item_ids, catalog) if genres and isinstance(catalog, Catalog) else ([], None)
+    names, table = genre_table(item_ids, catalog, unknown=bool(catalogue)) if genres and isinstance(catalog, Catalog) else ([], None)
     positional = data.ordered if positional is None else positional
     readout = readout or ("mask" if positional else "items")
     try:
         model = ModelConfig(
             num_items=int(item_ids.size), num_rated=data.num_items if item_ids.size > data.num_items else 0,
-            positional=positional, genres=genres, readout=readout, meta_bias=bool(catalogue),
+            positional=positional, genres=genres, readout=readout, meta_bias=bool(catalogue), pooling="fields" if catalogue else "mean",
             num_genres=len(names), genres_per_item=0 if table is None else table.shape[1],
             **{k: v for k, v in overrides.items() if k in _MODEL_FIELDS},
         )

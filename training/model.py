@@ -25,6 +25,8 @@ from torch import nn
 
 Readout = Literal["items", "mask"]
 READOUTS: tuple[Readout, ...] = ("items", "mask")
+Pooling = Literal["mean", "fields"]
+POOLINGS: tuple[Pooling, ...] = ("mean", "fields")
 MAX_LEN_LIMIT = 4096
 """Longest input a model may take: attention is quadratic in it, and inference pads to it."""
 # Whole-number fields: (lowest, highest). Bounded so that a damaged meta.json cannot ask for
@@ -59,6 +61,8 @@ class ModelConfig:
     """Items 1..num_rated have a learnt per-anime part; the rest are known from metadata only. 0: all."""
     meta_bias: bool = False
     """An output bias from the metadata tokens too (needs genres), so unrated items get a prior."""
+    pooling: Pooling = "mean"
+    """How metadata tokens pool: mean of all, or per-field means summed (``genres.token_weights``)."""
 
     def __post_init__(self) -> None:
         for name, (low, high) in _INT_RANGES.items():
@@ -74,6 +78,8 @@ class ModelConfig:
                 raise ValueError(f"{name} is {getattr(self, name)!r:.40} (must be true or false)")
         if self.readout not in READOUTS:
             raise ValueError(f"readout is {self.readout!r:.40} (must be items or mask)")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling is {self.pooling!r:.40} (must be mean or fields)")
         if self.num_rated > self.num_items:
             raise ValueError(f"num_rated is {self.num_rated} (must be at most num_items {self.num_items})")
         if self.meta_bias and not self.genres:
@@ -184,8 +190,9 @@ class BERT4Rec(nn.Module):
     """Cloze-trained item transformer; ``score`` returns catalogue scores at chosen positions."""
 
     item_genres: torch.Tensor  # a buffer when genres are on: (vocab, genres per item) genre ids
+    genre_weights: torch.Tensor  # a buffer with field pooling: each slot's weight in the sum
 
-    def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None) -> None:
+    def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None, genre_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         self.config = config  # it checked itself when it was made
         self.item_emb = nn.Embedding(config.vocab_size, config.hidden, padding_idx=0)
@@ -195,6 +202,9 @@ class BERT4Rec(nn.Module):
                 item_genres = torch.zeros(config.vocab_size, max(config.genres_per_item, 1), dtype=torch.long)
             self.genre_emb = nn.Embedding(config.num_genres + 1, config.hidden, padding_idx=0)
             self.register_buffer("item_genres", item_genres.long(), persistent=True)
+            if config.pooling == "fields":
+                weights = torch.zeros(item_genres.shape, dtype=torch.float32) if genre_weights is None else genre_weights.float()
+                self.register_buffer("genre_weights", weights, persistent=True)
         else:
             self.genre_emb = None  # type: ignore[assignment]  # no genre input
         self.genre_bias = nn.Embedding(config.num_genres + 1, 1, padding_idx=0) if config.meta_bias else None
@@ -238,8 +248,12 @@ class BERT4Rec(nn.Module):
         return on
 
     def _pooled(self, ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """Mean of ``table``'s rows for each id's metadata tokens: (ids.numel(), table width)."""
-        return F.embedding_bag(self.item_genres[ids.reshape(-1)], table, mode="mean", padding_idx=0)
+        """``table``'s rows pooled over each id's metadata tokens: (ids.numel(), table width)."""
+        flat = ids.reshape(-1)
+        if self.config.pooling == "fields":
+            weights = self.genre_weights[flat].to(table.dtype)
+            return F.embedding_bag(self.item_genres[flat], table, mode="sum", per_sample_weights=weights)
+        return F.embedding_bag(self.item_genres[flat], table, mode="mean", padding_idx=0)
 
     def embed_items(self, ids: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Input vectors of token ids (any shape): per-anime embedding (where it has one and

@@ -28,6 +28,7 @@ from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.device import check_fits, mixed_precision
 from training.errors import UserError
 from training.evaluate import evaluate
+from training.genres import token_weights
 from training.model import BERT4Rec, ModelConfig
 from training.run_folder import RunFolder
 from training.scoring import model_scorer, score_users
@@ -53,7 +54,10 @@ def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, devi
     """A fresh model whose output bias starts at each rated item's log popularity."""
     torch.manual_seed(config.seed)
     genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
-    model = BERT4Rec(model_config, genres)
+    weights = None
+    if genres is not None and model_config.pooling == "fields":
+        weights = torch.from_numpy(token_weights(genre_names, item_genres))  # type: ignore[arg-type]  # not None here
+    model = BERT4Rec(model_config, genres, weights)
     with torch.no_grad():
         counts = np.bincount(data.splits["train"][1], minlength=data.num_items + 1)[1:]
         log_pop = np.log1p(counts)

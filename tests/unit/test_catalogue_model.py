@@ -11,7 +11,7 @@ from training.checkpoint import check_vocab, checkpoint_meta
 from training.config import ID_DROPOUT, resolve_config
 from training.data import Dataset
 from training.errors import UserError
-from training.genres import genre_table, item_tokens
+from training.genres import genre_table, item_tokens, token_weights
 from training.model import BERT4Rec, ModelConfig
 
 
@@ -25,6 +25,24 @@ def test_metadata_tokens_put_numbers_in_shared_buckets():
     assert item_tokens({"year": 1998, "episodes": 1}) == ["era:1990-1999", "episodes:1-1"]
     assert item_tokens({}) == [] and item_tokens({"year": None, "members": None}) == []
     assert item_tokens(entry, kinds=("genre",)) == ["genre:Action", "genre:Drama"]
+    assert item_tokens({"genres": ["Kids"]}, unknown=True) == [
+        "genre:Kids", "studio:unknown", "type:unknown", "era:unknown", "episodes:unknown", "members:unknown",
+    ]
+
+
+def test_field_pooling_counts_each_field_once():
+    names, table = genre_table(np.asarray([1, 2]), [{"mal_id": 1, "genres": ["A", "B", "C"], "type": "TV"}, {"mal_id": 2, "type": "TV"}])
+    weights = token_weights(names, table)
+    assert weights[1][table[1] > 0].tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])  # three genres share one field
+    assert weights[2][table[2] > 0].tolist() == [1.0] and weights[0].sum() == weights[3].sum() == 0
+    config = ModelConfig(num_items=2, hidden=4, heads=1, layers=1, num_genres=len(names), genres_per_item=table.shape[1], pooling="fields")
+    model = BERT4Rec(config, torch.from_numpy(table), torch.from_numpy(weights))
+    with torch.no_grad():
+        model.item_emb.weight.zero_()
+        emb = model.genre_emb.weight
+        index = {name: i + 1 for i, name in enumerate(names)}
+        expected = (emb[index["genre:A"]] + emb[index["genre:B"]] + emb[index["genre:C"]]) / 3 + emb[index["type:TV"]]
+        torch.testing.assert_close(model.embed_items(torch.tensor([1]))[0], expected)
 
 
 def _catalog() -> Catalog:
@@ -46,7 +64,10 @@ def test_the_vocabulary_is_the_data_then_every_other_catalogue_anime():
     assert (config.model.num_items, config.model.num_rated, config.model.rated) == (6, 2, 2)
     assert config.model.meta_bias and config.train.id_dropout == ID_DROPOUT
     names = config.genre_names
-    assert [names[t - 1] for t in config.item_genres[3] if t] == ["genre:Action", "era:2009-2010"]  # MAL id 10, unrated
+    assert [names[t - 1] for t in config.item_genres[3] if t] == [  # MAL id 10, unrated: every missing field says so
+        "genre:Action", "studio:unknown", "type:unknown", "era:2009-2010", "episodes:unknown", "members:unknown",
+    ]
+    assert config.model.pooling == "fields"
     plain = resolve_config(_data([20, 40]), _catalog(), catalogue=False)
     assert plain.item_ids.tolist() == [20, 40] and plain.model.rated == 2 and not plain.model.meta_bias
     assert plain.train.id_dropout == 0.0
@@ -126,3 +147,20 @@ def test_num_rated_is_checked():
         ModelConfig(num_items=3, num_rated=2, genres=False)
     with pytest.raises(ValueError, match="meta_bias"):
         ModelConfig(num_items=3, genres=False, meta_bias=True)
+
+
+@pytest.mark.parametrize("readout", ["items", "mask"])
+def test_both_readouts_train_and_score_the_whole_catalogue(readout):
+    from training.scoring import score_users
+
+    model = _model(readout=readout)
+    model.train()
+    tokens = torch.tensor([[1, 7, 0], [2, 7, 1]])
+    loss = model.cloze_loss(tokens, torch.tensor([[0, 1], [1, 1]]), torch.tensor([2, 2]), model.id_keep(0.25, torch.Generator().manual_seed(0)))
+    loss.backward()
+    assert torch.isfinite(loss) and model.item_emb.weight.grad[3:7].abs().sum() == 0
+    # at inference every catalogue anime gets a finite score; a favourite known from metadata only counts
+    scores = score_users(model.eval(), np.asarray([0, 2]), np.asarray([1, 4]), np.asarray([0]), ordered=False)
+    assert scores.shape == (1, 6) and bool(torch.isfinite(scores).all())
+    without = score_users(model, np.asarray([0, 1]), np.asarray([1]), np.asarray([0]), ordered=False)
+    assert not torch.allclose(scores, without)
