@@ -66,14 +66,21 @@ class Recommendation:
     members: int | None
     score: float
     because: list[str] = field(default_factory=list)
+    """The favourites that make up most of its score (items readout; see ``Engine._reasons``)."""
     url: str = ""
     year: int | None = None
     """The year it started, when the catalogue knows it."""
     rated: bool = True
     """Whether the model learnt it from ratings; False: known from its genres, studio and year only."""
+    because_share: list[float | None] = field(default_factory=list)
+    """Each ``because`` favourite's share of the score (0-1); None where the readout has no such split."""
+
+    def reasons(self) -> str:
+        """``because`` as one line: titles with their shares, joined by " · " (no title contains it)."""
+        return " · ".join(title if share is None else f"{title} {share:.0%}" for title, share in zip(self.because, self.because_share))
 
     def to_dict(self) -> dict:
-        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "url")
+        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "because_share", "url")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -221,23 +228,39 @@ class Engine:
         reasons = self._reasons(known, top)
         return [self._recommendation(int(j), float(scores[j]), reasons[n]) for n, j in enumerate(top)]
 
-    def _reasons(self, known: list[int], top: np.ndarray, per_item: int = 2) -> list[list[str]]:
-        """For each result, the favourites closest to it in the model's item space."""
+    def _reasons(self, known: list[int], top: np.ndarray, per_item: int = 2) -> list[list[tuple[str, float | None]]]:
+        """For each result, the favourites that make up most of its score, with their shares.
+
+        With the items readout the score is the log-sum-exp of every favourite's vote, so a
+        favourite's share of it is exact (``vote_shares``): these are the model's own reasons.
+        With the mask readout no such split exists; the reasons are then the favourites
+        nearest to the result in the model's item space, without a share.
+        """
         if not known:
             return [[] for _ in top]
+        if self.model.config.readout == "items":
+            from training.scoring import vote_shares
+
+            shares = vote_shares(self.model, np.asarray(known), np.asarray(top), self.device, self.table)
+            best = np.argsort(-shares, axis=1, kind="stable")[:, :per_item]
+            return [[(self._title(known[c]), float(shares[row, c])) for c in cols] for row, cols in enumerate(best)]
         import torch
 
         fav = torch.as_tensor(np.asarray(known) - 1)
         similarity = (self._unit[torch.as_tensor(top)] @ self._unit[fav].T).cpu().numpy()
         best = np.argsort(-similarity, axis=1)[:, :per_item]
-        return [[self.by_id[int(self.item_ids[known[c] - 1])]["title"] for c in row] for row in best]
+        return [[(self._title(known[c]), None) for c in row] for row in best]
 
-    def _recommendation(self, column: int, score: float, because: list[str]) -> Recommendation:
+    def _title(self, dense: int) -> str:
+        return self.by_id[int(self.item_ids[dense - 1])]["title"]
+
+    def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]]) -> Recommendation:
         entry = self.by_id[int(self.item_ids[column])]
         return Recommendation(
             mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
             episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),
-            score=round(score, 4), because=because, url=entry.get("url", ""), year=entry.get("year"), rated=column < self.num_rated,
+            score=round(score, 4), because=[title for title, _ in because], url=entry.get("url", ""), year=entry.get("year"), rated=column < self.num_rated,
+            because_share=[None if share is None else round(share, 4) for _, share in because],
         )
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:

@@ -134,7 +134,7 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
         genres = [", ".join(rec.genres[:3])] if wide else []
         title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]")
         year = str(rec.year or "?")
-        table.add_row(str(rank), title, rec.type or "?", year, str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", "; ".join(escape(b) for b in rec.because))
+        table.add_row(str(rank), title, rec.type or "?", year, str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", escape(rec.reasons()))
     if not all(rec.rated for rec in items):
         table.caption = f"({NEW_TAG}) = {METADATA_ONLY}"
         table.caption_justify = "left"

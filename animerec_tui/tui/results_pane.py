@@ -70,5 +70,5 @@ class ResultsPane(Vertical):
         table = self.query_one(ResultsTable)
         table.clear()
         for rank, r in enumerate(results.items if results else [], start=1):
-            cells = (result_title(r), r.type or "?", str(r.year or "?"), str(r.episodes or "?"), f"{r.score:.2f}", "; ".join(r.because), ", ".join(r.genres[:4]))
+            cells = (result_title(r), r.type or "?", str(r.year or "?"), str(r.episodes or "?"), f"{r.score:.2f}", r.reasons(), ", ".join(r.genres[:4]))
             table.add_row(str(rank), *cells, key=str(r.mal_id))
