@@ -38,6 +38,10 @@ class Filters:
     """A result must have none of these genres."""
     exclude: frozenset[int] = frozenset()
     """MAL ids never to recommend (already watched, not interested)."""
+    novelty: float = 0.0
+    """Not a filter but a lean, 0 to 1: how much of the model's popularity prior (its output
+    bias) is taken out of every score. 0 is the model as trained, 1 ranks by fit to the
+    favourites alone (benchmarks/RESULTS.md section 11 measures what it costs and gives)."""
     year_from: int | None = None
     """If set, a result must have started in this year or later."""
     year_to: int | None = None
@@ -118,6 +122,8 @@ class Engine:
             self.table = self.model.output_table()
             self._unit = torch.nn.functional.normalize(self.table[0], dim=1)
         self.num_rated = self.model.config.rated
+        self.prior = self.table[1].detach().cpu().numpy()
+        """The popularity prior in every score: the output bias (per anime and from metadata)."""
         self._attributes()
 
     def _attributes(self) -> None:
@@ -204,7 +210,9 @@ class Engine:
             scores = self._scores([parsed[i][0] for i in batch])
             for row, i in enumerate(batch):
                 known, unknown = parsed[i]
-                results[i] = Result(self._top(scores[row], known, k, requests[i][1]), unknown)
+                novelty = requests[i][1].novelty
+                leaned = scores[row] - novelty * self.prior if novelty else scores[row]
+                results[i] = Result(self._top(leaned, known, k, requests[i][1]), unknown)
         return results  # type: ignore[return-value]
 
     def _popular(self, k: int, filters: Filters, known: list[int]) -> list[Recommendation]:

@@ -35,7 +35,7 @@ NEW_TAG = "new"
 
 def build_filters(
     types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int],
-    year_from: int | None = None, year_to: int | None = None,
+    year_from: int | None = None, year_to: int | None = None, novelty: float = 0.0,
 ) -> Filters:
     """Filters from CLI options, with type names checked case-insensitively and the year range in order."""
     canonical = {t.lower(): t for t in TYPES}
@@ -53,6 +53,7 @@ def build_filters(
         exclude=frozenset(validate_ids(exclude)),
         year_from=year_from,
         year_to=year_to,
+        novelty=novelty,
     )
 
 
@@ -145,7 +146,8 @@ def run_recommend(opts: dict) -> None:
     """Wire options to the engine; one of batch, similar, or a favourites list."""
     # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
     filters = build_filters(
-        opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"], opts["year_from"], opts["year_to"]
+        opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"], opts["year_from"], opts["year_to"],
+        opts.get("novelty", 0.0),
     )
     check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None

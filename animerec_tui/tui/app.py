@@ -31,6 +31,7 @@ class AnimeRecApp(App[None]):
         Binding("f2", "screen.filters", "Filters", id="filters", tooltip="Types, genres, years, sequels, adult titles"),
         Binding("f3", "screen.toggle_sequels", "Sequels", id="sequels", tooltip="Hide or show sequels"),
         Binding("f4", "screen.toggle_adult", "Adult", id="adult", tooltip="Hide or show adult titles"),
+        Binding("f5", "screen.step_novelty", "Novelty", id="novelty", tooltip="Step from what fans loved most (0) towards hidden gems (1) and round"),
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, …"),
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
     ]
@@ -62,6 +63,7 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("filters: edit", "Types, genres, years, sequels, adult titles", main.action_filters)
         yield SystemCommand("filters: toggle sequels", "Hide or show sequels", main.action_toggle_sequels)
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", main.action_toggle_adult)
+        yield SystemCommand("novelty: next step", "From what fans loved most (0) towards hidden gems (1)", main.action_step_novelty)
         yield SystemCommand("help: keys", "Every key of the app", self.action_help)
 
 

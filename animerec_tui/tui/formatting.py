@@ -97,6 +97,8 @@ def filters_text(filters: Filters, not_interested: int) -> str:
         parts.append("years " + years)
     parts.append("no sequels" if filters.hide_sequels else "sequels")
     parts.append("no adult" if filters.hide_adult else "adult shown")
+    if filters.novelty:
+        parts.append(f"novelty {filters.novelty:.2f}")
     if not_interested:
         parts.append(f"{not_interested} not interested")
     return " · ".join(parts)

@@ -234,6 +234,16 @@ class MainScreen(WorkingScreen):
         self.filters = replace(self.filters, hide_sequels=not self.filters.hide_sequels)
         self.notify("sequels hidden" if self.filters.hide_sequels else "sequels shown")
 
+    NOVELTY_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+    """F5 goes through these and round (``Filters.novelty``; RESULTS.md section 11)."""
+
+    def action_step_novelty(self) -> None:
+        now = self.filters.novelty
+        novelty = next((step for step in self.NOVELTY_STEPS if step > now + 1e-9), self.NOVELTY_STEPS[0])
+        self.filters = replace(self.filters, novelty=novelty)
+        lean = "what fans of your favourites loved most" if novelty == 0 else "hidden gems" if novelty == 1 else "further from the most watched"
+        self.notify(f"novelty {novelty:.2f}: {lean}")
+
     def action_toggle_adult(self) -> None:
         self.filters = replace(self.filters, hide_adult=not self.filters.hide_adult)
         self.notify("adult titles hidden" if self.filters.hide_adult else "adult titles shown")

@@ -140,6 +140,7 @@ class FiltersScreen(ModalScreen[Filters | None]):
                 exclude=self.filters.exclude,
                 year_from=year_from,
                 year_to=year_to,
+                novelty=self.filters.novelty,
             )
         )
 

@@ -83,6 +83,9 @@ def test_options_that_would_be_silently_ignored_or_meaningless_are_refused(tiny_
         (["Death Note", "--year-to", "2101"], "'--year-to'"),
         (["Death Note", "--year-from", "2k"], "'--year-from'"),
         (["Death Note", "--year-to", "2000.5"], "'--year-to'"),
+        (["Death Note", "--novelty", "1.5"], "'--novelty'"),
+        (["Death Note", "--novelty", "-0.1"], "'--novelty'"),
+        (["Death Note", "--novelty", "nan"], "'--novelty'"),
         (["--batch", "."], "cannot read the batch file"),
     ],
 )

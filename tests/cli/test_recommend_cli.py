@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from animerec_tui.cli import app
@@ -153,3 +154,21 @@ def test_unhide_and_removing_a_favourite_missing_from_the_catalogue(home):
     assert runner.invoke(app, ["favourites", "unhide", "--mal-id", str(STEINS_GATE)]).exit_code == 0
     assert store.load().favourites == [DEATH_NOTE] and store.load().excluded == []
     assert runner.invoke(app, ["favourites", "add", "--mal-id", "99999999"]).exit_code != 0
+
+
+def test_novelty_leans_away_from_the_prior(tiny_model, catalog, monkeypatch):
+    from animerec_tui import engine as engine_module
+
+    original = engine_module.Engine.__init__
+
+    def with_a_popularity_prior(self, *args, **kwargs):  # the random model's prior is flat
+        original(self, *args, **kwargs)
+        self.prior = np.log1p([catalog.by_id[int(i)].get("members") or 0 for i in self.item_ids])
+
+    monkeypatch.setattr(engine_module.Engine, "__init__", with_a_popularity_prior)
+    answers = {}
+    for novelty in ("0", "1"):
+        result = runner.invoke(app, ["recommend", "--mal-id", str(DEATH_NOTE), "-k", "10", "--format", "json", "--novelty", novelty, "--model", str(tiny_model)])
+        assert result.exit_code == 0, result.output
+        answers[novelty] = [r["members"] or 0 for r in json.loads(result.output)["recommendations"]]
+    assert sum(answers["1"]) < sum(answers["0"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pytest
 from textual.widgets import Input, OptionList, Static
 
@@ -413,3 +414,31 @@ async def test_not_interested_can_be_undone_from_the_command_palette(tiny_model,
         assert "can be recommended again: Steins;Gate" in toasts(app)
         assert "not interested" not in status(app)
     assert FavouritesStore().load().excluded == []
+
+
+@pytest.mark.asyncio
+async def test_f5_steps_novelty_and_the_results_lean_away_from_the_popular(tiny_model, home, catalog):
+    async with started(tiny_model, [DEATH_NOTE, STEINS_GATE]) as (app, pilot):
+        engine = app.screen.engine
+        # the random model's prior is flat; give it one that follows popularity, as a trained one does
+        engine.prior = np.log1p([catalog.by_id[int(i)].get("members") or 0 for i in engine.item_ids]).astype(np.float32)
+        await pilot.press("f5")
+        await settle(pilot)
+        for _ in range(4):
+            await pilot.press("f5")  # round to 0 again, now that the prior counts
+        await settle(pilot)
+        before = result_ids(app)
+        await pilot.press("f5")
+        await settle(pilot)
+        assert "novelty 0.25" in status(app) and any("novelty 0.25" in t for t in toasts(app))
+        for _ in range(3):
+            await pilot.press("f5")
+        await settle(pilot)
+        assert "novelty 1.00" in status(app)
+        after = result_ids(app)
+        assert after != before
+        members = lambda ids: sum(catalog.by_id[i].get("members") or 0 for i in ids[:10])  # noqa: E731
+        assert members(after) < members(before)
+        await pilot.press("f5")  # and round to 0
+        await settle(pilot)
+        assert "novelty" not in status(app) and result_ids(app) == before
