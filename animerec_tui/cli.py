@@ -262,7 +262,8 @@ def recommend(
     mal_id: MalIds = None,
     top: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="How many recommendations.")] = 20,
     type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these types: TV, Movie, OVA, ONA, Special, Music (repeatable).", show_default=False)] = None,
-    hide_sequels: Annotated[bool, typer.Option("--hide-sequels", help="Leave out sequels.")] = False,
+    hide_sequels: Annotated[bool, typer.Option("--hide-sequels", help="Leave out every entry of your favourites' franchises, and every entry but the first of any franchise.")] = False,
+    every_entry: Annotated[bool, typer.Option("--every-entry", help="Show every entry of a franchise (default: only its best-scored one, with how many more it has).")] = False,
     show_adult: Annotated[bool, typer.Option("--show-adult", help="Include adult titles (hidden by default).")] = False,
     genre: Annotated[Optional[list[str]], typer.Option("--genre", "-g", help="Only anime with one of these genres (repeatable).", show_default=False)] = None,
     exclude_genre: Annotated[Optional[list[str]], typer.Option("--exclude-genre", help="No anime with these genres (repeatable).", show_default=False)] = None,
@@ -285,7 +286,7 @@ def recommend(
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
-        "year_from": year_from, "year_to": year_to, "novelty": novelty, "similar": similar, "batch": batch, "format": format.value, "model": model,
+        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "similar": similar, "batch": batch, "format": format.value, "model": model,
     })
 
 

@@ -31,6 +31,9 @@ class Filters:
     types: frozenset[str] = frozenset()
     """Allowed types (TV, Movie, ...); empty means all."""
     hide_sequels: bool = False
+    """Leave out every entry of a favourite's franchise, and every entry but the first of any franchise."""
+    one_per_franchise: bool = True
+    """Show only the best-scored entry of each franchise (the rest are counted in ``franchise_more``)."""
     hide_adult: bool = True
     include_genres: frozenset[str] = frozenset()
     """If set, a result must have at least one of these genres."""
@@ -76,6 +79,8 @@ class Recommendation:
     """The year it started, when the catalogue knows it."""
     rated: bool = True
     """Whether the model learnt it from ratings; False: known from its genres, studio and year only."""
+    franchise_more: int = 0
+    """Other entries of its franchise that passed the filters but were folded under it."""
     because_share: list[float | None] = field(default_factory=list)
     """Each ``because`` favourite's share of the score (0-1); None where the readout has no such split."""
 
@@ -84,7 +89,7 @@ class Recommendation:
         return " · ".join(title if share is None else f"{title} {share:.0%}" for title, share in zip(self.because, self.because_share))
 
     def to_dict(self) -> dict:
-        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "because_share", "url")
+        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "because_share", "franchise_more", "url")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -133,6 +138,9 @@ class Engine:
         self.adult = np.asarray([bool(e.get("is_adult")) for e in entries])
         # 0 stands for an unknown year: no range (years 1900..2100 at the CLI) ever includes it.
         self.year_of = np.asarray([e.get("year") or 0 for e in entries], dtype=np.int32)
+        # A catalogue without franchises (an older one) makes every anime its own.
+        self.franchise_of = np.asarray([e.get("franchise") or e["mal_id"] for e in entries], dtype=np.int64)
+        self.first_of_franchise = self.franchise_of == self.item_ids
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
@@ -153,7 +161,7 @@ class Engine:
         if filters.types:
             ok &= np.isin(self.type_of, list(filters.types))
         if filters.hide_sequels:
-            ok &= ~self.sequel
+            ok &= ~self.sequel & self.first_of_franchise
         if filters.years:
             ok &= self.year_of > 0
             if filters.year_from is not None:
@@ -228,13 +236,41 @@ class Engine:
         scores = np.where(self.allowed(filters) & finite, scores, -np.inf)
         if known:
             scores[np.asarray(known) - 1] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
+            if filters.hide_sequels:  # nothing more of what the user already knows
+                scores[np.isin(self.franchise_of, self.franchise_of[np.asarray(known) - 1])] = -np.inf
+        available = int(np.isfinite(scores).sum())
+        k = min(k, available)
         if k <= 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        if filters.one_per_franchise:
+            top = self._best_per_franchise(scores, k, available)
+            shown, counts = np.unique(self.franchise_of[np.isfinite(scores)], return_counts=True)
+            more = counts[np.searchsorted(shown, self.franchise_of[top])] - 1
+        else:
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            more = np.zeros(top.size, dtype=np.int64)
         reasons = self._reasons(known, top)
-        return [self._recommendation(int(j), float(scores[j]), reasons[n]) for n, j in enumerate(top)]
+        return [self._recommendation(int(j), float(scores[j]), reasons[n], int(more[n])) for n, j in enumerate(top)]
+
+    def _best_per_franchise(self, scores: np.ndarray, k: int, available: int) -> np.ndarray:
+        """The ``k`` best columns, at most one per franchise, best first."""
+        m = min(available, max(4 * k, 200))
+        while True:
+            candidates = np.argpartition(-scores, m - 1)[:m]
+            candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
+            _, first = np.unique(self.franchise_of[candidates], return_index=True)
+            if first.size >= k or m == available:
+                return candidates[np.sort(first)[:k]]
+            m = min(available, 4 * m)
+
+    def franchise(self, mal_id: int) -> list[int]:
+        """Every entry of ``mal_id``'s franchise the model knows (itself included), by year then MAL id."""
+        column = self.dense.get(int(mal_id))
+        if column is None:
+            return [int(mal_id)]
+        members = np.flatnonzero(self.franchise_of == self.franchise_of[column - 1])
+        return sorted((int(self.item_ids[j]) for j in members), key=lambda m: (self.by_id[m].get("year") or 9999, m))
 
     def _reasons(self, known: list[int], top: np.ndarray, per_item: int = 2) -> list[list[tuple[str, float | None]]]:
         """For each result, the favourites that make up most of its score, with their shares.
@@ -262,13 +298,13 @@ class Engine:
     def _title(self, dense: int) -> str:
         return self.by_id[int(self.item_ids[dense - 1])]["title"]
 
-    def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]]) -> Recommendation:
+    def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]], franchise_more: int = 0) -> Recommendation:
         entry = self.by_id[int(self.item_ids[column])]
         return Recommendation(
             mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
             episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),
             score=round(score, 4), because=[title for title, _ in because], url=entry.get("url", ""), year=entry.get("year"), rated=column < self.num_rated,
-            because_share=[None if share is None else round(share, 4) for _, share in because],
+            because_share=[None if share is None else round(share, 4) for _, share in because], franchise_more=franchise_more,
         )
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:

@@ -35,7 +35,7 @@ NEW_TAG = "new"
 
 def build_filters(
     types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int],
-    year_from: int | None = None, year_to: int | None = None, novelty: float = 0.0,
+    year_from: int | None = None, year_to: int | None = None, novelty: float = 0.0, every_entry: bool = False,
 ) -> Filters:
     """Filters from CLI options, with type names checked case-insensitively and the year range in order."""
     canonical = {t.lower(): t for t in TYPES}
@@ -54,6 +54,7 @@ def build_filters(
         year_from=year_from,
         year_to=year_to,
         novelty=novelty,
+        one_per_franchise=not every_entry,
     )
 
 
@@ -133,11 +134,14 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
     table.add_column("because you liked", max_width=32, overflow="fold")
     for rank, rec in enumerate(items, start=1):
         genres = [", ".join(rec.genres[:3])] if wide else []
-        title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]")
+        title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]") + (f" [dim]+{rec.franchise_more}[/]" if rec.franchise_more else "")
         year = str(rec.year or "?")
         table.add_row(str(rank), title, rec.type or "?", year, str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", escape(rec.reasons()))
-    if not all(rec.rated for rec in items):
-        table.caption = f"({NEW_TAG}) = {METADATA_ONLY}"
+    notes = [f"({NEW_TAG}) = {METADATA_ONLY}"] if not all(rec.rated for rec in items) else []
+    if any(rec.franchise_more for rec in items):
+        notes.append("+N = more entries of its franchise, folded under it (--every-entry shows them)")
+    if notes:
+        table.caption = "\n".join(notes)
         table.caption_justify = "left"
     console.print(table)
 
@@ -147,7 +151,7 @@ def run_recommend(opts: dict) -> None:
     # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
     filters = build_filters(
         opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"], opts["year_from"], opts["year_to"],
-        opts.get("novelty", 0.0),
+        opts.get("novelty", 0.0), opts.get("every_entry", False),
     )
     check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None

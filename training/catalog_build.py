@@ -42,6 +42,7 @@ from pathlib import Path
 from training.catalog import TYPES, catalog_bytes, read_catalog
 from training.errors import UserError
 from training.formats import MAX_ID
+from training.franchise import franchises
 from training.fsutil import atomic_write_bytes
 
 _TYPE_NAMES = {t.upper(): t for t in TYPES}
@@ -307,7 +308,11 @@ def build_catalog(data: Path) -> list[dict]:
         }
     for mal_id, record in _load_bangumi(data / BANGUMI).items():
         sources[mal_id]["bangumi"] = record
-    return [_bangumi_only(i, sources[i]["bangumi"]) if set(sources[i]) == {"bangumi"} else _merge(i, sources[i]) for i in sorted(sources)]
+    entries = [_bangumi_only(i, sources[i]["bangumi"]) if set(sources[i]) == {"bangumi"} else _merge(i, sources[i]) for i in sorted(sources)]
+    franchise = franchises(entries)
+    for entry in entries:
+        entry["franchise"] = franchise[entry["mal_id"]]
+    return entries
 
 
 def _date(found: dict[str, dict]) -> tuple[int, str] | tuple[None, None]:

@@ -209,7 +209,9 @@ class MainScreen(WorkingScreen):
             return
         engine = self.engine
         known = None if engine is None else engine.knows(mal_id)
-        details = DetailsScreen(entry, known, opener=self, rated=engine is None or engine.rated(mal_id))
+        franchise = [e for e in self.catalog if e.get("franchise") == entry.get("franchise") and e["mal_id"] != mal_id] if entry.get("franchise") else []
+        franchise.sort(key=lambda e: (e.get("year") or 9999, e["mal_id"]))
+        details = DetailsScreen(entry, known, opener=self, rated=engine is None or engine.rated(mal_id), franchise=franchise)
 
         def closed(not_interested: int | None) -> None:
             if not_interested is not None:

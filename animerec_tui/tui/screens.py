@@ -168,10 +168,15 @@ class DetailsScreen(ModalScreen[int | None]):
     KEYS_HINT = "a add to favourites · n not interested · o open MAL · c copy URL · Esc close"
     """The keys, under the text (a test checks it against BINDINGS)."""
 
-    def __init__(self, entry: dict, known: bool | None, opener: MessagePump, rated: bool = True) -> None:
-        """``known``: whether the model knows the anime (None while the model is loading); ``rated``: whether it learnt it from ratings."""
+    FRANCHISE_SHOWN = 6
+    """Other entries of the franchise listed by title; the rest are counted."""
+
+    def __init__(self, entry: dict, known: bool | None, opener: MessagePump, rated: bool = True, franchise: list[dict] | None = None) -> None:
+        """``known``: whether the model knows the anime (None while the model is loading); ``rated``: whether it learnt it
+        from ratings; ``franchise``: the other entries of its franchise, first aired first."""
         super().__init__()
         self.entry = entry
+        self.franchise = franchise or []
         self.known = known
         self.rated = rated
         self.opener = opener
@@ -198,6 +203,7 @@ class DetailsScreen(ModalScreen[int | None]):
             *( [f"studios: {', '.join(e['studios'])}"] if e.get("studios") else []),
             ("flags: " + ", ".join(f for f, on in (("sequel", e.get("is_sequel")), ("adult", e.get("is_adult"))) if on)) if (e.get("is_sequel") or e.get("is_adult")) else "",
             f"MAL: {e.get('url', '')}",
+            self._franchise_line(),
             model_note,
         ]
         with Vertical(id="dialog", classes="wide"):
@@ -206,6 +212,14 @@ class DetailsScreen(ModalScreen[int | None]):
                 yield Label("[b]Similar anime[/b]" if self.known else "")
                 yield OptionList(id="similar")
             yield Static(self.KEYS_HINT, id="details-keys")
+
+    def _franchise_line(self) -> str:
+        """'3 more in this franchise: A (2011), B (2013), C' or nothing."""
+        if not self.franchise:
+            return ""
+        named = [escape(e["title"]) + (f" ({e['year']})" if e.get("year") else "") for e in self.franchise[: self.FRANCHISE_SHOWN]]
+        rest = len(self.franchise) - len(named)
+        return f"{len(self.franchise)} more in this franchise: {', '.join(named)}" + (f", and {rest} more" if rest else "")
 
     def on_mount(self) -> None:
         similar = self.query_one("#similar", OptionList)

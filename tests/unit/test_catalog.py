@@ -85,7 +85,7 @@ def test_an_anime_only_bangumi_knows_becomes_a_record(tmp_path):
         "mal_id": 59999, "title": "One Piece Season 2", "title_english": "One Piece Season 2",
         "titles_alt": ["ONE PIECE 2", "ワンピース 2期"], "type": "ONA", "episodes": None, "genres": [], "members": None,
         "score": None, "premiered": None, "year": 2026, "season": "Winter", "studios": [], "is_sequel": True,
-        "is_adult": False, "url": "https://myanimelist.net/anime/59999", "sources": ["bangumi"],
+        "is_adult": False, "url": "https://myanimelist.net/anime/59999", "sources": ["bangumi"], "franchise": 59999,
     }
     japanese_only = _build(tmp_path / "b", _item("60000", "", "葬送のフリーレン", kind="movie"))[60000]
     assert (japanese_only["title"], japanese_only["title_english"], japanese_only["type"]) == ("葬送のフリーレン", None, "Movie")
