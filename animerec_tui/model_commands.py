@@ -110,7 +110,7 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
     banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items{known}, genres {'on' if model_config.genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
     started = time.perf_counter()
     with TrainProgress(config.epochs, err, banner) as progress:
-        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids)
+        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids, prior_items=resolved.prior_items)
     if not context.main:
         return
     if summary["interrupted"]:

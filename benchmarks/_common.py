@@ -44,3 +44,33 @@ def print_table(title: str, rows: list[tuple[str, dict, str]], keys=("ndcg@10", 
     print("|---|" + "---|" * (len(keys) + 1))
     for name, metrics, note in rows:
         print(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in keys) + f" | {note} |")
+
+
+def cpu_model() -> str:
+    """The CPU's model name as lscpu gives it (platform.processor() is often empty on Linux)."""
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+class BusyCore:
+    """A competing process that keeps one core busy while the block runs (``--busy``)."""
+
+    def __init__(self, on: bool = True) -> None:
+        self.on = on
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "BusyCore":
+        if self.on:
+            self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()

@@ -112,7 +112,7 @@ def cold(args) -> None:
     if not (run / "run.json").exists():
         config = resolve_config(sub, catalog, epochs=args.epochs)
         started = time.perf_counter()
-        train(sub, run, config.model, config.train, item_genres=config.item_genres, genre_names=config.genre_names, item_ids=config.item_ids, force=True)
+        train(sub, run, config.model, config.train, item_genres=config.item_genres, genre_names=config.genre_names, item_ids=config.item_ids, prior_items=config.prior_items, force=True)
         print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     model, meta = load_model(run, which="best")
     vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)

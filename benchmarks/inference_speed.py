@@ -3,19 +3,23 @@
 Measures the shipped model and a model with a 17k-item catalogue (the reference's size;
 random weights, since speed does not depend on what the weights learned).
 
-    python benchmarks/inference_speed.py [--model Data/model] [--requests 500] [--batch-users 4000]
+    python benchmarks/inference_speed.py [--model Data/model] [--requests 500] [--batch-users 4000] [--items 0] [--threads N] [--busy]
+
+--busy keeps one core loaded by a competing process while it measures (an SSH box is rarely
+idle); --items 0 skips the synthetic model.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import hardware
+from _common import BusyCore, cpu_model, hardware
 
 from animerec_tui.catalog import load_catalog
 from animerec_tui.engine import Engine, Filters, default_model_dir
@@ -58,14 +62,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--batch-users", type=int, default=4000)
     parser.add_argument("--items", type=int, default=17_000)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--busy", action="store_true", help="Keep one core busy with a competing process meanwhile.")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    torch.set_num_threads(args.threads)
     catalog = load_catalog()
-    rows = [("shipped model", measure(Engine(args.model, catalog), args.requests, args.batch_users))]
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = synthetic_model(Path(tmp) / "model", args.items, catalog)
-        rows.append((f"{args.items:,}-item model", measure(Engine(folder, catalog), args.requests, args.batch_users)))
-    print(f"\n### Inference — {hardware()}, {torch.get_num_threads()} torch threads\n")
+    with BusyCore(args.busy):
+        rows = [("shipped model", measure(Engine(args.model, catalog), args.requests, args.batch_users))]
+        if args.items:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = synthetic_model(Path(tmp) / "model", args.items, catalog)
+                rows.append((f"{args.items:,}-item model", measure(Engine(folder, catalog), args.requests, args.batch_users)))
+        load = os.getloadavg()[0]
+    busy = "one core kept busy by a competing process" if args.busy else "no competing process"
+    print(f"\n### Inference — {cpu_model()}, {hardware()}, {torch.get_num_threads()} torch threads, {busy}, load {load:.2f}\n")
     print("| model | items | median favourites | p50 ms | p99 ms | batch users/s |")
     print("|---|---|---|---|---|---|")
     for name, r in rows:

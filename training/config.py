@@ -50,6 +50,7 @@ _RULES = {
     "mask_prob": (lambda v: _number(v, 0, 1, above=True), "a number above 0, at most 1"),
     "mask_last": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
     "id_dropout": (lambda v: _number(v, 0, 1) and v < 1, "a number from 0 to below 1"),
+    "prior_weight": (lambda v: _number(v, 0), "a number of at least 0"),
     "crop": (lambda v: v in ("latest", "random"), "latest or random"),
     "clip": (lambda v: _number(v, 0, above=True), "a number above 0"),
     "seed": (lambda v: _whole(v, 0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}"),
@@ -72,6 +73,8 @@ class TrainConfig:
     mask_last: float = 0.0
     id_dropout: float = 0.0
     """Share of rated items whose per-anime part each step drops, so metadata learns to stand in."""
+    prior_weight: float = 0.0
+    """Weight of the prior loss over the biases of rated and era-matched unrated anime (``cloze_loss``)."""
     crop: Crop = "latest"
     clip: float = 1.0
     seed: int = 0
@@ -89,6 +92,8 @@ class TrainConfig:
 
 ID_DROPOUT = 0.25
 """Default ``id_dropout`` of a whole-catalogue model (RESULTS.md section 9)."""
+PRIOR_WEIGHT = 1.0
+"""Default ``prior_weight`` of a whole-catalogue model (RESULTS.md section 9)."""
 
 
 @dataclass
@@ -101,10 +106,13 @@ class RunConfig:
     genre_names: list[str]
     item_genres: np.ndarray | None
     item_ids: np.ndarray
+    prior_items: np.ndarray | None = None
+    """Over the vocabulary: the anime the prior loss weighs (rated, or unrated but aired no later
+    than the newest rated anime, or of unknown year); None without the catalogue."""
 
 
 _MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout", "num_rated", "meta_bias", "pooling"}
-_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob", "id_dropout"}
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob", "id_dropout", "prior_weight"}
 
 
 def resolve_config(
@@ -117,6 +125,7 @@ def resolve_config(
     mask_prob: float | None = None,
     catalogue: bool | None = None,
     id_dropout: float | None = None,
+    prior_weight: float | None = None,
     **overrides,
 ) -> RunConfig:
     """The configuration of a new run on ``data``: the product's defaults, then ``overrides``.
@@ -129,7 +138,8 @@ def resolve_config(
 
     ``catalogue`` (default: on with the metadata input) makes the model know every catalogue
     anime, those the data has no ratings of from their metadata alone, trained with
-    ``id_dropout`` (default ``ID_DROPOUT`` then, else 0).
+    ``id_dropout`` (default ``ID_DROPOUT`` then, else 0) and the prior loss (``prior_weight``,
+    default ``PRIOR_WEIGHT`` then, else 0).
     """
     unknown = set(overrides) - _MODEL_FIELDS - _TRAIN_FIELDS
     if unknown:
@@ -145,10 +155,11 @@ def resolve_config(
     catalogue = genres if catalogue is None else catalogue
     if catalogue and not genres:
         raise UserError("--catalogue knows unrated anime from their metadata; it needs --genres")
-    item_ids = data.item_ids
+    item_ids, prior_items = data.item_ids, None
     if catalogue and isinstance(catalog, Catalog):
         extra = np.setdiff1d(np.fromiter(catalog.by_id, dtype=np.int64, count=len(catalog)), data.item_ids)
         item_ids = np.concatenate([data.item_ids, extra])
+        prior_items = _aired_with_the_data(item_ids, data.num_items, catalog)
     names, table = genre_table(item_ids, catalog, unknown=bool(catalogue)) if genres and isinstance(catalog, Catalog) else ([], None)
     positional = data.ordered if positional is None else positional
     readout = readout or ("mask" if positional else "items")
@@ -162,11 +173,20 @@ def resolve_config(
         train = TrainConfig(
             mask_prob=MASK_PROB[readout] if mask_prob is None else mask_prob,
             id_dropout=(ID_DROPOUT if catalogue else 0.0) if id_dropout is None else id_dropout,
+            prior_weight=(PRIOR_WEIGHT if catalogue else 0.0) if prior_weight is None else prior_weight,
             **{k: v for k, v in overrides.items() if k in _TRAIN_FIELDS},
         )
     except ValueError as exc:
         raise UserError(_as_flags(str(exc))) from None
-    return RunConfig(model, train, names, table, item_ids)
+    return RunConfig(model, train, names, table, item_ids, prior_items)
+
+
+def _aired_with_the_data(item_ids: np.ndarray, rated: int, catalog: Catalog) -> np.ndarray:
+    """Rated anime, and unrated ones that first aired no later than the newest rated anime
+    (or whose year is unknown): those the data's users could have liked and did not."""
+    years = np.asarray([catalog.by_id.get(int(m), {}).get("year") or 0 for m in item_ids])
+    newest = int(years[:rated].max(initial=0)) or 9999
+    return (np.arange(item_ids.size) < rated) | (years <= newest)
 
 
 def _as_flags(message: str) -> str:

@@ -298,13 +298,19 @@ class BERT4Rec(nn.Module):
         """
         count = self.config.num_items if count is None else count
         ids = torch.arange(1, count + 1, device=self.item_emb.weight.device)
+        return self.embed_items(ids, keep), self.output_bias(keep, count)
+
+    def output_bias(self, keep: torch.Tensor | None = None, count: int | None = None) -> torch.Tensor:
+        """The bias of items 1..count: per anime (where it has a part and ``keep`` keeps it) + from metadata."""
+        count = self.config.num_items if count is None else count
+        ids = torch.arange(1, count + 1, device=self.item_emb.weight.device)
         bias = self.out_bias[:count]
         on = self._has_id(ids, keep)
         if on is not None:
             bias = bias * on.to(bias.dtype)
         if self.genre_bias is not None:
             bias = bias + self._pooled(ids, self.genre_bias.weight).squeeze(1)
-        return self.embed_items(ids, keep), bias
+        return bias
 
     def score(self, hidden: torch.Tensor, table: OutputTable | None = None) -> torch.Tensor:
         """Scores over the table's items (column j is item j+1) for hidden vectors (..., H)."""
@@ -380,14 +386,31 @@ class BERT4Rec(nn.Module):
             return self.set_scores(tokens)[positions[:, 0]]
         return self.score(self.encode(tokens, positions))
 
-    def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None,
+                   prior: tuple[torch.Tensor, float] | None = None) -> torch.Tensor:
         """Cross-entropy over the full catalogue at masked positions only (labels are item ids).
 
         Without positions the model reads a set, so every mask token of a row sees the same
         input and (up to dropout) yields the same scores: they are computed once per row and
         shared by that row's mask-token labels, which cuts the output layer's work several-fold.
         The softmax runs over the rated items only; ``keep`` drops per-anime parts (``id_keep``).
+
+        ``prior`` = (a (num_items,) mask, weight) adds ``weight`` times a cross-entropy of the
+        labels over the output biases alone, among the masked-in items: rated anime and the
+        unrated ones that aired while the users' lists were made. That an anime existed then
+        and no one here liked it is evidence against it, which the main softmax (rated anime
+        only) never sees; without it the metadata bias of an unrated anime is fitted only to
+        rated anime that look like it, which are the popular ones.
         """
+        loss = self._cloze_loss(tokens, positions, labels, keep)
+        if prior is None or not prior[1]:
+            return loss
+        mask, weight = prior
+        bias = self.output_bias(keep).float()
+        pool = torch.logsumexp(bias.masked_fill(~mask, -torch.inf), dim=0)
+        return loss + weight * (pool - bias[labels - 1]).mean()
+
+    def _cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         table = self.output_table(keep, self.config.rated)
         targets = labels - 1
         if self.config.readout == "items":

@@ -195,6 +195,7 @@ def train(
     stop_after: Callable[[int], bool] | None = None,
     context: distributed.Context = distributed.Context(),
     item_ids: np.ndarray | None = None,
+    prior_items: np.ndarray | None = None,
 ) -> dict:
     """Train (or resume) a run; return a summary with the history and the best epoch.
 
@@ -202,15 +203,16 @@ def train(
     ``epoch_done(record, improved)``. Under torchrun (``context.enabled``) each rank trains
     on its share of every epoch's batches; only rank 0 validates, reports progress and
     writes checkpoints. ``item_ids``: the model's vocabulary when it knows more anime than the
-    data rates (``RunConfig.item_ids``); default the data's items.
+    data rates (``RunConfig.item_ids``); default the data's items. ``prior_items``: the anime
+    the prior loss weighs (``RunConfig.prior_items``; with ``config.prior_weight``).
     """
     item_ids = data.item_ids if item_ids is None else item_ids
     with RunFolder(run, context.main) as folder:  # one command at a time writes a run
-        return _run(folder, data, model_config, config, device, item_genres, genre_names, item_ids, resume, force, progress, stop_after, context)
+        return _run(folder, data, model_config, config, device, item_genres, genre_names, item_ids, prior_items, resume, force, progress, stop_after, context)
 
 
 def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None,
-         genre_names: list[str] | None, item_ids: np.ndarray, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
+         genre_names: list[str] | None, item_ids: np.ndarray, prior_items: np.ndarray | None, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
     # --- where the run starts
     resume_from = folder.prepare(data.folder, resume, force, sync=lambda: distributed.barrier(context))
     if resume_from is None:
@@ -231,6 +233,9 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     val_data = validation_users(data, config.val_users, config.seed)
     autocast = mixed_precision(device, config.precision)
     objective = _objective(model, context, device, config.compile)
+    prior = None
+    if prior_items is not None and config.prior_weight and prior_items.size == model.config.num_items:
+        prior = (torch.from_numpy(np.asarray(prior_items, dtype=bool)).to(device), config.prior_weight)
     progress = progress if context.main else None
     if progress is not None:
         progress.begin()
@@ -266,7 +271,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                 # A single process keeps the seeds of earlier versions; ranks add their number.
                 where = [config.seed, epoch, step] + ([context.rank] if context.enabled else [])
                 tokens = torch.from_numpy(builder(batch_users, np.random.default_rng(where)))
-                losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device))
+                losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device, prior))
                 global_step += 1
                 seen += len(batch_users)
                 if progress is not None:
@@ -302,7 +307,8 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     }
 
 
-def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: TrainConfig, ordered: bool, where: list[int], autocast, device: str) -> float:
+def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: TrainConfig, ordered: bool, where: list[int], autocast, device: str,
+          prior: tuple[torch.Tensor, float] | None = None) -> float:
     """One optimisation step on a batch of token rows: mask, forward, backward, clip, update; the loss."""
     if device.startswith("cuda"):  # copy once, then mask on the GPU
         tokens = tokens.pin_memory().to(device, non_blocking=True)
@@ -311,7 +317,7 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     keep = model.id_keep(config.id_dropout, generator)
     torch.manual_seed(_step_seed(*where, 2))
     with autocast:
-        loss = objective(inputs, positions, labels, keep)
+        loss = objective(inputs, positions, labels, keep, prior)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

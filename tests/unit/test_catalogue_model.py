@@ -164,3 +164,25 @@ def test_both_readouts_train_and_score_the_whole_catalogue(readout):
     assert scores.shape == (1, 6) and bool(torch.isfinite(scores).all())
     without = score_users(model, np.asarray([0, 1]), np.asarray([1]), np.asarray([0]), ordered=False)
     assert not torch.allclose(scores, without)
+
+
+def test_the_prior_loss_weighs_unrated_anime_of_the_data_years_only():
+    catalog = Catalog([*_catalog().entries, {"mal_id": 70, "genres": ["Action"], "year": 2030}])
+    config = resolve_config(_data([20, 40]), catalog)
+    # rated 20, 40 (years 2011, 2013): unrated anime up to 2013 count, the one of 2030 does not
+    assert dict(zip(config.item_ids.tolist(), config.prior_items.tolist())) == {20: True, 40: True, 10: True, 30: True, 50: False, 60: False, 70: False}
+    assert config.train.prior_weight == 1.0 and resolve_config(_data([20, 40]), catalog, catalogue=False).prior_items is None
+
+
+def test_the_prior_loss_pushes_the_bias_of_unliked_unrated_anime_down():
+    model = _model(readout="items")
+    model.train()
+    tokens, positions, labels = torch.tensor([[1, 7, 0], [2, 7, 1]]), torch.tensor([[0, 1], [1, 1]]), torch.tensor([2, 2])
+    prior = torch.tensor([True, True, True, True, False, False])
+    plain = model.cloze_loss(tokens, positions, labels)
+    with_prior = model.cloze_loss(tokens, positions, labels, prior=(prior, 1.0))
+    assert with_prior > plain
+    with_prior.backward()
+    # the bias of an unrated anime in the prior pool gets pushed down through its metadata tokens
+    grad = model.genre_bias.weight.grad
+    assert grad is not None and float(grad.abs().sum()) > 0
