@@ -25,7 +25,6 @@ from training import checkpoint, run_folder
 from training.checkpoint import MODEL_FILE, STATE_FILE, load_model, load_optimizer_state, read_run
 from training.config import TrainConfig, resolve_config
 from training.data import load_dataset
-from training.genres import genre_table
 from training.model import ModelConfig
 from training.train import make_optimizer, train
 
@@ -200,12 +199,14 @@ def test_sigkill_at_random_moments_always_resumes_and_finishes(toy_data, tmp_pat
     assert len(meta["history"]) == epochs
     assert _hidden(run) == []
     # Killed and resumed, it ends with exactly the weights of a run never killed.
-    reference, data, config = tmp_path / "reference", load_dataset(toy_data), ModelConfig.from_dict(meta["model_config"])
-    names, table = genre_table(data.item_ids, load_catalog()) if config.genres else ([], None)
+    reference, data = tmp_path / "reference", load_dataset(toy_data)
+    config = resolve_config(data, load_catalog, hidden=16, heads=2, layers=1, max_len=16, batch_size=4, val_users=20, epochs=epochs)
+    assert config.model == ModelConfig.from_dict(meta["model_config"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the killed processes, so that sums add up in the same order
     try:
-        train(data, reference, config, TrainConfig(**meta["train_config"]), item_genres=table, genre_names=names)
+        train(data, reference, config.model, TrainConfig(**meta["train_config"]), item_genres=config.item_genres, genre_names=config.genre_names,
+              item_ids=config.item_ids, prior_items=config.prior_items)
     finally:
         torch.set_num_threads(threads)
     _same_weights(run, reference)
