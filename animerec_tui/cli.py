@@ -272,6 +272,7 @@ def recommend(
     year_from: Annotated[Optional[int], year_option("--year-from", "Only anime that started in this year or later; anime of unknown year are then left out.")] = None,
     year_to: Annotated[Optional[int], year_option("--year-to", "Only anime that started in this year or earlier; anime of unknown year are then left out.")] = None,
     novelty: Annotated[float, typer.Option(callback=number_in(0, 1), help="From 0 (what fans of your favourites loved most) to 1 (hidden gems): how much of the model's popularity prior leaves the scores.")] = 0.0,
+    new_share: Annotated[float, typer.Option(callback=number_in(0, 1), help="At most this share of the results are anime without ratings yet (known from metadata), unless too few rated anime pass the filters; 1 ranks them freely.")] = 0.2,
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
@@ -287,7 +288,7 @@ def recommend(
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
-        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "similar": similar, "batch": batch, "format": format.value, "model": model,
+        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "format": format.value, "model": model,
     })
 
 

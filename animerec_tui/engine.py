@@ -7,6 +7,7 @@ catalogue, and a short reason per result. Never imports Textual.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -45,6 +46,12 @@ class Filters:
     """Not a filter but a lean, 0 to 1: how much of the model's popularity prior (its output
     bias) is taken out of every score. 0 is the model as trained, 1 ranks by fit to the
     favourites alone (benchmarks/RESULTS.md section 11 measures what it costs and gives)."""
+    new_share: float = 0.2
+    """At most this share of the results (rounded up) are anime without ratings, known from
+    their metadata alone, unless too few rated anime pass the filters to fill the list; 1
+    ranks them freely among the rest. Their scores run high (a model that never saw anyone
+    like them has nothing to hold them down), and at full freedom they take a third of every
+    list and cost accuracy (benchmarks/RESULTS.md section 9 measures the trade)."""
     year_from: int | None = None
     """If set, a result must have started in this year or later."""
     year_to: int | None = None
@@ -238,13 +245,16 @@ class Engine:
             scores[np.asarray(known) - 1] = -np.inf
             if filters.hide_sequels:  # nothing more of what the user already knows
                 scores[np.isin(self.franchise_of, self.franchise_of[np.asarray(known) - 1])] = -np.inf
-        available = int(np.isfinite(scores).sum())
-        k = min(k, available)
+        passing = np.isfinite(scores)
+        k = min(k, int(passing.sum()))
         if k <= 0:
             return []
+        if filters.new_share < 1 and self.num_rated < scores.size:
+            scores = self._few_new(scores, k, filters)
+        available = int(np.isfinite(scores).sum())
         if filters.one_per_franchise:
             top = self._best_per_franchise(scores, k, available)
-            shown, counts = np.unique(self.franchise_of[np.isfinite(scores)], return_counts=True)
+            shown, counts = np.unique(self.franchise_of[passing], return_counts=True)
             more = counts[np.searchsorted(shown, self.franchise_of[top])] - 1
         else:
             top = np.argpartition(-scores, k - 1)[:k]
@@ -252,6 +262,34 @@ class Engine:
             more = np.zeros(top.size, dtype=np.int64)
         reasons = self._reasons(known, top)
         return [self._recommendation(int(j), float(scores[j]), reasons[n], int(more[n])) for n, j in enumerate(top)]
+
+    def _few_new(self, scores: np.ndarray, k: int, filters: Filters) -> np.ndarray:
+        """``scores`` with all but the best ``ceil(new_share * k)`` anime without ratings set to
+        -inf; more of them stay when too few rated anime (or, one per franchise, too few
+        franchises) are left to fill ``k`` places."""
+        rated, new = scores[: self.num_rated], scores[self.num_rated :]
+        group = self.franchise_of if filters.one_per_franchise else np.arange(scores.size)
+        finite = np.flatnonzero(np.isfinite(new))
+        m = min(finite.size, max(4 * k, 200))  # the best m are enough unless a franchise repeats a lot
+        while True:
+            order = finite if m == finite.size else finite[np.argpartition(-new[finite], m - 1)[:m]]
+            order = order[np.lexsort((order, -new[order]))]  # best first; ties by column, as a stable sort would
+            if filters.one_per_franchise:  # only a franchise's best new entry can be shown
+                _, first = np.unique(group[self.num_rated + order], return_index=True)
+                order = order[np.sort(first)]
+            if order.size >= k or m == finite.size:
+                break
+            m = min(finite.size, 4 * m)
+        rated_groups = np.unique(group[: self.num_rated][np.isfinite(rated)])
+        quota = max(math.ceil(filters.new_share * k - 1e-9), k - rated_groups.size)
+        while True:
+            keep = order[:quota]
+            if quota >= order.size or rated_groups.size >= k or np.union1d(rated_groups, group[self.num_rated + keep]).size >= k:
+                break
+            quota += 1
+        capped = np.concatenate([rated, np.full(new.size, -np.inf)])
+        capped[self.num_rated + keep] = new[keep]
+        return capped
 
     def _best_per_franchise(self, scores: np.ndarray, k: int, available: int) -> np.ndarray:
         """The ``k`` best columns, at most one per franchise, best first."""

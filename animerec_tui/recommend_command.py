@@ -35,7 +35,7 @@ NEW_TAG = "new"
 
 def build_filters(
     types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int],
-    year_from: int | None = None, year_to: int | None = None, novelty: float = 0.0, every_entry: bool = False,
+    year_from: int | None = None, year_to: int | None = None, novelty: float = 0.0, every_entry: bool = False, new_share: float = Filters.new_share,
 ) -> Filters:
     """Filters from CLI options, with type names checked case-insensitively and the year range in order."""
     canonical = {t.lower(): t for t in TYPES}
@@ -55,6 +55,7 @@ def build_filters(
         year_to=year_to,
         novelty=novelty,
         one_per_franchise=not every_entry,
+        new_share=new_share,
     )
 
 
@@ -151,7 +152,7 @@ def run_recommend(opts: dict) -> None:
     # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
     filters = build_filters(
         opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"], opts["year_from"], opts["year_to"],
-        opts.get("novelty", 0.0), opts.get("every_entry", False),
+        opts.get("novelty", 0.0), opts.get("every_entry", False), opts.get("new_share", Filters.new_share),
     )
     check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None

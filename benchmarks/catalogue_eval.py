@@ -3,6 +3,8 @@
     python benchmarks/catalogue_eval.py cold    --data runs/default/data --work runs/cold [--epochs 15]
     python benchmarks/catalogue_eval.py recent  --data runs/default/data --model Data/model
     python benchmarks/catalogue_eval.py coverage --model Data/model
+    python benchmarks/catalogue_eval.py whole   --data runs/default/data --model Data/model [--split test]
+    python benchmarks/catalogue_eval.py new-share --data runs/default/data --work runs/cold
 
 cold: hide a random 10% of the rated anime (seed 0) from training entirely (their rows leave
 the training and validation lists; the model knows them from metadata only), train a model
@@ -16,6 +18,14 @@ anime at all: 0 by construction.
 
 recent: the 2023 crawl's test users (raw user ids >= 2,000,000 in the build's merge) whose
 held-out anime first aired 2017-2022, ranked among the anime of those years.
+
+new-share: with the cold split's model, how many anime without ratings a top 10 should
+hold (``Filters.new_share``), on the validation users of the full data: their held-out
+anime is a hidden one as often as chance makes it, so the table weighs what showing such
+anime gains for those users against what it costs everyone else.
+
+whole: a split's users ranked among every anime the model knows (the app's ranking), with
+no, 2 or any anime without ratings allowed in a top 10.
 
 coverage: share of the catalogue the model scores, and share of the 2023 crawl's liked
 anime (score >= 7) it can take as favourites.
@@ -39,7 +49,7 @@ from training.catalog import read_catalog  # noqa: E402
 from training.checkpoint import load_model  # noqa: E402
 from training.config import resolve_config  # noqa: E402
 from training.data import Dataset, load_dataset  # noqa: E402
-from training.evaluate import metrics_from_ranks  # noqa: E402
+from training.evaluate import metrics_from_ranks, split_inputs  # noqa: E402
 from training.genres import item_tokens  # noqa: E402
 from training.scoring import model_scorer  # noqa: E402
 from training.train import train  # noqa: E402
@@ -142,6 +152,72 @@ def cold(args) -> None:
         table(rows, f"cold start, ranked among the {pool} ({int(candidates.sum()):,} anime)")
 
 
+def _capped_ranks(scores: np.ndarray, inputs: list[np.ndarray], targets: np.ndarray, rated: int, shown: int | None) -> np.ndarray:
+    """Ranks over the whole catalogue when only each row's best ``shown`` anime without ratings
+    (columns >= ``rated``) may appear (None: all may); a target left out ranks last."""
+    out = np.empty(len(targets), dtype=np.int64)
+    for row, (seen, target) in enumerate(zip(inputs, targets)):
+        s = scores[row].astype(np.float64)
+        s[seen] = -np.inf
+        if shown is not None:
+            new = s[rated:]
+            kept = np.argsort(-new, kind="stable")[:shown]
+            capped = np.full(new.size, -np.inf)
+            capped[kept] = new[kept]
+            s[rated:] = capped
+        out[row] = int((s > s[target]).sum()) + int(np.count_nonzero(s == s[target])) - 1 if np.isfinite(s[target]) else s.size
+    return out
+
+
+def new_share(args) -> None:
+    """How many anime without ratings a top 10 should hold: the cold split's model (``cold``),
+    the validation users of the full data with their natural mix of held-out anime, rated or
+    hidden; each row keeps only its best N anime without ratings (Filters.new_share * 10)."""
+    data = load_dataset(args.data)
+    rng = np.random.default_rng(0)  # the same hidden anime as ``cold``
+    hidden = np.sort(rng.choice(np.arange(1, data.num_items + 1), size=data.num_items // 10, replace=False))
+    model, meta = load_model(args.work / "run", which="best")
+    vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
+    column = {int(m): j for j, m in enumerate(vocab)}
+    to_col = np.asarray([column[int(m)] for m in data.item_ids])
+    val_off, val_items = data.splits["val"]
+    train_off, train_items = data.splits["train"]
+    users = np.flatnonzero(np.diff(val_off) > 0)
+    inputs = [to_col[train_items[train_off[u] : train_off[u + 1]] - 1] for u in users]
+    targets = to_col[val_items[val_off[users]] - 1]
+    offsets = np.concatenate([[0], np.cumsum([len(i) for i in inputs])]).astype(np.int64)
+    scores = model_scorer(model, False)(np.arange(len(users)), offsets, np.concatenate(inputs) + 1)
+    rated = model.config.rated
+    is_hidden = targets >= rated
+    print(f"\n{users.size:,} validation users, {int(is_hidden.sum())} of whose held-out anime is one of the {hidden.size} hidden "
+          f"(known from metadata only); ranked among all {vocab.size:,} anime, {rated:,} of them rated\n")
+    print("| anime without ratings allowed in a top 10 | new_share | NDCG@10 all | Recall@10 all | NDCG@10, hidden target | NDCG@10, rated target |")
+    print("|---|---|---|---|---|---|")
+    for shown in (0, 1, 2, 3, None):
+        ranks = _capped_ranks(scores, inputs, targets, rated, shown)
+        every, gone, kept = metrics_from_ranks(ranks), metrics_from_ranks(ranks[is_hidden]), metrics_from_ranks(ranks[~is_hidden])
+        share = "1" if shown is None else f"{shown / 10:.1f}"
+        print(f"| {'any' if shown is None else shown} | {share} | {every['ndcg@10']:.4f} | {every['recall@10']:.4f} | {gone['ndcg@10']:.4f} | {kept['ndcg@10']:.4f} |")
+
+
+def whole(args) -> None:
+    """A split's users ranked among every anime the model knows, as the app ranks them."""
+    data = load_dataset(args.data)
+    model, meta = load_model(args.model)
+    vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
+    if not np.array_equal(vocab[: data.num_items], data.item_ids):
+        raise SystemExit(f"{args.model} was not trained on {args.data}")
+    users, in_off, in_items, targets = split_inputs(data, args.split)
+    scores = model_scorer(model, False)(users, in_off, in_items)
+    inputs = [in_items[in_off[u] : in_off[u + 1]] - 1 for u in users]
+    print(f"\n{users.size:,} {args.split} users; {vocab.size:,} anime, {model.config.rated:,} rated (every held-out anime is a rated one)\n")
+    print("| anime without ratings allowed in a top 10 | NDCG@10 | Recall@10 | NDCG@100 | MRR |")
+    print("|---|---|---|---|---|")
+    for shown in (0, 2, None):
+        m = metrics_from_ranks(_capped_ranks(scores, inputs, targets - 1, model.config.rated, shown))
+        print(f"| {'any' if shown is None else shown} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['ndcg@100']:.4f} | {m['mrr']:.4f} |")
+
+
 def recent(args) -> None:
     data, catalog = load_dataset(args.data), read_catalog(CATALOG)
     model, meta = load_model(args.model)
@@ -163,8 +239,14 @@ def recent(args) -> None:
     counts = np.zeros(vocab.size)
     counts[: data.num_items] = np.bincount(data.splits["train"][1], minlength=data.num_items + 1)[1:]
     members = np.asarray([catalog.by_id.get(int(m), {}).get("members") or 0 for m in vocab], dtype=np.float64)
+    capped = scores.astype(np.float64)
+    new = np.flatnonzero(in_years[data.num_items :]) + data.num_items
+    for row, seen in zip(capped, inputs):  # as the engine shows them by default: at most 2 of a top 10 without ratings
+        unseen = np.setdiff1d(new, seen)
+        row[unseen[np.argsort(-row[unseen], kind="stable")[2:]]] = -np.inf
     rows = [(name, metrics_from_ranks(ranks_among(s, inputs, targets, in_years)))
-            for name, s in (("BERT4Rec (whole catalogue)", scores), ("popularity (training counts)", np.broadcast_to(counts, scores.shape)),
+            for name, s in (("BERT4Rec (whole catalogue)", scores), ("BERT4Rec, new_share 0.2", capped),
+                            ("popularity (training counts)", np.broadcast_to(counts, scores.shape)),
                             ("popularity (MAL members)", np.broadcast_to(members, scores.shape)))]
     table(rows, f"2023 crawl users ({users.size}) whose held-out anime first aired 2017-2022, ranked among the {int(in_years.sum()):,} anime of those years")
 
@@ -195,12 +277,19 @@ def main() -> None:
     r = sub.add_parser("recent")
     r.add_argument("--data", type=Path, default=REPO / "runs" / "default" / "data")
     r.add_argument("--model", type=Path, default=REPO / "Data" / "model")
+    n = sub.add_parser("new-share")
+    n.add_argument("--data", type=Path, default=REPO / "runs" / "default" / "data")
+    n.add_argument("--work", type=Path, default=REPO / "runs" / "cold")
+    w = sub.add_parser("whole")
+    w.add_argument("--data", type=Path, default=REPO / "runs" / "default" / "data")
+    w.add_argument("--model", type=Path, default=REPO / "Data" / "model")
+    w.add_argument("--split", default="test")
     v = sub.add_parser("coverage")
     v.add_argument("--model", type=Path, default=REPO / "Data" / "model")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"# python {' '.join(sys.argv)}  (torch threads: {torch.get_num_threads()})")
-    {"cold": cold, "recent": recent, "coverage": coverage}[args.what](args)
+    {"cold": cold, "new-share": new_share, "whole": whole, "recent": recent, "coverage": coverage}[args.what](args)
 
 
 if __name__ == "__main__":

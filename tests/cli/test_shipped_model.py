@@ -1,0 +1,52 @@
+"""The model that ships in Data/model, as a fresh install uses it: the whole catalogue, recent anime included."""
+
+from __future__ import annotations
+
+import json
+
+from animerec_tui.catalog import load_catalog
+from animerec_tui.engine import Engine
+from tests.conftest import invoke
+
+FRIEREN, JUJUTSU_KAISEN, CHAINSAW_MAN = 52991, 40748, 44511
+
+
+def test_recent_favourites_count_and_recent_anime_come_back(home):
+    result = invoke("recommend", "Sousou no Frieren", "Jujutsu Kaisen (TV)", "Chainsaw Man", "-k", "20", "--year-from", "2017", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["favourites"] == [FRIEREN, JUJUTSU_KAISEN, CHAINSAW_MAN] and document["unknown"] == []
+    assert len(document["recommendations"]) == 20
+    assert all(r["year"] >= 2017 for r in document["recommendations"])
+    # Frieren (2023) is known from its metadata alone; the other two were rated in the 2023 crawl
+    assert "Sousou no Frieren" in result.stderr and "no ratings yet" in result.stderr
+
+
+def test_the_shipped_model_scores_every_catalogue_anime():
+    catalog = load_catalog()
+    engine = Engine(catalog=catalog)
+    assert all(engine.knows(mal_id) for mal_id in catalog.by_id)
+    assert engine.rated(JUJUTSU_KAISEN) and engine.rated(CHAINSAW_MAN) and not engine.rated(FRIEREN)
+    similar = engine.similar(FRIEREN, k=10)
+    assert len(similar) == 10 and FRIEREN not in {r.mal_id for r in similar}
+
+
+def test_anime_without_ratings_take_at_most_their_share_unless_nothing_else_passes():
+    from dataclasses import replace
+
+    from animerec_tui.engine import Filters
+
+    engine = Engine(catalog=load_catalog())
+    favourites = [FRIEREN, CHAINSAW_MAN, 49387]  # Vinland Saga Season 2: two of three known from metadata only
+    free = engine.recommend(favourites, k=10, filters=Filters(new_share=1.0)).items
+    assert sum(not r.rated for r in free) > 2  # left free, their high scores crowd the list
+    default = engine.recommend(favourites, k=10).items
+    assert len(default) == 10 and sum(not r.rated for r in default) <= 2
+    # the ones shown are the best-scored of them, in their place
+    assert [r.mal_id for r in default if not r.rated] == [r.mal_id for r in free if not r.rated][: sum(not r.rated for r in default)]
+    assert all(r.rated for r in engine.recommend(favourites, k=10, filters=Filters(new_share=0.0)).items)
+    # when too few rated anime pass the filters, anime without ratings fill the list
+    few = int((engine.year_of[: engine.num_rated] >= 2023).sum())
+    assert few < 8
+    recent = engine.recommend(favourites, k=10, filters=replace(Filters(), year_from=2023)).items
+    assert len(recent) == 10 and sum(r.rated for r in recent) <= few and sum(not r.rated for r in recent) >= 10 - few
