@@ -32,6 +32,7 @@ class AnimeRecApp(App[None]):
         Binding("f3", "screen.toggle_sequels", "Sequels", id="sequels", tooltip="Hide or show sequels"),
         Binding("f4", "screen.toggle_adult", "Adult", id="adult", tooltip="Hide or show adult titles"),
         Binding("f5", "screen.step_novelty", "Novelty", id="novelty", tooltip="Step from what fans loved most (0) towards hidden gems (1) and round"),
+        Binding("f6", "screen.step_new_share", "New", id="new-share", tooltip="How much of the list may be anime without ratings yet: 20%, 50%, any, none"),
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, …"),
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
     ]
@@ -64,6 +65,7 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("filters: toggle sequels", "Hide or show sequels", main.action_toggle_sequels)
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", main.action_toggle_adult)
         yield SystemCommand("novelty: next step", "From what fans loved most (0) towards hidden gems (1)", main.action_step_novelty)
+        yield SystemCommand("new anime: next step", "How much of the list may be anime without ratings yet", main.action_step_new_share)
         yield SystemCommand("help: keys", "Every key of the app", self.action_help)
 
 

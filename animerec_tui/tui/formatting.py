@@ -88,6 +88,11 @@ def similar_text(item: Recommendation) -> Text:
     return Text.assemble(item.title + "  ", (f"{item.type or '?'} · {members_text(item.members)}", "dim"))
 
 
+def new_share_text(share: float) -> str:
+    """'at most 20% of the list', 'any number', 'none': how many anime without ratings may show."""
+    return "none" if share <= 0 else "any number" if share >= 1 else f"at most {share:.0%} of the list"
+
+
 def filters_text(filters: Filters, not_interested: int) -> str:
     """'all types · years 2010-2015 · sequels · no adult · 2 not interested': what the recommendations leave out."""
     parts = [", ".join(sorted(filters.types)) if filters.types else "all types"]
@@ -99,6 +104,8 @@ def filters_text(filters: Filters, not_interested: int) -> str:
     parts.append("no adult" if filters.hide_adult else "adult shown")
     if filters.novelty:
         parts.append(f"novelty {filters.novelty:.2f}")
+    if filters.new_share != type(filters).new_share:  # the default goes unsaid
+        parts.append(f"new: {new_share_text(filters.new_share)}")
     if not_interested:
         parts.append(f"{not_interested} not interested")
     return " · ".join(parts)

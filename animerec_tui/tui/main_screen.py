@@ -25,7 +25,7 @@ from animerec_tui.engine import Filters
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
-from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text
+from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text, new_share_text
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import SearchPane
@@ -245,6 +245,16 @@ class MainScreen(WorkingScreen):
         self.filters = replace(self.filters, novelty=novelty)
         lean = "what fans of your favourites loved most" if novelty == 0 else "hidden gems" if novelty == 1 else "further from the most watched"
         self.notify(f"novelty {novelty:.2f}: {lean}")
+
+    NEW_SHARE_STEPS = (0.2, 0.5, 1.0, 0.0)
+    """F6 goes through these and round, from the default (``Filters.new_share``; RESULTS.md section 9)."""
+
+    def action_step_new_share(self) -> None:
+        steps = self.NEW_SHARE_STEPS
+        at = next((i for i, step in enumerate(steps) if abs(step - self.filters.new_share) < 1e-9), -1)
+        share = steps[(at + 1) % len(steps)]
+        self.filters = replace(self.filters, new_share=share)
+        self.notify(f"anime without ratings yet: {new_share_text(share)}")
 
     def action_toggle_adult(self) -> None:
         self.filters = replace(self.filters, hide_adult=not self.filters.hide_adult)

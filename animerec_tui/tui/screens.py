@@ -7,6 +7,7 @@ None of them reaches into the app or the engine.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -130,17 +131,15 @@ class FiltersScreen(ModalScreen[Filters | None]):
         except ValueError as error:
             self.query_one("#year-error", Static).update(Text(str(error), style="bold red"))
             return
-        self.dismiss(
-            Filters(
+        self.dismiss(  # what this screen does not edit (novelty, the new-anime share, ...) stays
+            replace(
+                self.filters,
                 types=frozenset(self.query_one("#types", SelectionList).selected),
                 hide_sequels=self.query_one("#sequels", Checkbox).value,
                 hide_adult=self.query_one("#adult", Checkbox).value,
                 include_genres=frozenset(self.query_one("#genres", SelectionList).selected),
-                exclude_genres=self.filters.exclude_genres,
-                exclude=self.filters.exclude,
                 year_from=year_from,
                 year_to=year_to,
-                novelty=self.filters.novelty,
             )
         )
 

@@ -442,3 +442,21 @@ async def test_f5_steps_novelty_and_the_results_lean_away_from_the_popular(tiny_
         await pilot.press("f5")  # and round to 0
         await settle(pilot)
         assert "novelty" not in status(app) and result_ids(app) == before
+
+
+async def test_f6_steps_the_share_of_anime_without_ratings_and_the_filters_screen_keeps_it(tiny_model, home):
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        assert "new:" not in status(app)  # the default goes unsaid
+        await pilot.press("f6")
+        await settle(pilot)
+        assert app.screen.filters.new_share == 0.5
+        assert "new: at most 50% of the list" in status(app) and any("at most 50% of the list" in t for t in toasts(app))
+        await pilot.press("f5")  # novelty too: the filters screen edits neither
+        await _years_typed(app, pilot, "2000", "")
+        assert app.screen.filters.new_share == 0.5 and app.screen.filters.novelty == 0.25
+        await pilot.press("f6", "f6")
+        await settle(pilot)
+        assert app.screen.filters.new_share == 0.0 and "new: none" in status(app)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert app.screen.filters.new_share == 0.2 and "new:" not in status(app)
