@@ -48,8 +48,9 @@ class Filters:
     favourites alone (benchmarks/RESULTS.md section 11 measures what it costs and gives)."""
     new_share: float = 0.2
     """At most this share of the results (rounded up) are anime without ratings, known from
-    their metadata alone, unless too few rated anime pass the filters to fill the list; 1
-    ranks them freely among the rest. Their scores run high (a model that never saw anyone
+    their metadata alone, and of every first n results at most ``ceil(new_share * n)`` (1 of
+    the first 5, 2 of the first 10 at 0.2), unless too few rated anime pass the filters to
+    fill the list; 1 ranks them freely among the rest. Their scores run high (a model that never saw anyone
     like them has nothing to hold them down), and at full freedom they take a third of every
     list and cost accuracy (benchmarks/RESULTS.md section 9 measures the trade)."""
     year_from: int | None = None
@@ -258,10 +259,33 @@ class Engine:
             more = counts[np.searchsorted(shown, self.franchise_of[top])] - 1
         else:
             top = np.argpartition(-scores, k - 1)[:k]
-            top = top[np.argsort(-scores[top], kind="stable")]
+            top = top[np.lexsort((top, -scores[top]))]
             more = np.zeros(top.size, dtype=np.int64)
+        if filters.new_share < 1:
+            order = self._spread_new(top, filters.new_share)
+            top, more = top[order], more[order]
         reasons = self._reasons(known, top)
         return [self._recommendation(int(j), float(scores[j]), reasons[n], int(more[n])) for n, j in enumerate(top)]
+
+    def _spread_new(self, top: np.ndarray, share: float) -> np.ndarray:
+        """An order of ``top`` (best first) in which every first n results hold at most
+        ``ceil(share * n)`` anime without ratings (1 of the first 5, 2 of the first 10 at
+        0.2), each taking the first place the rule allows; past the rated ones, the rest."""
+        rated, new = np.flatnonzero(top < self.num_rated), np.flatnonzero(top >= self.num_rated)
+        order: list[int] = []
+        r = n = 0
+        for place in range(1, top.size + 1):
+            allowed = n < new.size and n + 1 <= math.ceil(share * place - 1e-9)
+            if allowed and (r == rated.size or new[n] < rated[r]):
+                order.append(int(new[n]))
+                n += 1
+            elif r < rated.size:
+                order.append(int(rated[r]))
+                r += 1
+            else:  # no rated one left: the rest are anime without ratings
+                order.append(int(new[n]))
+                n += 1
+        return np.asarray(order, dtype=np.int64)
 
     def _few_new(self, scores: np.ndarray, k: int, filters: Filters) -> np.ndarray:
         """``scores`` with all but the best ``ceil(new_share * k)`` anime without ratings set to
@@ -296,7 +320,7 @@ class Engine:
         m = min(available, max(4 * k, 200))
         while True:
             candidates = np.argpartition(-scores, m - 1)[:m]
-            candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
+            candidates = candidates[np.lexsort((candidates, -scores[candidates]))]  # ties by column, whatever the partition gave
             _, first = np.unique(self.franchise_of[candidates], return_index=True)
             if first.size >= k or m == available:
                 return candidates[np.sort(first)[:k]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from animerec_tui.catalog import load_catalog
 from animerec_tui.engine import Engine
@@ -45,6 +46,11 @@ def test_anime_without_ratings_take_at_most_their_share_unless_nothing_else_pass
     # the ones shown are the best-scored of them, in their place
     assert [r.mal_id for r in default if not r.rated] == [r.mal_id for r in free if not r.rated][: sum(not r.rated for r in default)]
     assert all(r.rated for r in engine.recommend(favourites, k=10, filters=Filters(new_share=0.0)).items)
+    # spread through the list, not bunched at its top: a list of 50 opens as a list of 10 would
+    longer = engine.recommend(favourites, k=50).items
+    assert sum(not r.rated for r in longer) == 10 and [r.mal_id for r in longer[:10]] == [r.mal_id for r in default]
+    for n in range(1, 51):
+        assert sum(not r.rated for r in longer[:n]) <= math.ceil(0.2 * n - 1e-9)
     # when too few rated anime pass the filters, anime without ratings fill the list
     few = int((engine.year_of[: engine.num_rated] >= 2023).sum())
     assert few < 8
