@@ -25,6 +25,25 @@ def default_model_dir() -> Path:
     return data_dir() / "model"
 
 
+def spread_order(is_new: np.ndarray, share: float) -> np.ndarray:
+    """An order of a best-first list, ``is_new`` marking its anime without ratings, in which
+    every first n places hold at most ``ceil(share * n)`` of them (1 of the first 5, 2 of the
+    first 10 at 0.2), each taking the first place the rule allows; once the rated ones run
+    out, the rest follow."""
+    rated, new = np.flatnonzero(~is_new), np.flatnonzero(is_new)
+    order: list[int] = []
+    r = n = 0
+    for place in range(1, is_new.size + 1):
+        allowed = n < new.size and n + 1 <= math.ceil(share * place - 1e-9)
+        if r < rated.size and not (allowed and new[n] < rated[r]):
+            order.append(int(rated[r]))
+            r += 1
+        else:
+            order.append(int(new[n]))
+            n += 1
+    return np.asarray(order, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Filters:
     """What may come back. Favourites and ``exclude`` never do."""
@@ -50,9 +69,9 @@ class Filters:
     """At most this share of the results (rounded up) are anime without ratings, known from
     their metadata alone, and of every first n results at most ``ceil(new_share * n)`` (1 of
     the first 5, 2 of the first 10 at 0.2), unless too few rated anime pass the filters to
-    fill the list; 1 ranks them freely among the rest. Their scores run high (a model that never saw anyone
-    like them has nothing to hold them down), and at full freedom they take a third of every
-    list and cost accuracy (benchmarks/RESULTS.md section 9 measures the trade)."""
+    fill the list; 1 ranks them freely among the rest. Their scores run high (nothing in the
+    data holds them down): left free they take 13% of the test users' top-10 places and cost
+    8% of NDCG@10 (benchmarks/RESULTS.md section 9 measures the trade)."""
     year_from: int | None = None
     """If set, a result must have started in this year or later."""
     year_to: int | None = None
@@ -250,7 +269,8 @@ class Engine:
         k = min(k, int(passing.sum()))
         if k <= 0:
             return []
-        if filters.new_share < 1 and self.num_rated < scores.size:
+        some_new = filters.new_share < 1 and self.num_rated < scores.size
+        if some_new:
             scores = self._few_new(scores, k, filters)
         available = int(np.isfinite(scores).sum())
         if filters.one_per_franchise:
@@ -261,31 +281,11 @@ class Engine:
             top = np.argpartition(-scores, k - 1)[:k]
             top = top[np.lexsort((top, -scores[top]))]
             more = np.zeros(top.size, dtype=np.int64)
-        if filters.new_share < 1:
-            order = self._spread_new(top, filters.new_share)
+        if some_new:
+            order = spread_order(top >= self.num_rated, filters.new_share)
             top, more = top[order], more[order]
         reasons = self._reasons(known, top)
         return [self._recommendation(int(j), float(scores[j]), reasons[n], int(more[n])) for n, j in enumerate(top)]
-
-    def _spread_new(self, top: np.ndarray, share: float) -> np.ndarray:
-        """An order of ``top`` (best first) in which every first n results hold at most
-        ``ceil(share * n)`` anime without ratings (1 of the first 5, 2 of the first 10 at
-        0.2), each taking the first place the rule allows; past the rated ones, the rest."""
-        rated, new = np.flatnonzero(top < self.num_rated), np.flatnonzero(top >= self.num_rated)
-        order: list[int] = []
-        r = n = 0
-        for place in range(1, top.size + 1):
-            allowed = n < new.size and n + 1 <= math.ceil(share * place - 1e-9)
-            if allowed and (r == rated.size or new[n] < rated[r]):
-                order.append(int(new[n]))
-                n += 1
-            elif r < rated.size:
-                order.append(int(rated[r]))
-                r += 1
-            else:  # no rated one left: the rest are anime without ratings
-                order.append(int(new[n]))
-                n += 1
-        return np.asarray(order, dtype=np.int64)
 
     def _few_new(self, scores: np.ndarray, k: int, filters: Filters) -> np.ndarray:
         """``scores`` with all but the best ``ceil(new_share * k)`` anime without ratings set to

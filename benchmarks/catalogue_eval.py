@@ -46,6 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from animerec_tui.engine import spread_order  # noqa: E402
 from training.catalog import read_catalog  # noqa: E402
 from training.checkpoint import load_model  # noqa: E402
 from training.config import resolve_config  # noqa: E402
@@ -187,15 +188,9 @@ def new_in_top(scores: np.ndarray, inputs: list[np.ndarray], rated: int, share: 
     for row, seen in zip(scores, inputs):
         s = row.astype(np.float64)
         s[seen] = -np.inf
-        best_rated = np.sort(s[:rated])[::-1][:k]
-        best_new = np.sort(s[rated:])[::-1][:k]
-        r = n = 0
-        for place in range(1, k + 1):
-            if n < k and n + 1 <= math.ceil(share * place - 1e-9) and (r == k or best_new[n] > best_rated[r]):
-                n += 1
-            else:
-                r += 1
-        taken += n
+        best = np.concatenate([np.argsort(-s[:rated], kind="stable")[:k], rated + np.argsort(-s[rated:], kind="stable")[:k]])
+        best = best[np.lexsort((best, -s[best]))]  # best first, ties to the lower column (rated first), as the engine
+        taken += int((best[spread_order(best >= rated, share)[:k]] >= rated).sum())
     return taken / (k * len(inputs))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import typer
+
 from animerec_tui.catalog import load_catalog
 from animerec_tui.engine import Engine
 from tests.conftest import invoke
@@ -56,3 +58,11 @@ def test_anime_without_ratings_take_at_most_their_share_unless_nothing_else_pass
     assert few < 8
     recent = engine.recommend(favourites, k=10, filters=replace(Filters(), year_from=2023)).items
     assert len(recent) == 10 and sum(r.rated for r in recent) <= few and sum(not r.rated for r in recent) >= 10 - few
+
+
+def test_the_cli_default_share_is_the_engine_default():
+    from animerec_tui.cli import app
+    from animerec_tui.engine import Filters
+
+    command = typer.main.get_command(app).commands["recommend"]  # type: ignore[attr-defined]
+    assert next(p.default for p in command.params if p.name == "new_share") == Filters.new_share
