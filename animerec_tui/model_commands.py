@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -84,18 +85,21 @@ def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, de
 
     data = load_dataset(data_folder)
     context, device = distributed.setup(pick_device(device))
+    finished = False
     try:
-        _train(data, Path(out), resume, force, choices, typed, context, device)
+        report = _train(data, Path(out), resume, force, choices, typed, context, device)
+        finished = True
     except BrokenPipeError:
         raise  # the reader of stdout went away; main() ends quietly
     except OSError as exc:  # a write the training code did not expect to fail
         where = f"{exc.filename}: " if exc.filename else ""
         raise UserError(f"training stopped: {where}{exc.strerror or exc}") from None
     finally:
-        distributed.teardown(context)
+        distributed.teardown(context, together=finished)
+    report()
 
 
-def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, context, device: str) -> None:
+def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, context, device: str) -> Callable[[], None]:
     from animerec_tui.catalog import load_catalog
     from training.config import resolve_config
     from training.train import train
@@ -111,16 +115,21 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
     started = time.perf_counter()
     with TrainProgress(config.epochs, err, banner) as progress:
         summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids, prior_items=resolved.prior_items)
-    if not context.main:
-        return
-    if summary["interrupted"]:
-        err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
-        raise SystemExit(128 + summary["signal"] if summary["signal"] else 130)
-    print((run / "training_chart.txt").read_text(), end="")
-    best = summary["best"]
-    Console(highlight=False).print(
-        f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {run}"
-    )
+
+    def report() -> None:
+        """What rank 0 prints once every process has left the process group."""
+        if not context.main:
+            return
+        if summary["interrupted"]:
+            err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
+            raise SystemExit(128 + summary["signal"] if summary["signal"] else 130)
+        print((run / "training_chart.txt").read_text(), end="")
+        best = summary["best"]
+        Console(highlight=False).print(
+            f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {run}"
+        )
+
+    return report
 
 
 def _refuse_changed_settings(run: Path, typed, wanted: dict) -> None:
