@@ -8,7 +8,7 @@ catalogue, and a short reason per result. Never imports Textual.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -156,6 +156,9 @@ class Engine:
         self.num_rated = self.model.config.rated
         self.prior = self.table[1].detach().cpu().numpy()
         """The popularity prior in every score: the output bias (per anime and from metadata)."""
+        from training.scoring import SetScorer
+
+        self.scorer = SetScorer(self.model, self.table) if self.model.config.readout == "items" else None
         self._attributes()
 
     def _attributes(self) -> None:
@@ -168,6 +171,8 @@ class Engine:
         # A catalogue without franchises (an older one) makes every anime its own.
         self.franchise_of = np.asarray([e.get("franchise") or e["mal_id"] for e in entries], dtype=np.int64)
         self.first_of_franchise = self.franchise_of == self.item_ids
+        _, self.franchise_index = np.unique(self.franchise_of, return_inverse=True)
+        """Each column's franchise as 0..F-1, for counting per franchise without sorting."""
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
@@ -233,34 +238,59 @@ class Engine:
         return self.recommend_many([(list(favourites), filters)], k)[0]
 
     def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = 20) -> list[Result]:
-        """Answer many requests with batched forward passes."""
+        """Answer many requests with batched forward passes.
+
+        Each batch is encoded once; requests with the same filters are scored together, and
+        only over the anime their filters let through."""
         parsed = [self.split_known(favs) for favs, _ in requests]
         results: list[Result | None] = [None] * len(requests)
-        rows = [i for i, (known, _) in enumerate(parsed) if known]
+        # Batches of similar lengths: a batch pads every row to its longest.
+        rows = sorted((i for i, (known, _) in enumerate(parsed) if known), key=lambda i: len(parsed[i][0]))
         for i, (known, unknown) in enumerate(parsed):
             if not known:
                 results[i] = Result(self._popular(k, requests[i][1], []), unknown)
         for start in range(0, len(rows), 256):
             batch = rows[start : start + 256]
-            scores = self._scores([parsed[i][0] for i in batch])
-            for row, i in enumerate(batch):
-                known, unknown = parsed[i]
-                novelty = requests[i][1].novelty
-                leaned = scores[row] - novelty * self.prior if novelty else scores[row]
-                results[i] = Result(self._top(leaned, known, k, requests[i][1]), unknown)
+            if self.scorer is None:
+                scores = self._scores([parsed[i][0] for i in batch])
+                for row, i in enumerate(batch):
+                    results[i] = self._result(scores[row], parsed[i], k, requests[i][1])
+                continue
+            encoded = self.scorer.encode([parsed[i][0] for i in batch])
+            groups: dict[Filters, list[int]] = {}
+            for row, i in enumerate(batch):  # novelty and new_share change the ranking, not what may be shown
+                groups.setdefault(replace(requests[i][1], novelty=0.0, new_share=0.0), []).append(row)
+            for members in groups.values():
+                allowed = self.allowed(requests[batch[members[0]]][1])
+                columns = np.flatnonzero(allowed)
+                scores = self.scorer.scores(encoded, np.asarray(members), columns)
+                for n, row in enumerate(members):
+                    i = batch[row]
+                    full = np.full(allowed.size, -np.inf)
+                    full[columns] = scores[n]
+                    results[i] = self._result(full, parsed[i], k, requests[i][1], allowed, lambda top, e=encoded, row=row, known=parsed[i][0]: self.scorer.shares(e, row, known, top))
         return results  # type: ignore[return-value]
+
+    def _result(self, scores: np.ndarray, parsed: tuple[list[int], list[int]], k: int, filters: Filters, allowed: np.ndarray | None = None, shares=None) -> Result:
+        known, unknown = parsed
+        leaned = scores - filters.novelty * self.prior if filters.novelty else scores
+        return Result(self._top(leaned, known, k, filters, allowed, shares), unknown)
 
     def _popular(self, k: int, filters: Filters, known: list[int]) -> list[Recommendation]:
         """With no usable favourites: the model's learned popularity (its output bias)."""
         bias = self.table[1].detach().cpu().numpy().astype(np.float64)
         return self._top(bias, known, k, filters)
 
-    def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters) -> list[Recommendation]:
+    def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters, allowed: np.ndarray | None = None, shares=None) -> list[Recommendation]:
+        """The top ``k`` of ``scores`` that pass ``filters`` (``allowed``, when the caller has
+        it), in the order shown; ``shares(top)``: the favourites' vote shares of those columns,
+        when the caller already has the request encoded."""
+        allowed = self.allowed(filters) if allowed is None else allowed
         finite = np.isfinite(scores)
-        if not finite.any():
+        if allowed.any() and not (finite & allowed).any():
             raise UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
         # An overflowed score is no recommendation, and +inf would top every list.
-        scores = np.where(self.allowed(filters) & finite, scores, -np.inf)
+        scores = np.where(allowed & finite, scores, -np.inf)
         if known:
             scores[np.asarray(known) - 1] = -np.inf
             if filters.hide_sequels:  # nothing more of what the user already knows
@@ -275,8 +305,7 @@ class Engine:
         available = int(np.isfinite(scores).sum())
         if filters.one_per_franchise:
             top = self._best_per_franchise(scores, k, available)
-            shown, counts = np.unique(self.franchise_of[passing], return_counts=True)
-            more = counts[np.searchsorted(shown, self.franchise_of[top])] - 1
+            more = np.bincount(self.franchise_index[passing], minlength=self.franchise_index.max() + 1)[self.franchise_index[top]] - 1
         else:
             top = np.argpartition(-scores, k - 1)[:k]
             top = top[np.lexsort((top, -scores[top]))]
@@ -284,7 +313,7 @@ class Engine:
         if some_new:
             order = spread_order(top >= self.num_rated, filters.new_share)
             top, more = top[order], more[order]
-        reasons = self._reasons(known, top)
+        reasons = self._reasons(known, top, shares)
         return [self._recommendation(int(j), float(scores[j]), reasons[n], int(more[n])) for n, j in enumerate(top)]
 
     def _few_new(self, scores: np.ndarray, k: int, filters: Filters) -> np.ndarray:
@@ -304,11 +333,16 @@ class Engine:
             if order.size >= k or m == finite.size:
                 break
             m = min(finite.size, 4 * m)
-        rated_groups = np.unique(group[: self.num_rated][np.isfinite(rated)])
-        quota = max(math.ceil(filters.new_share * k - 1e-9), k - rated_groups.size)
+        groups = self.franchise_index if filters.one_per_franchise else np.arange(scores.size)
+        has_rated = np.bincount(groups[: self.num_rated][np.isfinite(rated)], minlength=groups.max() + 1) > 0
+        rated_groups = int(np.count_nonzero(has_rated))
+        quota = max(math.ceil(filters.new_share * k - 1e-9), k - rated_groups)
         while True:
             keep = order[:quota]
-            if quota >= order.size or rated_groups.size >= k or np.union1d(rated_groups, group[self.num_rated + keep]).size >= k:
+            if quota >= order.size or rated_groups >= k:
+                break
+            kept = np.unique(groups[self.num_rated + keep])
+            if rated_groups + np.count_nonzero(~has_rated[kept]) >= k:
                 break
             quota += 1
         capped = np.concatenate([rated, np.full(new.size, -np.inf)])
@@ -334,7 +368,7 @@ class Engine:
         members = np.flatnonzero(self.franchise_of == self.franchise_of[column - 1])
         return sorted((int(self.item_ids[j]) for j in members), key=lambda m: (self.by_id[m].get("year") or 9999, m))
 
-    def _reasons(self, known: list[int], top: np.ndarray, per_item: int = 2) -> list[list[tuple[str, float | None]]]:
+    def _reasons(self, known: list[int], top: np.ndarray, shares=None, per_item: int = 2) -> list[list[tuple[str, float | None]]]:
         """For each result, the favourites that make up most of its score, with their shares.
 
         With the items readout the score is the log-sum-exp of every favourite's vote, so a
@@ -347,9 +381,9 @@ class Engine:
         if self.model.config.readout == "items":
             from training.scoring import vote_shares
 
-            shares = vote_shares(self.model, np.asarray(known), np.asarray(top), self.device, self.table)
-            best = np.argsort(-shares, axis=1, kind="stable")[:, :per_item]
-            return [[(self._title(known[c]), float(shares[row, c])) for c in cols] for row, cols in enumerate(best)]
+            split = vote_shares(self.model, np.asarray(known), np.asarray(top), self.device, self.table) if shares is None else shares(np.asarray(top))
+            best = np.argsort(-split, axis=1, kind="stable")[:, :per_item]
+            return [[(self._title(known[c]), float(split[row, c])) for c in cols] for row, cols in enumerate(best)]
         import torch
 
         fav = torch.as_tensor(np.asarray(known) - 1)
@@ -374,6 +408,4 @@ class Engine:
         if int(mal_id) not in self.dense:
             where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"
             raise UserError(f"MAL id {mal_id} {where}, so there are no similar anime for it")
-        dense = self.dense[int(mal_id)]
-        scores = self._scores([[dense]])[0]
-        return self._top(scores, [dense], k, filters)
+        return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k)[0].items

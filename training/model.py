@@ -186,6 +186,83 @@ OutputTable = tuple[torch.Tensor, torch.Tensor]
 """The output layer of items 1..k: weights (k, H) and bias (k,)."""
 
 
+@dataclass(frozen=True)
+class Voters:
+    """The items readout's voters of some rows: what each votes with, and for whom it cannot."""
+
+    vectors: torch.Tensor
+    """(V, H) float32: each voter's hidden vector."""
+    row: torch.Tensor
+    """(V,): the row each voter belongs to."""
+    own: torch.Tensor
+    """(V,): each voter's token: its item id (it never votes for itself), or the mask id."""
+    rows: int
+    """How many rows there are (a row may have no voters only if it is empty)."""
+
+    def of_rows(self, rows: torch.Tensor) -> Voters:
+        """The voters of ``rows`` (sorted row ids), renumbered 0..len(rows)-1 in that order."""
+        position = torch.full((self.rows,), -1, dtype=torch.long, device=self.row.device)
+        position[rows] = torch.arange(rows.numel(), device=rows.device)
+        mine = position[self.row] >= 0
+        return Voters(self.vectors[mine], position[self.row[mine]], self.own[mine], int(rows.numel()))
+
+
+EXP_SAFE = 75.0
+"""|vote| bound below which exp() needs no shift: exp(75) times 4,096 voters stays finite in
+fp32, and exp(-75) is no denormal."""
+
+
+def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns: torch.Tensor | None = None, block: int = 1024, group: int = 512) -> torch.Tensor:
+    """Each row's log-sum-exp of its voters' votes, for every output column (item j+1 is column
+    j of ``weights``, float32 (n, H)) or only ``columns`` (sorted): (rows, C). A voter never
+    votes for its own item. Voters come sorted by row (as ``BERT4Rec.voters`` gives them).
+
+    The votes go through ``block`` columns by about ``group`` voters (whole rows) at a time,
+    so each slice is multiplied, exponentiated and summed into its rows while it is still in
+    cache: for a long list that is twice as fast as one (V, n) pass, whose votes spill to
+    memory between the steps, and a batch of many requests costs what they cost alone. Where
+    every vote of a group is bounded by ``EXP_SAFE`` (|h . w| <= max |h| * max |w|) the exps
+    are summed as they are, without the max and subtraction passes; otherwise that group
+    takes them.
+    """
+    count = weights.shape[0] if columns is None else int(columns.numel())
+    out = torch.empty(voters.rows, count, device=weights.device)
+    items = voters.own - 1
+    voter = torch.nonzero((voters.own != mask_id) & (items < weights.shape[0]), as_tuple=True)[0]
+    slot = items[voter]  # the column of each voter's own item, in the output
+    if columns is not None:
+        found = torch.searchsorted(columns, slot).clamp_max_(max(count - 1, 0))
+        kept = columns[found] == slot if count else torch.zeros_like(slot, dtype=torch.bool)
+        voter, slot = voter[kept], found[kept]
+    # Row r's voters are first[r]:first[r + 1]; groups of whole rows of about ``group`` voters.
+    first = torch.searchsorted(voters.row, torch.arange(voters.rows + 1, device=voters.row.device)).tolist()
+    groups, r0 = [], 0
+    for r1 in range(1, voters.rows + 1):
+        if r1 == voters.rows or first[r1 + 1] - first[r0] > group:
+            groups.append((r0, r1))
+            r0 = r1
+    norms = voters.vectors.norm(dim=1)
+    largest = float(weights.norm(dim=1).max()) if len(weights) else 0.0
+    safe = [first[r1] == first[r0] or float(norms[first[r0] : first[r1]].max()) * largest <= EXP_SAFE for r0, r1 in groups]
+    for start in range(0, count, block):
+        stop = min(start + block, count)
+        part = (weights[start:stop] if columns is None else weights[columns[start:stop]]).T
+        in_block = (slot >= start) & (slot < stop)
+        for (r0, r1), bounded in zip(groups, safe):
+            v0, v1 = first[r0], first[r1]
+            votes = voters.vectors[v0:v1] @ part
+            own = in_block & (voter >= v0) & (voter < v1)
+            if bounded:
+                votes.exp_()[voter[own] - v0, slot[own] - start] = 0.0
+                sums = votes.sum(0, keepdim=True) if r1 - r0 == 1 else torch.zeros(r1 - r0, stop - start, device=votes.device).index_add_(0, voters.row[v0:v1] - r0, votes)
+                out[r0:r1, start:stop] = sums.clamp_min_(torch.finfo(torch.float32).tiny).log_()
+            else:  # rare: a row at a time
+                votes[voter[own] - v0, slot[own] - start] = -torch.inf
+                for r in range(r0, r1):
+                    out[r, start:stop] = torch.logsumexp(votes[first[r] - v0 : first[r + 1] - v0], dim=0)
+    return out
+
+
 class BERT4Rec(nn.Module):
     """Cloze-trained item transformer; ``score`` returns catalogue scores at chosen positions."""
 
@@ -341,33 +418,22 @@ class BERT4Rec(nn.Module):
             out[rows] = self._set_scores_eval(tokens[rows, : max(int(ends[rows].max()), 1)], table)
         return out
 
-    _EXP_SAFE = 75.0
-    """|vote| bound below which exp() needs no shift: exp(75) times 4,096 voters stays finite in
-    fp32, and exp(-75) is no denormal."""
+    def voters(self, tokens: torch.Tensor) -> Voters:
+        """The items readout's voters in rows of tokens, encoded (no autograd needed).
+
+        Every item of a row, in context, and the row's first mask token vote; the last block
+        runs only at their positions."""
+        is_mask = tokens == self.config.mask_id
+        voting = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
+        where = torch.nonzero(voting)
+        vectors = self.encode(tokens, where).float()
+        return Voters(vectors, where[:, 0], tokens[where[:, 0], where[:, 1]], tokens.shape[0])
 
     def _set_scores_eval(self, tokens: torch.Tensor, table: OutputTable) -> torch.Tensor:
-        """``_set_scores`` without autograd, in three passes over the votes instead of seven.
-
-        Only real voters get a row of votes (no padding rows to mask), and when every vote is
-        bounded by ``_EXP_SAFE`` (|h . w| <= max |h| * max |w|, checked per call) the exps are
-        summed directly, without the log-sum-exp's max and subtraction passes. A vote for
-        oneself is zeroed after the exp. Otherwise it falls back to the training path.
-        """
+        """``_set_scores`` without autograd (``vote_logsumexp``): only real voters vote, and the
+        votes go a cache-sized slice at a time."""
         weights, bias = table
-        is_mask = tokens == self.config.mask_id
-        voters = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
-        hidden = self.encode(tokens)
-        owner, position = torch.nonzero(voters, as_tuple=True)
-        vectors = hidden[owner, position].float()
-        weights = weights.float()
-        if float(vectors.norm(dim=1).max()) * float(weights.norm(dim=1).max()) > self._EXP_SAFE:
-            return self._set_scores(tokens, table, None)
-        votes = (vectors @ weights.T).exp_()  # (voters, n)
-        own = tokens[owner, position]
-        mine = torch.nonzero((own != self.config.mask_id) & (own <= weights.shape[0]), as_tuple=True)[0]
-        votes[mine, own[mine] - 1] = 0.0  # an item never votes for itself
-        sums = torch.zeros(tokens.shape[0], weights.shape[0], device=votes.device).index_add_(0, owner, votes)
-        return sums.clamp_min_(torch.finfo(torch.float32).tiny).log_() + bias.float()
+        return vote_logsumexp(self.voters(tokens), weights.float(), self.config.mask_id) + bias.float()
 
     def _set_scores(self, tokens: torch.Tensor, table: OutputTable, keep: torch.Tensor | None) -> torch.Tensor:
         weights, bias = table

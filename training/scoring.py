@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from training.data import chunked_queries, trim_padding
-from training.model import BERT4Rec, OutputTable
+from training.model import BERT4Rec, OutputTable, Voters, vote_logsumexp
 
 
 @torch.no_grad()
@@ -62,27 +64,85 @@ def vote_shares(model: BERT4Rec, favourites: np.ndarray, columns: np.ndarray, de
     shares are divided by the number of chunks. ``favourites``: dense ids; ``columns``:
     candidates as output columns (item id - 1).
     """
-    config = model.config
-    if config.readout != "items":
+    if model.config.readout != "items":
         raise ValueError("vote shares exist for the items readout only")
-    weights = (model.output_table() if table is None else table)[0][torch.as_tensor(columns, device=device)]
+    weights = (model.output_table() if table is None else table)[0]
     favourites = np.asarray(favourites, dtype=np.int64)
-    tokens, _ = chunked_queries(np.asarray([0, favourites.size]), favourites, np.asarray([0]), config.max_len, False, config.mask_id)
-    tokens_t = torch.from_numpy(trim_padding(tokens, False)).to(device)
-    hidden = model.encode(tokens_t)
-    is_mask = tokens_t == config.mask_id
-    voters = (tokens_t != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
-    row, position = torch.nonzero(voters, as_tuple=True)
-    own = tokens_t[row, position]
-    votes = hidden[row, position].float() @ weights.float().T  # (voters, candidates)
-    votes[own[:, None] == torch.as_tensor(columns + 1, device=device)[None, :]] = -torch.inf  # no vote for oneself
+    tokens, _ = chunked_queries(np.asarray([0, favourites.size]), favourites, np.asarray([0]), model.config.max_len, False, model.config.mask_id)
+    voters = model.voters(torch.from_numpy(trim_padding(tokens, False)).to(device))
+    return shares_of(voters, weights, favourites, columns, model.config.mask_id)
+
+
+def shares_of(voters: Voters, weights: torch.Tensor, favourites: np.ndarray, columns: np.ndarray, mask_id: int) -> np.ndarray:
+    """``vote_shares`` from one user's encoded voters (all their rows): (len(columns), F)."""
+    columns_t = torch.as_tensor(columns, device=weights.device)
+    votes = voters.vectors @ weights[columns_t].float().T  # (voters, candidates)
+    votes[voters.own[:, None] == (columns_t + 1)[None, :]] = -torch.inf  # no vote for oneself
     shares = torch.zeros_like(votes)
-    for chunk in range(tokens.shape[0]):
-        mine = row == chunk
-        shares[mine] = torch.softmax(votes[mine], dim=0) / tokens.shape[0]
+    for chunk in range(voters.rows):
+        mine = voters.row == chunk
+        shares[mine] = torch.softmax(votes[mine], dim=0) / voters.rows
     slot = {int(item): i for i, item in enumerate(favourites)}
     out = np.zeros((len(columns), favourites.size), dtype=np.float32)
-    for voter, item in enumerate(own.tolist()):
-        if item != config.mask_id:
+    for voter, item in enumerate(voters.own.tolist()):
+        if item != mask_id:
             out[:, slot[item]] = shares[voter].cpu().numpy()
     return out
+
+
+class SetScorer:
+    """The items readout for an app that answers many requests of a few favourites each.
+
+    Keeps the output table as scoring wants it (float32, with its largest norm), encodes each
+    request once and keeps its voters, so the reasons (``shares``) need no second forward pass,
+    and scores only the columns a request can show (``columns``: those its filters pass).
+    """
+
+    def __init__(self, model: BERT4Rec, table: OutputTable | None = None) -> None:
+        if model.config.readout != "items":
+            raise ValueError("SetScorer is for the items readout")
+        weights, bias = model.output_table() if table is None else table
+        self.model = model
+        self.weights = weights.detach().float().contiguous()
+        self.bias = bias.detach().float()
+
+    @torch.no_grad()
+    def encode(self, rows: list[list[int]]) -> Encoded:
+        """Encode requests (favourites as dense ids, each list non-empty) in one forward pass."""
+        config = self.model.config
+        counts = [len(r) for r in rows]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        items = np.asarray([i for r in rows for i in r], dtype=np.int64)
+        tokens, owner = chunked_queries(offsets, items, np.arange(len(rows)), config.max_len, False, config.mask_id)
+        tokens_t = torch.from_numpy(trim_padding(tokens, False)).to(self.weights.device)
+        return Encoded(tokens_t, owner, self.model.voters(tokens_t))
+
+    @torch.no_grad()
+    def scores(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Scores (len(users), len(columns)) of the encoded requests ``users`` (sorted indices
+        into the encoded list) for output columns ``columns`` (sorted): each chunk's log-sum-exp of votes plus the bias, averaged over a
+        user's chunks."""
+        users = np.asarray(users, dtype=np.int64)
+        rows = np.flatnonzero(np.isin(encoded.owner, users))
+        rows_t = torch.from_numpy(rows).to(self.weights.device)
+        columns_t = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(self.weights.device)
+        voters = encoded.voters.of_rows(rows_t)
+        per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns_t) + self.bias[columns_t]
+        owner = torch.from_numpy(np.searchsorted(users, encoded.owner[rows]))
+        total = torch.zeros(users.size, per_row.shape[1]).index_add_(0, owner, per_row.cpu())
+        return (total / torch.bincount(owner, minlength=users.size).unsqueeze(1)).numpy()
+
+    @torch.no_grad()
+    def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """``vote_shares`` for encoded request ``user``: (len(columns), len(favourites))."""
+        rows = torch.from_numpy(np.flatnonzero(encoded.owner == user)).to(self.weights.device)
+        return shares_of(encoded.voters.of_rows(rows), self.weights, np.asarray(favourites, dtype=np.int64), columns, self.model.config.mask_id)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Requests after the forward pass: their token rows, each row's request, and the voters."""
+
+    tokens: torch.Tensor
+    owner: np.ndarray
+    voters: Voters

@@ -80,10 +80,17 @@ def test_exclude_list(engine):
 
 
 def test_batch_matches_single_requests(engine):
-    requests = [([DEATH_NOTE], Filters()), ([STEINS_GATE, FMA_B], Filters(hide_sequels=True)), ([99999999], Filters())]
+    # Requests sharing what their filters allow are scored together (novelty and new_share
+    # only re-rank), interleaved with others; each must come back as it would alone.
+    requests = [
+        ([DEATH_NOTE], Filters()), ([STEINS_GATE, FMA_B], Filters(hide_sequels=True)), ([99999999], Filters()),
+        ([FMA_B, YOUR_NAME, NARUTO], Filters(novelty=0.5)), ([STEINS_GATE], Filters(hide_sequels=True, new_share=1.0)),
+    ]
     batch = engine.recommend_many(requests, k=7)
     for (favs, filters), result in zip(requests, batch):
-        assert _ids(result) == _ids(engine.recommend(favs, 7, filters))
+        alone = engine.recommend(favs, 7, filters)
+        assert _ids(result) == _ids(alone)
+        assert [(r.score, r.because, r.because_share) for r in result.items] == [(r.score, r.because, r.because_share) for r in alone.items]
 
 
 def test_similar(engine):
@@ -209,15 +216,16 @@ def test_a_model_with_any_nan_or_infinite_weight_is_refused_at_load(tiny_model, 
 
 
 def test_scores_that_overflow_never_come_back(engine, monkeypatch):
-    def overflowing(rows):
-        scores = np.zeros((len(rows), engine.item_ids.size))
+    def overflowing(encoded, users, columns):
+        assert list(columns[:3]) == [0, 1, 2]  # hide_adult off: every column is scored
+        scores = np.zeros((len(users), len(columns)))
         scores[:, :3] = [np.inf, np.nan, -np.inf]
         return scores
 
-    monkeypatch.setattr(engine, "_scores", overflowing)
+    monkeypatch.setattr(engine.scorer, "scores", overflowing)
     items = engine.recommend([DEATH_NOTE], k=1000, filters=Filters(hide_adult=False)).items
     assert items and all(np.isfinite(r.score) for r in items)
     assert not {int(i) for i in engine.item_ids[:3]} & set(_ids(items))
-    monkeypatch.setattr(engine, "_scores", lambda rows: np.full((len(rows), engine.item_ids.size), np.nan))
+    monkeypatch.setattr(engine.scorer, "scores", lambda encoded, users, columns: np.full((len(users), len(columns)), np.nan))
     with pytest.raises(UserError, match="scores are all NaN or infinite; it is broken"):
         engine.recommend([DEATH_NOTE], k=5)

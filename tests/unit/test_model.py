@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from training.data import chunked_queries, mask_tokens, pad_rows
-from training.model import BERT4Rec, ModelConfig
+from training.model import EXP_SAFE, BERT4Rec, ModelConfig, vote_logsumexp
 
 
 def _model(positional=False, genres=False, num_items=30, readout="mask", **kw) -> BERT4Rec:
@@ -257,3 +257,44 @@ def test_items_readout_leaves_out_a_target_no_voter_may_vote_for():
     torch.testing.assert_close(both, model.cloze_loss(tokens[1:], positions[1:] - torch.tensor([1, 0]), labels[1:]))
     only = model.cloze_loss(tokens[:1], positions[:1], labels[:1])
     assert only.item() == 0.0 and only.requires_grad
+
+
+def test_the_blocked_exp_sums_equal_the_log_sum_exp_path_for_any_columns_and_rows():
+    model = _model(readout="items", num_items=300)
+    generator = torch.Generator().manual_seed(3)
+    tokens = torch.zeros(5, 12, dtype=torch.long)
+    for row, length in enumerate([1, 4, 11, 7, 2]):
+        tokens[row, :length] = torch.randperm(300, generator=generator)[:length] + 1
+        tokens[row, length] = 301  # the mask token
+    with torch.no_grad():
+        table = model.output_table()
+        expected = model._set_scores(tokens, table, None)  # the training path: vetoes, then log-sum-exp
+        voters = model.voters(tokens)
+        columns = torch.tensor(sorted({0, 1, 299} | set(tokens[tokens <= 300].tolist()) - {0}))  # own items included
+        for block, group in ((1, 512), (7, 1), (1024, 9)):  # one row per group, several, all
+            lse = vote_logsumexp(voters, table[0], model.config.mask_id, columns, block=block, group=group)
+            torch.testing.assert_close(lse + table[1][columns], expected[:, columns], rtol=1e-5, atol=1e-5)
+        big = (table[0] * 400, table[1])  # votes far beyond exp's safe range: those groups shift by their max
+        assert float(voters.vectors.norm(dim=1).max() * big[0].norm(dim=1).max()) > EXP_SAFE
+        expected_big = model._set_scores(tokens, big, None)
+        for group in (1, 512):
+            torch.testing.assert_close(vote_logsumexp(voters, big[0], model.config.mask_id, group=group) + big[1], expected_big, rtol=1e-5, atol=1e-3)
+        some = voters.of_rows(torch.tensor([1, 3]))
+        torch.testing.assert_close(vote_logsumexp(some, table[0], model.config.mask_id, block=64) + table[1], expected[[1, 3]], rtol=1e-5, atol=1e-5)
+
+
+def test_the_app_scorer_matches_score_users_over_chunked_lists_and_only_the_columns_asked():
+    from training.scoring import SetScorer, score_users, vote_shares
+
+    model = _model(readout="items", num_items=300)
+    rng = np.random.default_rng(4)
+    rows = [rng.choice(np.arange(1, 301), size=n, replace=False).tolist() for n in (1, 5, 30, 11)]  # 30 > max_len - 1: chunked
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    expected = score_users(model, offsets, np.concatenate(rows), np.arange(4), False).numpy()
+    scorer = SetScorer(model)
+    encoded = scorer.encode(rows)
+    columns = np.sort(rng.choice(300, size=120, replace=False))
+    np.testing.assert_allclose(scorer.scores(encoded, np.arange(4), columns), expected[:, columns], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scorer.scores(encoded, np.asarray([2]), columns), expected[[2]][:, columns], rtol=1e-5, atol=1e-5)
+    top = columns[:6]
+    np.testing.assert_allclose(scorer.shares(encoded, 2, np.asarray(rows[2]), top), vote_shares(model, np.asarray(rows[2]), top), rtol=1e-5, atol=1e-6)
