@@ -212,7 +212,8 @@ EXP_SAFE = 75.0
 fp32, and exp(-75) is no denormal."""
 
 
-def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns: torch.Tensor | None = None, block: int = 1024, group: int = 512) -> torch.Tensor:
+def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns: torch.Tensor | None = None, block: int = 1024, group: int = 512,
+                   largest: float | None = None) -> torch.Tensor:
     """Each row's log-sum-exp of its voters' votes, for every output column (item j+1 is column
     j of ``weights``, float32 (n, H)) or only ``columns`` (sorted): (rows, C). A voter never
     votes for its own item. Voters come sorted by row (as ``BERT4Rec.voters`` gives them).
@@ -223,7 +224,7 @@ def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns:
     memory between the steps, and a batch of many requests costs what they cost alone. Where
     every vote of a group is bounded by ``EXP_SAFE`` (|h . w| <= max |h| * max |w|) the exps
     are summed as they are, without the max and subtraction passes; otherwise that group
-    takes them.
+    takes them. ``largest``: max |w| over ``weights``, when the caller keeps it.
     """
     count = weights.shape[0] if columns is None else int(columns.numel())
     out = torch.empty(voters.rows, count, device=weights.device)
@@ -242,7 +243,8 @@ def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns:
             groups.append((r0, r1))
             r0 = r1
     norms = voters.vectors.norm(dim=1)
-    largest = float(weights.norm(dim=1).max()) if len(weights) else 0.0
+    if largest is None:
+        largest = float(weights.norm(dim=1).max()) if len(weights) else 0.0
     safe = [first[r1] == first[r0] or float(norms[first[r0] : first[r1]].max()) * largest <= EXP_SAFE for r0, r1 in groups]
     for start in range(0, count, block):
         stop = min(start + block, count)

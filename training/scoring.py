@@ -105,6 +105,7 @@ class SetScorer:
         self.model = model
         self.weights = weights.detach().float().contiguous()
         self.bias = bias.detach().float()
+        self.largest = float(self.weights.norm(dim=1).max()) if len(self.weights) else 0.0
 
     @torch.no_grad()
     def encode(self, rows: list[list[int]]) -> Encoded:
@@ -127,7 +128,7 @@ class SetScorer:
         rows_t = torch.from_numpy(rows).to(self.weights.device)
         columns_t = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(self.weights.device)
         voters = encoded.voters.of_rows(rows_t)
-        per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns_t) + self.bias[columns_t]
+        per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns_t, largest=self.largest) + self.bias[columns_t]
         owner = torch.from_numpy(np.searchsorted(users, encoded.owner[rows]))
         total = torch.zeros(users.size, per_row.shape[1]).index_add_(0, owner, per_row.cpu())
         return (total / torch.bincount(owner, minlength=users.size).unsqueeze(1)).numpy()
