@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -159,6 +160,8 @@ class Engine:
         from training.scoring import SetScorer
 
         self.scorer = SetScorer(self.model, self.table) if self.model.config.readout == "items" else None
+        self.shortlist = (200, 50)
+        """How many rated and new columns the choice of a list walks at first (``_shortlisted``)."""
         self._attributes()
 
     def _attributes(self) -> None:
@@ -172,6 +175,7 @@ class Engine:
         self.franchise_of = np.asarray([e.get("franchise") or e["mal_id"] for e in entries], dtype=np.int64)
         self.first_of_franchise = self.franchise_of == self.item_ids
         _, self.franchise_index = np.unique(self.franchise_of, return_inverse=True)
+        self.franchise_count = int(self.franchise_index.max()) + 1 if self.franchise_index.size else 0
         """Each column's franchise as 0..F-1, for counting per franchise without sorting."""
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
@@ -266,9 +270,13 @@ class Engine:
                 scores = self.scorer.scores(encoded, np.asarray(members), columns)
                 for n, row in enumerate(members):
                     i = batch[row]
-                    full = np.full(allowed.size, -np.inf)
-                    full[columns] = scores[n]
-                    results[i] = self._result(full, parsed[i], k, requests[i][1], allowed, lambda top, e=encoded, row=row, known=parsed[i][0]: self.scorer.shares(e, row, known, top))
+                    shares = partial(self.scorer.shares, encoded, row, np.asarray(parsed[i][0]))
+                    top = self._shortlisted(columns, scores[n], parsed[i][0], k, requests[i][1], shares)
+                    if top is None:  # too few rated anime pass for the quick walk's new-anime rule
+                        full = np.full(allowed.size, -np.inf)
+                        full[columns] = scores[n]
+                        top = self._result(full, parsed[i], k, requests[i][1], allowed, shares).items
+                    results[i] = Result(top, parsed[i][1])
         return results  # type: ignore[return-value]
 
     def _result(self, scores: np.ndarray, parsed: tuple[list[int], list[int]], k: int, filters: Filters, allowed: np.ndarray | None = None, shares=None) -> Result:
@@ -305,16 +313,128 @@ class Engine:
         available = int(np.isfinite(scores).sum())
         if filters.one_per_franchise:
             top = self._best_per_franchise(scores, k, available)
-            more = np.bincount(self.franchise_index[passing], minlength=self.franchise_index.max() + 1)[self.franchise_index[top]] - 1
+            more = np.bincount(self.franchise_index[passing], minlength=self.franchise_count)[self.franchise_index[top]] - 1
         else:
             top = np.argpartition(-scores, k - 1)[:k]
             top = top[np.lexsort((top, -scores[top]))]
             more = np.zeros(top.size, dtype=np.int64)
+        return self._shown(top, scores[top], more, known, filters, some_new, shares)
+
+    def _shown(self, top: np.ndarray, values: np.ndarray, more: np.ndarray, known: list[int], filters: Filters, some_new: bool, shares=None) -> list[Recommendation]:
+        """The chosen columns ``top`` (best first, with their scores and franchise counts) as
+        recommendations, in the order shown and with their reasons."""
         if some_new:
             order = spread_order(top >= self.num_rated, filters.new_share)
-            top, more = top[order], more[order]
+            top, values, more = top[order], values[order], more[order]
         reasons = self._reasons(known, top, shares)
-        return [self._recommendation(int(j), float(scores[j]), reasons[n], int(more[n])) for n, j in enumerate(top)]
+        return [self._recommendation(int(j), float(values[n]), reasons[n], int(more[n])) for n, j in enumerate(top)]
+
+    def _shortlisted(self, columns: np.ndarray, scores: np.ndarray, known: list[int], k: int, filters: Filters, shares=None) -> list[Recommendation] | None:
+        """``_top`` for the scores of ``columns`` (sorted: those ``filters`` allow), the same
+        answer without passes over the whole catalogue per step: the choice walks the best
+        ``m`` columns in order and is final once its ``k`` places are filled by scores above
+        every score left out; else ``m`` grows. None when too few rated anime (or franchises)
+        pass for the new-anime rule's short form (``_few_new`` then decides)."""
+        leaned = scores.astype(np.float64)
+        if filters.novelty:
+            leaned -= filters.novelty * self.prior[columns]
+        passing = np.isfinite(leaned)
+        if columns.size and not passing.any():
+            raise UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
+        if known:
+            blocked = np.zeros(self.item_ids.size, dtype=bool)
+            seen = np.asarray(known) - 1
+            blocked[seen] = True
+            if filters.hide_sequels:  # nothing more of what the user already knows
+                hidden = np.zeros(self.franchise_count, dtype=bool)
+                hidden[self.franchise_index[seen]] = True
+                blocked |= hidden[self.franchise_index]
+            passing &= ~blocked[columns]
+        count = int(np.count_nonzero(passing))
+        k = min(k, count)
+        if k <= 0:
+            return []
+        opf = filters.one_per_franchise
+        some_new = filters.new_share < 1 and self.num_rated < self.item_ids.size
+        quota = k
+        if some_new:
+            rated = columns[passing & (columns < self.num_rated)]
+            groups = np.count_nonzero(np.bincount(self.franchise_index[rated], minlength=self.franchise_count)) if opf else rated.size
+            if groups < k:
+                return None
+            quota = math.ceil(filters.new_share * k - 1e-9)
+        masked = np.where(passing, leaned, -np.inf)
+        # Rated and new columns are shortlisted apart (new ones score high, and but a few of them count).
+        split = int(np.searchsorted(columns, self.num_rated)) if some_new else columns.size
+        spans = [(0, split), (split, columns.size)]
+        want = [max(4 * k, self.shortlist[0]), max(4 * quota, self.shortlist[1])]
+        while True:
+            lists, bounds = [], []
+            for (start, stop), m in zip(spans, want):
+                ok = passing[start:stop]
+                if m < np.count_nonzero(ok):
+                    part = start + np.argpartition(-masked[start:stop], m)
+                    lists.append(part[:m])
+                    bounds.append(float(masked[part[m]]))
+                else:
+                    lists.append(start + np.flatnonzero(ok))
+                    bounds.append(-np.inf)
+            shortlist = np.concatenate(lists)
+            shortlist = shortlist[np.lexsort((shortlist, -masked[shortlist]))]  # best first; ties by column
+            values = masked[shortlist]
+            chosen = self._walk(columns[shortlist], values, bounds[0], bounds[1], k, quota, opf, some_new)
+            if isinstance(chosen, np.ndarray):
+                break
+            want[chosen] *= 4
+        top = columns[shortlist[chosen]]
+        if opf:
+            more = np.bincount(self.franchise_index[columns[passing]], minlength=self.franchise_count)[self.franchise_index[top]] - 1
+        else:
+            more = np.zeros(top.size, dtype=np.int64)
+        return self._shown(top, values[chosen], more, known, filters, some_new, shares)
+
+    def _walk(self, order: np.ndarray, values: np.ndarray, bound: float, new_bound: float, k: int, quota: int, opf: bool, some_new: bool) -> np.ndarray | int:
+        """Positions in ``order`` (columns best first, scored ``values``) of the first ``k``
+        that ``_top``'s rules take: at most ``quota`` anime without ratings (with ``some_new``;
+        only the best of a franchise's new entries counts), one per franchise (``opf``).
+
+        ``order`` holds every rated column scored above ``bound`` and every new one above
+        ``new_bound`` (-inf: all of them). Where the walk would have to go past a score that
+        a left-out column could beat, it stops and says which list is short: 0 the rated
+        (or, without ``some_new``, the only) one, 1 the new one.
+        """
+        franchise = self.franchise_index[order].tolist()
+        new = (order >= self.num_rated).tolist() if some_new else [False] * order.size
+        picked: list[int] = []
+        shown: set[int] = set()
+        new_seen: set[int] = set()
+        new_taken = 0
+        for n, value in enumerate(values.tolist()):
+            if value <= bound:
+                return 0
+            if new_taken < quota and value <= new_bound:  # a left-out new one could still take a place
+                return 1
+            f = franchise[n]
+            if new[n]:
+                if opf:
+                    if f in new_seen:
+                        continue
+                    new_seen.add(f)
+                new_taken += 1
+                if new_taken > quota:
+                    continue
+            if opf:
+                if f in shown:
+                    continue
+                shown.add(f)
+            picked.append(n)
+            if len(picked) == k:
+                break
+        if len(picked) < k and bound > -np.inf:
+            return 0
+        if len(picked) < k and new_taken < quota and new_bound > -np.inf:
+            return 1
+        return np.asarray(picked, dtype=np.int64)
 
     def _few_new(self, scores: np.ndarray, k: int, filters: Filters) -> np.ndarray:
         """``scores`` with all but the best ``ceil(new_share * k)`` anime without ratings set to

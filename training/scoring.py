@@ -82,11 +82,11 @@ def shares_of(voters: Voters, weights: torch.Tensor, favourites: np.ndarray, col
     for chunk in range(voters.rows):
         mine = voters.row == chunk
         shares[mine] = torch.softmax(votes[mine], dim=0) / voters.rows
-    slot = {int(item): i for i, item in enumerate(favourites)}
+    own = voters.own.cpu().numpy()
+    voting = np.flatnonzero(own != mask_id)
+    by_id = np.argsort(favourites, kind="stable")
     out = np.zeros((len(columns), favourites.size), dtype=np.float32)
-    for voter, item in enumerate(voters.own.tolist()):
-        if item != mask_id:
-            out[:, slot[item]] = shares[voter].cpu().numpy()
+    out[:, by_id[np.searchsorted(favourites, own[voting], sorter=by_id)]] = shares[torch.from_numpy(voting)].T.cpu().numpy()
     return out
 
 
@@ -106,6 +106,8 @@ class SetScorer:
         self.weights = weights.detach().float().contiguous()
         self.bias = bias.detach().float()
         self.largest = float(self.weights.norm(dim=1).max()) if len(self.weights) else 0.0
+        self.bunch = 64
+        """Token rows per transformer pass in ``encode``."""
 
     @torch.no_grad()
     def encode(self, rows: list[list[int]]) -> Encoded:
@@ -115,8 +117,18 @@ class SetScorer:
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         items = np.asarray([i for r in rows for i in r], dtype=np.int64)
         tokens, owner = chunked_queries(offsets, items, np.arange(len(rows)), config.max_len, False, config.mask_id)
-        tokens_t = torch.from_numpy(trim_padding(tokens, False)).to(self.weights.device)
-        return Encoded(tokens_t, owner, self.model.voters(tokens_t))
+        tokens = trim_padding(tokens, False)
+        # Rows of similar length go through the transformer together, each bunch as wide as
+        # its longest row: a bunch of mixed lengths spends most of its work on padding.
+        by_length = np.argsort((tokens != 0).sum(axis=1), kind="stable")
+        parts = []
+        for start in range(0, by_length.size, self.bunch):
+            picked = by_length[start : start + self.bunch]
+            voters = self.model.voters(torch.from_numpy(trim_padding(tokens[picked], False)).to(self.weights.device))
+            parts.append(Voters(voters.vectors, torch.from_numpy(picked).to(voters.row.device)[voters.row], voters.own, voters.rows))
+        order = torch.sort(torch.cat([p.row for p in parts]), stable=True).indices  # by row; a row's voters keep their order
+        voters = Voters(torch.cat([p.vectors for p in parts])[order], torch.cat([p.row for p in parts])[order], torch.cat([p.own for p in parts])[order], len(tokens))
+        return Encoded(torch.from_numpy(tokens).to(self.weights.device), owner, voters)
 
     @torch.no_grad()
     def scores(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -124,20 +136,24 @@ class SetScorer:
         into the encoded list) for output columns ``columns`` (sorted): each chunk's log-sum-exp of votes plus the bias, averaged over a
         user's chunks."""
         users = np.asarray(users, dtype=np.int64)
-        rows = np.flatnonzero(np.isin(encoded.owner, users))
-        rows_t = torch.from_numpy(rows).to(self.weights.device)
+        if users.size == 1:
+            voters = encoded.of_user(int(users[0]))
+            owner = torch.zeros(voters.rows, dtype=torch.long)
+        else:
+            rows = np.flatnonzero(np.isin(encoded.owner, users))
+            voters = encoded.voters.of_rows(torch.from_numpy(rows).to(self.weights.device))
+            owner = torch.from_numpy(np.searchsorted(users, encoded.owner[rows]))
         columns_t = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(self.weights.device)
-        voters = encoded.voters.of_rows(rows_t)
         per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns_t, largest=self.largest) + self.bias[columns_t]
-        owner = torch.from_numpy(np.searchsorted(users, encoded.owner[rows]))
+        if voters.rows == users.size:  # one row each
+            return per_row.cpu().numpy()
         total = torch.zeros(users.size, per_row.shape[1]).index_add_(0, owner, per_row.cpu())
         return (total / torch.bincount(owner, minlength=users.size).unsqueeze(1)).numpy()
 
     @torch.no_grad()
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """``vote_shares`` for encoded request ``user``: (len(columns), len(favourites))."""
-        rows = torch.from_numpy(np.flatnonzero(encoded.owner == user)).to(self.weights.device)
-        return shares_of(encoded.voters.of_rows(rows), self.weights, np.asarray(favourites, dtype=np.int64), columns, self.model.config.mask_id)
+        return shares_of(encoded.of_user(user), self.weights, np.asarray(favourites, dtype=np.int64), columns, self.model.config.mask_id)
 
 
 @dataclass(frozen=True)
@@ -146,4 +162,11 @@ class Encoded:
 
     tokens: torch.Tensor
     owner: np.ndarray
+    """Each token row's request: a request's rows are consecutive."""
     voters: Voters
+
+    def of_user(self, user: int) -> Voters:
+        """Request ``user``'s voters, its rows renumbered from 0 (a slice: voters come sorted by row)."""
+        first, stop = np.searchsorted(self.owner, [user, user + 1])
+        start, end = torch.searchsorted(self.voters.row, torch.tensor([first, stop], device=self.voters.row.device)).tolist()
+        return Voters(self.voters.vectors[start:end], self.voters.row[start:end] - int(first), self.voters.own[start:end], int(stop - first))

@@ -93,6 +93,49 @@ def test_batch_matches_single_requests(engine):
         assert [(r.score, r.because, r.because_share) for r in result.items] == [(r.score, r.because, r.because_share) for r in alone.items]
 
 
+@pytest.mark.parametrize("start", [(200, 50), (3, 1)])
+def test_the_shortlist_walk_chooses_what_the_whole_catalogue_pass_does(catalogue_engine, monkeypatch, start):
+    # The batch path walks a shortlist of the best columns (widened until the walk is
+    # final); the reference decides over every column. A start of (3, 1) forces widening.
+    engine = catalogue_engine
+    rng = np.random.default_rng(7)
+    every = [Filters(), Filters(hide_sequels=True), Filters(one_per_franchise=False), Filters(novelty=0.7, new_share=0.5),
+             Filters(new_share=1.0), Filters(new_share=0.0), Filters(types=frozenset({"Movie"}), hide_sequels=True),
+             Filters(year_from=2020, one_per_franchise=False), Filters(include_genres=frozenset({"Comedy"}), new_share=0.3)]
+    requests = []
+    for n in range(60):
+        favourites = rng.choice(engine.item_ids, size=int(rng.integers(1, 12)), replace=False).tolist()
+        requests.append((favourites, every[n % len(every)]))
+    monkeypatch.setattr(engine, "shortlist", start)
+    for k in (1, 5, 20, 60):
+        walked = engine.recommend_many(requests, k)
+        with monkeypatch.context() as patched:
+            patched.setattr(engine, "_shortlisted", lambda *args, **kwargs: None)
+            reference = engine.recommend_many(requests, k)
+        for ours, theirs in zip(walked, reference):
+            assert [r.to_dict() for r in ours.items] == [r.to_dict() for r in theirs.items]
+    assert any(len(r.items) < 60 for r in walked) and any(any(not x.rated for x in r.items) for r in walked)
+
+
+def test_the_walk_stops_where_a_left_out_column_could_rank_higher(catalogue_engine):
+    engine = catalogue_engine
+    rated = np.flatnonzero(engine.first_of_franchise[: engine.num_rated])[:3]
+    new = engine.num_rated + np.arange(2)
+    order, values = np.concatenate([rated[:2], new[:1], rated[2:]]), np.asarray([5.0, 4.0, 3.0, 2.0])
+
+    def walk(k, bound, new_bound, quota=1):
+        chosen = engine._walk(order, values, bound, new_bound, k, quota, True, True)
+        return chosen.tolist() if isinstance(chosen, np.ndarray) else chosen
+
+    assert walk(3, -np.inf, -np.inf) == [0, 1, 2]
+    assert walk(3, 3.5, -np.inf) == 0  # a left-out rated column may score up to 3.5, above the new one taken third
+    assert walk(2, 3.5, -np.inf) == [0, 1]
+    assert walk(3, -np.inf, 4.5) == 1  # the new one might not be the best new one left
+    assert walk(3, -np.inf, 4.5, quota=0) == [0, 1, 3]  # no new one may come, so none left out matters
+    assert walk(5, 1.0, -np.inf) == 0  # the list ran out above the bound: more rated ones are needed
+    assert walk(5, -np.inf, -np.inf) == [0, 1, 2, 3]  # nothing was left out: four is all there is
+
+
 def test_similar(engine):
     similar = engine.similar(YOUR_NAME, k=5)
     assert len(similar) == 5 and YOUR_NAME not in _ids(similar)
