@@ -54,6 +54,7 @@ class TitleIndex:
         self.lengths = np.asarray([len(v) for v in variants])
         members = np.asarray([math.log1p(self.by_id[o].get("members") or 0) for o in owners])
         self.popularity = members / (members.max() or 1.0)
+        self.adult = np.asarray([bool(self.by_id[o].get("is_adult")) for o in owners])
         self._joined = "\n".join(variants)
         self._starts = np.cumsum([0] + [len(v) + 1 for v in variants[:-1]])
         self._heads: dict[int, list[str]] = {}
@@ -64,8 +65,8 @@ class TitleIndex:
                     self._short_prefix.setdefault(variant[:n], []).append(i)
         self._short_exact = {v: [i for i in idx if variants[i] == v] for v, idx in self._short_prefix.items()}
 
-    def search(self, query: str, limit: int = 20) -> list[Match]:
-        """The best ``limit`` anime for ``query`` (one row per anime)."""
+    def search(self, query: str, limit: int = 20, hide_adult: bool = False) -> list[Match]:
+        """The best ``limit`` anime for ``query`` (one row per anime), adult titles left out with ``hide_adult``."""
         q = default_process(query or "")
         if not q:
             return []
@@ -76,6 +77,8 @@ class TitleIndex:
         else:
             scores = self._fuzzy(q)
             self._mark_substrings(q, scores)
+        if hide_adult:
+            scores[self.adult] = 0
         return self._ranked(scores, limit)
 
     def _fuzzy(self, q: str) -> np.ndarray:

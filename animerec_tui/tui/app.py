@@ -22,6 +22,7 @@ class AnimeRecApp(App[None]):
     """The animerec terminal app."""
 
     TITLE = "animerec"
+    COMMAND_PALETTE_BINDING = "ctrl+k"
     CSS_PATH = "app.tcss"
     # The main screen's own keys live here, acting on the screen, so that the footer keeps
     # them in this order, after Quit and Help.
@@ -33,7 +34,7 @@ class AnimeRecApp(App[None]):
         Binding("f4", "screen.toggle_adult", "Adult", id="adult", tooltip="Hide or show adult titles"),
         Binding("f5", "screen.step_novelty", "Novelty", id="novelty", tooltip="Step from what fans loved most (0) towards hidden gems (1) and round"),
         Binding("f6", "screen.step_new_share", "New", id="new-share", tooltip="How much of the list may be anime without ratings yet: 20%, 50%, any, none"),
-        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, …"),
+        Binding("ctrl+k", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, … (ctrl+p moves up in the search list)"),
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
     ]
 

@@ -25,6 +25,8 @@ class FavouritesList(OptionList):
     """The user's favourites; Enter or i shows details, Delete/x removes, C clears."""
 
     BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, tooltip="Next favourite (↓ too)"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="Previous favourite (↑ too)"),
         Binding("delete,x", "remove", "Remove", tooltip="Remove the highlighted favourite"),
         Binding("C", "clear", "Clear all", tooltip="Remove every favourite (asks first)"),
         Binding("i", "details", "Details", tooltip="Everything about the highlighted favourite"),

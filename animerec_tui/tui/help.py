@@ -22,7 +22,7 @@ from animerec_tui.tui.favourites_pane import FavouritesList
 from animerec_tui.tui.main_screen import MainScreen
 from animerec_tui.tui.results_pane import ResultsTable
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
-from animerec_tui.tui.search_pane import MatchList, SearchPane
+from animerec_tui.tui.search_pane import SearchBox
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -58,8 +58,7 @@ def key_sections(app: type[App]) -> list[Section]:
     """Every key of the app, grouped by where it works."""
     return [
         ("Main screen", declared_bindings(app) + declared_bindings(MainScreen)),
-        ("Search box", declared_bindings(SearchPane)),
-        ("Search list (typing goes to the search box)", declared_bindings(MatchList)),
+        ("Search box (typing searches; the keys below act on the list of matches)", declared_bindings(SearchBox)),
         ("Favourites", declared_bindings(FavouritesList)),
         ("Recommendations", declared_bindings(ResultsTable)),
         ("Details", declared_bindings(DetailsScreen)),

@@ -65,7 +65,7 @@ class MainScreen(WorkingScreen):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield SearchPane().data_bind(MainScreen.catalog, MainScreen.favourites, MainScreen.matches)
+                yield SearchPane(self.search_now).data_bind(MainScreen.catalog, MainScreen.favourites, MainScreen.answered, MainScreen.matches)
                 yield FavouritesPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites)
             yield ResultsPane(id="right").data_bind(MainScreen.results, MainScreen.status, MainScreen.model_loading)
         yield Footer()
@@ -86,8 +86,13 @@ class MainScreen(WorkingScreen):
     def watch_not_interested(self) -> None:
         self._update_request()
 
-    def watch_filters(self) -> None:
+    def watch_filters(self, old: Filters, new: Filters) -> None:
         self._update_request()
+        if old.hide_adult != new.hide_adult and self.index is not None and self.search_query.strip():
+            self.search_now(self.search_query)  # the matches follow the adult filter too
+
+    def search_hides_adult(self) -> bool:
+        return self.filters.hide_adult
 
     def _update_request(self) -> None:
         # Not a compute method: Textual runs a computed reactive's watcher on every read.

@@ -26,6 +26,8 @@ class ResultsTable(DataTable):
     """Recommendations, one row per anime keyed by MAL id; Enter opens details, n hides one."""
 
     BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, tooltip="Next recommendation (↓ too)"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="Previous recommendation (↑ too)"),
         Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
         Binding("enter", "select_cursor", "Details", show=False, tooltip="Everything about it, with similar anime"),
     ]

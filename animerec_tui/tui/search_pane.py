@@ -1,10 +1,17 @@
-"""The search pane: a search box and the titles matching it, with their keys."""
+"""The search pane: a search box and the titles matching it, fzf style.
+
+The box keeps the focus: typing edits the query, ↑/↓ (or ctrl+p/ctrl+n) move the highlight
+in the list under it, Enter adds the highlighted title. A key that acts on the list never
+acts on an older query's matches: if the answer for what is in the box has not come back
+yet, the pane asks for it on the spot (``search_now``) before it moves or adds, so keys
+typed in one burst (a paste, tmux send-keys, a fast typist) do what they would one by one.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,71 +27,60 @@ if TYPE_CHECKING:
     from training.catalog import Catalog
 
 
-class MatchList(OptionList):
-    """Titles matching the search; Enter adds, → shows details.
-
-    Typing here goes on in the search box, so no letter can set off an action by surprise;
-    right after an add it starts a new search, so you just type the next title.
-    """
-
-    BINDINGS = [
-        Binding("enter", "select", "Add", show=False, tooltip="Add the highlighted anime to your favourites"),
-        Binding("right", "details", "Details", tooltip="Everything about the highlighted anime"),
-    ]
-
-    def __init__(self, search_box: Input, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.search_box = search_box
-        """Where typing goes; the pane that owns both hands it over."""
-        self.just_added = False
-        """True from an add to the next key: that key starts a new query."""
+class MatchList(OptionList, can_focus=False):
+    """Titles matching the search, under the box that keeps the focus (a click adds one too)."""
 
     def highlighted_id(self) -> int | None:
         """The MAL id under the highlight, if any."""
         if self.highlighted is None or self.option_count == 0:
             return None
-        return int(self.get_option_at_index(self.highlighted).id)
+        option_id = self.get_option_at_index(self.highlighted).id
+        return None if option_id is None else int(option_id)
+
+
+class SearchBox(Input):
+    """The query; the keys that act on the matches are the pane's."""
+
+    BINDINGS = [
+        Binding("down,ctrl+n", "move(1)", "Next match", tooltip="Move the highlight down the matching titles"),
+        Binding("up,ctrl+p", "move(-1)", "Previous match", tooltip="Move the highlight up"),
+        Binding("pagedown", "move(10)", "10 down", show=False, tooltip="Ten matches down"),
+        Binding("pageup", "move(-10)", "10 up", show=False, tooltip="Ten matches up"),
+        Binding("enter", "add", "Add", tooltip="Add the highlighted title to your favourites; the query stays selected, so typing starts the next"),
+        Binding("right", "details", "Details", show=False, tooltip="At the end of the query: everything about the highlighted title"),
+        Binding("escape", "escape", "Clear", show=False, tooltip="Clear the query; on an empty one, go to the recommendations"),
+    ]
+
+    def action_move(self, steps: int) -> None:
+        self._pane().move(steps)
+
+    def action_add(self) -> None:
+        self._pane().add()
 
     def action_details(self) -> None:
-        if (mal_id := self.highlighted_id()) is not None:
-            self.post_message(ShowDetails(mal_id))
+        if self.cursor_position < len(self.value) or not self.selection.is_empty:
+            self.action_cursor_right()
+        else:
+            self._pane().details()
 
-    def on_option_list_option_selected(self) -> None:
-        self.just_added = True  # the pane posts the add; the message goes on up
+    def action_escape(self) -> None:
+        if self.value:
+            self.value = ""
+        else:
+            self.screen.focus_next()
 
-    def on_key(self, event: events.Key) -> None:
-        if not (event.is_printable or event.key == "backspace"):
-            return
-        search = self.search_box
-        # Focus now, not later as focus() would: so the edit below is queued behind the
-        # focus event, which selects the whole query (select_on_focus).
-        self.screen.set_focus(search)
-        search.call_later(self._type_into, search, None if event.key == "backspace" else event.character or "", self.just_added)
-        self.just_added = False
-        event.stop()
-        event.prevent_default()
-
-    @staticmethod
-    def _type_into(search: Input, character: str | None, fresh: bool) -> None:
-        if fresh and character is not None:
-            search.value = character
-        search.cursor_position = len(search.value)  # drops the selection: edit at the end
-        if character is None:
-            search.action_delete_left()
-        elif not fresh:
-            search.insert_text_at_cursor(character)
+    def _pane(self) -> SearchPane:
+        pane = self.parent
+        assert isinstance(pane, SearchPane)
+        return pane
 
 
 class SearchPane(Vertical):
     """The search box and its matches.
 
-    Posts SearchChanged as the query changes, AddFavourites on Enter in the list and
-    ShowDetails on →; the main screen runs the search and binds the matches back.
+    Posts SearchChanged as the query changes, AddFavourites on Enter and ShowDetails on →;
+    the main screen runs the search and binds the matches and the query they answer back.
     """
-
-    BINDINGS = [
-        Binding("down", "focus_matches", "Matches", show=False, tooltip="Into the matching titles; ↑ ↓ move along them"),
-    ]
 
     catalog: var[Catalog | None] = var(None)
     """The catalogue, for each match's type, episodes and members."""
@@ -92,20 +88,49 @@ class SearchPane(Vertical):
     """The favourites, starred in the list."""
     matches: var[list[Match]] = var(list)
     """The titles matching the query, best first."""
+    answered: var[str | None] = var(None)
+    """The query ``matches`` answer (None: none yet)."""
+
+    def __init__(self, search_now: Callable[[str], None], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.search_now = search_now
+        """Answer a query at once (setting ``matches`` and ``answered``), not in the background."""
 
     def compose(self) -> ComposeResult:
-        search_box = Input(placeholder="search anime… (/)", id="search")
-        yield search_box
-        yield MatchList(search_box, id="search-results")
+        yield SearchBox(placeholder="search anime… (/)", id="search")
+        yield MatchList(id="search-results")
+
+    @property
+    def box(self) -> SearchBox:
+        return self.query_one(SearchBox)
 
     def focus_search(self) -> None:
-        """Put the cursor in the search box."""
-        self.query_one("#search", Input).focus()
+        """Put the cursor in the search box (its text selected: typing replaces it)."""
+        self.box.focus()
 
-    def action_focus_matches(self) -> None:
-        matches = self.query_one(MatchList)
+    def _current(self) -> MatchList:
+        """The list, answering what is in the box now."""
+        if self.answered != self.box.value:
+            self.search_now(self.box.value)
+        return self.query_one(MatchList)
+
+    def move(self, steps: int) -> None:
+        matches = self._current()
         if matches.option_count:
-            self.screen.set_focus(matches)  # now, not after the keys already queued (↓ Enter typed at once)
+            at = 0 if matches.highlighted is None else matches.highlighted
+            matches.highlighted = max(0, min(matches.option_count - 1, at + steps))
+
+    def add(self) -> None:
+        mal_id = self._current().highlighted_id()
+        if mal_id is None:
+            self.notify("no matches" if self.box.value.strip() else "type a title to search for", severity="warning")
+            return
+        self.post_message(AddFavourites([mal_id]))
+        self.box.select_all()  # the next title typed replaces this query
+
+    def details(self) -> None:
+        if (mal_id := self._current().highlighted_id()) is not None:
+            self.post_message(ShowDetails(mal_id))
 
     @on(Input.Changed, "#search")
     def query_changed(self, event: Input.Changed) -> None:
@@ -114,8 +139,7 @@ class SearchPane(Vertical):
 
     @on(Input.Submitted, "#search")
     def submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_focus_matches()
+        event.stop()  # Enter is the box's add binding; nothing else submits
 
     @on(OptionList.OptionSelected, "#search-results")
     def picked(self, event: OptionList.OptionSelected) -> None:
@@ -124,6 +148,9 @@ class SearchPane(Vertical):
 
     def watch_matches(self) -> None:
         self._show(reset=True)
+
+    def watch_answered(self) -> None:
+        self._show(reset=True)  # an empty answer to a new query is news too
 
     def watch_favourites(self) -> None:
         self._show()
@@ -136,6 +163,8 @@ class SearchPane(Vertical):
         highlighted = matches.highlighted
         matches.clear_options()
         by_id = self.catalog.by_id
-        matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites), id=str(m.mal_id)) for m in self.matches)
         if self.matches:
+            matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites), id=str(m.mal_id)) for m in self.matches)
             matches.highlighted = 0 if reset or highlighted is None else min(highlighted, len(self.matches) - 1)
+        elif self.answered and self.answered.strip():
+            matches.add_option(Option(f"no matches for “{self.answered.strip()}”", disabled=True))

@@ -40,6 +40,8 @@ class WorkingScreen(Screen[None]):
     """True until the model has loaded or failed."""
     matches: var[list[Match]] = var(list)
     """The titles matching the search box, best first."""
+    answered: var[str | None] = var(None)
+    """The query ``matches`` answer; None before the first answer."""
     status: var[str | Text] = var("")
     """The line above the recommendations: what they are for, or what is happening."""
 
@@ -52,6 +54,7 @@ class WorkingScreen(Screen[None]):
         self.search_query = ""
         """The search box's text, as last reported: answers to older queries are dropped."""
         self._loaded_catalog: Catalog | None = None
+        self._loaded_index: TitleIndex | None = None
         self._catalog_loaded = threading.Event()
 
     @on(Worker.StateChanged)
@@ -86,9 +89,10 @@ class WorkingScreen(Screen[None]):
 
         try:
             self._loaded_catalog = load_catalog()
+            self._loaded_index = TitleIndex(self._loaded_catalog)
         finally:
-            self._catalog_loaded.set()  # the model worker waits for it, success or not
-        self.post_message(m.CatalogReady(self._loaded_catalog, TitleIndex(self._loaded_catalog)))
+            self._catalog_loaded.set()  # the model worker and search_now wait for it, success or not
+        self.post_message(m.CatalogReady(self._loaded_catalog, self._loaded_index))
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def load_model(self) -> None:
@@ -101,8 +105,8 @@ class WorkingScreen(Screen[None]):
     def catalog_ready(self, message: m.CatalogReady) -> None:
         self.index = message.index
         self.catalog = message.catalog
-        if self.search_query:
-            self.search(self.index, self.search_query)
+        if self.search_query and self.search_query != self.answered:
+            self.search(self.index, self.search_query, self.search_hides_adult())
 
     @on(m.ModelReady)
     def model_ready(self, message: m.ModelReady) -> None:
@@ -114,17 +118,34 @@ class WorkingScreen(Screen[None]):
     @on(m.SearchChanged)
     def search_changed(self, message: m.SearchChanged) -> None:
         self.search_query = message.query
-        if self.index is not None:
-            self.search(self.index, message.query)
+        if self.index is not None and message.query != self.answered:  # a key that acts on the list may have answered it already
+            self.search(self.index, message.query, self.search_hides_adult())
+
+    def search_hides_adult(self) -> bool:
+        """Whether the search leaves adult titles out (the main screen: as its filters do)."""
+        return True
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def search(self, index: TitleIndex, query: str) -> None:
-        self.post_message(m.SearchDone(query, index.search(query, limit=30) if query.strip() else []))
+    def search(self, index: TitleIndex, query: str, hide_adult: bool) -> None:
+        self.post_message(m.SearchDone(query, index.search(query, limit=30, hide_adult=hide_adult) if query.strip() else []))
 
     @on(m.SearchDone)
     def search_done(self, message: m.SearchDone) -> None:
-        if message.query == self.search_query:  # else typed on since: a newer search is on its way
+        # Else typed on since (a newer search is on its way), or answered on the spot already.
+        if message.query == self.search_query and message.query != self.answered:
+            self.answered = message.query
             self.matches = message.matches
+
+    def search_now(self, query: str) -> None:
+        """Answer ``query`` on the UI thread: a key that acts on the matches came before the
+        background answer. Waits for the title index if it is still loading."""
+        index = self.index
+        if index is None:
+            self._catalog_loaded.wait(timeout=60)
+            index = self._loaded_index
+        self.search_query = query
+        self.answered = query
+        self.matches = index.search(query, limit=30, hide_adult=self.search_hides_adult()) if index is not None and query.strip() else []
 
     # ------------------------------------------------ recommendations (asked by the main screen)
 

@@ -49,9 +49,7 @@ async def started(model, favourites: list[int]):
 async def search_and_add(pilot, query: str) -> None:
     await pilot.press("slash")
     pilot.app.query_one("#search", Input).value = ""
-    await pilot.press(*query)
-    await settle(pilot)
-    await pilot.press("down", "enter")
+    await pilot.press(*query, "enter")  # one burst: Enter adds the top match for the whole query
     await settle(pilot)
 
 
@@ -93,27 +91,78 @@ async def test_search_then_add_fills_favourites_results_and_taste(tiny_model, ho
         assert search_line.startswith("Death Note") and search_line.endswith("★")
 
 
+def matches(app) -> list[str]:
+    listed = app.query_one(MatchList)
+    return [str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count)]
+
+
+def highlighted(app) -> str:
+    listed = app.query_one(MatchList)
+    return str(listed.get_option_at_index(listed.highlighted).prompt)
+
+
 @pytest.mark.asyncio
-async def test_typing_after_an_add_starts_the_next_search_and_sets_off_nothing(tiny_model, home):
+async def test_the_search_box_keeps_the_focus_and_its_keys_act_on_the_list(tiny_model, home):
     app = make_app(tiny_model)
     async with run(app) as pilot:
         await settle(pilot)
-        await search_and_add(pilot, "death note")
-        assert isinstance(app.focused, MatchList)
-        await pilot.press(*"steins gate")  # "i" and "n" here once opened details and hid a title
-        await settle(pilot)
         search = app.query_one("#search", Input)
+        await search_and_add(pilot, "death note")
+        assert app.focused is search and favourite_titles(app) == ["Death Note"]
+        await pilot.press(*"steins gate")  # the added query was left selected: typing replaces it
+        await settle(pilot)
         assert app.focused is search and search.value == "steins gate"
         assert isinstance(app.screen, MainScreen) and "not interested" not in status(app)
-        await pilot.press("down", "backspace")
-        assert search.value == "steins gat", "backspace edits the query, it does not start anew"
-        await pilot.press("e", "down", "enter")
+        listed = matches(app)
+        assert len(listed) >= 2 and highlighted(app) == listed[0]
+        await pilot.press("down")
+        assert highlighted(app) == listed[1] and search.value == "steins gate"
+        await pilot.press("ctrl+p")
+        assert highlighted(app) == listed[0]
+        await pilot.press("ctrl+n", "backspace")
+        assert search.value == "steins gat", "backspace edits the query"
+        await pilot.press("e", "enter")
         await settle(pilot)
         assert favourite_titles(app) == ["Death Note", "Steins;Gate"]
-        await pilot.press("right")
+        await pilot.press("end", "right")
         assert isinstance(app.screen, DetailsScreen)
         assert "Steins;Gate" in str(app.screen.query_one("#details-text", Static).render())
     assert FavouritesStore().load().excluded == []
+
+
+@pytest.mark.asyncio
+async def test_title_down_enter_sent_as_one_burst_never_loses_an_add(tiny_model, home):
+    # A paste, tmux send-keys or a fast typist: the keys arrive before the search answers.
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        found = {q: app.screen.index.search(q, limit=30, hide_adult=True) for q in ("death note", "steins gate", "fullmetal", "naruto", "gintama", "code geass")}
+        queries = [q for q, answer in found.items() if len(answer) >= 2]
+        assert len(queries) >= 5
+        second = []
+        for query in queries:
+            second.append(found[query][1].title)
+            await pilot.press(*query, "down", "enter")  # no pause: Enter comes before the matches do
+        await settle(pilot)
+        assert [title.removesuffix(" (not in this model)") for title in favourite_titles(app)] == second
+        await pilot.press(*"zzqqxxjj", "enter")
+        await settle(pilot)
+        assert matches(app) == ["no matches for “zzqqxxjj”"] and "no matches" in toasts(app)
+        assert len(favourite_titles(app)) == len(queries)
+
+
+@pytest.mark.asyncio
+async def test_slash_and_escape(tiny_model, home):
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        search = app.query_one("#search", Input)
+        await pilot.press(*"fate/zero")
+        assert search.value == "fate/zero", "a slash in the box is text: titles have them"
+        await pilot.press("escape")
+        assert search.value == "" and app.focused is search
+        await pilot.press("escape")
+        assert app.focused is not search
+        await pilot.press("slash", *"naruto")
+        assert app.focused is search and search.value == "naruto"
 
 
 @pytest.mark.asyncio
@@ -400,7 +449,7 @@ async def test_not_interested_can_be_undone_from_the_command_palette(tiny_model,
     async with run(app) as pilot:
         await settle(pilot)
         assert "· 1 not interested" in status(app)
-        await pilot.press("ctrl+p", *"not interested list")
+        await pilot.press("ctrl+k", *"not interested list")
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
