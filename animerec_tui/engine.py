@@ -111,13 +111,15 @@ class Recommendation:
     """Other entries of its franchise that passed the filters but were folded under it."""
     because_share: list[float | None] = field(default_factory=list)
     """Each ``because`` favourite's share of the score (0-1); None where the readout has no such split."""
+    mal_score: float | None = None
+    """Its mean score on MyAnimeList (1-10), when the catalogue has it."""
 
     def reasons(self) -> str:
         """``because`` as one line: titles with their shares, joined by " · " (no title contains it)."""
         return " · ".join(title if share is None else f"{title} {share:.0%}" for title, share in zip(self.because, self.because_share))
 
     def to_dict(self) -> dict:
-        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "score", "rated", "because", "because_share", "franchise_more", "url")
+        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "mal_score", "score", "rated", "because", "because_share", "franchise_more", "url")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -520,7 +522,7 @@ class Engine:
             mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
             episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),
             score=round(score, 4), because=[title for title, _ in because], url=entry.get("url", ""), year=entry.get("year"), rated=column < self.num_rated,
-            because_share=[None if share is None else round(share, 4) for _, share in because], franchise_more=franchise_more,
+            because_share=[None if share is None else round(share, 4) for _, share in because], franchise_more=franchise_more, mal_score=entry.get("score"),
         )
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:

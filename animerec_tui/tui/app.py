@@ -23,6 +23,9 @@ class AnimeRecApp(App[None]):
 
     TITLE = "animerec"
     COMMAND_PALETTE_BINDING = "ctrl+k"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (150, "-wide")]
+    """Below 100 columns (an 80-column SSH window) the left pane gives the results room; from
+    150 it widens, so that long titles in the search list can be told apart."""
     CSS_PATH = "app.tcss"
     # The main screen's own keys live here, acting on the screen, so that the footer keeps
     # them in this order, after Quit and Help.

@@ -35,15 +35,16 @@ def _tagged(title: str, rated: bool, style: str = "") -> Text:
 
 
 def match_text(entry: dict, favourite: bool) -> Text:
-    """One line of the search list: title, type, year, episodes, members, and the favourite star.
+    """One line of the search list: the favourite star, title, type, year, episodes, members.
 
     Every catalogue anime can be a favourite, so nothing here depends on the model.
     """
-    text = Text(entry["title"] + "  ", no_wrap=True, overflow="ellipsis")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if favourite:
+        text.append("★ ", style="bold")  # first, where a narrow pane's ellipsis cannot hide it
+    text.append(entry["title"] + "  ")
     year = f" · {entry['year']}" if entry.get("year") else ""
     text.append(f"{entry.get('type') or '?'}{year} · {entry.get('episodes') or '?'} ep · {members_text(entry.get('members'))}", style="dim")
-    if favourite:
-        text.append("  ★", style="bold")
     return text
 
 
@@ -61,9 +62,9 @@ def favourite_text(entry: dict | None, mal_id: int, known: bool | None, rated: b
     return title
 
 
-def result_title(item: Recommendation) -> Text:
-    """A recommendation's title for the results table, marked "new" when known from metadata only."""
-    return _tagged(item.title, item.rated)
+def result_title(item: Recommendation, title: str | None = None) -> Text:
+    """A recommendation's title (or ``title``, its English one) for the results table, marked "new" when known from metadata only."""
+    return _tagged(title or item.title, item.rated)
 
 
 def years_text(filters: Filters) -> str | None:

@@ -20,7 +20,7 @@ from textual.widgets import Label, Static
 
 from animerec_tui.tui.favourites_pane import FavouritesList
 from animerec_tui.tui.main_screen import MainScreen
-from animerec_tui.tui.results_pane import ResultsTable
+from animerec_tui.tui.results_pane import ResultsPane, ResultsTable
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import SearchBox
 
@@ -60,13 +60,21 @@ def key_sections(app: type[App]) -> list[Section]:
         ("Main screen", declared_bindings(app) + declared_bindings(MainScreen)),
         ("Search box (typing searches; the keys below act on the list of matches)", declared_bindings(SearchBox)),
         ("Favourites", declared_bindings(FavouritesList)),
-        ("Recommendations", declared_bindings(ResultsTable)),
+        ("Recommendations", declared_bindings(ResultsTable) + declared_bindings(ResultsPane)),
         ("Details", declared_bindings(DetailsScreen)),
         ("Filters", declared_bindings(FiltersScreen)),
         ("Not interested list (Enter lets one be recommended again)", declared_bindings(NotInterestedScreen)),
         ("Yes/no questions", declared_bindings(ConfirmScreen)),
         ("This help", declared_bindings(HelpScreen)),
     ]
+
+
+COLUMNS_NOTE = (
+    "In the recommendations, match is the model's score for an anime: the higher, the better it fits your favourites "
+    "(it ranks the anime of one list; it is not a rating, nor comparable between lists). \"because you liked\" names the "
+    "favourites whose votes make up most of that score, with their shares. new marks anime without ratings yet, known from "
+    "their genres, studio and year; MAL is the anime's mean score on MyAnimeList."
+)
 
 
 def key_reference(sections: list[Section]) -> Group:
@@ -83,7 +91,7 @@ def key_reference(sections: list[Section]) -> Group:
         for binding in bindings:
             table.add_row(key_label(binding.key), binding.description, binding.tooltip)
         parts += [Text(title, style="bold underline"), table, Text()]
-    return Group(*parts[:-1])
+    return Group(*parts, Text(COLUMNS_NOTE, style="dim"))
 
 
 def markdown_table(sections: list[Section]) -> str:

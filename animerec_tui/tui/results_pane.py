@@ -13,13 +13,57 @@ from textual.coordinate import Coordinate
 from textual.reactive import var
 from textual.widgets import DataTable, Static
 
-from animerec_tui.tui.formatting import result_title
+from animerec_tui.tui.formatting import members_text, result_title
 from animerec_tui.tui.messages import MarkNotInterested, ShowDetails
 
 if TYPE_CHECKING:
-    from animerec_tui.engine import Result
+    from animerec_tui.engine import Recommendation, Result
 
-COLUMNS = (("#", 3), ("title", 26), ("type", 7), ("year", 4), ("eps", 4), ("match", 5), ("because you liked", 28), ("genres", 30))
+Column = tuple[str, str, int]
+"""A results column: key, heading, width in cells."""
+
+PADDING = 2
+"""The cells DataTable adds around every column (one each side)."""
+SCROLLBAR = 2
+"""The width kept for the table's vertical scrollbar."""
+OPTIONAL: tuple[Column, ...] = (("year", "year", 4), ("type", "type", 7), ("mal", "MAL", 4), ("eps", "eps", 4), ("members", "members", 7))
+"""Columns shown when there is room, most wanted first; genres come last and take what is left."""
+MIN_TITLE = MIN_BECAUSE = 16
+MIN_GENRES = 14
+
+
+def column_plan(width: int, longest: dict[str, int]) -> list[Column]:
+    """The columns for a table ``width`` cells wide: rank (where there is room), title, match
+    and "because you liked" always, then year, type, MAL score, episodes, members and genres
+    while they fit. Title, reasons and genres then grow, in that order, to their longest
+    content (``longest``, by key) out of the room left; nothing is ever wider than the table."""
+    room = width - SCROLLBAR
+    columns: list[Column] = [("title", "title", MIN_TITLE), ("match", "match", 5), ("because", "because you liked", MIN_BECAUSE)]
+    used = sum(w + PADDING for _, _, w in columns)
+    if room - used >= 24:
+        columns.insert(0, ("rank", "#", 2))
+        used += 2 + PADDING
+    for column in OPTIONAL:
+        if used + column[2] + PADDING <= room:
+            columns.append(column)
+            used += column[2] + PADDING
+    if used + MIN_GENRES + PADDING <= room:
+        columns.append(("genres", "genres", MIN_GENRES))
+        used += MIN_GENRES + PADDING
+    if used > room:  # narrower than the minimum: title and reasons give way
+        short = used - room
+        columns = [(k, h, max(4, w - (short + 1) // 2) if k in ("title", "because") else w) for k, h, w in columns]
+        return columns
+    spare = room - used
+    # First each to a fair width, then to its longest, so that one long title does not starve the genres.
+    for caps in ({"title": 40, "because": 36, "genres": 36}, {}):
+        for key in ("title", "because", "genres"):
+            for n, (k, heading, w) in enumerate(columns):
+                if k == key and spare > 0:
+                    grow = min(spare, max(0, min(longest.get(key, w), caps.get(key, 10**6)) - w))
+                    columns[n] = (k, heading, w + grow)
+                    spare -= grow
+    return columns
 
 
 class ResultsTable(DataTable):
@@ -41,21 +85,33 @@ class ResultsTable(DataTable):
 class ResultsPane(Vertical):
     """What the recommendations are for (or what is happening) above the table of them."""
 
+    BINDINGS = [
+        Binding("e", "toggle_english", "English titles", tooltip="Show English titles where there is one, or the MAL titles again"),
+    ]
+
     results: var[Result | None] = var(None)
     """The recommendations on show; None empties the table."""
     status: var[str | Text] = var("")
     """The line above the table (console markup in a str)."""
     model_loading: var[bool] = var(True)
     """True while the model loads: the table shows a spinner."""
+    english: var[bool] = var(False)
+    """Whether titles are shown in English where the catalogue has an English title."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._plan: list[Column] = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
         yield ResultsTable(id="results", cursor_type="row", zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        table = self.query_one(ResultsTable)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width, key=label)
+    def on_resize(self) -> None:
+        self._fill()
+
+    def action_toggle_english(self) -> None:
+        self.english = not self.english
+        self.notify("English titles where there is one" if self.english else "MyAnimeList titles")
 
     @on(DataTable.RowSelected, "#results")
     def opened(self, event: DataTable.RowSelected) -> None:
@@ -68,9 +124,40 @@ class ResultsPane(Vertical):
     def watch_model_loading(self, loading: bool) -> None:
         self.query_one(ResultsTable).loading = loading
 
-    def watch_results(self, results: Result | None) -> None:
+    def watch_results(self) -> None:
+        self._fill(rows_changed=True)
+
+    def watch_english(self) -> None:
+        self._fill(rows_changed=True)
+
+    def _cells(self, rank: int, r: Recommendation) -> dict[str, str | Text]:
+        title = (r.title_english or r.title) if self.english else r.title
+        return {
+            "rank": str(rank), "title": result_title(r, title), "match": f"{r.score:.2f}", "because": Text(r.reasons(), no_wrap=True, overflow="ellipsis"),
+            "year": str(r.year or "?"), "type": r.type or "?", "mal": f"{r.mal_score:.2f}"[:4] if r.mal_score else "?", "eps": str(r.episodes or "?"),
+            "members": members_text(r.members), "genres": Text(", ".join(r.genres), no_wrap=True, overflow="ellipsis"),
+        }
+
+    def _fill(self, rows_changed: bool = False) -> None:
+        """Lay the table out for its width (see ``column_plan``) and fill it, keeping the cursor's row."""
         table = self.query_one(ResultsTable)
-        table.clear()
-        for rank, r in enumerate(results.items if results else [], start=1):
-            cells = (result_title(r), r.type or "?", str(r.year or "?"), str(r.episodes or "?"), f"{r.score:.2f}", r.reasons(), ", ".join(r.genres[:4]))
-            table.add_row(str(rank), *cells, key=str(r.mal_id))
+        items = self.results.items if self.results else []
+        rows = [self._cells(rank, r) for rank, r in enumerate(items, start=1)]
+        longest = {key: max((Text(cell).cell_len if isinstance(cell, str) else cell.cell_len for row in rows for k, cell in row.items() if k == key), default=0) for key in ("title", "because", "genres")}
+        plan = column_plan(self.size.width or 100, longest)
+        if plan == self._plan and not rows_changed:
+            return
+        cursor = table.cursor_row
+        kept = table.coordinate_to_cell_key(Coordinate(cursor, 0)).row_key.value if table.row_count and 0 <= cursor < table.row_count else None
+        table.clear(columns=plan != self._plan)
+        if plan != self._plan:
+            for key, heading, width in plan:
+                table.add_column(heading, width=width, key=key)
+            self._plan = plan
+        for r, cells in zip(items, rows):
+            table.add_row(*(cells[key] for key, _, _ in plan), key=str(r.mal_id))
+        ids = [str(r.mal_id) for r in items]
+        if kept in ids:
+            table.move_cursor(row=ids.index(kept), animate=False)
+        elif rows and cursor > 0:
+            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)

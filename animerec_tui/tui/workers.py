@@ -140,9 +140,11 @@ class WorkingScreen(Screen[None]):
         """Answer ``query`` on the UI thread: a key that acts on the matches came before the
         background answer. Waits for the title index if it is still loading."""
         index = self.index
-        if index is None:
+        if index is None:  # typed while the catalogue loads: wait for it, and take it now
             self._catalog_loaded.wait(timeout=60)
-            index = self._loaded_index
+            index = self.index = self._loaded_index
+            if self._loaded_catalog is not None:
+                self.catalog = self._loaded_catalog
         self.search_query = query
         self.answered = query
         self.matches = index.search(query, limit=30, hide_adult=self.search_hides_adult()) if index is not None and query.strip() else []

@@ -88,7 +88,7 @@ async def test_search_then_add_fills_favourites_results_and_taste(tiny_model, ho
         width = max(map(len, genres))
         assert str(app.query_one("#taste", Static).render()).splitlines() == [f"{g:<{width}} {'█' * 14} 1" for g in genres]
         search_line = str(app.query_one(MatchList).get_option_at_index(0).prompt)
-        assert search_line.startswith("Death Note") and search_line.endswith("★")
+        assert search_line.startswith("★ Death Note")
 
 
 def matches(app) -> list[str]:

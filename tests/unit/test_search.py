@@ -20,3 +20,21 @@ def test_adult_titles_are_left_out_when_asked(index, catalog):
     assert adult["mal_id"] not in [m.mal_id for m in hidden]
     for query in ("demon slayer", "kimetsu", "love", "sister", "ta"):
         assert not any(catalog.by_id[m.mal_id]["is_adult"] for m in index.search(query, limit=30, hide_adult=True))
+
+
+def test_the_results_table_is_laid_out_for_its_width():
+    from animerec_tui.tui.results_pane import PADDING, SCROLLBAR, column_plan
+
+    longest = {"title": 58, "because": 60, "genres": 70}
+    for width in range(40, 260):
+        plan = column_plan(width, longest)
+        keys = [key for key, _, _ in plan]
+        assert {"title", "match", "because"} <= set(keys), width
+        assert sum(w + PADDING for _, _, w in plan) <= width - SCROLLBAR, width
+    narrow = dict((k, w) for k, _, w in column_plan(51, longest))  # an 80-column terminal's results pane
+    assert narrow["title"] >= 16 and narrow["because"] >= 16 and "genres" not in narrow
+    wide = dict((k, w) for k, _, w in column_plan(150, longest))  # a 200-column one's
+    assert set(wide) == {"rank", "title", "match", "because", "year", "type", "mal", "eps", "members", "genres"}
+    assert wide["title"] >= 40 and wide["because"] >= 30 and wide["genres"] >= 16
+    short = dict((k, w) for k, _, w in column_plan(150, {"title": 20, "because": 30, "genres": 30}))
+    assert short["title"] == 20 and short["because"] == 30, "no column grows past what it shows"

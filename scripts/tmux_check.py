@@ -1,0 +1,97 @@
+"""Drive the real ``animerec tui`` in tmux, as a fan over SSH would, and check that no add is lost.
+
+    python scripts/tmux_check.py [--sizes 80x24,200x50] [--rounds 10]
+
+For each terminal size: start the app in a detached tmux session (its own ANIMEREC_HOME),
+then send "title, ↓, Enter" as one burst per title, ten titles in a row without waiting for
+anything, and check the favourites file holds each title's second match (↓ moves the
+highlight from the first). Prints the screen as tmux shows it; exits 1 on a lost or wrong add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUERIES = ["death note", "steins gate", "code geass", "fullmetal", "naruto", "gintama", "cowboy bebop", "monogatari", "evangelion", "haikyuu", "one piece", "bleach"]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def expected_adds(count: int) -> tuple[list[str], list[int]]:
+    """The first ``count`` queries with two matches or more, and each one's second match."""
+    from animerec_tui.catalog import load_catalog
+    from animerec_tui.search import TitleIndex
+
+    index = TitleIndex(load_catalog())
+    queries, ids = [], []
+    for query in QUERIES:
+        found = index.search(query, limit=30, hide_adult=True)
+        if len(found) >= 2 and found[1].mal_id not in ids:
+            queries.append(query)
+            ids.append(found[1].mal_id)
+        if len(queries) == count:
+            break
+    return queries, ids
+
+
+def check(width: int, height: int, queries: list[str], expected: list[int], program: str) -> tuple[bool, str]:
+    """Run the bursts at one size: (no add lost or wrong, the screen at the end)."""
+    from animerec_tui.favourites import FavouritesStore
+
+    home = Path(tempfile.mkdtemp(prefix="animerec-tmux-"))
+    session = f"animerec-check-{os.getpid()}-{width}x{height}"
+    tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), f"ANIMEREC_HOME={home} {program} tui")
+    try:
+        deadline = time.monotonic() + 60
+        while "search anime" not in tmux("capture-pane", "-t", session, "-p"):
+            if time.monotonic() > deadline:
+                return False, "the app did not start within 60 s:\n" + tmux("capture-pane", "-t", session, "-p")
+            time.sleep(0.1)
+        for query in queries:  # one send-keys call each, no pause between them
+            tmux("send-keys", "-t", session, query, "Down", "Enter")
+        store = FavouritesStore(home / "favourites.json")
+        deadline = time.monotonic() + 30
+        while len(store.load().favourites) < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # let the results catch up for the screen shown below
+        screen = tmux("capture-pane", "-t", session, "-p")
+        got = store.load().favourites
+        ok = got == expected
+        if not ok:
+            screen += f"\nfavourites: {got}\nexpected:   {expected}"
+        return ok, screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="80x24,200x50")
+    parser.add_argument("--rounds", type=int, default=10, help="Titles sent, each as one burst.")
+    parser.add_argument("--program", default=str(Path(sys.executable).with_name("animerec")))
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux_check: tmux is not installed", file=sys.stderr)
+        return 2
+    queries, expected = expected_adds(args.rounds)
+    failed = False
+    for size in args.sizes.split(","):
+        width, height = (int(n) for n in size.lower().split("x"))
+        ok, screen = check(width, height, queries, expected, args.program)
+        print(f"--- {width}x{height}: {'all ' + str(len(expected)) + ' adds arrived' if ok else 'FAILED'}\n{screen}")
+        failed |= not ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
