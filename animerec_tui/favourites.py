@@ -142,6 +142,20 @@ class FavouritesStore:
         """Empty the favourites (the excluded list stays); returns what was removed."""
         return self._update(lambda state: _drop(state.favourites, set(state.favourites)))
 
+    def restore(self, ids: Iterable[int]) -> list[int]:
+        """Undo a removal: ``ids`` (the favourites as they were) come back in that order, with
+        any added since after them; an id marked "not interested" since stays out. Returns
+        the ids put back."""
+        before = list(dict.fromkeys(validate_ids(ids)))
+
+        def change(state: Favourites) -> list[int]:
+            back = [i for i in before if i not in state.favourites and i not in state.excluded]
+            kept = [i for i in before if i not in state.excluded]
+            state.favourites[:] = kept + [i for i in state.favourites if i not in set(kept)]
+            return back
+
+        return self._update(change)
+
     def exclude(self, ids: Iterable[int]) -> list[int]:
         """Mark ids "not interested" (and drop them from favourites); returns the newly excluded."""
         new = list(dict.fromkeys(validate_ids(ids)))

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 from animerec_tui.tui.favourites_pane import FavouritesList
 from animerec_tui.tui.main_screen import MainScreen
@@ -118,6 +118,7 @@ class HelpScreen(ModalScreen[None]):
             yield Label("[b]animerec keys[/b]  (Esc closes)")
             with VerticalScroll():
                 yield Static(key_reference(self.sections), id="keys")
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

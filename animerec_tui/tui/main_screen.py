@@ -23,6 +23,8 @@ from textual.widgets import Footer, Header
 
 from animerec_tui.engine import Filters
 from animerec_tui.favourites import FavouritesStore
+from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
+from animerec_tui.settings import SettingsStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
 from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text, new_share_text
@@ -57,9 +59,14 @@ class MainScreen(WorkingScreen):
     results: var[Result | None] = var(None)
     """The recommendations on show; None with no favourites."""
 
-    def __init__(self, model_dir: Path | None, store: FavouritesStore) -> None:
+    def __init__(self, model_dir: Path | None, store: FavouritesStore, settings: SettingsStore | None = None) -> None:
         super().__init__(model_dir)
         self.store = store
+        self.settings = settings or SettingsStore(store.path.with_name(SETTINGS_FILE))
+        """Where the filters and the theme are remembered (beside the favourites)."""
+        self.undo_stack: list[tuple[str, list[int]]] = []
+        """For u: what each removal was ("removed X") and the favourites before it."""
+        self._settings_loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,6 +78,7 @@ class MainScreen(WorkingScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._load_settings()
         self._load_favourites()
         self.start_loading()
         self.query_one(SearchPane).focus_search()
@@ -88,6 +96,7 @@ class MainScreen(WorkingScreen):
 
     def watch_filters(self, old: Filters, new: Filters) -> None:
         self._update_request()
+        self._save_settings()
         if old.hide_adult != new.hide_adult and self.index is not None and self.search_query.strip():
             self.search_now(self.search_query)  # the matches follow the adult filter too
 
@@ -127,6 +136,24 @@ class MainScreen(WorkingScreen):
         return replace(self.filters, exclude=frozenset(self.not_interested))
 
     # -------------------------------------------------------------- requests
+
+    def _load_settings(self) -> None:
+        settings = self.settings.load()
+        if settings.warning:
+            self.notify(settings.warning, title="settings", severity="warning", timeout=15, markup=False)
+        self.filters = settings.filters
+        if settings.theme in self.app.available_themes:
+            self.app.theme = settings.theme
+        self._settings_loaded = True
+        self.watch(self.app, "theme", lambda _: self._save_settings(), init=False)
+
+    def _save_settings(self) -> None:
+        if not self._settings_loaded:
+            return  # the defaults at start-up are not a choice to write over the saved one
+        try:
+            self.settings.save(self.filters, self.app.theme)
+        except (OSError, UserError) as error:
+            self.notify(f"could not remember the filters: {error}", severity="warning", markup=False)
 
     def _load_favourites(self) -> None:
         try:
@@ -173,7 +200,23 @@ class MainScreen(WorkingScreen):
 
     @on(m.RemoveFavourite)
     def remove_favourite(self, message: m.RemoveFavourite) -> None:
-        self._change_store(lambda: self.store.remove([message.mal_id]))
+        before = list(self.favourites)
+        if self._change_store(lambda: self.store.remove([message.mal_id])):
+            self._undoable(f"removed {self._title(message.mal_id, str(message.mal_id))}", before)
+
+    def _undoable(self, what: str, before: list[int]) -> None:
+        self.undo_stack.append((what, before))
+        self.notify(f"{what} · u undoes it", markup=False)
+
+    def action_undo(self) -> None:
+        """Put back what the last removal (or clear all) took away."""
+        if not self.undo_stack:
+            self.notify("nothing to undo")
+            return
+        what, before = self.undo_stack.pop()
+        back = self._change_store(lambda: self.store.restore(before))
+        if back is not None:
+            self.notify(f"undone: {what}" if back else f"nothing to put back ({what}: already there again)", markup=False)
 
     @on(m.ClearFavourites)
     def action_clear_favourites(self) -> None:
@@ -183,8 +226,9 @@ class MainScreen(WorkingScreen):
             return
 
         def answered(yes: bool | None) -> None:
+            before = list(self.favourites)
             if yes and self._change_store(self.store.clear) is not None:
-                self.notify("cleared all favourites")
+                self._undoable(f"cleared all favourites ({len(before)})", before)
 
         self.app.push_screen(ConfirmScreen(f"Remove all {len(self.favourites)} favourites?"), answered)
 

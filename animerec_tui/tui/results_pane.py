@@ -108,6 +108,7 @@ class ResultsPane(Vertical):
 
     def on_resize(self) -> None:
         self._fill()
+        self._show_status()
 
     def action_toggle_english(self) -> None:
         self.english = not self.english
@@ -118,7 +119,21 @@ class ResultsPane(Vertical):
         event.stop()
         self.post_message(ShowDetails(int(event.row_key.value)))
 
-    def watch_status(self, status: str | Text) -> None:
+    def watch_status(self) -> None:
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The status line, broken only between its " · " parts where it needs two lines."""
+        status = self.status
+        if isinstance(status, str) and " · " in status:
+            width = max(10, (self.size.width or 100) - 2)
+            lines: list[str] = []
+            for part in status.split(" · "):
+                if lines and Text.from_markup(lines[-1] + " · " + part).cell_len <= width:
+                    lines[-1] += " · " + part
+                else:
+                    lines.append(part)
+            status = "\n".join(lines)
         self.query_one("#status", Static).update(status)
 
     def watch_model_loading(self, loading: bool) -> None:

@@ -7,17 +7,22 @@ None of them reaches into the app or the engine.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, SelectionList, Static
+from textual.strip import Strip
+from textual.style import Style
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
@@ -49,6 +54,33 @@ def parse_years(start: str, end: str) -> tuple[int | None, int | None]:
     return years[0], years[1]
 
 
+TICK, NO_TICK = "✓", " "
+"""What a checked and an unchecked box show (not one glyph in two colours)."""
+
+
+class TickBox(Checkbox):
+    """A checkbox whose mark says whether it is checked, in any theme or without colour."""
+
+    @property
+    def _button(self) -> Content:
+        button_style = self.get_visual_style("toggle--button")
+        side_style = Style(foreground=button_style.background, background=self.background_colors[1])
+        return Content.assemble((self.BUTTON_LEFT, side_style), (TICK if self.value else NO_TICK, button_style), (self.BUTTON_RIGHT, side_style))
+
+
+class TickList(SelectionList[str]):
+    """A selection list whose boxes show ✓ when selected and nothing when not."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        index = self.scroll_offset.y + y
+        if len(segments) > 3 and index < self.option_count:
+            selected = self.get_option_at_index(index).value in self._selected
+            segments[1] = Segment(TICK if selected else NO_TICK, segments[1].style)
+        return Strip(segments, strip.cell_length)
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question; dismisses with True only on an explicit yes."""
 
@@ -67,6 +99,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button("Yes (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -88,7 +121,7 @@ class FiltersScreen(ModalScreen[Filters | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing the filters"),
-        Binding("ctrl+j,f10", "apply", "Apply", tooltip="Apply the choices (space toggles one)"),
+        Binding("enter,ctrl+j,f10", "apply", "Apply", priority=True, tooltip="Apply the choices (space toggles one)"),
     ]
 
     YEARS_HINT = "[dim]blank = any; a range leaves out anime of unknown year[/dim]"
@@ -102,13 +135,13 @@ class FiltersScreen(ModalScreen[Filters | None]):
     def compose(self) -> ComposeResult:
         f = self.filters
         with Vertical(id="dialog", classes="wide"):
-            yield Label("[b]Filters[/b]  space toggles, ctrl+j or F10 applies, Escape cancels")
+            yield Label("[b]Filters[/b]  space toggles, Enter applies, Escape cancels")
             with Horizontal():
                 with Vertical(classes="column"):
                     yield Label("Types (none = all)")
-                    yield SelectionList[str](*(Selection(t, t, t in f.types) for t in TYPES), id="types")
-                    yield Checkbox("Hide sequels", f.hide_sequels, id="sequels")
-                    yield Checkbox("Hide adult titles", f.hide_adult, id="adult")
+                    yield TickList(*(Selection(t, t, t in f.types) for t in TYPES), id="types")
+                    yield TickBox("Hide sequels", f.hide_sequels, id="sequels")
+                    yield TickBox("Hide adult titles", f.hide_adult, id="adult")
                     with Horizontal(id="years"):
                         yield Label("Years ")
                         yield Input(str(f.year_from or ""), placeholder="from", max_length=4, id="year-from")
@@ -116,16 +149,20 @@ class FiltersScreen(ModalScreen[Filters | None]):
                         yield Input(str(f.year_to or ""), placeholder="to", max_length=4, id="year-to")
                 with Vertical(classes="column"):
                     yield Label("Genres (none = all)")
-                    yield SelectionList[str](*(Selection(g, g, g in f.include_genres) for g in self.genres), id="genres")
+                    yield TickList(*(Selection(g, g, g in f.include_genres) for g in self.genres), id="genres")
             with Horizontal(id="buttons"):
                 yield Static(self.YEARS_HINT, id="year-error")
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Cancel", id="cancel")
+        yield Footer()
 
     @on(Button.Pressed, "#apply")
     @on(Input.Submitted, "#year-from")
     @on(Input.Submitted, "#year-to")
     def action_apply(self) -> None:
+        if self.focused is not None and self.focused.id == "cancel":
+            self.dismiss(None)  # Enter on Cancel cancels
+            return
         try:
             year_from, year_to = parse_years(self.query_one("#year-from", Input).value, self.query_one("#year-to", Input).value)
         except ValueError as error:
@@ -211,6 +248,7 @@ class DetailsScreen(ModalScreen[int | None]):
                 yield Label("[b]Similar anime[/b]" if self.known else "")
                 yield OptionList(id="similar")
             yield Static(self.KEYS_HINT, id="details-keys")
+        yield Footer()
 
     def _franchise_line(self) -> str:
         """'3 more in this franchise: A (2011), B (2013), C' or nothing."""
@@ -224,6 +262,7 @@ class DetailsScreen(ModalScreen[int | None]):
         similar = self.query_one("#similar", OptionList)
         if self.known:
             similar.loading = True  # until SimilarDone
+            similar.focus()  # ↓ and Enter go straight to the similar anime
         else:
             similar.display = False
 
@@ -233,6 +272,8 @@ class DetailsScreen(ModalScreen[int | None]):
         similar.loading = False
         similar.clear_options()
         similar.add_options(Option(similar_text(r), id=str(r.mal_id)) for r in message.items)
+        if message.items:
+            similar.highlighted = 0
 
     @on(OptionList.OptionSelected, "#similar")
     def open_similar(self, event: OptionList.OptionSelected) -> None:
@@ -256,8 +297,10 @@ class DetailsScreen(ModalScreen[int | None]):
         self.notify(f"opening {url} (if no browser opens, press c to copy it)", markup=False)
 
     def action_copy_url(self) -> None:
-        self.app.copy_to_clipboard(self.entry.get("url", ""))
-        self.notify(f"copied {self.entry.get('url', '')}", markup=False)
+        url = self.entry.get("url", "")
+        self.app.copy_to_clipboard(url)  # an OSC 52 request: the terminal decides whether it lands
+        where = " (in tmux it arrives only with `set -g set-clipboard on`)" if os.environ.get("TMUX") else ""
+        self.notify(f"sent {url} to the terminal's clipboard{where}; if nothing pastes, select the MAL line above", markup=False, timeout=8)
 
 
 class NotInterestedScreen(ModalScreen[None]):
@@ -276,6 +319,7 @@ class NotInterestedScreen(ModalScreen[None]):
         with Vertical(id="dialog", classes="wide"):
             yield Label("[b]Not interested[/b]  Enter lets the highlighted one be recommended again · Esc closes")
             yield OptionList(*(Option(Text(title), id=str(mal_id)) for mal_id, title in self.entries), id="not-interested")
+        yield Footer()
 
     @on(OptionList.OptionSelected, "#not-interested")
     def undo(self, event: OptionList.OptionSelected) -> None:

@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui import messages
@@ -70,7 +70,8 @@ def result_ids(app) -> list[int]:
 
 
 def status(app) -> str:
-    return str(app.query_one("#status", Static).render())
+    """The status line as one line (it breaks only between its " · " parts)."""
+    return str(app.query_one("#status", Static).render()).replace("\n", " · ")
 
 
 @pytest.mark.asyncio
@@ -190,12 +191,20 @@ async def test_remove_and_clear_with_confirmation(tiny_model, home):
         await pilot.press("C", "y")
         await settle(pilot)
         assert favourite_titles(app) == []
-        assert "cleared all favourites" in toasts(app)
+        assert "cleared all favourites (1) · u undoes it" in toasts(app)
         assert app.query_one(ResultsTable).row_count == 0
         assert status(app).startswith("Search for anime you love")
         await pilot.press("C")
         assert not isinstance(app.screen, ConfirmScreen) and "no favourites to clear" in toasts(app)
-    assert FavouritesStore().load().favourites == []
+        await pilot.press("u")  # undo the clear, then the removal: back as it was, in its order
+        await settle(pilot)
+        assert favourite_titles(app) == ["Steins;Gate"] and "undone: cleared all favourites (1)" in toasts(app)
+        await pilot.press("u")
+        await settle(pilot)
+        assert favourite_titles(app) == ["Death Note", "Steins;Gate"] and app.query_one(ResultsTable).row_count == 50
+        await pilot.press("u")
+        assert "nothing to undo" in toasts(app)
+    assert FavouritesStore().load().favourites == [DEATH_NOTE, STEINS_GATE]
 
 
 @pytest.mark.asyncio
@@ -509,3 +518,80 @@ async def test_f6_steps_the_share_of_anime_without_ratings_and_the_filters_scree
         await pilot.press("f6")
         await settle(pilot)
         assert app.screen.filters.new_share == 0.2 and "new:" not in status(app)
+
+
+@pytest.mark.asyncio
+async def test_enter_applies_the_filters_and_a_box_shows_whether_it_is_ticked(tiny_model, home):
+    from animerec_tui.tui.screens import NO_TICK, TICK
+
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        await pilot.press("f2")
+        screen = app.screen
+        assert isinstance(screen, FiltersScreen)
+        adult, sequels = screen.query_one("#adult"), screen.query_one("#sequels")
+        assert TICK in str(adult.render()) and NO_TICK + "▌" in str(sequels.render()) and TICK not in str(sequels.render())
+        types = screen.query_one("#types")
+        types.focus()
+        await pilot.press("space")  # ticks the highlighted type: TV
+        assert TICK in "".join(s.text for s in types.render_line(0))
+        assert TICK not in "".join(s.text for s in types.render_line(1))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen), "Enter applies; it does not toggle"
+        assert " · TV · " in status(app)
+
+
+@pytest.mark.asyncio
+async def test_filters_and_theme_are_remembered_and_a_bad_settings_file_is_named(tiny_model, home):
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        await pilot.press("f3", "f5")
+        app.theme = "textual-light"
+        await settle(pilot)
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert "no sequels" in status(app) and "novelty 0.25" in status(app) and app.theme == "textual-light"
+    settings = home / "settings.json"
+    settings.write_text('{"version": 1, "filters": {"novelty": 7, "hide_sequels": true}, "theme": 3}')
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert "no sequels" in status(app) and "novelty" not in status(app)
+        assert any("left out what did not check (novelty, theme)" in toast for toast in toasts(app))
+
+
+@pytest.mark.asyncio
+async def test_not_interested_keeps_the_cursor_on_its_row_and_details_go_straight_to_similar(tiny_model, home):
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        table = app.query_one(ResultsTable)
+        table.focus()
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        third, fourth = result_ids(app)[2:4]
+        await pilot.press("n")
+        await settle(pilot)
+        assert third not in result_ids(app) and table.cursor_row == 2 and result_ids(app)[2] == fourth
+        await pilot.press("enter")
+        await settle(pilot)
+        similar = app.screen.query_one("#similar", OptionList)
+        assert app.focused is similar and similar.highlighted == 0
+        await pilot.press("down")
+        assert similar.highlighted == 1
+        await pilot.pause()
+        footer = " ".join(str(key.render()) for key in app.screen.query_one(Footer).query("FooterKey"))
+        assert "Add to favourites" in footer and "Novelty" not in footer, "a dialog's footer shows the dialog's keys"
+
+
+@pytest.mark.asyncio
+async def test_the_status_line_breaks_only_between_its_parts(tiny_model, home):
+    store = FavouritesStore()
+    store.add([DEATH_NOTE])
+    store.exclude([STEINS_GATE])
+    app = make_app(tiny_model)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:  # a common SSH window
+        await settle(pilot)
+        lines = str(app.query_one("#status", Static).render()).splitlines()
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("50 recommendations for 1 favourites") and lines[1].endswith("1 not interested")
+        parts = " · ".join(lines).split(" · ")
+        assert parts == ["50 recommendations for 1 favourites", "all types", "sequels", "no adult", "1 not interested"]

@@ -205,3 +205,31 @@ def test_concurrent_writers_lose_nothing(home, tmp_path):
     got = FavouritesStore().load().favourites
     assert len(got) == len(set(got))
     assert set(got) == expected, f"lost {len(expected - set(got))}, extra {len(set(got) - expected)}"
+
+
+def test_restore_puts_removed_favourites_back_in_their_order(tmp_path):
+    store = FavouritesStore(tmp_path / "favourites.json")
+    store.add([1, 2, 3])
+    before = store.load().favourites
+    store.remove([2])
+    store.add([4])
+    store.exclude([3])  # dismissed since: it stays out
+    assert store.restore(before) == [2]
+    assert store.load().favourites == [1, 2, 4]
+
+
+def test_settings_round_trip_and_refuse_what_does_not_check(tmp_path):
+    from animerec_tui.engine import Filters
+    from animerec_tui.settings import SettingsStore
+
+    store = SettingsStore(tmp_path / "settings.json")
+    assert store.load().filters == Filters() and store.load().warning is None
+    chosen = Filters(types=frozenset({"TV", "Movie"}), hide_sequels=True, novelty=0.5, new_share=1.0, year_from=2010, year_to=2015, include_genres=frozenset({"Drama"}))
+    store.save(chosen, "nord")
+    loaded = store.load()
+    assert loaded.filters == chosen and loaded.theme == "nord" and loaded.warning is None
+    (tmp_path / "settings.json").write_text('{"version": 1, "filters": {"types": ["Comic"], "year_from": 2020, "year_to": 2001, "hide_adult": false}}')
+    loaded = store.load()
+    assert loaded.filters == Filters(hide_adult=False) and "types" in loaded.warning and "year range" in loaded.warning
+    (tmp_path / "settings.json").write_text("{not json")
+    assert store.load().filters == Filters() and "could not be read" in store.load().warning
