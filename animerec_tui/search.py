@@ -1,15 +1,21 @@
 """Fuzzy title search over every title variant of the catalogue (rapidfuzz).
 
 Used as-you-type by the TUI and to resolve the titles given to ``animerec recommend``.
-A query matches a title variant by, in order of strength: equality, prefix, whole-word
-substring, substring, then typo-tolerant similarity (``fuzz.ratio`` against the whole
-variant and against its first ``len(query)`` characters, so a typo in a half-typed title
-still matches). One- and two-character queries match title starts only. Ties go to the
-more popular anime (MAL members).
+A query matches a title variant by, in order of strength: a fan abbreviation from the
+curated table (``fmab``, ``jjk``), equality, the initials of the variant's words (``snk``,
+``aot``, ``kny``), a prefix of the variant, a whole word of it, or a prefix of it with the
+spaces left out (``rezero``, ``konosuba``); then a word's start, the end of a compound word
+(``monogatari`` in Bakemonogatari), any substring, and last typo-tolerant similarity
+(``fuzz.ratio`` against the whole variant and against its first ``len(query)`` characters,
+so a typo in a half-typed title still matches). One- and two-character queries match title
+starts only. Popularity (MAL members) adds a bonus: among matches of one strength the
+more popular comes first, and a famous anime can pass a little-known one that matched a
+step or two stronger (Bakemonogatari over "X Monogatari"), but never an exact title.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass
@@ -30,6 +36,21 @@ class Match:
     title: str
     matched: str
     score: float
+
+
+ALIASES: dict[str, tuple[int, ...]] = {
+    "fmab": (5114,), "fma": (121, 5114), "jjk": (40748,), "csm": (44511,), "mha": (31964,), "bnha": (31964,),
+    "aot": (16498,), "snk": (16498,), "kny": (38000,), "hxh": (11061,), "ttgl": (2001,), "opm": (30276,),
+    "dbz": (813,), "jojo": (14719,), "rezero": (31240,), "konosuba": (30831,), "oregairu": (14813,), "toradora": (4224,),
+}
+"""Fan abbreviations the title rules below do not find on their own (MAL ids, best first).
+Checked by ``tests/unit/test_search.py`` against the catalogue's titles."""
+
+EXACT, ALIAS, INITIALS, PREFIX, WORD, WORD_START, COMPOUND, SUBSTRING = 200, 205, 170, 150, 150, 140, 145, 110
+"""Match strengths (see the module docstring); fuzzy similarity scores at most 100."""
+POPULARITY = 40.0
+"""The most popular anime's bonus (log members, scaled to 0-1, times this): enough for a
+famous anime to pass a little-known one a step or two stronger, never an exact title."""
 
 
 class TitleIndex:
@@ -56,7 +77,21 @@ class TitleIndex:
         self.popularity = members / (members.max() or 1.0)
         self.adult = np.asarray([bool(self.by_id[o].get("is_adult")) for o in owners])
         self._joined = "\n".join(variants)
+        self._codes = np.frombuffer(self._joined.encode("utf-32-le"), dtype=np.uint32)
+        """The joined variants as code points: the characters around a hit, looked up at once."""
         self._starts = np.cumsum([0] + [len(v) + 1 for v in variants[:-1]])
+        self._initials: dict[str, list[int]] = {}
+        compact = []
+        for i, variant in enumerate(variants):
+            words = variant.split()
+            if len(words) >= 2:
+                self._initials.setdefault("".join(w[0] for w in words), []).append(i)
+            compact.append("".join(words))
+        self._compact_order = sorted(range(len(variants)), key=compact.__getitem__)
+        self._compact_sorted = [compact[i] for i in self._compact_order]
+        self._position = {}
+        for i, owner in enumerate(owners):
+            self._position.setdefault(owner, i)  # an anime's first variant: its main title
         self._heads: dict[int, list[str]] = {}
         self._short_prefix: dict[str, list[int]] = {}
         for i, variant in enumerate(variants):
@@ -77,6 +112,7 @@ class TitleIndex:
         else:
             scores = self._fuzzy(q)
             self._mark_substrings(q, scores)
+            self._mark_short_forms(q, scores)
         if hide_adult:
             scores[self.adult] = 0
         return self._ranked(scores, limit)
@@ -91,23 +127,46 @@ class TitleIndex:
         return np.maximum(whole, 0.95 * head)
 
     def _mark_substrings(self, q: str, scores: np.ndarray) -> None:
-        """Exact, prefix, word and plain substring matches, found in one pass over the joined variants."""
-        for hit in re.finditer(re.escape(q), self._joined):
-            i = int(np.searchsorted(self._starts, hit.start(), side="right")) - 1
-            offset = hit.start() - self._starts[i]
-            variant = self.variants[i]
-            if offset == 0:
-                score = 200 if len(variant) == len(q) else 150
-            elif variant[offset - 1] == " ":
-                end = offset + len(q)
-                score = 130 if end == len(variant) or variant[end] == " " else 120
-            else:
-                score = 110
-            scores[i] = max(scores[i], score)
+        """Exact, prefix, word, compound-end and plain substring matches: every occurrence of
+        ``q`` in the joined variants, classified by the characters around it, all at once."""
+        hits = np.fromiter((m.start() for m in re.finditer(re.escape(q), self._joined)), dtype=np.int64)
+        if not hits.size:
+            return
+        variant = np.searchsorted(self._starts, hits, side="right") - 1
+        offset = hits - self._starts[variant]
+        end = hits + len(q)
+        codes = self._codes
+        before = np.where(offset > 0, codes[np.maximum(hits - 1, 0)], 10)  # 10: the start of a variant, like a "\n"
+        after = np.where(end < codes.size, codes[np.minimum(end, codes.size - 1)], 10)
+        word_start = (offset == 0) | (before == 32)
+        word_end = (after == 32) | (after == 10)
+        strength = np.full(hits.size, SUBSTRING, dtype=np.float32)
+        if len(q) >= 4 and " " not in q:  # the end of a compound word ("k on" in "attack on" is no word)
+            strength[word_end & ~word_start] = COMPOUND
+        strength[word_start] = WORD_START
+        strength[word_start & word_end] = WORD
+        strength[offset == 0] = PREFIX
+        strength[(offset == 0) & (after == 10)] = EXACT
+        np.maximum.at(scores, variant, strength)
+
+    def _mark_short_forms(self, q: str, scores: np.ndarray) -> None:
+        """Curated abbreviations, initials, and prefixes with the spaces left out."""
+        for mal_id in ALIASES.get(q.replace(" ", ""), ()):
+            if mal_id in self._position:
+                scores[self._position[mal_id]] = max(scores[self._position[mal_id]], ALIAS)
+        if len(q) >= 3 and " " not in q:
+            hit = self._initials.get(q, [])
+            scores[hit] = np.maximum(scores[hit], INITIALS)
+        packed = q.replace(" ", "")
+        if len(packed) >= 4:
+            first = bisect.bisect_left(self._compact_sorted, packed)
+            last = bisect.bisect_left(self._compact_sorted, packed + "\uffff")
+            hit = self._compact_order[first:last]
+            scores[hit] = np.maximum(scores[hit], PREFIX)
 
     def _ranked(self, scores: np.ndarray, limit: int) -> list[Match]:
         candidates = np.flatnonzero(scores >= 60)
-        order = candidates[np.argsort(-(scores[candidates] + 5.0 * self.popularity[candidates]), kind="stable")]
+        order = candidates[np.argsort(-(scores[candidates] + POPULARITY * self.popularity[candidates]), kind="stable")]
         out, taken = [], set()
         for i in order:
             owner = int(self.owners[i])
