@@ -89,7 +89,7 @@ class TitleIndex:
             compact.append("".join(words))
         self._compact_order = sorted(range(len(variants)), key=compact.__getitem__)
         self._compact_sorted = [compact[i] for i in self._compact_order]
-        self._position = {}
+        self._position: dict[int, int] = {}
         for i, owner in enumerate(owners):
             self._position.setdefault(owner, i)  # an anime's first variant: its main title
         self._heads: dict[int, list[str]] = {}
