@@ -120,6 +120,9 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(key_reference(self.sections), id="keys")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # ↓, PgDn and End scroll at once, to the last row
+
     def action_close(self) -> None:
         self.dismiss(None)
 

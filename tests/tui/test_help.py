@@ -49,6 +49,7 @@ async def test_f1_lists_every_binding_and_closes(tiny_model, home):
         await settle(pilot)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
+        assert type(app.focused).__name__ == "VerticalScroll", "the keys scroll at once (↓, PgDn, End), to the last row"
         console = Console(width=300, record=True, file=io.StringIO())
         console.print(app.screen.query_one("#keys", Static).content)
         lines = console.export_text().splitlines()
