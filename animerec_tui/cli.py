@@ -275,7 +275,7 @@ def recommend(
     new_share: Annotated[float, typer.Option(callback=number_in(0, 1), help="At most this share of the results are anime without ratings yet (known from metadata), unless too few rated anime pass the filters; 1 ranks them freely.")] = 0.2,
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    format: Annotated[OutputFormat, typer.Option("--format", help="table, json, markdown (with MAL links) or csv.")] = OutputFormat.table,
     model: ModelDir = None,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:

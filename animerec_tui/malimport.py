@@ -21,6 +21,17 @@ MAX_ANIME_ID = 2**31 - 1
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def watched_in_export(path: Path) -> list[int]:
+    """MAL ids of every entry of the export but those planned to watch, in file order, without repeats."""
+    path = Path(path)
+    root = _parse_root(path, _read_xml_bytes(path))
+    seen: dict[int, None] = {}
+    for number, entry in enumerate(root.findall("anime"), start=1):
+        if (entry.findtext("my_status") or "").strip().lower() != "plan to watch":
+            seen[_anime_id(path, number, entry)] = None
+    return list(seen)
+
+
 def parse_mal_export(path: Path, min_score: int = 7, include_unscored_completed: bool = False) -> list[int]:
     """MAL ids of the anime the user liked, in file order, without repeats.
 

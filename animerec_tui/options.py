@@ -93,6 +93,8 @@ class Split(str, Enum):
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    markdown = "markdown"
+    csv = "csv"
 
 
 YEAR_MIN, YEAR_MAX = 1900, 2100

@@ -215,11 +215,17 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
         err.print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
     if opts["similar"] is None and (note := metadata_only_note(engine, favourites)) is not None:
         err.print(escape(note))
-    if opts["format"] == "json":
-        document = {"favourites": favourites, "unknown": unknown, "recommendations": [r.to_dict() for r in items]}
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
-    else:
+    form = opts["format"]
+    if form == "table":
         print_table(engine, items, title)
+        return
+    from animerec_tui.export import json_text, render
+
+    if form == "json":
+        sys.stdout.write(json_text(favourites, unknown, items))
+        return
+    entries = [] if opts["similar"] is not None else [engine.by_id.get(m) or {"mal_id": m, "title": f"MAL id {m}"} for m in favourites]
+    sys.stdout.write(render(form, entries, unknown, items, f"animerec: {title}"))
 
 
 def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = 512) -> int:

@@ -26,6 +26,10 @@ YEARS = (1900, 2100)
 class Settings:
     filters: Filters = field(default_factory=Filters)
     theme: str | None = None
+    watched: tuple[int, ...] = ()
+    """MAL ids of a MyAnimeList export's entries (all but plan-to-watch), from the TUI's import."""
+    hide_watched: bool = False
+    """Whether ``watched`` leave the recommendations."""
     warning: str | None = None
     """Set when the file could not be read whole: what was wrong (the defaults stand in)."""
 
@@ -89,10 +93,16 @@ class SettingsStore:
         theme = document.get("theme")
         if theme is not None and not isinstance(theme, str):
             theme, refused = None, [*refused, "theme"]
+        watched = document.get("watched", [])
+        if not (isinstance(watched, list) and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in watched)):
+            watched, refused = [], [*refused, "watched"]
+        hide_watched = document.get("hide_watched", False)
+        if not isinstance(hide_watched, bool):
+            hide_watched, refused = False, [*refused, "hide_watched"]
         warning = f"{self.path}: left out what did not check ({', '.join(refused)})" if refused else None
-        return Settings(filters, theme, warning)
+        return Settings(filters, theme, tuple(dict.fromkeys(watched)), hide_watched, warning)
 
-    def save(self, filters: Filters, theme: str | None) -> None:
+    def save(self, filters: Filters, theme: str | None, watched: tuple[int, ...] = (), hide_watched: bool = False) -> None:
         """Write the settings (atomically: a crash leaves the old file or the new one)."""
-        document = {"version": VERSION, "filters": filters_document(filters), "theme": theme}
+        document = {"version": VERSION, "filters": filters_document(filters), "theme": theme, "watched": list(watched), "hide_watched": hide_watched}
         atomic_write_bytes(self.path, (json.dumps(document, indent=1) + "\n").encode("utf-8"), mode=0o600)

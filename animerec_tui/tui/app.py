@@ -40,6 +40,8 @@ class AnimeRecApp(App[None]):
         Binding("f5", "screen.step_novelty", "Novelty", id="novelty", tooltip="Step from what fans loved most (0) towards hidden gems (1) and round"),
         Binding("f6", "screen.step_new_share", "New", id="new-share", tooltip="How much of the list may be anime without ratings yet: 20%, 50%, any, none"),
         Binding("ctrl+k", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, … (ctrl+p moves up in the search list)"),
+        Binding("f7", "screen.export", "Export", id="export", tooltip="Write favourites and recommendations to a file: Markdown with MAL links, CSV or JSON"),
+        Binding("f8", "screen.import_mal", "Import MAL", id="import", tooltip="Add your MyAnimeList list's favourites (and hide what you watched)"),
         Binding("u", "screen.undo", "Undo", id="undo", show=False, tooltip="Put back the favourites the last remove or clear all took away"),
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
     ]
@@ -69,6 +71,9 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("favourites: clear all", "Remove every favourite (asks first)", main.action_clear_favourites)
         yield SystemCommand("favourites: undo", "Put back what the last remove or clear all took away", main.action_undo)
         yield SystemCommand("favourites: not interested list", "See and undo 'not interested'", main.action_show_not_interested)
+        yield SystemCommand("export: favourites and recommendations", "To a Markdown, CSV or JSON file", main.action_export)
+        yield SystemCommand("import: MyAnimeList list", "Add its favourites; hide what you watched", main.action_import_mal)
+        yield SystemCommand("filters: show or hide watched", "The anime of the imported MyAnimeList list", main.action_toggle_watched)
         yield SystemCommand("filters: edit", "Types, genres, years, sequels, adult titles", main.action_filters)
         yield SystemCommand("filters: toggle sequels", "Hide or show sequels", main.action_toggle_sequels)
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", main.action_toggle_adult)

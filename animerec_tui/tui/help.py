@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
 from animerec_tui.tui.favourites_pane import FavouritesList
+from animerec_tui.tui.file_screens import ExportScreen, ImportScreen
 from animerec_tui.tui.main_screen import MainScreen
 from animerec_tui.tui.results_pane import ResultsPane, ResultsTable
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
@@ -64,6 +65,7 @@ def key_sections(app: type[App]) -> list[Section]:
         ("Details", declared_bindings(DetailsScreen)),
         ("Filters", declared_bindings(FiltersScreen)),
         ("Not interested list (Enter lets one be recommended again)", declared_bindings(NotInterestedScreen)),
+        ("Export and import", declared_bindings(ExportScreen) + declared_bindings(ImportScreen)),
         ("Yes/no questions", declared_bindings(ConfirmScreen)),
         ("This help", declared_bindings(HelpScreen)),
     ]

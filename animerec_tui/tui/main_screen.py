@@ -22,11 +22,13 @@ from textual.reactive import var
 from textual.widgets import Footer, Header
 
 from animerec_tui.engine import Filters
+from animerec_tui.export import format_of, render, write_export
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
 from animerec_tui.settings import SettingsStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
+from animerec_tui.tui.file_screens import ExportScreen, ImportRequest, ImportScreen
 from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text, new_share_text
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
@@ -54,6 +56,10 @@ class MainScreen(WorkingScreen):
     """MAL ids marked "not interested": never recommended."""
     filters: var[Filters] = var(Filters)
     """The user's choice of types, genres, sequels and adult titles."""
+    watched: var[tuple[int, ...]] = var(())
+    """MAL ids of an imported MyAnimeList list's entries (all but plan-to-watch)."""
+    hide_watched: var[bool] = var(False)
+    """Whether ``watched`` leave the recommendations."""
     request: var[m.RecommendationRequest | None] = var(None)
     """What the recommendations should answer now: favourites and filters; None without a model."""
     results: var[Result | None] = var(None)
@@ -100,6 +106,14 @@ class MainScreen(WorkingScreen):
         if old.hide_adult != new.hide_adult and self.index is not None and self.search_query.strip():
             self.search_now(self.search_query)  # the matches follow the adult filter too
 
+    def watch_watched(self) -> None:
+        self._update_request()
+        self._save_settings()
+
+    def watch_hide_watched(self) -> None:
+        self._update_request()
+        self._save_settings()
+
     def search_hides_adult(self) -> bool:
         return self.filters.hide_adult
 
@@ -129,11 +143,13 @@ class MainScreen(WorkingScreen):
         self.results = result
         unknown = f"  [yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]" if result.unknown else ""
         new = f"  [yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else ""
-        self.status = f"{len(result.items)} recommendations for {len(self.favourites)} favourites · {escape(filters_text(self.filters, len(self.not_interested)))}{unknown}{new}"
+        watched = f" · {len(self.watched)} watched hidden" if self.hide_watched and self.watched else ""
+        self.status = f"{len(result.items)} recommendations for {len(self.favourites)} favourites · {escape(filters_text(self.filters, len(self.not_interested)))}{watched}{unknown}{new}"
 
     def wanted_filters(self) -> Filters:
-        """The filters of the next request: the user's choices plus the not-interested list."""
-        return replace(self.filters, exclude=frozenset(self.not_interested))
+        """The filters of the next request: the user's choices, the not-interested list and (if hidden) what was watched."""
+        hidden = set(self.watched) if self.hide_watched else set()
+        return replace(self.filters, exclude=frozenset(self.not_interested) | frozenset(hidden))
 
     # -------------------------------------------------------------- requests
 
@@ -142,6 +158,7 @@ class MainScreen(WorkingScreen):
         if settings.warning:
             self.notify(settings.warning, title="settings", severity="warning", timeout=15, markup=False)
         self.filters = settings.filters
+        self.watched, self.hide_watched = settings.watched, settings.hide_watched
         if settings.theme in self.app.available_themes:
             self.app.theme = settings.theme
         self._settings_loaded = True
@@ -151,7 +168,7 @@ class MainScreen(WorkingScreen):
         if not self._settings_loaded:
             return  # the defaults at start-up are not a choice to write over the saved one
         try:
-            self.settings.save(self.filters, self.app.theme)
+            self.settings.save(self.filters, self.app.theme, self.watched, self.hide_watched)
         except (OSError, UserError) as error:
             self.notify(f"could not remember the filters: {error}", severity="warning", markup=False)
 
@@ -269,6 +286,71 @@ class MainScreen(WorkingScreen):
         self.app.push_screen(details, closed)
         if engine is not None and known:
             self.find_similar(engine, details, mal_id, self.wanted_filters())
+
+    # ------------------------------------------------------- export and import
+
+    def action_export(self) -> None:
+        """Ask for a file, then write the favourites and recommendations there (F7)."""
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                form = format_of(path)
+            except UserError as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+            if path.exists():
+                self.app.push_screen(ConfirmScreen(f"Replace {path}?"), lambda yes: self._export(path, form) if yes else None)
+            else:
+                self._export(path, form)
+
+        self.app.push_screen(ExportScreen(Path.home() / "animerec-recommendations.md"), chosen)
+
+    def _export(self, path: Path, form: str) -> None:
+        items = self.results.items if self.results else []
+        by_id = self.catalog.by_id if self.catalog is not None else {}
+        entries = [by_id.get(i) or {"mal_id": i, "title": f"MAL id {i}"} for i in self.favourites]
+        try:
+            write_export(path, render(form, entries, self.results.unknown if self.results else [], items, "animerec recommendations"))
+        except UserError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self.notify(f"wrote {len(entries)} favourites and {len(items)} recommendations to {path}", markup=False)
+
+    def action_import_mal(self) -> None:
+        """Ask for a MyAnimeList export, add what it scores 7 or more, and maybe hide what it lists (F8)."""
+
+        def chosen(request: ImportRequest | None) -> None:
+            if request is None:
+                return
+            from animerec_tui.malimport import parse_mal_export, watched_in_export
+
+            try:
+                liked = parse_mal_export(request.path)
+                watched = watched_in_export(request.path) if request.hide_watched else []
+            except UserError as error:
+                self.notify(str(error), title="import", severity="error", timeout=10, markup=False)
+                return
+            known = self.catalog.by_id if self.catalog is not None else {}
+            usable = [i for i in liked if i in known]
+            added = self._change_store(lambda: self.store.add(usable)) if usable else []
+            if added is None:
+                return
+            if request.hide_watched:
+                self.watched, self.hide_watched = tuple(watched), True
+            hidden = f"; {len(watched)} watched anime hidden from the results" if request.hide_watched else ""
+            missing = len(liked) - len(usable)
+            self.notify(f"{request.path.name}: {len(liked)} scored 7 or more, {len(added)} new favourites" + (f", {missing} not in the catalogue" if missing else "") + hidden, timeout=10, markup=False)
+
+        self.app.push_screen(ImportScreen(hide_watched=True), chosen)
+
+    def action_toggle_watched(self) -> None:
+        if not self.watched:
+            self.notify("no watched list: import one from MyAnimeList (F8)")
+            return
+        self.hide_watched = not self.hide_watched
+        self.notify(f"{len(self.watched)} watched anime {'hidden from' if self.hide_watched else 'shown in'} the results")
 
     # --------------------------------------------------------------- filters
 

@@ -30,6 +30,22 @@ def test_json_output(tiny_model):
     assert all(r["type"] == "TV" and r["url"].startswith("https://myanimelist.net/anime/") for r in document["recommendations"])
 
 
+def test_markdown_and_csv_output(tiny_model):
+    import csv
+    import io
+
+    args = ["recommend", "Death Note", "Steins;Gate", "-k", "4", "--model", str(tiny_model)]
+    ids = [r["mal_id"] for r in json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)["recommendations"]]
+    markdown = runner.invoke(app, [*args, "--format", "markdown"])
+    assert markdown.exit_code == 0, markdown.output
+    assert "- [Death Note](https://myanimelist.net/anime/1535) (2006)" in markdown.stdout
+    assert "- [Steins;Gate](https://myanimelist.net/anime/9253) (2011)" in markdown.stdout
+    rows = [line for line in markdown.stdout.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert [int(r.split("/anime/")[1].split(")")[0]) for r in rows] == ids
+    table = list(csv.DictReader(io.StringIO(runner.invoke(app, [*args, "--format", "csv"]).stdout)))
+    assert [(r["list"], int(r["mal_id"])) for r in table] == [("favourite", DEATH_NOTE), ("favourite", STEINS_GATE)] + [("recommendation", i) for i in ids]
+
+
 def test_a_year_range_shows_only_its_years_with_a_year_column(tiny_model, catalog):
     args = ["recommend", "--mal-id", str(DEATH_NOTE), "-k", "8", "--year-from", "2009", "--year-to", "2011", "--model", str(tiny_model)]
     document = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)

@@ -595,3 +595,67 @@ async def test_the_status_line_breaks_only_between_its_parts(tiny_model, home):
         assert lines[0].startswith("50 recommendations for 1 favourites") and lines[1].endswith("1 not interested")
         parts = " · ".join(lines).split(" · ")
         assert parts == ["50 recommendations for 1 favourites", "all types", "sequels", "no adult", "1 not interested"]
+
+
+@pytest.mark.asyncio
+async def test_export_writes_markdown_csv_and_json_and_asks_before_replacing(tiny_model, home, tmp_path):
+    import csv
+    import json
+
+    async with started(tiny_model, [DEATH_NOTE, STEINS_GATE]) as (app, pilot):
+        shown = result_ids(app)
+        for name in ("list.md", "list.csv", "list.json"):
+            await pilot.press("f7")
+            app.screen.query_one("#path", Input).value = str(tmp_path / name)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, MainScreen) and f"wrote 2 favourites and 50 recommendations to {tmp_path / name}" in toasts(app)
+        text = (tmp_path / "list.md").read_text()
+        assert "- [Death Note](https://myanimelist.net/anime/1535)" in text and text.count("](https://myanimelist.net/anime/") == 52
+        rows = list(csv.DictReader((tmp_path / "list.csv").open()))
+        assert [int(r["mal_id"]) for r in rows if r["list"] == "recommendation"] == shown
+        assert json.loads((tmp_path / "list.json").read_text())["favourites"] == [DEATH_NOTE, STEINS_GATE]
+        (tmp_path / "keep.md").write_text("mine")
+        await pilot.press("f7")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "keep.md")
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(pilot)
+        assert (tmp_path / "keep.md").read_text() == "mine"
+        await pilot.press("f7")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "list.txt")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("end the name in .md, .csv or .json" in t for t in toasts(app)) and not (tmp_path / "list.txt").exists()
+
+
+@pytest.mark.asyncio
+async def test_import_a_mal_list_and_hide_what_was_watched(tiny_model, home):
+    from pathlib import Path
+
+    export = Path(__file__).resolve().parents[1] / "data" / "mal_export_small.xml"
+    async with started(tiny_model, []) as (app, pilot):
+        await pilot.press("f8")
+        app.screen.query_one("#path", Input).value = str(export)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert FavouritesStore().load().favourites == [5114, 9253, 1535, 21]  # scored 7 or more
+        assert "7 watched hidden" in status(app)
+        watched = {5114, 9253, 30276, 1535, 16498, 21, 11061}
+        assert not watched & set(result_ids(app)), "every watched entry leaves the results, liked or not"
+        await pilot.press("ctrl+k", *"show or hide watched")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "watched hidden" not in status(app)
+    app = make_app(tiny_model)
+    async with run(app) as pilot:
+        await settle(pilot)
+        assert app.screen.watched and not app.screen.hide_watched, "remembered with the settings"
+        await pilot.press("f8")
+        app.screen.query_one("#path", Input).value = "/no/such/animelist.xml"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("/no/such/animelist.xml" in t for t in toasts(app))

@@ -152,3 +152,9 @@ def test_entry_with_bad_id_names_the_entry(tmp_path, bad_id):
 @pytest.mark.parametrize("min_score", [0, 11, True, "7"])
 def test_bad_threshold_is_refused(min_score):
     assert "minimum score" in refused(FIXTURE, min_score=min_score)
+
+
+def test_watched_is_every_entry_but_plan_to_watch():
+    from animerec_tui.malimport import watched_in_export
+
+    assert watched_in_export(FIXTURE) == [5114, 9253, 30276, 1535, 16498, 21, 11061]
