@@ -181,8 +181,8 @@ def catalog(
 @app.command()
 @user_errors
 def train(
-    data: Annotated[Path, typer.Option("--data", "-d", help="Folder made by animerec preprocess.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for checkpoints and charts.", show_default=False)],
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder made by animerec preprocess \\[default: the shipped model's training data].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder for checkpoints and charts \\[default: a new one under the animerec home's runs/; with --resume, the latest].", show_default=False)] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (in total, when resuming).")] = 30,
     batch_size: Annotated[int, typer.Option(min=1, max=1 << 20, help="Users per batch.")] = 16,
     lr: Annotated[float, typer.Option(callback=number_in(0, above=True), help="Peak learning rate (AdamW), above 0.")] = 3e-3,
@@ -216,6 +216,17 @@ def train(
 
     if resume and force:
         raise UserError("--resume continues the run in OUT and --force starts it over; pass one of them")
+    from animerec_tui.runs import latest_run, new_run_dir, shipped_training_data
+
+    if out is None:
+        out = latest_run() if resume else new_run_dir()
+        if out is None:
+            raise UserError("--resume without --out continues the latest run, and there is none yet")
+    if data is None and not resume:
+        data = shipped_training_data()
+        typer.echo(f"training on the shipped model's data ({data}) into {out}", err=True)
+    elif data is None:
+        data = shipped_training_data()  # a resumed run must name the same data; train_command checks it
 
     settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "catalogue", "id_dropout", "prior_weight", "positional", "readout", "val_users", "seed")
     train_command(
@@ -230,12 +241,12 @@ def train(
 @app.command(name="eval")
 @user_errors
 def evaluate(
-    run: Annotated[Path, typer.Option("--run", "-r", help="Run folder (or checkpoint folder) to evaluate.", show_default=False)],
-    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder \\[default: the one the run was trained on].")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", "-r", help="Run, checkpoint or model folder to evaluate \\[default: the latest run under the animerec home's runs/, else the shipped model].", show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder \\[default: the one the run was trained on; for the shipped model, its training data].")] = None,
     split: Annotated[Split, typer.Option(help="Which held-out item to rank.")] = Split.test,
     negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
     sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
-    baselines: Annotated[bool, typer.Option("--baselines", help="Also score popularity and EASE on the same split.")] = False,
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Also score popularity and EASE on the same split \\[default: on without --run].", show_default=False)] = None,
     ease_lambda: Annotated[float, typer.Option(callback=number_in(0, above=True), help="EASE regularisation (a number above 0).")] = 500.0,
     seed: Annotated[int, seed_option("Seed of the sampled negatives.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
@@ -244,7 +255,17 @@ def evaluate(
 ) -> None:
     """Evaluate a run: full-ranking Recall@K, NDCG@K and MRR (or sampled, with --negatives)."""
     from animerec_tui.model_commands import eval_command
+    from animerec_tui.paths import data_dir
+    from animerec_tui.runs import latest_run, shipped_training_data
 
+    if baselines is None:
+        baselines = run is None
+    if run is None:
+        run = latest_run()
+        if run is None:
+            run = data_dir() / "model"
+            data = data if data is not None else shipped_training_data()
+        typer.echo(f"evaluating {run}", err=True)
     if not baselines:
         refuse_ignored(given(ctx, "ease_lambda"), "without --baselines")
     if negatives == 0:
@@ -281,6 +302,7 @@ def recommend(
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
     from animerec_tui.recommend_command import run_recommend
+    from animerec_tui.runs import resolve_model
 
     if batch is not None and format == OutputFormat.table:
         refuse_ignored(given(ctx, "format"), "with --batch, which always answers JSON lines")
@@ -288,7 +310,7 @@ def recommend(
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
-        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "format": format.value, "model": model,
+        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "format": format.value, "model": resolve_model(model),
     })
 
 
@@ -371,6 +393,9 @@ def tui(
     """Open the terminal app: search, favourites and live recommendations."""
     # A folder that cannot be a model is refused here, in a line; a damaged one (which takes
     # torch to tell) is reported inside the app, which is up before the model loads.
+    from animerec_tui.runs import resolve_model
+
+    model = resolve_model(model)
     if model is not None and not (model.is_dir() and any((model / name).is_file() for name in ("run.json", "meta.json"))):
         raise UserError(f"{model}: no such run or model folder (a run has run.json, a model meta.json)")
     from animerec_tui.tui.app import run

@@ -13,7 +13,8 @@ Steps (each printed as the animerec command it runs):
 2. `animerec preprocess` (rating >= 7, 5-core, random hold-out, seed 0).
 3. `animerec train` with the defaults and genres on.
 4. `animerec eval --baselines` on val and test, then export the best checkpoint's weights
-   in fp16 with its meta.json to Data/model.
+   in fp16 with its meta.json to Data/model, and pack the preprocessed data into
+   Data/training (what `animerec train` with no --data trains on; Data/training/NOTICE.md).
 
     python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs 25] [--work runs/default]
 """
@@ -97,6 +98,9 @@ def main() -> None:
     from training.checkpoint import export_model
 
     export_model(run, args.out, half=True)
+    from training.bundle import pack
+
+    pack(pre, args.out.parent / "training")  # so that a bare `animerec train` trains on the same data
     exported = json.loads(animerec("eval", "--run", args.out, "--data", pre, "--split", "test", "--json"))
     report["test_fp16"] = exported
     (args.work / "report.json").write_text(json.dumps({"merge": counts, **report}, indent=1) + "\n")

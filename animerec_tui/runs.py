@@ -1,0 +1,60 @@
+"""Where ``animerec train`` puts runs when not told, and how the bare commands find them.
+
+Runs go under ``<animerec home>/runs/run-YYYYmmdd-HHMMSS`` (``ANIMEREC_HOME`` overrides the
+home); the shipped model's training data is unpacked once under ``<home>/training-data``.
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from animerec_tui.paths import data_dir, home_dir
+from training.errors import UserError
+
+LATEST = "latest"
+"""What ``--model`` takes for the newest run under the runs folder."""
+
+
+def runs_dir() -> Path:
+    return home_dir() / "runs"
+
+
+def new_run_dir() -> Path:
+    """A fresh run folder, named by the time it starts."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = runs_dir() / f"run-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir() / f"run-{stamp}-{n}"
+    return folder
+
+
+def latest_run() -> Path | None:
+    """The newest run under the runs folder that has saved a checkpoint (run.json), if any."""
+    if not runs_dir().is_dir():
+        return None
+    runs = [p for p in runs_dir().iterdir() if (p / "run.json").is_file()]
+    return max(runs, key=lambda p: (p / "run.json").stat().st_mtime, default=None)
+
+
+def resolve_model(model: Path | None) -> Path | None:
+    """``--model``: a folder as given, ``latest`` for the newest run, None for the shipped model."""
+    if model is None or str(model) != LATEST:
+        return model
+    run = latest_run()
+    if run is None:
+        raise UserError(f"no trained run under {runs_dir()} yet: train one with 'animerec train --epochs 5'")
+    return run
+
+
+def shipped_training_data() -> Path:
+    """The shipped model's preprocessed training data, unpacked (once) under the home folder."""
+    from training.bundle import ARRAYS, unpack
+
+    bundle = data_dir() / "training"
+    if not (bundle / ARRAYS).is_file():
+        raise UserError(f"{bundle}: this install has no training data; pass --data (a folder made by animerec preprocess)")
+    return unpack(bundle, home_dir() / "training-data")

@@ -1,0 +1,75 @@
+"""`animerec train --epochs N`, `animerec eval` and `--model latest` on a fresh install."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_TRAIN, invoke
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_training_data_unpacks_to_the_model_s_own_and_checks_itself(home):
+    from animerec_tui.runs import shipped_training_data
+    from training.data import load_dataset
+
+    folder = shipped_training_data()
+    data = load_dataset(folder)
+    meta = json.loads((REPO / "Data" / "model" / "meta.json").read_text())
+    assert data.manifest["counts"] == meta["data"]["counts"] and data.manifest["input"] == meta["data"]["input"]
+    assert folder == home / "training-data" and shipped_training_data() == folder  # the second time: reused
+    (folder / "val_items.npy").write_bytes(b"damaged")
+    assert load_dataset(shipped_training_data()).splits["val"][1].size == data.splits["val"][1].size, "a damaged copy is unpacked again"
+
+
+@pytest.fixture
+def tiny_shipped(toy_data, tmp_path, monkeypatch) -> Path:
+    """The toy data packed as the install's training data (the real one takes a minute an epoch)."""
+    from training.bundle import pack
+
+    shipped = tmp_path / "Data"
+    pack(toy_data, shipped / "training")
+    monkeypatch.setattr("animerec_tui.runs.data_dir", lambda: shipped)
+    return shipped
+
+
+def test_bare_train_then_eval_then_recommend_with_the_latest_run(home, tiny_shipped):
+    trained = invoke("train", "--epochs", "1", *TINY_TRAIN)
+    assert trained.exit_code == 0, trained.output
+    runs = sorted((home / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "run.json").is_file()
+    assert f"into {runs[0]}" in trained.stderr
+    evaluated = invoke("eval", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    document = json.loads(evaluated.stdout)
+    assert Path(document["run"]) == runs[0] and {"bert4rec", "popularity", "ease"} <= set(document["models"]), "baselines beside it"
+    again = invoke("train", "--epochs", "1", *TINY_TRAIN)
+    assert again.exit_code == 0 and len(list((home / "runs").iterdir())) == 2, "each bare train is a new run"
+    resumed = invoke("train", "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    latest = max((home / "runs").iterdir(), key=lambda p: (p / "run.json").stat().st_mtime)
+    assert len(json.loads((latest / "history.json").read_text())) == 2
+
+
+def test_latest_without_runs_says_how_to_make_one(home):
+    result = invoke("recommend", "Death Note", "--model", "latest")
+    assert result.exit_code == 2 and "no trained run under" in result.stderr and "animerec train --epochs" in result.stderr
+
+
+def test_bare_eval_without_runs_scores_the_shipped_model(home, monkeypatch):
+    from animerec_tui import model_commands
+
+    seen = {}
+
+    def fake(run, data, **kwargs):
+        seen.update(run=run, data=data, **kwargs)
+
+    monkeypatch.setattr(model_commands, "eval_command", fake)
+    result = invoke("eval")
+    assert result.exit_code == 0, result.output
+    assert seen["run"] == REPO / "Data" / "model" and seen["data"] == home / "training-data" and seen["baselines"] is True
+    assert np.load(home / "training-data" / "train_items.npy").size > 400_000
