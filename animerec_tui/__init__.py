@@ -1,3 +1,9 @@
 """animerec: a personalised anime recommender for the terminal."""
 
-from training import __version__ as __version__
+
+def __getattr__(name: str) -> str:
+    if name != "__version__":
+        raise AttributeError(f"module 'animerec_tui' has no attribute {name!r}")
+    import training
+
+    return training.__version__

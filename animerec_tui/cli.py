@@ -51,7 +51,9 @@ class OneLineErrors(TyperGroup):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except ClickException as exc:
-            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            if type(exc).__name__ == "NoArgsIsHelpError":  # "animerec" alone: the help, as git does
+                typer.echo(exc.ctx.get_help())
+            else:
                 where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
                 _print_error(f"{exc.format_message()}{where}")
             sys.exit(exc.exit_code)
@@ -68,6 +70,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -181,8 +184,8 @@ def catalog(
 @app.command()
 @user_errors
 def train(
-    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder made by animerec preprocess \\[default: the shipped model's training data].", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder for checkpoints and charts \\[default: a new one under the animerec home's runs/; with --resume, the latest].", show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder made by animerec preprocess [default: the shipped model's training data].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder for checkpoints and charts [default: a new one under the animerec home's runs/; with --resume, the latest].", show_default=False)] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (in total, when resuming).")] = 30,
     batch_size: Annotated[int, typer.Option(min=1, max=1 << 20, help="Users per batch.")] = 16,
     lr: Annotated[float, typer.Option(callback=number_in(0, above=True), help="Peak learning rate (AdamW), above 0.")] = 3e-3,
@@ -190,18 +193,18 @@ def train(
     layers: Annotated[int, typer.Option(min=1, max=1024, help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(min=1, max=1 << 16, help="Attention heads.")] = 4,
     max_len: Annotated[int, typer.Option(min=2, max=MAX_LEN, help="Longest input; longer lists are subsampled each epoch.")] = 128,
-    mask_prob: Annotated[Optional[float], typer.Option(callback=number_in(0.01, 1.0), help="Share of items masked per sequence \\[default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
+    mask_prob: Annotated[Optional[float], typer.Option(callback=number_in(0.01, 1.0), help="Share of items masked per sequence [default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
     mask_last: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
     crop: Annotated[Crop, typer.Option(help="Ordered data longer than --max-len: the latest items, or a random window each epoch.")] = Crop.latest,
     dropout: Annotated[float, typer.Option(callback=number_in(0, 0.9), help="Dropout, 0 to 0.9.")] = 0.1,
     weight_decay: Annotated[float, typer.Option(callback=number_in(0), help="AdamW weight decay (0 or more).")] = 0.01,
     warmup: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of steps spent warming up.")] = 0.05,
-    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid metadata input: genres, studios, type, era, length, popularity \\[default: on for MAL ids].")] = None,
-    catalogue: Annotated[Optional[bool], typer.Option("--catalogue/--no-catalogue", help="Know every catalogue anime, those without ratings from their metadata alone \\[default: on with --genres].")] = None,
-    id_dropout: Annotated[Optional[float], typer.Option(callback=number_in(0, 0.99), help="Share (0-0.99) of rated anime whose own embedding each step drops, so metadata learns to stand in \\[default: 0.25 with --catalogue, else 0].", show_default=False)] = None,
-    prior_weight: Annotated[Optional[float], typer.Option(callback=number_in(0), help="Weight of the prior loss that teaches the output bias which anime of the data's years no one liked \\[default: 1 with --catalogue, else 0].", show_default=False)] = None,
-    positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding \\[default: on for ordered data].")] = None,
-    readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) \\[default: items for sets, mask for ordered data].", show_default=False)] = None,
+    genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid metadata input: genres, studios, type, era, length, popularity [default: on for MAL ids].")] = None,
+    catalogue: Annotated[Optional[bool], typer.Option("--catalogue/--no-catalogue", help="Know every catalogue anime, those without ratings from their metadata alone [default: on with --genres].")] = None,
+    id_dropout: Annotated[Optional[float], typer.Option(callback=number_in(0, 0.99), help="Share (0-0.99) of rated anime whose own embedding each step drops, so metadata learns to stand in [default: 0.25 with --catalogue, else 0].", show_default=False)] = None,
+    prior_weight: Annotated[Optional[float], typer.Option(callback=number_in(0), help="Weight of the prior loss that teaches the output bias which anime of the data's years no one liked [default: 1 with --catalogue, else 0].", show_default=False)] = None,
+    positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
+    readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) [default: items for sets, mask for ordered data].", show_default=False)] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,
@@ -241,12 +244,12 @@ def train(
 @app.command(name="eval")
 @user_errors
 def evaluate(
-    run: Annotated[Optional[Path], typer.Option("--run", "-r", help="Run, checkpoint or model folder to evaluate \\[default: the latest run under the animerec home's runs/, else the shipped model].", show_default=False)] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder \\[default: the one the run was trained on; for the shipped model, its training data].")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", "-r", help="Run, checkpoint or model folder to evaluate [default: the latest run under the animerec home's runs/, else the shipped model].", show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder [default: the one the run was trained on; for the shipped model, its training data].")] = None,
     split: Annotated[Split, typer.Option(help="Which held-out item to rank.")] = Split.test,
     negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
     sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
-    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Also score popularity and EASE on the same split \\[default: on without --run].", show_default=False)] = None,
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Also score popularity and EASE on the same split [default: on without --run].", show_default=False)] = None,
     ease_lambda: Annotated[float, typer.Option(callback=number_in(0, above=True), help="EASE regularisation (a number above 0).")] = 500.0,
     seed: Annotated[int, seed_option("Seed of the sampled negatives.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,

@@ -108,4 +108,4 @@ def year_option(flag: str, help_text: str):
 
 MalIds = Annotated[Optional[list[int]], typer.Option("--mal-id", help="A MAL id (repeatable).", show_default=False)]
 Titles = Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)]
-ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model folder, or latest (the newest run under the animerec home's runs/) \\[default: the shipped model].", show_default=False)]
+ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model folder, or latest (the newest run under the animerec home's runs/) [default: the shipped model].", show_default=False)]

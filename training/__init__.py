@@ -4,9 +4,17 @@ Nothing here imports Textual or the app package ``animerec_tui``; torch is impor
 by the modules that need it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("animerec")
-except PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
+def __getattr__(name: str) -> str:
+    # The version is looked up when first asked for: importlib.metadata costs about 50 ms,
+    # and `animerec --help` must not pay it.
+    if name != "__version__":
+        raise AttributeError(f"module 'training' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("animerec")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found
