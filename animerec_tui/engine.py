@@ -182,8 +182,10 @@ class Engine:
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
-        for row, entry in enumerate(entries):
-            self.genre_matrix[row, [index[g] for g in entry.get("genres", [])]] = True
+        pairs = [(row, index[g]) for row, entry in enumerate(entries) for g in entry.get("genres", [])]
+        if pairs:
+            rows, columns = zip(*pairs)
+            self.genre_matrix[list(rows), list(columns)] = True
 
     def knows(self, mal_id: int) -> bool:
         """Whether the model can use (and recommend) this anime: with a whole-catalogue model, every catalogue anime."""

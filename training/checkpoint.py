@@ -237,7 +237,7 @@ def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BE
     except (OSError, SafetensorError) as exc:
         raise UserError(f"{folder / MODEL_FILE}: not a readable safetensors file ({exc})") from None
     _check_shapes(config, weights, folder / MODEL_FILE)
-    model = BERT4Rec(config).to(device)
+    model = BERT4Rec(config, init=False).to(device)  # every weight comes from the file (strict load)
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     except RuntimeError as exc:

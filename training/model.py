@@ -271,7 +271,9 @@ class BERT4Rec(nn.Module):
     item_genres: torch.Tensor  # a buffer when genres are on: (vocab, genres per item) genre ids
     genre_weights: torch.Tensor  # a buffer with field pooling: each slot's weight in the sum
 
-    def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None, genre_weights: torch.Tensor | None = None) -> None:
+    def __init__(self, config: ModelConfig, item_genres: torch.Tensor | None = None, genre_weights: torch.Tensor | None = None, init: bool = True) -> None:
+        """``init=False`` leaves the weights as torch makes them, for a caller about to load
+        every one of them (a checkpoint): the truncated-normal pass costs most of a build."""
         super().__init__()
         self.config = config  # it checked itself when it was made
         self.item_emb = nn.Embedding(config.vocab_size, config.hidden, padding_idx=0)
@@ -293,6 +295,8 @@ class BERT4Rec(nn.Module):
         self.final_norm = nn.LayerNorm(config.hidden)
         self.head = nn.Sequential(nn.Linear(config.hidden, config.hidden), nn.GELU(), nn.LayerNorm(config.hidden))
         self.out_bias = nn.Parameter(torch.zeros(config.num_items))
+        if not init:
+            return
         self.apply(self._init)
         if self.genre_bias is not None:
             nn.init.zeros_(self.genre_bias.weight)
