@@ -73,7 +73,7 @@ class ResultsTable(DataTable):
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next recommendation (↓ too)"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous recommendation (↑ too)"),
         Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
-        Binding("enter", "select_cursor", "Details", show=False, tooltip="Everything about it, with similar anime"),
+        Binding("enter,i", "select_cursor", "Details", show=False, tooltip="Everything about it, with similar anime"),
     ]
 
     def action_not_interested(self) -> None:
