@@ -40,6 +40,11 @@ def test_details_view(snap_compare, tiny_model, home):
         pilot.app.query_one(ResultsTable).focus()
         await pilot.press("enter")
         await _ready(pilot)
+        for _ in range(100):  # the similar anime's spinner goes a refresh after they arrive
+            if not pilot.app.screen.query("LoadingIndicator"):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
 
     assert snap_compare(_app(tiny_model), terminal_size=SIZE, run_before=open_details)
 
