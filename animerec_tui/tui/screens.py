@@ -274,6 +274,8 @@ class DetailsScreen(ModalScreen[int | None]):
         similar.add_options(Option(similar_text(r), id=str(r.mal_id)) for r in message.items)
         if message.items:
             similar.highlighted = 0
+            if self.focused is None or self.focused is similar or self.focused.id == "details-body":
+                similar.focus()  # a list that was loading may not have taken the focus at mount
 
     @on(OptionList.OptionSelected, "#similar")
     def open_similar(self, event: OptionList.OptionSelected) -> None:
