@@ -37,11 +37,14 @@ def run(app: AnimeRecApp):
 
 
 @contextlib.asynccontextmanager
-async def started(model, favourites: list[int]):
-    """The app over saved ``favourites``, up and settled: ``(app, pilot)``."""
-    FavouritesStore().add(favourites)
+async def started(model, favourites: list[int], excluded: tuple[int, ...] = (), size: tuple[int, int] = SIZE):
+    """The app over saved ``favourites`` (and ``excluded`` ones), up and settled: ``(app, pilot)``."""
+    store = FavouritesStore()
+    store.add(favourites)
+    if excluded:
+        store.exclude(list(excluded))
     app = make_app(model)
-    async with run(app) as pilot:
+    async with app.run_test(size=size, notifications=True) as pilot:
         await settle(pilot)
         yield app, pilot
 
@@ -451,12 +454,7 @@ async def test_only_https_myanimelist_urls_are_opened(tiny_model, home, catalog,
 
 @pytest.mark.asyncio
 async def test_not_interested_can_be_undone_from_the_command_palette(tiny_model, home):
-    store = FavouritesStore()
-    store.add([DEATH_NOTE])
-    store.exclude([STEINS_GATE])
-    app = make_app(tiny_model)
-    async with run(app) as pilot:
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE], excluded=(STEINS_GATE,)) as (app, pilot):
         assert "· 1 not interested" in status(app)
         await pilot.press("ctrl+k", *"not interested list")
         await settle(pilot)
@@ -584,12 +582,7 @@ async def test_not_interested_keeps_the_cursor_on_its_row_and_details_go_straigh
 
 @pytest.mark.asyncio
 async def test_the_status_line_breaks_only_between_its_parts(tiny_model, home):
-    store = FavouritesStore()
-    store.add([DEATH_NOTE])
-    store.exclude([STEINS_GATE])
-    app = make_app(tiny_model)
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:  # a common SSH window
-        await settle(pilot)
+    async with started(tiny_model, [DEATH_NOTE], excluded=(STEINS_GATE,), size=(80, 24)) as (app, pilot):  # a common SSH window
         lines = str(app.query_one("#status", Static).render()).splitlines()
         assert len(lines) == 2, lines
         assert lines[0].startswith("50 recommendations for 1 favourites") and lines[1].endswith("1 not interested")
