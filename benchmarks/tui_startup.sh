@@ -4,11 +4,25 @@
 # (the favourites pane shows) and until the recommendations show. With several source
 # trees (e.g. a `git worktree` of an older commit), the runs interleave A B A B.
 #
-#     benchmarks/tui_startup.sh [--rounds 3] [TREE ...]      # default: this tree
+# With --busy a competing process keeps one core loaded meanwhile (an SSH box is rarely idle).
+#
+#     benchmarks/tui_startup.sh [--rounds 3] [--busy] [TREE ...]      # default: this tree
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 rounds=3
-if [ "${1:-}" = "--rounds" ]; then rounds=$2; shift 2; fi
+busy=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --busy) busy=1; shift ;;
+    *) break ;;
+  esac
+done
+if [ -n "$busy" ]; then
+  python3 -c "while True: pass" & hog=$!
+  trap 'kill $hog 2>/dev/null || true' EXIT
+  sleep 0.5
+fi
 trees=("$@"); [ ${#trees[@]} -eq 0 ] && trees=("$here")
 python="$here/.venv/bin/python"
 
