@@ -79,8 +79,10 @@ COLUMNS_NOTE = (
 )
 
 
-def key_reference(sections: list[Section]) -> Group:
-    """The sections as aligned tables: key, what it is called in the footer, what it does."""
+def key_reference(sections: list[Section], narrow: bool = False) -> Group:
+    """The sections as aligned tables: key, what it is called in the footer, what it does;
+    ``narrow`` (an 80-column terminal): what it does goes on the line under the key, so it
+    is not squeezed into a column a few words wide."""
     every = [b for _, bindings in sections for b in bindings]
     key_width = max(len(key_label(b.key)) for b in every)
     name_width = max(len(b.description) for b in every)
@@ -88,10 +90,14 @@ def key_reference(sections: list[Section]) -> Group:
     for title, bindings in sections:
         table = Table.grid(padding=(0, 2))
         table.add_column(width=key_width, style="bold", no_wrap=True)
-        table.add_column(width=name_width, no_wrap=True)
-        table.add_column(style="dim")
+        table.add_column(width=None if narrow else name_width, no_wrap=not narrow)
+        if not narrow:
+            table.add_column(style="dim")
         for binding in bindings:
-            table.add_row(key_label(binding.key), binding.description, binding.tooltip)
+            if narrow:
+                table.add_row(key_label(binding.key), Text.assemble(binding.description, *(("\n" + binding.tooltip, "dim"),) if binding.tooltip else ()))
+            else:
+                table.add_row(key_label(binding.key), binding.description, binding.tooltip)
         parts += [Text(title, style="bold underline"), table, Text()]
     return Group(*parts, Text(COLUMNS_NOTE, style="dim"))
 
@@ -119,7 +125,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="dialog", classes="wide"):
             yield Label("[b]animerec keys[/b]  (Esc closes)")
             with VerticalScroll():
-                yield Static(key_reference(self.sections), id="keys")
+                yield Static(key_reference(self.sections, narrow=self.app.size.width < 100), id="keys")
         yield Footer()
 
     def on_mount(self) -> None:

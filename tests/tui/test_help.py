@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 import animerec_tui.tui
 from animerec_tui.tui.app import AnimeRecApp
-from animerec_tui.tui.help import HelpScreen, key_label, key_sections, markdown_table
+from animerec_tui.tui.help import HelpScreen, key_label, key_reference, key_sections, markdown_table
 from animerec_tui.tui.main_screen import MainScreen
 from animerec_tui.tui.screens import DetailsScreen
 from animerec_tui.tui.testing import settle
@@ -77,3 +77,16 @@ def test_readme_key_table_is_the_help():
     table = [line for line in section.splitlines() if line.startswith("|")]
     expected = markdown_table(key_sections(AnimeRecApp)).splitlines()
     assert table == expected, "update README.md with the output of: python -m animerec_tui.tui.help"
+
+
+def test_on_a_narrow_terminal_what_a_key_does_goes_under_it():
+    sections = key_sections(AnimeRecApp)
+    console = Console(width=66, record=True, file=io.StringIO())
+    console.print(key_reference(sections, narrow=True))
+    lines = console.export_text().splitlines()
+    at = 0
+    for _, bindings in sections:
+        for binding in bindings:  # in order: a key of two sections (j, Esc) is found in each
+            at = next(i for i, line in enumerate(lines) if i > at and re.match(rf"^{re.escape(key_label(binding.key))} +{re.escape(binding.description)} *$", line))
+            if binding.tooltip:
+                assert lines[at + 1].strip() and binding.tooltip.startswith(lines[at + 1].strip().split("  ")[-1][:12]), (binding.key, lines[at + 1])
