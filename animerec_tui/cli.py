@@ -27,6 +27,7 @@ from animerec_tui.options import (
     Readout,
     Sampler,
     Split,
+    Threads,
     Titles,
     number_in,
     seed_option,
@@ -301,6 +302,7 @@ def recommend(
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table, json, markdown (with MAL links) or csv.")] = OutputFormat.table,
     model: ModelDir = None,
+    threads: Threads = 1,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
@@ -313,7 +315,7 @@ def recommend(
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
-        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "format": format.value, "model": resolve_model(model),
+        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "format": format.value, "model": resolve_model(model), "threads": threads,
     })
 
 
@@ -392,6 +394,7 @@ def import_mal(
 @user_errors
 def tui(
     model: ModelDir = None,
+    threads: Threads = 1,
 ) -> None:
     """Open the terminal app: search, favourites and live recommendations."""
     # A folder that cannot be a model is refused here, in a line; a damaged one (which takes
@@ -403,7 +406,7 @@ def tui(
         raise UserError(f"{model}: no such run or model folder (a run has run.json, a model meta.json)")
     from animerec_tui.tui.app import run
 
-    run(model)
+    run(model, threads)
 
 
 def main() -> None:

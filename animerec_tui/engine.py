@@ -134,10 +134,15 @@ class Result:
 class Engine:
     """A loaded model and catalogue. Build once; ``recommend`` and ``similar`` are cheap."""
 
-    def __init__(self, model_dir: Path | None = None, catalog: Catalog | list[dict] | None = None, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path | None = None, catalog: Catalog | list[dict] | None = None, device: str = "cpu", threads: int | None = None) -> None:
+        """``threads``: torch's intra-op threads for this process (None leaves torch's choice);
+        the CLI and the TUI pass 1 unless told otherwise (see ``options.Threads``)."""
         import torch
 
         from training.checkpoint import load_model
+
+        if threads is not None:
+            torch.set_num_threads(threads)
 
         self.device = device
         self.model_dir = model_dir or default_model_dir()

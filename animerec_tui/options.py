@@ -109,3 +109,13 @@ def year_option(flag: str, help_text: str):
 MalIds = Annotated[Optional[list[int]], typer.Option("--mal-id", help="A MAL id (repeatable).", show_default=False)]
 Titles = Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model folder, or latest (the newest run under the animerec home's runs/) [default: the shipped model].", show_default=False)]
+
+Threads = Annotated[
+    int,
+    typer.Option(
+        "--threads", min=1, max=256,
+        help="torch threads for scoring. 1 by default: with one core of two busy, one thread answered at p99 "
+        "49-59 ms where two took 182-199 ms; on an idle machine a --batch ran about 1.25x faster with 2 "
+        "(benchmarks/RESULTS.md section 3).",
+    ),
+]

@@ -158,7 +158,7 @@ def run_recommend(opts: dict) -> None:
     source = None
     if opts["batch"] is not None:
         source = sys.stdin.buffer if str(opts["batch"]) == "-" else _open(opts["batch"])
-    engine = Engine(opts["model"])
+    engine = Engine(opts["model"], threads=opts.get("threads", 1))
     filters = known_genres(engine, filters)
     if source is not None:
         bad = run_batch(engine, source, sys.stdout, opts["top"], filters)

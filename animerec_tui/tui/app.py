@@ -46,13 +46,15 @@ class AnimeRecApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
     ]
 
-    def __init__(self, model_dir: Path | None = None, store: FavouritesStore | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, store: FavouritesStore | None = None, threads: int | None = None) -> None:
         super().__init__()
         self.model_dir = model_dir
         self.store = store or FavouritesStore()
+        self.threads = threads
+        """torch threads for the engine (``animerec tui`` passes 1 unless told; None: torch's choice)."""
 
     def get_default_screen(self) -> MainScreen:
-        return MainScreen(self.model_dir, self.store)
+        return MainScreen(self.model_dir, self.store, threads=self.threads)
 
     @property
     def main_screen(self) -> MainScreen:
@@ -82,7 +84,7 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("help: keys", "Every key of the app", self.action_help)
 
 
-def run(model_dir: Path | None = None) -> None:
+def run(model_dir: Path | None = None, threads: int | None = 1) -> None:
     """Entry point for ``animerec tui``.
 
     Once the app has closed, the process ends at once: everything the user had is already
@@ -90,7 +92,7 @@ def run(model_dir: Path | None = None) -> None:
     interpreter's own teardown of torch and the loaded model took about a second after
     ctrl+q (measured in tmux: 1.15-1.3 s from ctrl+q to the shell prompt before, see
     RESULTS.md section 4)."""
-    app = AnimeRecApp(model_dir)
+    app = AnimeRecApp(model_dir, threads=threads)
     app.run()
     sys.stdout.flush()
     sys.stderr.flush()

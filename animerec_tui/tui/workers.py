@@ -45,10 +45,12 @@ class WorkingScreen(Screen[None]):
     status: var[str | Text] = var("")
     """The line above the recommendations: what they are for, or what is happening."""
 
-    def __init__(self, model_dir: Path | None) -> None:
+    def __init__(self, model_dir: Path | None, threads: int | None = None) -> None:
         super().__init__()
         self.model_dir = model_dir
         """The model to load; None for the shipped one."""
+        self.threads = threads
+        """torch threads for the engine; None leaves torch's choice."""
         self.index: TitleIndex | None = None
         """The title index, once the catalogue has loaded."""
         self.search_query = ""
@@ -99,7 +101,7 @@ class WorkingScreen(Screen[None]):
         from animerec_tui.engine import Engine
 
         self._catalog_loaded.wait(timeout=60)  # share the catalogue rather than read it twice
-        self.post_message(m.ModelReady(Engine(self.model_dir, self._loaded_catalog)))
+        self.post_message(m.ModelReady(Engine(self.model_dir, self._loaded_catalog, threads=self.threads)))
 
     @on(m.CatalogReady)
     def catalog_ready(self, message: m.CatalogReady) -> None:

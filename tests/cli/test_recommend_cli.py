@@ -188,3 +188,15 @@ def test_novelty_leans_away_from_the_prior(tiny_model, catalog, monkeypatch):
         assert result.exit_code == 0, result.output
         answers[novelty] = [r["members"] or 0 for r in json.loads(result.output)["recommendations"]]
     assert sum(answers["1"]) < sum(answers["0"])
+
+
+def test_scoring_uses_one_thread_unless_told(tiny_model, monkeypatch):
+    import torch
+
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    assert runner.invoke(app, ["recommend", "Death Note", "-k", "2", "--model", str(tiny_model)]).exit_code == 0
+    assert runner.invoke(app, ["recommend", "Death Note", "-k", "2", "--threads", "2", "--model", str(tiny_model)]).exit_code == 0
+    assert asked == [1, 2]
+    refused = runner.invoke(app, ["recommend", "Death Note", "--threads", "0", "--model", str(tiny_model)])
+    assert refused.exit_code == 2

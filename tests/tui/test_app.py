@@ -652,3 +652,16 @@ async def test_import_a_mal_list_and_hide_what_was_watched(tiny_model, home):
         await pilot.press("enter")
         await settle(pilot)
         assert any("/no/such/animelist.xml" in t for t in toasts(app))
+
+
+@pytest.mark.asyncio
+async def test_the_app_scores_with_the_threads_it_was_given(tiny_model, home, monkeypatch):
+    import torch
+
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    app = AnimeRecApp(tiny_model, threads=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.engine is not None
+    assert asked == [1]
