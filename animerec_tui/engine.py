@@ -305,7 +305,7 @@ class Engine:
         allowed = self.allowed(filters) if allowed is None else allowed
         finite = np.isfinite(scores)
         if allowed.any() and not (finite & allowed).any():
-            raise UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
+            raise self._broken()
         # An overflowed score is no recommendation, and +inf would top every list.
         scores = np.where(allowed & finite, scores, -np.inf)
         if known:
@@ -329,6 +329,9 @@ class Engine:
             more = np.zeros(top.size, dtype=np.int64)
         return self._shown(top, scores[top], more, known, filters, some_new, shares)
 
+    def _broken(self) -> UserError:
+        return UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
+
     def _shown(self, top: np.ndarray, values: np.ndarray, more: np.ndarray, known: list[int], filters: Filters, some_new: bool, shares=None) -> list[Recommendation]:
         """The chosen columns ``top`` (best first, with their scores and franchise counts) as
         recommendations, in the order shown and with their reasons."""
@@ -349,7 +352,7 @@ class Engine:
             leaned -= filters.novelty * self.prior[columns]
         passing = np.isfinite(leaned)
         if columns.size and not passing.any():
-            raise UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
+            raise self._broken()
         if known:
             blocked = np.zeros(self.item_ids.size, dtype=bool)
             seen = np.asarray(known) - 1

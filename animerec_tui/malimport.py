@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import defusedxml
@@ -21,37 +22,53 @@ MAX_ANIME_ID = 2**31 - 1
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def watched_in_export(path: Path) -> list[int]:
-    """MAL ids of every entry of the export but those planned to watch, in file order, without repeats."""
+@dataclass(frozen=True)
+class Entry:
+    """One anime of a MyAnimeList export."""
+
+    anime_id: int
+    score: int
+    """The user's score, 0 for none."""
+    status: str
+    """``my_status`` lower-cased: completed, watching, dropped, on-hold, plan to watch."""
+
+
+def read_mal_export(path: Path) -> list[Entry]:
+    """Every entry of the export, in file order; any unreadable or unsafe file raises UserError."""
     path = Path(path)
     root = _parse_root(path, _read_xml_bytes(path))
-    seen: dict[int, None] = {}
-    for number, entry in enumerate(root.findall("anime"), start=1):
-        if (entry.findtext("my_status") or "").strip().lower() != "plan to watch":
-            seen[_anime_id(path, number, entry)] = None
-    return list(seen)
+    entries = []
+    for number, element in enumerate(root.findall("anime"), start=1):
+        anime_id = _anime_id(path, number, element)
+        entries.append(Entry(anime_id, _score(path, anime_id, element), (element.findtext("my_status") or "").strip().lower()))
+    return entries
+
+
+def liked(entries: list[Entry], min_score: int = 7, include_unscored_completed: bool = False) -> list[int]:
+    """MAL ids of the anime the user liked, in file order, without repeats.
+
+    An anime is kept when its score is at least ``min_score`` (1-10), or, with
+    ``include_unscored_completed``, when it is unscored (0) and its status is Completed.
+    """
+    _check_min_score(min_score)
+    kept = (e.anime_id for e in entries if e.score >= min_score or (include_unscored_completed and e.score == 0 and e.status == "completed"))
+    return list(dict.fromkeys(kept))
+
+
+def watched(entries: list[Entry]) -> list[int]:
+    """MAL ids of every entry but those planned to watch, in file order, without repeats."""
+    return list(dict.fromkeys(e.anime_id for e in entries if e.status != "plan to watch"))
 
 
 def parse_mal_export(path: Path, min_score: int = 7, include_unscored_completed: bool = False) -> list[int]:
-    """MAL ids of the anime the user liked, in file order, without repeats.
+    """``liked`` of the export at ``path`` (a valid export with nothing that qualifies gives ``[]``)."""
+    _check_min_score(min_score)  # before the file is read
+    return liked(read_mal_export(path), min_score, include_unscored_completed)
 
-    An anime is kept when its ``my_score`` is at least ``min_score`` (1-10), or, with
-    ``include_unscored_completed``, when it is unscored (0) and its status is Completed.
-    A valid export with nothing that qualifies gives ``[]``; any unreadable or unsafe
-    file raises UserError.
-    """
+
+def _check_min_score(min_score: int) -> None:
     if isinstance(min_score, bool) or not isinstance(min_score, int) or not 1 <= min_score <= 10:
         raise UserError(f"minimum score must be a whole number from 1 to 10, not {min_score!r}")
-    path = Path(path)
-    root = _parse_root(path, _read_xml_bytes(path))
-    kept: dict[int, None] = {}
-    for number, entry in enumerate(root.findall("anime"), start=1):
-        anime_id = _anime_id(path, number, entry)
-        score = _score(path, anime_id, entry)
-        completed = (entry.findtext("my_status") or "").strip().lower() == "completed"
-        if score >= min_score or (include_unscored_completed and score == 0 and completed):
-            kept[anime_id] = None
-    return list(kept)
 
 
 def _read_xml_bytes(path: Path) -> bytes:

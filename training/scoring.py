@@ -111,7 +111,8 @@ class SetScorer:
 
     @torch.no_grad()
     def encode(self, rows: list[list[int]]) -> Encoded:
-        """Encode requests (favourites as dense ids, each list non-empty) in one forward pass."""
+        """Encode requests (favourites as dense ids, each list non-empty): their token rows go
+        through the transformer in bunches of similar length."""
         config = self.model.config
         counts = [len(r) for r in rows]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -128,7 +129,7 @@ class SetScorer:
             parts.append(Voters(voters.vectors, torch.from_numpy(picked).to(voters.row.device)[voters.row], voters.own, voters.rows))
         order = torch.sort(torch.cat([p.row for p in parts]), stable=True).indices  # by row; a row's voters keep their order
         voters = Voters(torch.cat([p.vectors for p in parts])[order], torch.cat([p.row for p in parts])[order], torch.cat([p.own for p in parts])[order], len(tokens))
-        return Encoded(torch.from_numpy(tokens).to(self.weights.device), owner, voters)
+        return Encoded(owner, voters)
 
     @torch.no_grad()
     def scores(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -158,9 +159,8 @@ class SetScorer:
 
 @dataclass(frozen=True)
 class Encoded:
-    """Requests after the forward pass: their token rows, each row's request, and the voters."""
+    """Requests after the forward pass: each token row's request, and the voters."""
 
-    tokens: torch.Tensor
     owner: np.ndarray
     """Each token row's request: a request's rows are consecutive."""
     voters: Voters

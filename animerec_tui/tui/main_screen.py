@@ -324,14 +324,15 @@ class MainScreen(WorkingScreen):
         def chosen(request: ImportRequest | None) -> None:
             if request is None:
                 return
-            from animerec_tui.malimport import parse_mal_export, watched_in_export
+            from animerec_tui import malimport
 
             try:
-                liked = parse_mal_export(request.path)
-                watched = watched_in_export(request.path) if request.hide_watched else []
+                entries = malimport.read_mal_export(request.path)
             except UserError as error:
                 self.notify(str(error), title="import", severity="error", timeout=10, markup=False)
                 return
+            liked = malimport.liked(entries)
+            watched = malimport.watched(entries) if request.hide_watched else []
             known = self.catalog.by_id if self.catalog is not None else {}
             usable = [i for i in liked if i in known]
             added = self._change_store(lambda: self.store.add(usable)) if usable else []

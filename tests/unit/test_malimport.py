@@ -155,6 +155,6 @@ def test_bad_threshold_is_refused(min_score):
 
 
 def test_watched_is_every_entry_but_plan_to_watch():
-    from animerec_tui.malimport import watched_in_export
+    from animerec_tui.malimport import read_mal_export, watched
 
-    assert watched_in_export(FIXTURE) == [5114, 9253, 30276, 1535, 16498, 21, 11061]
+    assert watched(read_mal_export(FIXTURE)) == [5114, 9253, 30276, 1535, 16498, 21, 11061]
