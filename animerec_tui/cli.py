@@ -220,7 +220,7 @@ def train(
 
     if resume and force:
         raise UserError("--resume continues the run in OUT and --force starts it over; pass one of them")
-    from animerec_tui.runs import latest_run, new_run_dir, shipped_training_data
+    from animerec_tui.runs import latest_run, new_run_dir, shipped_training_data, trained_on
 
     if out is None:
         out = latest_run() if resume else new_run_dir()
@@ -229,8 +229,8 @@ def train(
     if data is None and not resume:
         data = shipped_training_data()
         typer.echo(f"training on the shipped model's data ({data}) into {out}", err=True)
-    elif data is None:
-        data = shipped_training_data()  # a resumed run must name the same data; train_command checks it
+    elif data is None:  # resuming: the data the run was trained on
+        data = trained_on(out) or shipped_training_data()
 
     settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "catalogue", "id_dropout", "prior_weight", "positional", "readout", "val_users", "seed")
     train_command(

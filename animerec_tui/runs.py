@@ -58,3 +58,14 @@ def shipped_training_data() -> Path:
     if not (bundle / ARRAYS).is_file():
         raise UserError(f"{bundle}: this install has no training data; pass --data (a folder made by animerec preprocess)")
     return unpack(bundle, home_dir() / "training-data")
+
+
+def trained_on(run: Path) -> Path | None:
+    """The data folder ``run``'s latest checkpoint names, if it names one that is still there."""
+    from training.checkpoint import read_meta, resolve_model_dir
+
+    try:
+        saved = read_meta(resolve_model_dir(run, "latest")).get("data", {}).get("path")
+    except UserError:  # nothing saved yet: the resume starts the run over
+        return None
+    return Path(saved) if saved and Path(saved).is_dir() else None

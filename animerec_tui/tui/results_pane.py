@@ -145,7 +145,8 @@ class ResultsPane(Vertical):
     def watch_english(self) -> None:
         self._fill(rows_changed=True)
 
-    def _cells(self, rank: int, r: Recommendation) -> dict[str, str | Text]:
+    def _cells(self, rank: int, r: Recommendation) -> dict[str, Text | str]:
+        """One row's cells by column key; title, reasons and genres as Text (their widths are measured)."""
         title = (r.title_english or r.title) if self.english else r.title
         return {
             "rank": str(rank), "title": result_title(r, title), "match": f"{r.score:.2f}", "because": Text(r.reasons(), no_wrap=True, overflow="ellipsis"),
@@ -158,7 +159,7 @@ class ResultsPane(Vertical):
         table = self.query_one(ResultsTable)
         items = self.results.items if self.results else []
         rows = [self._cells(rank, r) for rank, r in enumerate(items, start=1)]
-        longest = {key: max((Text(cell).cell_len if isinstance(cell, str) else cell.cell_len for row in rows for k, cell in row.items() if k == key), default=0) for key in ("title", "because", "genres")}
+        longest = {key: max((row[key].cell_len for row in rows), default=0) for key in ("title", "because", "genres")}  # Text cells
         plan = column_plan(self.size.width or 100, longest)
         if plan == self._plan and not rows_changed:
             return

@@ -73,3 +73,14 @@ def test_bare_eval_without_runs_scores_the_shipped_model(home, monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen["run"] == REPO / "Data" / "model" and seen["data"] == home / "training-data" and seen["baselines"] is True
     assert np.load(home / "training-data" / "train_items.npy").size > 400_000
+
+
+def test_resume_without_data_takes_the_run_s_own(tiny_run, tmp_path, home):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    resumed = invoke("train", "--out", run, "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert len(json.loads((run / "history.json").read_text())) == 2
+    assert not (home / "training-data").exists(), "the shipped data is not needed"
