@@ -5,7 +5,9 @@
 For each terminal size: start the app in a detached tmux session (its own ANIMEREC_HOME),
 then send "title, ↓, Enter" as one burst per title, ten titles in a row without waiting for
 anything, and check the favourites file holds each title's second match (↓ moves the
-highlight from the first). Prints the screen as tmux shows it; exits 1 on a lost or wrong add.
+highlight from the first). Then, as often, open the export dialog (F7), wait for it, and send
+"ctrl+u, a path, Enter" as one burst: the file must be written at that path. Prints the
+screen as tmux shows it; exits 1 on a lost or wrong add or export.
 """
 
 from __future__ import annotations
@@ -68,10 +70,35 @@ def check(width: int, height: int, queries: list[str], expected: list[int], prog
         ok = got == expected
         if not ok:
             screen += f"\nfavourites: {got}\nexpected:   {expected}"
+        missing = export_bursts(session, home, len(queries))
+        if missing:
+            ok = False
+            screen += f"\nexports not written: {missing}\n" + tmux("capture-pane", "-t", session, "-p")
         return ok, screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def export_bursts(session: str, home: Path, rounds: int) -> list[str]:
+    """Open F7 and send "ctrl+u, path, Enter" as one burst ``rounds`` times: the paths not written."""
+    missing = []
+    for round_ in range(rounds):
+        path = home / f"export-{round_}.{('md', 'csv', 'json')[round_ % 3]}"
+        tmux("send-keys", "-t", session, "F7")
+        deadline = time.monotonic() + 10
+        while "The ending picks" not in tmux("capture-pane", "-t", session, "-p") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tmux("send-keys", "-t", session, "C-u", str(path), "Enter")
+        deadline = time.monotonic() + 10
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not path.exists():
+            missing.append(path.name)
+            tmux("send-keys", "-t", session, "Escape")
+        while "The ending picks" in tmux("capture-pane", "-t", session, "-p") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return missing
 
 
 def main() -> int:
@@ -88,7 +115,7 @@ def main() -> int:
     for size in args.sizes.split(","):
         width, height = (int(n) for n in size.lower().split("x"))
         ok, screen = check(width, height, queries, expected, args.program)
-        print(f"--- {width}x{height}: {'all ' + str(len(expected)) + ' adds arrived' if ok else 'FAILED'}\n{screen}")
+        print(f"--- {width}x{height}: {'all ' + str(len(expected)) + ' adds and exports arrived' if ok else 'FAILED'}\n{screen}")
         failed |= not ok
     return 1 if failed else 0
 

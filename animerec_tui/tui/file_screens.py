@@ -6,16 +6,33 @@ reading and writing, and says what happened.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label
 
+from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.screens import TickBox
+
+EXPORT = Binding("enter", "export", "Export", tooltip="Write the file (.md, .csv or .json)")
+IMPORT = Binding("enter", "import_list", "Import", tooltip="Add the anime scored 7 or more as favourites")
+
+
+class ExportPath(OrderedInput):
+    """Where to export; Enter (after every character typed before it) submits, and the dialog writes."""
+
+    BINDINGS = [replace(EXPORT, action="submit")]  # the footer names the dialog's Enter
+
+
+class ImportPath(OrderedInput):
+    """The export to import; Enter (after every character typed before it) submits, and the dialog imports."""
+
+    BINDINGS = [replace(IMPORT, action="submit")]
 
 
 class ExportScreen(ModalScreen[Path | None]):
@@ -23,7 +40,7 @@ class ExportScreen(ModalScreen[Path | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without writing anything"),
-        Binding("enter", "export", "Export", priority=True, tooltip="Write the file (.md, .csv or .json)"),
+        EXPORT,
     ]
 
     def __init__(self, default: Path) -> None:
@@ -34,9 +51,10 @@ class ExportScreen(ModalScreen[Path | None]):
         with Vertical(id="dialog", classes="file"):
             yield Label("[b]Export[/b] favourites and recommendations")
             yield Label("[dim]The ending picks the format: .md (Markdown with MAL links), .csv or .json[/dim]")
-            yield Input(str(self.default), id="path")
+            yield ExportPath(str(self.default), id="path")
         yield Footer()
 
+    @on(Input.Submitted)
     def action_export(self) -> None:
         text = self.query_one("#path", Input).value.strip()
         if text:
@@ -59,7 +77,7 @@ class ImportScreen(ModalScreen[ImportRequest | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without importing"),
-        Binding("enter", "import_list", "Import", priority=True, tooltip="Add the anime scored 7 or more as favourites"),
+        IMPORT,
     ]
 
     def __init__(self, default: str = "", hide_watched: bool = True) -> None:
@@ -71,10 +89,11 @@ class ImportScreen(ModalScreen[ImportRequest | None]):
         with Vertical(id="dialog", classes="file"):
             yield Label("[b]Import a MyAnimeList list[/b] (myanimelist.net/panel.php?go=export)")
             yield Label("[dim]Anime you scored 7 or more become favourites; space toggles the box[/dim]")
-            yield Input(self.default, placeholder="~/Downloads/animelist_….xml.gz", id="path")
+            yield ImportPath(self.default, placeholder="~/Downloads/animelist_….xml.gz", id="path")
             yield TickBox("Hide what I have already watched (every entry but plan-to-watch)", self.hide_watched, id="hide-watched")
         yield Footer()
 
+    @on(Input.Submitted)
     def action_import_list(self) -> None:
         text = self.query_one("#path", Input).value.strip()
         if not text:

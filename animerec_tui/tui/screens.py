@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.markup import escape
@@ -28,6 +28,7 @@ from textual.widgets.selection_list import Selection
 
 from animerec_tui.engine import Filters
 from animerec_tui.tui.formatting import METADATA_ONLY, members_text, similar_text, started_text
+from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone, UndoNotInterested
 from training.catalog import TYPES
 
@@ -58,8 +59,30 @@ TICK, NO_TICK = "✓", " "
 """What a checked and an unchecked box show (not one glyph in two colours)."""
 
 
-class TickBox(Checkbox):
-    """A checkbox whose mark says whether it is checked, in any theme or without colour."""
+# Enter in a dialog means "apply", and it has to reach the dialog in the order it was typed.
+# A priority binding would run it the moment the app reads the key, ahead of characters and
+# toggles typed just before it that are still on their way to the focused widget ("path
+# Enter" in one burst exported to the old path). So the dialogs bind Enter plainly, and the
+# widgets in them pass it on behind their other keys: the boxes leave Enter unbound and the
+# text boxes submit (which the dialog answers), showing the dialog's action in the footer.
+
+
+class LeavesEnter:
+    """Mixin for a widget in a dialog: Enter is not its key (Textual's boxes toggle on it),
+    so it goes on to the dialog, behind the keys typed before it."""
+
+    @classmethod
+    def _merge_bindings(cls) -> BindingsMap:
+        bindings: BindingsMap = super()._merge_bindings()  # type: ignore[misc]
+        bindings.key_to_bindings.pop("enter", None)
+        return bindings
+
+
+class TickBox(LeavesEnter, Checkbox):
+    """A checkbox whose mark says whether it is checked, in any theme or without colour.
+
+    Space toggles it; Enter is left to the dialog it sits in.
+    """
 
     @property
     def _button(self) -> Content:
@@ -68,8 +91,11 @@ class TickBox(Checkbox):
         return Content.assemble((self.BUTTON_LEFT, side_style), (TICK if self.value else NO_TICK, button_style), (self.BUTTON_RIGHT, side_style))
 
 
-class TickList(SelectionList[str]):
-    """A selection list whose boxes show ✓ when selected and nothing when not."""
+class TickList(LeavesEnter, SelectionList[str]):
+    """A selection list whose boxes show ✓ when selected and nothing when not.
+
+    Space toggles the highlighted choice; Enter is left to the dialog it sits in.
+    """
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
@@ -79,6 +105,15 @@ class TickList(SelectionList[str]):
             selected = self.get_option_at_index(index).value in self._selected
             segments[1] = Segment(TICK if selected else NO_TICK, segments[1].style)
         return Strip(segments, strip.cell_length)
+
+
+APPLY = Binding("enter", "apply", "Apply", tooltip="Apply the choices (space toggles one)")
+
+
+class YearBox(OrderedInput):
+    """A year in the filters; Enter (after the digits typed before it) submits, and the dialog applies."""
+
+    BINDINGS = [replace(APPLY, action="submit")]  # the footer names the dialog's Enter
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -121,7 +156,8 @@ class FiltersScreen(ModalScreen[Filters | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing the filters"),
-        Binding("enter,ctrl+j,f10", "apply", "Apply", priority=True, tooltip="Apply the choices (space toggles one)"),
+        APPLY,
+        Binding("ctrl+j,f10", "apply", "Apply", show=False, tooltip="Apply the choices, from anywhere in the dialog"),
     ]
 
     YEARS_HINT = "[dim]blank = any; a range leaves out anime of unknown year[/dim]"
@@ -144,9 +180,9 @@ class FiltersScreen(ModalScreen[Filters | None]):
                     yield TickBox("Hide adult titles", f.hide_adult, id="adult")
                     with Horizontal(id="years"):
                         yield Label("Years ")
-                        yield Input(str(f.year_from or ""), placeholder="from", max_length=4, id="year-from")
+                        yield YearBox(str(f.year_from or ""), placeholder="from", max_length=4, id="year-from")
                         yield Label(" to ")
-                        yield Input(str(f.year_to or ""), placeholder="to", max_length=4, id="year-to")
+                        yield YearBox(str(f.year_to or ""), placeholder="to", max_length=4, id="year-to")
                 with Vertical(classes="column"):
                     yield Label("Genres (none = all)")
                     yield TickList(*(Selection(g, g, g in f.include_genres) for g in self.genres), id="genres")
@@ -232,11 +268,10 @@ class DetailsScreen(ModalScreen[int | None]):
             f"[b]{e['title']}[/b]",
             *(f"  also: {t}" for t in titles),
             "",
-            f"type: {e.get('type') or '?'}   episodes: {e.get('episodes') or '?'}   members: {members_text(e.get('members'))}"
-            + (f"   MAL score: {e['score']:.2f}" if e.get("score") else ""),
+            f"type: {e.get('type') or '?'}   episodes: {e.get('episodes') or '?'}   members: {members_text(e.get('members'))}" + (f"   MAL score: {e['score']:.2f}" if e.get("score") else ""),
             f"genres: {', '.join(e.get('genres', [])) or '?'}",
             *([f"premiered: {escape(started)}"] if started else []),
-            *( [f"studios: {', '.join(e['studios'])}"] if e.get("studios") else []),
+            *([f"studios: {', '.join(e['studios'])}"] if e.get("studios") else []),
             ("flags: " + ", ".join(f for f, on in (("sequel", e.get("is_sequel")), ("adult", e.get("is_adult"))) if on)) if (e.get("is_sequel") or e.get("is_adult")) else "",
             f"MAL: {e.get('url', '')}",
             self._franchise_line(),

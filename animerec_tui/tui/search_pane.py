@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from animerec_tui.tui.formatting import match_text
+from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.messages import AddFavourites, SearchChanged, ShowDetails
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class MatchList(OptionList, can_focus=False):
         return None if option_id is None else int(option_id)
 
 
-class SearchBox(Input):
+class SearchBox(OrderedInput):
     """The query; the keys that act on the matches are the pane's."""
 
     BINDINGS = [
@@ -50,19 +51,6 @@ class SearchBox(Input):
         Binding("right", "details", "Details", show=False, tooltip="At the end of the query: everything about the highlighted title"),
         Binding("escape", "escape", "Clear", show=False, tooltip="Clear the query; on an empty one, go to the recommendations"),
     ]
-
-    async def _on_key(self, event: events.Key) -> None:
-        # Run this box's own keys here, in the order they were typed. Left to the bindings,
-        # a key would first bubble up to the app, queue by queue, while the box went on
-        # taking the characters typed after it: "title ↓ Enter next" in one burst would
-        # act on "titlenext".
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and event.key in binding.key.split(","):
-                event.stop()
-                event.prevent_default()
-                await self.run_action(binding.action)
-                return
-        await super()._on_key(event)
 
     def action_move(self, steps: int) -> None:
         self._pane().move(steps)

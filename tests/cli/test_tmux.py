@@ -1,4 +1,4 @@
-"""The real app in tmux at 80x24 and 200x50: ten "title, ↓, Enter" bursts, not one add lost."""
+"""The real app in tmux at 80x24 and 200x50: ten "title, ↓, Enter" bursts and ten export bursts, nothing lost."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tmux_check.py"
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-def test_bursts_of_title_down_enter_in_a_real_terminal_lose_no_add(tmp_path):
+def test_bursts_in_a_real_terminal_lose_no_add_and_no_export(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--sizes", "80x24,200x50", "--rounds", "10"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert done.stdout.count("all 10 adds arrived") == 2
+    assert done.stdout.count("all 10 adds and exports arrived") == 2

@@ -20,7 +20,7 @@ from animerec_tui.tui.main_screen import MainScreen
 from animerec_tui.tui.results_pane import ResultsTable
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import MatchList
-from animerec_tui.tui.testing import settle, toasts
+from animerec_tui.tui.testing import burst, settle, toasts
 from tests.conftest import DEATH_NOTE, STEINS_GATE
 
 SIZE = (100, 32)
@@ -621,6 +621,32 @@ async def test_export_writes_markdown_csv_and_json_and_asks_before_replacing(tin
         await pilot.press("enter")
         await settle(pilot)
         assert any("end the name in .md, .csv or .json" in t for t in toasts(app)) and not (tmp_path / "list.txt").exists()
+
+
+@pytest.mark.asyncio
+async def test_keys_typed_in_one_burst_in_a_dialog_act_in_order(tiny_model, home, tmp_path):
+    # "ctrl+u path Enter" pasted or sent by tmux at once: the box is cleared first, the path
+    # typed, then Enter writes that file (it used to clear the path after typing it and
+    # export to the default name, or apply before the characters had arrived).
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        for name in ("one.md", "two.csv"):
+            await pilot.press("f7")
+            burst(app, "ctrl+u", *str(tmp_path / name), "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, MainScreen) and (tmp_path / name).exists(), name
+        burst(app, *"xyz", "left", "q")  # the cursor moves between the characters, not after them
+        await settle(pilot)
+        assert app.query_one("#search", Input).value == "xyqz"
+        await pilot.press("escape", "f2")
+        app.screen.query_one("#sequels").focus()
+        burst(app, "space", "enter")  # Enter on a box applies the dialog, with the box as toggled
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen) and "no sequels" in status(app)
+        await pilot.press("f2")
+        app.screen.query_one("#year-from").focus()
+        burst(app, *"2005", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen) and "2005" in status(app)
 
 
 @pytest.mark.asyncio
