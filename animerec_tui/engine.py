@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 import numpy as np
 
@@ -19,6 +19,32 @@ from animerec_tui.catalog import load_catalog
 from animerec_tui.paths import data_dir
 from training.catalog import Catalog, as_catalog
 from training.errors import UserError
+
+if TYPE_CHECKING:
+    from training.model import BERT4Rec
+    from training.numpy_model import NumpyModel
+
+
+class RequestScorer(Protocol):
+    """What the engine asks of a scorer (``numpy_model.NumpyScorer`` or ``scoring.SetScorer``):
+    encode requests once, then their scores and the reasons' vote shares."""
+
+    def encode(self, rows: list[list[int]]) -> Any: ...
+
+    def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray: ...
+
+    def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray: ...
+
+
+def limit_blas_threads(threads: int | None) -> None:
+    """Hold numpy's BLAS (OpenBLAS in the numpy wheels) to ``threads`` for this process (None: leave it).
+
+    On a busy 2-core machine a second BLAS thread waits on the busy core: one thread gave
+    torch a p99 three to four times lower there (benchmarks/RESULTS.md, section 3)."""
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
 
 
 def default_model_dir() -> Path:
@@ -135,19 +161,27 @@ class Engine:
     """A loaded model and catalogue. Build once; ``recommend`` and ``similar`` are cheap."""
 
     def __init__(self, model_dir: Path | None = None, catalog: Catalog | list[dict] | None = None, device: str = "cpu", threads: int | None = None) -> None:
-        """``threads``: torch's intra-op threads for this process (None leaves torch's choice);
-        the CLI and the TUI pass 1 unless told otherwise (see ``options.Threads``)."""
-        import torch
+        """``threads``: the threads of this process's matrix arithmetic (None leaves the libraries'
+        choice); the CLI and the TUI pass 1 unless told otherwise (see ``options.Threads``).
 
-        from training.checkpoint import load_model
-
-        if threads is not None:
-            torch.set_num_threads(threads)
+        On the CPU a set model with the items readout (the shipped one) runs in numpy
+        (``training.numpy_model``), so answering never imports torch: about 1.2 s of every
+        start. Other models (the mask readout, positional ones) and other devices use torch.
+        """
+        from training.numpy_model import NumpyScorer, load_numpy_model
 
         self.device = device
         self.model_dir = model_dir or default_model_dir()
-        self.model, self.meta = load_model(self.model_dir, device)
-        self.model.eval()
+        loaded = load_numpy_model(self.model_dir) if device == "cpu" else None
+        self.scorer: RequestScorer | None
+        self.model: NumpyModel | BERT4Rec
+        if loaded is not None:
+            limit_blas_threads(threads)
+            self.model, self.meta = loaded
+            self.table = self.model.output_table()
+            self.scorer = NumpyScorer(self.model, self.table)
+        else:
+            self._load_torch(device, threads)
         self.catalog = load_catalog() if catalog is None else as_catalog(catalog)
         self.by_id = self.catalog.by_id
         vocab = self.meta["vocab"]
@@ -158,18 +192,30 @@ class Engine:
         if missing:
             raise UserError(f"the model knows {len(missing):,} anime the catalogue lacks (e.g. MAL id {missing[0]}); model and catalogue do not match")
         self.dense = {int(mal): dense for dense, mal in enumerate(self.item_ids, start=1)}
-        with torch.no_grad():
-            self.table = self.model.output_table()
-            self._unit = torch.nn.functional.normalize(self.table[0], dim=1)
+        weights = self.table[0]
+        self._unit = weights / np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
         self.num_rated = self.model.config.rated
-        self.prior = self.table[1].detach().cpu().numpy()
+        self.prior = self.table[1]
         """The popularity prior in every score: the output bias (per anime and from metadata)."""
-        from training.scoring import SetScorer
-
-        self.scorer = SetScorer(self.model, self.table) if self.model.config.readout == "items" else None
         self.shortlist = (200, 50)
         """How many rated and new columns the choice of a list walks at first (``_shortlisted``)."""
         self._attributes()
+
+    def _load_torch(self, device: str, threads: int | None) -> None:
+        """The model as a torch module, for what the numpy path does not take."""
+        import torch
+
+        from training.checkpoint import load_model
+        from training.scoring import SetScorer
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self._torch_model, self.meta = load_model(self.model_dir, device)
+        self.model = self._torch_model
+        with torch.no_grad():
+            self._torch_table = self._torch_model.output_table()
+        self.table = (self._torch_table[0].float().cpu().numpy(), self._torch_table[1].float().cpu().numpy())
+        self.scorer = SetScorer(self._torch_model, self._torch_table) if self._torch_model.config.readout == "items" else None
 
     def _attributes(self) -> None:
         entries = [self.by_id[int(i)] for i in self.item_ids]
@@ -224,14 +270,17 @@ class Engine:
         ok[excluded] = False
         return ok
 
-    def _scores(self, dense_rows: list[list[int]]):
+    def _scores(self, dense_rows: list[list[int]]) -> np.ndarray:
+        """Scores (rows, every column) of favourite lists as dense ids."""
+        if self.scorer is not None:
+            return self.scorer.scores(self.scorer.encode(dense_rows), np.arange(len(dense_rows)), np.arange(self.item_ids.size))
         from training.scoring import score_users
 
         counts = [len(r) for r in dense_rows]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         items = np.asarray([i for r in dense_rows for i in r], dtype=np.int64)
         users = np.arange(len(dense_rows))
-        return score_users(self.model, offsets, items, users, False, self.device, self.table).cpu().numpy()
+        return score_users(self._torch_model, offsets, items, users, False, self.device, self._torch_table).cpu().numpy()
 
     def split_known(self, favourites: Iterable[int]) -> tuple[list[int], list[int]]:
         """Favourites as dense ids (duplicates dropped, order kept) and the MAL ids the model lacks."""
@@ -295,7 +344,7 @@ class Engine:
 
     def _popular(self, k: int, filters: Filters, known: list[int]) -> list[Recommendation]:
         """With no usable favourites: the model's learned popularity (its output bias)."""
-        bias = self.table[1].detach().cpu().numpy().astype(np.float64)
+        bias = self.table[1].astype(np.float64)
         return self._top(bias, known, k, filters)
 
     def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters, allowed: np.ndarray | None = None, shares=None) -> list[Recommendation]:
@@ -510,16 +559,13 @@ class Engine:
         """
         if not known:
             return [[] for _ in top]
-        if self.model.config.readout == "items":
-            from training.scoring import vote_shares
-
-            split = vote_shares(self.model, np.asarray(known), np.asarray(top), self.device, self.table) if shares is None else shares(np.asarray(top))
+        if self.scorer is not None:
+            if shares is None:
+                shares = partial(self.scorer.shares, self.scorer.encode([known]), 0, np.asarray(known))
+            split = shares(np.asarray(top))
             best = np.argsort(-split, axis=1, kind="stable")[:, :per_item]
             return [[(self._title(known[c]), float(split[row, c])) for c in cols] for row, cols in enumerate(best)]
-        import torch
-
-        fav = torch.as_tensor(np.asarray(known) - 1)
-        similarity = (self._unit[torch.as_tensor(top)] @ self._unit[fav].T).cpu().numpy()
+        similarity = self._unit[np.asarray(top)] @ self._unit[np.asarray(known) - 1].T
         best = np.argsort(-similarity, axis=1)[:, :per_item]
         return [[(self._title(known[c]), None) for c in row] for row in best]
 

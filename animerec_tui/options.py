@@ -114,7 +114,7 @@ Threads = Annotated[
     int,
     typer.Option(
         "--threads", min=1, max=256,
-        help="torch threads for scoring. 1 by default: with one core of two busy, one thread answered at p99 "
+        help="Threads of the scoring arithmetic (numpy's BLAS; torch's for a model numpy cannot run). 1 by default: with one core of two busy, one thread answered at p99 "
         "49-59 ms where two took 182-199 ms; on an idle machine a --batch ran about 1.25x faster with 2 "
         "(benchmarks/RESULTS.md section 3).",
     ),

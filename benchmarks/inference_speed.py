@@ -62,20 +62,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--batch-users", type=int, default=4000)
     parser.add_argument("--items", type=int, default=17_000)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--threads", type=int, default=1, help="Threads of the engine's arithmetic (as --threads of recommend).")
     parser.add_argument("--busy", action="store_true", help="Keep one core busy with a competing process meanwhile.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     catalog = load_catalog()
     with BusyCore(args.busy):
-        rows = [("shipped model", measure(Engine(args.model, catalog), args.requests, args.batch_users))]
+        engine = Engine(args.model, catalog, threads=args.threads)
+        rows = [("shipped model", measure(engine, args.requests, args.batch_users))]
         if args.items:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = synthetic_model(Path(tmp) / "model", args.items, catalog)
-                rows.append((f"{args.items:,}-item model", measure(Engine(folder, catalog), args.requests, args.batch_users)))
+                rows.append((f"{args.items:,}-item model", measure(Engine(folder, catalog, threads=args.threads), args.requests, args.batch_users)))
         load = os.getloadavg()[0]
     busy = "one core kept busy by a competing process" if args.busy else "no competing process"
-    print(f"\n### Inference — {cpu_model()}, {hardware()}, {torch.get_num_threads()} torch threads, {busy}, load {load:.2f}\n")
+    arithmetic = "numpy" if type(engine.scorer).__name__ == "NumpyScorer" else "torch"
+    print(f"\n### Inference — {cpu_model()}, {hardware()}, {args.threads} thread(s), engine arithmetic {arithmetic}, {busy}, load {load:.2f}\n")
     print("| model | items | median favourites | p50 ms | p99 ms | batch users/s |")
     print("|---|---|---|---|---|---|")
     for name, r in rows:

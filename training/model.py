@@ -16,123 +16,22 @@ so an anime no one rated still gets a prior from what it is.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-Readout = Literal["items", "mask"]
-READOUTS: tuple[Readout, ...] = ("items", "mask")
-Pooling = Literal["mean", "fields"]
-POOLINGS: tuple[Pooling, ...] = ("mean", "fields")
-MAX_LEN_LIMIT = 4096
-"""Longest input a model may take: attention is quadratic in it, and inference pads to it."""
-# Whole-number fields: (lowest, highest). Bounded so that a damaged meta.json cannot ask for
-# a model that would allocate without limit.
-_INT_RANGES = {
-    "num_items": (1, 1 << 31), "num_rated": (0, 1 << 31), "max_len": (2, MAX_LEN_LIMIT), "hidden": (1, 1 << 16), "layers": (1, 1024),
-    "heads": (1, 1 << 16), "num_genres": (0, 1 << 16), "genres_per_item": (0, 1 << 10),
-}
-
-
-@dataclass
-class ModelConfig:
-    """Architecture; saved with every checkpoint. Defaults are the shipped model's (a set of MAL anime).
-
-    It checks itself on construction: a ``ValueError`` whose message starts with the field's
-    name says which field no model can be built from (a bad flag or a damaged meta.json).
-    """
-
-    num_items: int
-    max_len: int = 128
-    hidden: int = 64
-    layers: int = 2
-    heads: int = 4
-    dropout: float = 0.1
-    positional: bool = False
-    genres: bool = True
-    num_genres: int = 0
-    genres_per_item: int = 0
-    readout: Readout = "items"
-    """items: every item of the set votes (sets only); mask: the mask token's vector (classic BERT4Rec)."""
-    num_rated: int = 0
-    """Items 1..num_rated have a learnt per-anime part; the rest are known from metadata only. 0: all."""
-    meta_bias: bool = False
-    """An output bias from the metadata tokens too (needs genres), so unrated items get a prior."""
-    pooling: Pooling = "mean"
-    """How metadata tokens pool: mean of all, or per-field means summed (``genres.token_weights``)."""
-
-    def __post_init__(self) -> None:
-        for name, (low, high) in _INT_RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name} is {value!r:.40} (must be from {low} to {high})")
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden {self.hidden} is not divisible by heads {self.heads}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout is {self.dropout!r:.40} (must be from 0 to below 1)")
-        for name in ("positional", "genres"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} is {getattr(self, name)!r:.40} (must be true or false)")
-        if self.readout not in READOUTS:
-            raise ValueError(f"readout is {self.readout!r:.40} (must be items or mask)")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling is {self.pooling!r:.40} (must be mean or fields)")
-        if self.num_rated > self.num_items:
-            raise ValueError(f"num_rated is {self.num_rated} (must be at most num_items {self.num_items})")
-        if self.meta_bias and not self.genres:
-            raise ValueError("meta_bias needs the metadata input (genres)")
-        if self.rated < self.num_items and not self.genres:
-            raise ValueError("items beyond num_rated are known from metadata only; they need the metadata input (genres)")
-        if self.readout == "items" and self.positional:
-            raise ValueError("readout items reads a set; it cannot go with positional (use readout mask)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @property
-    def mask_id(self) -> int:
-        return self.num_items + 1
-
-    @property
-    def vocab_size(self) -> int:
-        return self.num_items + 2
-
-    @property
-    def rated(self) -> int:
-        """How many items (ids 1..rated) have a learnt per-anime part."""
-        return self.num_rated or self.num_items
-
-
-def parameter_count(config: ModelConfig) -> int:
-    """Parameters of a model built from ``config``, computed without building it."""
-    h = config.hidden
-    count = config.vocab_size * h + config.num_items + 2 * h  # items, output bias, embedding norm
-    count += config.max_len * h if config.positional else 0
-    count += (config.num_genres + 1) * h if config.genres else 0
-    count += config.num_genres + 1 if config.meta_bias else 0
-    count += config.layers * (12 * h * h + 13 * h)  # qkv, projection, feed-forward, two norms
-    return count + h * h + 5 * h  # final norm and head
-
-
-def training_bytes(config: ModelConfig, batch_size: int) -> int:
-    """A lower bound on the memory a training step needs, in bytes (fp32).
-
-    Weights, gradients and AdamW's two moments, the activations the backward pass keeps
-    (about 16 floats per token and hidden unit per block, plus the attention weights), and
-    the catalogue scores: one row per masked item, or, for the items readout, one per item.
-    """
-    tokens = batch_size * config.max_len
-    activations = config.layers * (16 * tokens * config.hidden + batch_size * config.heads * config.max_len**2)
-    scores = (3 * tokens if config.readout == "items" else tokens) * config.rated
-    return 4 * (4 * parameter_count(config) + activations + scores)
+from training.model_config import (  # noqa: F401  (re-exported: the model's configuration lives with it)
+    MAX_LEN_LIMIT,
+    POOLINGS,
+    READOUTS,
+    ModelConfig,
+    Pooling,
+    Readout,
+    parameter_count,
+    training_bytes,
+)
 
 
 class Block(nn.Module):

@@ -50,7 +50,7 @@ class WorkingScreen(Screen[None]):
         self.model_dir = model_dir
         """The model to load; None for the shipped one."""
         self.threads = threads
-        """torch threads for the engine; None leaves torch's choice."""
+        """Threads of the engine's arithmetic (see ``Engine``); None leaves the libraries' choice."""
         self.index: TitleIndex | None = None
         """The title index, once the catalogue has loaded."""
         self.search_query = ""

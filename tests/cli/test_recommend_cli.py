@@ -191,12 +191,12 @@ def test_novelty_leans_away_from_the_prior(tiny_model, catalog, monkeypatch):
 
 
 def test_scoring_uses_one_thread_unless_told(tiny_model, monkeypatch):
-    import torch
+    import threadpoolctl
 
     asked = []
-    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda limits, user_api: asked.append((limits, user_api)))
     assert runner.invoke(app, ["recommend", "Death Note", "-k", "2", "--model", str(tiny_model)]).exit_code == 0
     assert runner.invoke(app, ["recommend", "Death Note", "-k", "2", "--threads", "2", "--model", str(tiny_model)]).exit_code == 0
-    assert asked == [1, 2]
+    assert asked == [(1, "blas"), (2, "blas")]
     refused = runner.invoke(app, ["recommend", "Death Note", "--threads", "0", "--model", str(tiny_model)])
     assert refused.exit_code == 2

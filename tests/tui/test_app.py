@@ -682,12 +682,12 @@ async def test_import_a_mal_list_and_hide_what_was_watched(tiny_model, home):
 
 @pytest.mark.asyncio
 async def test_the_app_scores_with_the_threads_it_was_given(tiny_model, home, monkeypatch):
-    import torch
+    import threadpoolctl
 
     asked = []
-    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda limits, user_api: asked.append((limits, user_api)))
     app = AnimeRecApp(tiny_model, threads=1)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.screen.engine is not None
-    assert asked == [1]
+    assert asked == [(1, "blas")]

@@ -7,23 +7,27 @@ import torch
 
 from animerec_tui.engine import Engine, Recommendation
 from tests.conftest import DEATH_NOTE, FMA_B, NARUTO, STEINS_GATE, YOUR_NAME
+from training.checkpoint import load_model
 from training.scoring import score_users, vote_shares
 
 
 def test_shares_are_the_softmax_weights_of_the_votes_that_make_up_the_score(tiny_model, catalog):
     engine = Engine(tiny_model, catalog)
-    model = engine.model
+    model, _ = load_model(tiny_model)  # the torch model the numpy engine computes as
+    with torch.no_grad():
+        table = model.output_table()
     known, _ = engine.split_known([DEATH_NOTE, STEINS_GATE, FMA_B, NARUTO])
     columns = np.setdiff1d(np.arange(20, 45), np.asarray(known) - 1)[:20]  # candidates, not favourites
-    shares = vote_shares(model, np.asarray(known), columns, table=engine.table)
+    shares = vote_shares(model, np.asarray(known), columns, table=table)
+    np.testing.assert_allclose(engine.scorer.shares(engine.scorer.encode([known]), 0, np.asarray(known), columns), shares, rtol=1e-4, atol=1e-6)
     assert shares.shape == (20, 4) and (shares >= 0).all() and (shares.sum(axis=1) < 1).all()  # the mask token holds the rest
     with torch.no_grad():
         tokens = torch.tensor([known + [model.config.mask_id]])
         hidden = model.encode(tokens)[0]
-        weights, bias = engine.table
+        weights, bias = table
         votes = hidden @ weights[columns].T  # (5 voters, 20)
         expected = torch.softmax(votes, dim=0)[:4].T.numpy()
-        scores = score_users(model, np.asarray([0, 4]), np.asarray(known), np.asarray([0]), False, table=engine.table)[0]
+        scores = score_users(model, np.asarray([0, 4]), np.asarray(known), np.asarray([0]), False, table=table)[0]
         torch.testing.assert_close(scores[columns], torch.logsumexp(votes, dim=0) + bias[columns], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(shares, expected, rtol=1e-4, atol=1e-6)
 

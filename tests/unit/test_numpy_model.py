@@ -1,0 +1,129 @@
+"""The numpy inference path computes what the torch model computes (items readout, eval mode).
+
+Models here get weights far from their initial ones (normal, std 0.3), so attention,
+layer norms and GELU all shape the result; lists are long enough to be cut into chunks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.checkpoint import checkpoint_meta, load_model, write_checkpoint
+from training.errors import UserError
+from training.model import BERT4Rec, ModelConfig
+from training.numpy_model import NumpyScorer, erf, gelu, load_numpy_model
+from training.scoring import SetScorer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def scrambled_model(folder: Path, seed: int = 0, num_items: int = 60, rated: int = 0, **config) -> Path:
+    """A model with random metadata tokens and every float weight drawn afresh (std 0.3)."""
+    generator = torch.Generator().manual_seed(seed)
+    settings = {"num_genres": 9, "genres_per_item": 4, "hidden": 16, "heads": 2, "max_len": 8, **config}
+    model_config = ModelConfig(num_items=num_items, num_rated=rated, **settings)
+    genres = torch.randint(0, 10, (num_items + 2, 4), generator=generator)
+    genres[0] = 0
+    weights = torch.rand(genres.shape, generator=generator) * (genres != 0)
+    model = BERT4Rec(model_config, genres, weights if model_config.pooling == "fields" else None)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3 + (1.0 if "norm" in name and name.endswith("weight") else 0.0))
+    ids = np.arange(1000, 1000 + num_items, dtype=np.int64)
+    write_checkpoint(folder, model, checkpoint_meta(model_config, None, ids, "mal", [f"g{i}" for i in range(9)]))
+    return folder
+
+
+def requests(num_items: int, seed: int = 0) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    return [sorted(rng.choice(np.arange(1, num_items + 1), size=n, replace=False).tolist()) for n in (1, 2, 5, 7, 8, 20, 33, 3)]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"pooling": "fields", "meta_bias": True, "rated": 45},
+        {"pooling": "mean", "rated": 30, "layers": 1},
+        {"genres": False, "num_genres": 0, "genres_per_item": 0},
+    ],
+    ids=["mean pooling", "fields, metadata bias, unrated anime", "one block, unrated", "no metadata"],
+)
+def test_scores_shares_and_table_match_the_torch_model(tmp_path, config):
+    folder = scrambled_model(tmp_path / "model", **config)
+    numpy_model, meta = load_numpy_model(folder)
+    torch_model, _ = load_model(folder)
+    assert meta["model_config"] == torch_model.config.to_dict()
+    with torch.no_grad():
+        weights, bias = torch_model.output_table()
+    mine = NumpyScorer(numpy_model)
+    np.testing.assert_allclose(mine.weights, weights.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mine.bias, bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+    theirs = SetScorer(torch_model)
+    rows = requests(torch_model.config.num_items)
+    columns = np.arange(0, torch_model.config.num_items, 2)
+    ours, reference = mine.encode(rows), theirs.encode(rows)
+    users = np.arange(len(rows))
+    np.testing.assert_allclose(mine.scores(ours, users, columns), theirs.scores(reference, users, columns), rtol=1e-4, atol=1e-4)
+    for user in (0, 5, 6):  # one favourite; 20 and 33 favourites: three and five chunks of 7
+        np.testing.assert_allclose(mine.scores(ours, np.asarray([user]), columns), theirs.scores(reference, np.asarray([user]), columns), rtol=1e-4, atol=1e-4)
+        favourites = np.asarray(rows[user])
+        np.testing.assert_allclose(mine.shares(ours, user, favourites, columns), theirs.shares(reference, user, favourites, columns), rtol=1e-4, atol=1e-5)
+
+
+def test_large_votes_take_the_shifted_log_sum_exp(tmp_path):
+    """Votes beyond exp's safe range go through the max-shifted path and stay finite and equal."""
+    folder = scrambled_model(tmp_path / "model", seed=3)
+    numpy_model, _ = load_numpy_model(folder)
+    torch_model, _ = load_model(folder)
+    with torch.no_grad():
+        for parameter in (torch_model.item_emb.weight, torch_model.head[2].weight):
+            parameter.mul_(6.0)
+    numpy_model.w["item_emb.weight"] *= 6.0
+    numpy_model.w["head.2.weight"] *= 6.0
+    mine, theirs = NumpyScorer(numpy_model), SetScorer(torch_model)
+    rows = requests(60, seed=1)
+    columns = np.arange(60)
+    encoded = mine.encode(rows)
+    assert mine.largest * float(np.linalg.norm(encoded.voters.vectors, axis=1).max()) > 75  # past the unshifted path's bound
+    got = mine.scores(encoded, np.arange(len(rows)), columns)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, theirs.scores(theirs.encode(rows), np.arange(len(rows)), columns), rtol=1e-4, atol=1e-3)
+
+
+def test_gelu_is_the_exact_one():
+    x = torch.linspace(-8, 8, 4001)
+    np.testing.assert_allclose(gelu(x.numpy()), torch.nn.functional.gelu(x).numpy(), rtol=1e-6, atol=2e-6)  # float32 steps at 8: 1e-6
+    np.testing.assert_allclose(erf(x.numpy()), torch.erf(x).numpy(), atol=5e-7)  # 1.5e-7 by the formula, plus float32 arithmetic
+
+
+def test_models_the_numpy_path_does_not_take_go_to_torch(tmp_path):
+    assert load_numpy_model(scrambled_model(tmp_path / "mask", readout="mask")) is None
+
+
+def test_a_damaged_weights_file_is_one_clear_error(tmp_path):
+    folder = scrambled_model(tmp_path / "model")
+    (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    with pytest.raises(UserError, match="not a readable safetensors file"):
+        load_numpy_model(folder)
+
+
+def test_the_engine_answers_without_importing_torch():
+    code = (
+        "import sys\n"
+        "from animerec_tui.engine import Engine\n"
+        "engine = Engine(threads=1)\n"
+        "result = engine.recommend([1535, 9253, 5114], 10)\n"
+        "assert len(result.items) == 10 and all(r.because for r in result.items), result\n"
+        "assert engine.similar(1535, 5)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,314 @@
+"""The items readout in numpy: a trained model's inference without torch.
+
+``animerec recommend`` and the TUI answer a few favourites at a time; importing torch cost
+them about 1.2 s of every start (on the project's 2-core AMD EPYC), more than everything
+else they do before the first answer. This module computes what ``model.BERT4Rec`` computes
+in eval mode for the items readout (no dropout; float32): the input vectors (per-anime part
+plus pooled metadata), the transformer over each set, the voters, and their votes, from the
+same safetensors + JSON files. ``tests/unit/test_numpy_model.py`` holds it to the torch
+model's scores, shares and output table on random and shipped models.
+
+Only what inference needs is here: training, the mask readout and positional models stay
+with torch (``NumpyModel.supports`` says which models this path can take).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.data import chunked_queries, trim_padding
+from training.model_config import ModelConfig
+from training.model_files import read_meta, read_weights, resolve_model_dir
+
+EXP_SAFE = 75.0
+"""|vote| bound below which exp() needs no shift (as ``model.EXP_SAFE``)."""
+LAYER_NORM_EPS = 1e-5
+"""torch.nn.LayerNorm's default, which the model uses."""
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    variance = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(variance + LAYER_NORM_EPS) * weight + bias
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Error function, within 1.5e-7 of the exact one (Abramowitz and Stegun 7.1.26; 4e-7 in float32): at
+    float32's resolution of GELU's outputs, so the exact GELU (torch's default) is matched."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return (sign * (1.0 - poly * np.exp(-a * a))).astype(x.dtype, copy=False)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x * np.float32(1 / math.sqrt(2))))
+
+
+def linear(x: np.ndarray, weights: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return x @ weights[f"{name}.weight"].T + weights[f"{name}.bias"]
+
+
+@dataclass(frozen=True)
+class Voters:
+    """The voters of some token rows (as ``model.Voters``, in numpy): vectors (V, H), each
+    one's row (sorted), its token (its item id, or the mask id), and how many rows there are."""
+
+    vectors: np.ndarray
+    row: np.ndarray
+    own: np.ndarray
+    rows: int
+
+
+class NumpyModel:
+    """A trained items-readout model's forward pass, from its weights as numpy arrays."""
+
+    def __init__(self, config: ModelConfig, weights: dict[str, np.ndarray]) -> None:
+        if not self.supports(config):
+            raise ValueError("the numpy path takes set models with the items readout only")
+        self.config = config
+        self.w = weights
+        self.rated = config.rated
+
+    @staticmethod
+    def supports(config: ModelConfig) -> bool:
+        return config.readout == "items" and not config.positional
+
+    def _pooled(self, ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """``table``'s rows pooled over each id's metadata tokens (as ``BERT4Rec._pooled``)."""
+        tokens = self.w["item_genres"][ids]  # (n, slots)
+        if self.config.pooling == "fields":
+            weights = self.w["genre_weights"][ids]
+        else:  # the mean of the real (non-zero) tokens; none: zeros
+            weights = (tokens != 0).astype(np.float32)
+            weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+        # A slot at a time, skipping the padding: (n, slots, width) at once would be the
+        # catalogue's 20,812 x 25 x 64 floats, 130 MB, to read once.
+        out = np.zeros((ids.size, table.shape[1]), dtype=np.float32)
+        for slot in range(tokens.shape[1]):
+            used = np.flatnonzero(weights[:, slot])
+            if used.size:
+                out[used] += weights[used, slot, None] * table[tokens[used, slot]]
+        return out
+
+    def _has_id(self, ids: np.ndarray) -> np.ndarray | None:
+        config = self.config
+        return None if config.rated == config.num_items else (ids <= config.rated) | (ids == config.mask_id)
+
+    def embed_items(self, ids: np.ndarray) -> np.ndarray:
+        """Input vectors of token ids (any shape): per-anime part where it has one + pooled metadata."""
+        flat = ids.reshape(-1)
+        vectors = self.w["item_emb.weight"][flat]
+        on = self._has_id(flat)
+        if on is not None:
+            vectors = vectors * on[:, None]
+        if self.config.genres:
+            vectors = vectors + self._pooled(flat, self.w["genre_emb.weight"])
+        return vectors.reshape(*ids.shape, -1).astype(np.float32, copy=False)
+
+    def output_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weights (num_items, H) and bias (num_items,) of items 1..num_items (as ``BERT4Rec.output_table``)."""
+        ids = np.arange(1, self.config.num_items + 1)
+        bias = self.w["out_bias"][: self.config.num_items].copy()
+        on = self._has_id(ids)
+        if on is not None:
+            bias *= on
+        if self.config.meta_bias:
+            bias += self._pooled(ids, self.w["genre_bias.weight"])[:, 0]
+        return np.ascontiguousarray(self.embed_items(ids)), bias.astype(np.float32, copy=False)
+
+    def _block(self, i: int, x: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+        w, heads = self.w, self.config.heads
+        batch, length, hidden = x.shape
+        prefix = f"blocks.{i}"
+        qkv = linear(layer_norm(x, w[f"{prefix}.norm1.weight"], w[f"{prefix}.norm1.bias"]), w, f"{prefix}.qkv")
+        q, k, v = qkv.reshape(batch, length, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
+        attention = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / math.sqrt(hidden // heads))  # (B, heads, L, L)
+        if keep is not None:
+            attention = np.where(keep[:, None, None, :], attention, -np.inf)
+        attention -= attention.max(axis=-1, keepdims=True)
+        np.exp(attention, out=attention)
+        attention /= attention.sum(axis=-1, keepdims=True)
+        out = (attention @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+        x = x + linear(out, w, f"{prefix}.proj")
+        inner = gelu(linear(layer_norm(x, w[f"{prefix}.norm2.weight"], w[f"{prefix}.norm2.bias"]), w, f"{prefix}.ffn.0"))
+        return x + linear(inner, w, f"{prefix}.ffn.2")
+
+    def encode(self, tokens: np.ndarray) -> np.ndarray:
+        """Hidden states (B, L, H) of token rows (B, L), as ``BERT4Rec.encode`` in eval mode."""
+        w = self.w
+        x = layer_norm(self.embed_items(tokens), w["emb_norm.weight"], w["emb_norm.bias"])
+        keep = tokens != 0
+        mask = None if bool(keep.all()) else keep
+        for i in range(self.config.layers):
+            x = self._block(i, x, mask)
+        x = layer_norm(x, w["final_norm.weight"], w["final_norm.bias"])
+        return layer_norm(gelu(linear(x, w, "head.0")), w["head.2.weight"], w["head.2.bias"])
+
+    def voters(self, tokens: np.ndarray) -> Voters:
+        """Every item of a row, in context, and the row's first mask token (as ``BERT4Rec.voters``)."""
+        is_mask = tokens == self.config.mask_id
+        voting = (tokens != 0) & (~is_mask | (np.cumsum(is_mask, axis=1) == 1))
+        rows, positions = np.nonzero(voting)
+        return Voters(np.ascontiguousarray(self.encode(tokens)[rows, positions]), rows, tokens[rows, positions], tokens.shape[0])
+
+
+def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, largest: float, block: int = 1024, group: int = 512) -> np.ndarray:
+    """Each row's log-sum-exp of its voters' votes for ``columns`` (sorted output columns):
+    (rows, len(columns)); a voter never votes for its own item. As ``model.vote_logsumexp``:
+    ``block`` columns by about ``group`` voters (whole rows) at a time, while they are in cache,
+    and without the max-shift where every vote is bounded by ``EXP_SAFE``."""
+    count = columns.size
+    out = np.empty((voters.rows, count), dtype=np.float32)
+    items = voters.own - 1
+    voter = np.flatnonzero((voters.own != mask_id) & (items < weights.shape[0]))
+    slot = items[voter]
+    found = np.searchsorted(columns, slot).clip(max=max(count - 1, 0))
+    kept = columns[found] == slot if count else np.zeros(slot.shape, dtype=bool)
+    voter, slot = voter[kept], found[kept]
+    first = np.searchsorted(voters.row, np.arange(voters.rows + 1))
+    groups, r0 = [], 0
+    for r1 in range(1, voters.rows + 1):
+        if r1 == voters.rows or first[r1 + 1] - first[r0] > group:
+            groups.append((r0, r1))
+            r0 = r1
+    norms = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
+    safe = [first[r1] == first[r0] or float(norms[first[r0] : first[r1]].max()) * largest <= EXP_SAFE for r0, r1 in groups]
+    tiny = np.finfo(np.float32).tiny
+    for start in range(0, count, block):
+        stop = min(start + block, count)
+        part = np.ascontiguousarray(weights[columns[start:stop]].T)
+        in_block = (slot >= start) & (slot < stop)
+        for (r0, r1), bounded in zip(groups, safe):
+            v0, v1 = first[r0], first[r1]
+            votes = voters.vectors[v0:v1] @ part
+            own = in_block & (voter >= v0) & (voter < v1)
+            if bounded and v1 > v0 and np.all(first[r0 + 1 : r1 + 1] > first[r0:r1]):
+                np.exp(votes, out=votes)
+                votes[voter[own] - v0, slot[own] - start] = 0.0
+                sums = np.add.reduceat(votes, first[r0:r1] - v0, axis=0)
+                np.log(np.maximum(sums, tiny, out=sums), out=out[r0:r1, start:stop])
+            else:  # rare (a vote out of the safe range, or a row with no voters): a row at a time
+                votes[voter[own] - v0, slot[own] - start] = -np.inf
+                for r in range(r0, r1):
+                    mine = votes[first[r] - v0 : first[r + 1] - v0]
+                    if mine.shape[0] == 0:
+                        out[r, start:stop] = -np.inf
+                        continue
+                    top = mine.max(axis=0)
+                    finite = np.where(np.isfinite(top), top, 0.0)
+                    out[r, start:stop] = np.log(np.exp(mine - finite).sum(axis=0)) + finite
+    return out
+
+
+def vote_shares(voters: Voters, weights: np.ndarray, favourites: np.ndarray, columns: np.ndarray, mask_id: int) -> np.ndarray:
+    """Each favourite's share of a candidate's score, from one user's voters (all their rows):
+    (len(columns), F), as ``scoring.shares_of``."""
+    columns = np.asarray(columns, dtype=np.int64)
+    votes = voters.vectors @ weights[columns].T  # (voters, candidates)
+    votes[voters.own[:, None] == (columns + 1)[None, :]] = -np.inf  # no vote for oneself
+    shares = np.zeros_like(votes)
+    for chunk in range(voters.rows):
+        mine = voters.row == chunk
+        part = votes[mine]
+        part = np.exp(part - part.max(axis=0, keepdims=True))
+        shares[mine] = part / part.sum(axis=0, keepdims=True) / voters.rows
+    voting = np.flatnonzero(voters.own != mask_id)
+    by_id = np.argsort(favourites, kind="stable")
+    out = np.zeros((len(columns), favourites.size), dtype=np.float32)
+    out[:, by_id[np.searchsorted(favourites, voters.own[voting], sorter=by_id)]] = shares[voting].T
+    return out
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Requests after the forward pass: each token row's request (consecutive), and the voters."""
+
+    owner: np.ndarray
+    voters: Voters
+
+    def of_user(self, user: int) -> Voters:
+        """Request ``user``'s voters, its rows renumbered from 0."""
+        first, stop = np.searchsorted(self.owner, [user, user + 1])
+        start, end = np.searchsorted(self.voters.row, [first, stop])
+        v = self.voters
+        return Voters(v.vectors[start:end], v.row[start:end] - first, v.own[start:end], int(stop - first))
+
+    def of_users(self, users: np.ndarray) -> tuple[Voters, np.ndarray]:
+        """The voters of requests ``users`` (sorted), rows renumbered in order, and each row's index into ``users``."""
+        rows = np.flatnonzero(np.isin(self.owner, users))
+        position = np.full(self.voters.rows, -1, dtype=np.int64)
+        position[rows] = np.arange(rows.size)
+        mine = position[self.voters.row] >= 0
+        v = self.voters
+        return Voters(v.vectors[mine], position[v.row[mine]], v.own[mine], int(rows.size)), np.searchsorted(users, self.owner[rows])
+
+
+class NumpyScorer:
+    """``scoring.SetScorer`` in numpy: encode requests once, score the columns they may show,
+    and the reasons' vote shares from the same voters."""
+
+    def __init__(self, model: NumpyModel, table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.model = model
+        self.weights, self.bias = model.output_table() if table is None else table
+        self.largest = float(np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights)).max()) if len(self.weights) else 0.0
+        self.bunch = 64
+        """Token rows per transformer pass in ``encode``."""
+
+    def encode(self, rows: list[list[int]]) -> Encoded:
+        """Encode requests (favourites as dense ids, each list non-empty), their token rows in
+        bunches of similar length (a bunch is as wide as its longest row)."""
+        config = self.model.config
+        counts = [len(r) for r in rows]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        items = np.asarray([i for r in rows for i in r], dtype=np.int64)
+        tokens, owner = chunked_queries(offsets, items, np.arange(len(rows)), config.max_len, False, config.mask_id)
+        tokens = trim_padding(tokens, False)
+        by_length = np.argsort((tokens != 0).sum(axis=1), kind="stable")
+        parts = []
+        for start in range(0, by_length.size, self.bunch):
+            picked = by_length[start : start + self.bunch]
+            voters = self.model.voters(trim_padding(tokens[picked], False))
+            parts.append(Voters(voters.vectors, picked[voters.row], voters.own, voters.rows))
+        row = np.concatenate([p.row for p in parts])
+        order = np.argsort(row, kind="stable")  # by row; a row's voters keep their order
+        voters = Voters(np.concatenate([p.vectors for p in parts])[order], row[order], np.concatenate([p.own for p in parts])[order], len(tokens))
+        return Encoded(owner, voters)
+
+    def scores(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Scores (len(users), len(columns)) of encoded requests ``users`` (sorted) for output
+        ``columns`` (sorted): each chunk's log-sum-exp of votes plus the bias, averaged over a user's chunks."""
+        users = np.asarray(users, dtype=np.int64)
+        columns = np.asarray(columns, dtype=np.int64)
+        if users.size == 1:
+            voters = encoded.of_user(int(users[0]))
+            owner = np.zeros(voters.rows, dtype=np.int64)
+        else:
+            voters, owner = encoded.of_users(users)
+        per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns, self.largest)
+        per_row += self.bias[columns]
+        if voters.rows == users.size:  # one row each
+            return per_row
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # every user has a row; rows come by user
+        return np.add.reduceat(per_row, starts, axis=0) / np.diff(np.r_[starts, owner.size])[:, None].astype(np.float32)
+
+    def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Vote shares of encoded request ``user``: (len(columns), len(favourites))."""
+        return vote_shares(encoded.of_user(user), self.weights, np.asarray(favourites, dtype=np.int64), columns, self.model.config.mask_id)
+
+
+def load_numpy_model(path: Path, which: str = "best") -> tuple[NumpyModel, dict] | None:
+    """The model in a run or model folder for the numpy path, with its meta; None when the
+    numpy path cannot take it (the mask readout, a positional model): use torch then."""
+    folder = resolve_model_dir(path, which)
+    meta = read_meta(folder)
+    config = ModelConfig.from_dict(meta["model_config"])
+    if not NumpyModel.supports(config):
+        return None
+    return NumpyModel(config, read_weights(folder, config)), meta
