@@ -40,15 +40,28 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
 def erf(x: np.ndarray) -> np.ndarray:
     """Error function, within 1.5e-7 of the exact one (Abramowitz and Stegun 7.1.26; 4e-7 in float32): at
     float32's resolution of GELU's outputs, so the exact GELU (torch's default) is matched."""
-    sign = np.sign(x)
     a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return (sign * (1.0 - poly * np.exp(-a * a))).astype(x.dtype, copy=False)
+    t = 1.0 + np.float32(0.3275911) * a
+    np.divide(1.0, t, out=t)
+    poly = np.float32(1.061405429) * t
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):  # Horner, in place
+        poly += np.float32(c)
+        poly *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(1.0, poly, out=poly)
+    return np.copysign(poly, x, out=poly)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + erf(x * np.float32(1 / math.sqrt(2))))
+    """The exact GELU, x * (1 + erf(x / sqrt 2)) / 2, computed in place where it can be."""
+    out = erf(x * np.float32(1 / math.sqrt(2)))
+    out += 1.0
+    out *= x
+    out *= np.float32(0.5)
+    return out
 
 
 def linear(x: np.ndarray, weights: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -129,9 +142,10 @@ class NumpyModel:
         prefix = f"blocks.{i}"
         qkv = linear(layer_norm(x, w[f"{prefix}.norm1.weight"], w[f"{prefix}.norm1.bias"]), w, f"{prefix}.qkv")
         q, k, v = qkv.reshape(batch, length, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
-        attention = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / math.sqrt(hidden // heads))  # (B, heads, L, L)
+        attention = q @ k.transpose(0, 1, 3, 2)  # (B, heads, L, L)
+        attention *= np.float32(1 / math.sqrt(hidden // heads))
         if keep is not None:
-            attention = np.where(keep[:, None, None, :], attention, -np.inf)
+            attention += keep  # 0 where a key is real, -inf at padding
         attention -= attention.max(axis=-1, keepdims=True)
         np.exp(attention, out=attention)
         attention /= attention.sum(axis=-1, keepdims=True)
@@ -145,7 +159,7 @@ class NumpyModel:
         w = self.w
         x = layer_norm(self.embed_items(tokens), w["emb_norm.weight"], w["emb_norm.bias"])
         keep = tokens != 0
-        mask = None if bool(keep.all()) else keep
+        mask = None if bool(keep.all()) else np.where(keep, np.float32(0), np.float32(-np.inf))[:, None, None, :]
         for i in range(self.config.layers):
             x = self._block(i, x, mask)
         x = layer_norm(x, w["final_norm.weight"], w["final_norm.bias"])
@@ -181,19 +195,22 @@ def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: n
     norms = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
     safe = [first[r1] == first[r0] or float(norms[first[r0] : first[r1]].max()) * largest <= EXP_SAFE for r0, r1 in groups]
     tiny = np.finfo(np.float32).tiny
+    scratch = np.empty((max((first[r1] - first[r0] for r0, r1 in groups), default=0), min(block, count)), dtype=np.float32)
     for start in range(0, count, block):
         stop = min(start + block, count)
         part = np.ascontiguousarray(weights[columns[start:stop]].T)
         in_block = (slot >= start) & (slot < stop)
         for (r0, r1), bounded in zip(groups, safe):
             v0, v1 = first[r0], first[r1]
-            votes = voters.vectors[v0:v1] @ part
+            votes = np.matmul(voters.vectors[v0:v1], part, out=scratch[: v1 - v0, : stop - start])
             own = in_block & (voter >= v0) & (voter < v1)
             if bounded and v1 > v0 and np.all(first[r0 + 1 : r1 + 1] > first[r0:r1]):
                 np.exp(votes, out=votes)
                 votes[voter[own] - v0, slot[own] - start] = 0.0
-                sums = np.add.reduceat(votes, first[r0:r1] - v0, axis=0)
-                np.log(np.maximum(sums, tiny, out=sums), out=out[r0:r1, start:stop])
+                sums = out[r0:r1, start:stop]
+                for r in range(r0, r1):  # a sum per row: 30x faster than np.add.reduceat down the rows
+                    votes[first[r] - v0 : first[r + 1] - v0].sum(axis=0, out=sums[r - r0])
+                np.log(np.maximum(sums, tiny, out=sums), out=sums)
             else:  # rare (a vote out of the safe range, or a row with no voters): a row at a time
                 votes[voter[own] - v0, slot[own] - start] = -np.inf
                 for r in range(r0, r1):
@@ -295,8 +312,10 @@ class NumpyScorer:
         per_row += self.bias[columns]
         if voters.rows == users.size:  # one row each
             return per_row
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # every user has a row; rows come by user
-        return np.add.reduceat(per_row, starts, axis=0) / np.diff(np.r_[starts, owner.size])[:, None].astype(np.float32)
+        total = np.zeros((users.size, per_row.shape[1]), dtype=np.float32)
+        for row, user in enumerate(owner):  # rows come by user, most users have one
+            total[user] += per_row[row]
+        return total / np.bincount(owner, minlength=users.size)[:, None].astype(np.float32)
 
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Vote shares of encoded request ``user``: (len(columns), len(favourites))."""
