@@ -65,7 +65,11 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 
 def linear(x: np.ndarray, weights: dict[str, np.ndarray], name: str) -> np.ndarray:
-    return x @ weights[f"{name}.weight"].T + weights[f"{name}.bias"]
+    """x @ W.T + b over the last axis, as one 2-D product (a 3-D one loops over the first axis)."""
+    weight = weights[f"{name}.weight"]
+    out = x.reshape(-1, x.shape[-1]) @ weight.T
+    out += weights[f"{name}.bias"]
+    return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
 @dataclass(frozen=True)
