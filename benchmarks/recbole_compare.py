@@ -148,14 +148,14 @@ def child_env() -> dict:
     return env
 
 
-def run_measured(command: list, log: Path, limit_s: float | None = None) -> tuple[int, float, float]:
+def run_measured(command: list, log: Path, limit_s: float | None = None, cwd: Path = REPO) -> tuple[int, float, float]:
     """Run ``command`` (output to ``log``); SIGTERM it after ``limit_s``. Returns (exit code, seconds, peak RSS MB).
 
     SIGTERM, not SIGINT: a job started in the background with ``&`` ignores SIGINT, and so do its children.
     """
     started = time.perf_counter()
     with log.open("w") as out:
-        process = subprocess.Popen([str(c) for c in command], cwd=REPO, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([str(c) for c in command], cwd=cwd, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
         interrupted = False
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -208,7 +208,8 @@ def run_recbole(python: Path, atomic_root: Path, name: str, settings: dict, mark
     spec = out / "recbole_spec.json"
     spec.write_text(json.dumps({"data_path": str(atomic_root), "dataset": name, "config": config, "marks": marks, "out": str(results)}, indent=1))
     print(f"  [{time.strftime('%H:%M:%S')}] RecBole BERT4Rec to {max(marks):.0f} s of training (load {load()})", flush=True)
-    code, seconds, rss = run_measured([python, REPO / "benchmarks" / "recbole_runner.py", spec], out / "recbole.log")
+    # RecBole writes log_tensorboard/ into its working folder: keep that under ``out``.
+    code, seconds, rss = run_measured([python, REPO / "benchmarks" / "recbole_runner.py", spec], out / "recbole.log", cwd=out)
     records = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     if code != 0 or not records:
         tail = (out / "recbole.log").read_text().strip().splitlines()[-1:] or ["no output"]
