@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from animerec_tui.options import (
     MAX_LEN,
+    POP_DEBIAS_MAX,
     Crop,
     Device,
     Holdout,
@@ -204,6 +205,7 @@ def train(
     catalogue: Annotated[Optional[bool], typer.Option("--catalogue/--no-catalogue", help="Know every catalogue anime, those without ratings from their metadata alone [default: on with --genres].")] = None,
     id_dropout: Annotated[Optional[float], typer.Option(callback=number_in(0, 0.99), help="Share (0-0.99) of rated anime whose own embedding each step drops, so metadata learns to stand in [default: 0.25 with --catalogue, else 0].", show_default=False)] = None,
     prior_weight: Annotated[Optional[float], typer.Option(callback=number_in(0), help="Weight of the prior loss that teaches the output bias which anime of the data's years no one liked [default: 1 with --catalogue, else 0].", show_default=False)] = None,
+    pop_debias: Annotated[float, typer.Option(metavar="BETA", callback=number_in(0, POP_DEBIAS_MAX), help=f"Popularity-debiased loss, 0 to {POP_DEBIAS_MAX:g}: training adds BETA x log(how many training lists hold the anime, at least 1) to each anime's logit, so the scores served (nothing is added then) need not carry popularity; 0 is off.")] = 0.0,
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
     readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) [default: items for sets, mask for ordered data].", show_default=False)] = None,
     val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
@@ -232,10 +234,10 @@ def train(
     elif data is None:  # resuming: the data the run was trained on
         data = trained_on(out) or shipped_training_data()
 
-    settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "catalogue", "id_dropout", "prior_weight", "positional", "readout", "val_users", "seed")
+    settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "catalogue", "id_dropout", "prior_weight", "pop_debias", "positional", "readout", "val_users", "seed")
     train_command(
         data, out, resume=resume, force=force, device=device.value, typed=given(ctx, *settings),
-        genres=genres, catalogue=catalogue, id_dropout=id_dropout, prior_weight=prior_weight, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
+        genres=genres, catalogue=catalogue, id_dropout=id_dropout, prior_weight=prior_weight, pop_debias=pop_debias, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
         epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers, heads=heads, max_len=max_len,
         mask_last=mask_last, crop=crop.value, dropout=dropout, weight_decay=weight_decay, warmup=warmup,
         val_users=val_users, precision=precision.value, compile=compile, seed=seed,

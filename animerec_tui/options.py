@@ -12,10 +12,11 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-# training.config.SEED_MAX and training.model.MAX_LEN_LIMIT, written out so that --help need
-# not import numpy or torch (tests/test_import_hygiene.py checks that they agree).
+# training.config.SEED_MAX and POP_DEBIAS_MAX and training.model.MAX_LEN_LIMIT, written out so
+# that --help need not import numpy or torch (tests/test_import_hygiene.py checks that they agree).
 SEED_MAX = 2**32 - 1
 MAX_LEN = 4096
+POP_DEBIAS_MAX = 2.0
 
 
 def number_in(low: float = -math.inf, high: float = math.inf, above: bool = False) -> Callable[[float | None], float | None]:

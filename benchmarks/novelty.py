@@ -1,6 +1,7 @@
 """Accuracy against novelty (issue 16): the test split re-ranked at several `--novelty` settings.
 
-    python benchmarks/novelty.py [--data runs/fields/data] [--model runs/fields/run] [--chart]
+    python benchmarks/novelty.py [--data runs/fields/data] [--model runs/fields/run] [--split test|val]
+                                 [--settings 0,0.25,0.5,0.75,1] [--json rows.json] [--chart]
 
 A score is the log-sum-exp of the favourites' votes plus the model's popularity prior (its
 output bias, learnt from how often each anime was liked and, for unrated anime, from their
@@ -9,12 +10,15 @@ fit to the favourites alone. For each setting, on the test split (full ranking o
 split's anime, the user's inputs excluded): NDCG@10, Recall@10, the mean MAL-members
 percentile of the top-10 (100 = the most watched anime), catalogue coverage@10 (distinct
 anime in anyone's top-10 / anime ranked) and the long-tail share (top-10 slots outside the
-1,000 most-watched anime by MAL members).
+1,000 most-watched anime by MAL members). Below the table: the standard error of NDCG@10 at
+each setting (over users). ``--json`` also writes the rows, for benchmarks that compare models
+(benchmarks/popularity_training.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,7 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO / "runs" / "fields" / "data")
     parser.add_argument("--model", type=Path, default=REPO / "runs" / "fields" / "run")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", choices=("val", "test"))
+    parser.add_argument("--settings", type=_settings, default=SETTINGS, help="Comma-separated novelty settings, each 0-1 [default: 0,0.25,0.5,0.75,1].")
+    parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
     parser.add_argument("--chart", action="store_true", help="Also draw NDCG@10 against novelty with plotext.")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -58,8 +64,8 @@ def main() -> None:
     print(f"# python {' '.join(sys.argv)}\n{users.size:,} {args.split} users, {n:,} anime ranked\n")
     print("| novelty | NDCG@10 | Recall@10 | top-10 popularity percentile | coverage@10 | long-tail share |")
     print("|---|---|---|---|---|---|")
-    curve = []
-    for novelty in SETTINGS:
+    curve, rows_out, errors = [], [], []
+    for novelty in args.settings:
         adjusted = scores - novelty * prior
         adjusted[rows, seen] = -np.inf
         target = adjusted[np.arange(users.size), targets - 1]
@@ -69,6 +75,14 @@ def main() -> None:
         print(f"| {novelty:.2f} | {metrics['ndcg@10']:.4f} | {metrics['recall@10']:.4f} | {percentile[top].mean():.1f} | "
               f"{np.unique(top).size / n:.3f} ({np.unique(top).size:,}) | {(~head[top]).mean():.3f} |")
         curve.append((novelty, metrics["ndcg@10"], (~head[top]).mean()))
+        gains = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
+        errors.append(f"{novelty:.2f}: {gains.std(ddof=1) / np.sqrt(gains.size):.4f}")
+        rows_out.append({"novelty": novelty, "ndcg@10": metrics["ndcg@10"], "ndcg@10_se": float(gains.std(ddof=1) / np.sqrt(gains.size)),
+                         "recall@10": metrics["recall@10"], "popularity_percentile": float(percentile[top].mean()),
+                         "coverage@10": np.unique(top).size / n, "distinct@10": int(np.unique(top).size), "long_tail_share": float((~head[top]).mean())})
+    print(f"\nstandard error of NDCG@10 by novelty: {'; '.join(errors)}")
+    if args.json:
+        args.json.write_text(json.dumps({"model": str(args.model), "data": str(args.data), "split": args.split, "users": int(users.size), "rows": rows_out}, indent=1) + "\n")
     if args.chart:
         import plotext as plt
 
@@ -78,6 +92,16 @@ def main() -> None:
         plt.plot([c[0] for c in curve], [c[2] for c in curve], label="long-tail share of top-10", marker="dot")
         plt.xlabel("novelty")
         print("\n" + plt.uncolorize(plt.build()))
+
+
+def _settings(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every setting must be a number from 0 to 1")
+    return values
 
 
 if __name__ == "__main__":

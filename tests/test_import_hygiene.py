@@ -73,7 +73,7 @@ def test_every_training_module_is_checked():
 
 def test_cli_bounds_written_out_agree_with_the_library():
     from animerec_tui import options
-    from training.config import SEED_MAX
+    from training.config import POP_DEBIAS_MAX, SEED_MAX
     from training.model import MAX_LEN_LIMIT
 
-    assert (options.SEED_MAX, options.MAX_LEN) == (SEED_MAX, MAX_LEN_LIMIT)
+    assert (options.SEED_MAX, options.MAX_LEN, options.POP_DEBIAS_MAX) == (SEED_MAX, MAX_LEN_LIMIT, POP_DEBIAS_MAX)

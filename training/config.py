@@ -29,6 +29,8 @@ Precision = Literal["auto", "fp32", "bf16"]
 MASK_PROB: dict[Readout, float] = {"items": 0.25, "mask": 0.5}
 """Share of each sequence masked in training, by readout: what each learns best with."""
 SEED_MAX = 2**32 - 1
+POP_DEBIAS_MAX = 2.0
+"""Largest ``pop_debias``: 1 already hands the training softmax each anime's whole log popularity."""
 
 
 def _whole(value, low: int, high: float = math.inf) -> bool:
@@ -51,6 +53,7 @@ _RULES = {
     "mask_last": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
     "id_dropout": (lambda v: _number(v, 0, 1) and v < 1, "a number from 0 to below 1"),
     "prior_weight": (lambda v: _number(v, 0), "a number of at least 0"),
+    "pop_debias": (lambda v: _number(v, 0, POP_DEBIAS_MAX), f"a number from 0 to {POP_DEBIAS_MAX:g}"),
     "crop": (lambda v: v in ("latest", "random"), "latest or random"),
     "clip": (lambda v: _number(v, 0, above=True), "a number above 0"),
     "seed": (lambda v: _whole(v, 0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}"),
@@ -75,6 +78,8 @@ class TrainConfig:
     """Share of rated items whose per-anime part each step drops, so metadata learns to stand in."""
     prior_weight: float = 0.0
     """Weight of the prior loss over the biases of rated and era-matched unrated anime (``cloze_loss``)."""
+    pop_debias: float = 0.0
+    """Popularity-debiased loss: beta * log(training count) is added to every training logit (``model.popularity_adjustment``); 0: off."""
     crop: Crop = "latest"
     clip: float = 1.0
     seed: int = 0

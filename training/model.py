@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -162,6 +163,27 @@ def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns:
                 for r in range(r0, r1):
                     out[r, start:stop] = torch.logsumexp(votes[first[r] - v0 : first[r + 1] - v0], dim=0)
     return out
+
+
+def popularity_adjustment(counts: np.ndarray, beta: float, size: int) -> torch.Tensor | None:
+    """The popularity-debiased loss's shift of each item's training logit: ``beta * log(count)``
+    over items 1..size (None when ``beta`` is 0: the loss stays exactly the plain one).
+
+    ``counts[j]`` is how many training lists hold item j+1; an item held by none (every anime
+    without ratings) gets the floor of 1, log 1 = 0. Adding the log popularity to the logits
+    the softmax is trained on (logit adjustment, Menon et al. 2021) hands each anime its
+    popularity for free during training, so the model's own scores, the ones served, need
+    not carry it: with only the output bias to learn, ``bias_j`` settles at
+    ``log p_j - beta * log count_j``, which for ``beta`` 1 is flat. (Subtracting it instead,
+    the logQ correction of a *sampled* softmax, would in this full softmax make the model
+    push popular anime harder.)
+    """
+    if not beta:
+        return None
+    shift = np.zeros(size, dtype=np.float64)
+    counts = np.asarray(counts[:size], dtype=np.float64)
+    shift[: counts.size] = beta * np.log(np.maximum(counts, 1.0))
+    return torch.from_numpy(shift).float()
 
 
 class BERT4Rec(nn.Module):
@@ -358,7 +380,7 @@ class BERT4Rec(nn.Module):
         return self.score(self.encode(tokens, positions))
 
     def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None,
-                   prior: tuple[torch.Tensor, float] | None = None) -> torch.Tensor:
+                   prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy over the full catalogue at masked positions only (labels are item ids).
 
         Without positions the model reads a set, so every mask token of a row sees the same
@@ -372,17 +394,26 @@ class BERT4Rec(nn.Module):
         and no one here liked it is evidence against it, which the main softmax (rated anime
         only) never sees; without it the metadata bias of an unrated anime is fitted only to
         rated anime that look like it, which are the popular ones.
+
+        ``adjust`` (a (num_items,) float tensor, ``popularity_adjustment``) is added to every
+        training logit of both softmaxes, never at inference: the popularity-debiased loss
+        (``--pop-debias``). None leaves the loss exactly as it was.
         """
-        loss = self._cloze_loss(tokens, positions, labels, keep)
+        loss = self._cloze_loss(tokens, positions, labels, keep, adjust)
         if prior is None or not prior[1]:
             return loss
         mask, weight = prior
         bias = self.output_bias(keep).float()
+        if adjust is not None:
+            bias = bias + adjust
         pool = torch.logsumexp(bias.masked_fill(~mask, -torch.inf), dim=0)
         return loss + weight * (pool - bias[labels - 1]).mean()
 
-    def _cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    def _cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None,
+                    adjust: torch.Tensor | None = None) -> torch.Tensor:
         table = self.output_table(keep, self.config.rated)
+        if adjust is not None:  # a shifted bias is a shifted logit, in every readout
+            table = (table[0], table[1] + adjust[: self.config.rated].to(table[1].dtype))
         targets = labels - 1
         if self.config.readout == "items":
             rows, inverse = torch.unique(positions[:, 0], return_inverse=True)

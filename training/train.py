@@ -29,7 +29,7 @@ from training.device import check_fits, mixed_precision
 from training.errors import UserError
 from training.evaluate import evaluate
 from training.genres import token_weights
-from training.model import BERT4Rec, ModelConfig
+from training.model import BERT4Rec, ModelConfig, popularity_adjustment
 from training.run_folder import RunFolder
 from training.scoring import model_scorer, score_users
 
@@ -236,6 +236,9 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     prior = None
     if prior_items is not None and config.prior_weight and prior_items.size == model.config.num_items:
         prior = (torch.from_numpy(np.asarray(prior_items, dtype=bool)).to(device), config.prior_weight)
+    # --pop-debias: every training logit gets beta * log(training count), as computed from the data the run trains on
+    adjust = popularity_adjustment(np.bincount(items, minlength=data.num_items + 1)[1:], config.pop_debias, model.config.num_items)
+    adjust = None if adjust is None else adjust.to(device)
     progress = progress if context.main else None
     if progress is not None:
         progress.begin()
@@ -271,7 +274,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                 # A single process keeps the seeds of earlier versions; ranks add their number.
                 where = [config.seed, epoch, step] + ([context.rank] if context.enabled else [])
                 tokens = torch.from_numpy(builder(batch_users, np.random.default_rng(where)))
-                losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device, prior))
+                losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device, prior, adjust))
                 global_step += 1
                 seen += len(batch_users)
                 if progress is not None:
@@ -308,7 +311,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
 
 
 def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: TrainConfig, ordered: bool, where: list[int], autocast, device: str,
-          prior: tuple[torch.Tensor, float] | None = None) -> float:
+          prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None) -> float:
     """One optimisation step on a batch of token rows: mask, forward, backward, clip, update; the loss."""
     if device.startswith("cuda"):  # copy once, then mask on the GPU
         tokens = tokens.pin_memory().to(device, non_blocking=True)
@@ -317,7 +320,7 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     keep = model.id_keep(config.id_dropout, generator)
     torch.manual_seed(_step_seed(*where, 2))
     with autocast:
-        loss = objective(inputs, positions, labels, keep, prior)
+        loss = objective(inputs, positions, labels, keep, prior, adjust)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

@@ -37,6 +37,8 @@ FLAGS = [
     (["train", "--warmup", "2"], "'--warmup': 2.0 is not a number at least 0, at most 1"),
     (["train", "--weight-decay", "-inf"], "'--weight-decay': -inf is not a number at least 0"),
     (["train", "--mask-prob", "nan"], "'--mask-prob': nan is not a number at least 0.01, at most 1"),
+    (["train", "--pop-debias", "3"], "'--pop-debias': 3.0 is not a number at least 0, at most 2"),
+    (["train", "--pop-debias", "-0.5"], "'--pop-debias': -0.5 is not a number at least 0, at most 2"),
     (["train", "--layers", "1000000"], "'--layers': Input should be less than or equal to 1024"),
     (["train", "--hidden", "1000000000", "--heads", "1"], "'--hidden': Input should be less than or equal to 65536"),
     (["train", "--max-len", "100000"], "'--max-len': Input should be less than or equal to 4096"),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from training.data import chunked_queries, mask_tokens, pad_rows
-from training.model import EXP_SAFE, BERT4Rec, ModelConfig, vote_logsumexp
+from training.model import EXP_SAFE, BERT4Rec, ModelConfig, popularity_adjustment, vote_logsumexp
 
 
 def _model(positional=False, genres=False, num_items=30, readout="mask", **kw) -> BERT4Rec:
@@ -298,3 +298,47 @@ def test_the_app_scorer_matches_score_users_over_chunked_lists_and_only_the_colu
     np.testing.assert_allclose(scorer.scores(encoded, np.asarray([2]), columns), expected[[2]][:, columns], rtol=1e-5, atol=1e-5)
     top = columns[:6]
     np.testing.assert_allclose(scorer.shares(encoded, 2, np.asarray(rows[2]), top), vote_shares(model, np.asarray(rows[2]), top), rtol=1e-5, atol=1e-6)
+
+
+# --- the popularity-debiased loss (--pop-debias) ----------------------------------------------
+
+
+def test_the_popularity_adjustment_is_beta_log_count_with_a_floor_of_one_and_nothing_at_zero():
+    counts = np.array([0, 1, 10, 100])  # items 1..4; items 5 and 6 are in no training list
+    assert popularity_adjustment(counts, 0.0, 6) is None  # off: the loss takes the plain path
+    expected = torch.tensor([0.0, 0.0, 0.5 * np.log(10), 0.5 * np.log(100), 0.0, 0.0], dtype=torch.float32)
+    torch.testing.assert_close(popularity_adjustment(counts, 0.5, 6), expected)
+
+
+@pytest.mark.parametrize(("readout", "positional"), [("items", False), ("mask", False), ("mask", True)])
+def test_the_debiased_loss_is_the_cross_entropy_of_the_served_scores_plus_the_adjustment(readout, positional):
+    model = _model(readout=readout, positional=positional)
+    generator = torch.Generator().manual_seed(5)
+    tokens = torch.randint(1, 31, (8, 10), generator=generator)
+    inputs, positions, labels = mask_tokens(tokens, 0.4, 31, 30, generator, ordered=positional)
+    adjust = popularity_adjustment(np.arange(30) ** 2, 0.5, 30)
+    with torch.no_grad():
+        served = model(inputs, positions)  # what inference ranks by: nothing added
+        plain = model.cloze_loss(inputs, positions, labels)
+        debiased = model.cloze_loss(inputs, positions, labels, adjust=adjust)
+        torch.testing.assert_close(plain, torch.nn.functional.cross_entropy(served, labels - 1), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(debiased, torch.nn.functional.cross_entropy(served + adjust, labels - 1), rtol=1e-5, atol=1e-5)
+        assert abs(float(debiased - plain)) > 1e-3
+        assert torch.equal(model.cloze_loss(inputs, positions, labels, adjust=torch.zeros(30)), plain)
+
+
+def test_the_debiased_loss_pushes_a_popular_target_up_less_and_a_rare_one_up_more():
+    def bias_grad(label: int, counts: np.ndarray, beta: float) -> torch.Tensor:
+        model = _model(readout="items").train()  # dropout 0: the same forward each call
+        model.cloze_loss(torch.tensor([[3, 7, 31]]), torch.tensor([[0, 2]]), torch.tensor([label]), adjust=popularity_adjustment(counts, beta, 30)).backward()
+        return model.out_bias.grad
+
+    counts = np.ones(30)
+    counts[11] = 1000  # item 12 is in a thousand training lists, every other in one
+    # Target 12 (popular): the adjusted softmax already gives it most of the mass, so its bias
+    # gets a smaller push up (the gradient is -(1 - p), p larger).
+    plain, debiased = bias_grad(12, counts, 0.0), bias_grad(12, counts, 1.0)
+    assert plain[11] < debiased[11] < 0
+    # Target 20 (rare) beside popular 12: 20 is pushed up harder and 12 pushed down harder.
+    plain, debiased = bias_grad(20, counts, 0.0), bias_grad(20, counts, 1.0)
+    assert debiased[19] < plain[19] < 0 and debiased[11] > plain[11] > 0

@@ -65,6 +65,18 @@ def test_bf16_on_cpu_trains_and_keeps_fp32_weights(toy_data, tmp_path):
     assert all(v.dtype in (torch.float32, torch.int64) for v in _weights(tmp_path / "run").values())
 
 
+def test_pop_debias_is_saved_with_the_run_changes_the_training_and_is_checked(toy_data, one_epoch, tmp_path):
+    data = load_dataset(toy_data)
+    config = resolve_config(data, readout="mask", epochs=1, pop_debias=0.5, **SMALL)  # one_epoch's settings, debiased
+    train(data, tmp_path / "run", config.model, config.train)
+    assert _train_config(tmp_path / "run")["pop_debias"] == 0.5 and _train_config(one_epoch)["pop_debias"] == 0.0
+    plain, debiased = _weights(one_epoch), _weights(tmp_path / "run")
+    assert any(not torch.equal(plain[name], debiased[name]) for name in plain)
+    for bad in (-0.1, 2.5, float("nan")):
+        with pytest.raises(UserError, match=r"^--pop-debias is .*, not a number from 0 to 2$"):
+            resolve_config(data, pop_debias=bad, **SMALL)
+
+
 def test_precision_picks_the_autocast():
     with mixed_precision("cpu", "bf16"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
