@@ -12,7 +12,7 @@ percentile of the top-10 (100 = the most watched anime), catalogue coverage@10 (
 anime in anyone's top-10 / anime ranked) and the long-tail share (top-10 slots outside the
 1,000 most-watched anime by MAL members). Below the table: the standard error of NDCG@10 at
 each setting (over users). ``--json`` also writes the rows, for benchmarks that compare models
-(benchmarks/popularity_training.md).
+(benchmarks/RESULTS.md, section 11).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Popularity bias from the training side (issue 16, part 3): the tables of
-benchmarks/popularity_training.md, from runs already trained and evaluated.
+benchmarks/RESULTS.md, section 11, from runs already trained and evaluated.
 
     python benchmarks/popularity_training.py --data runs/fields/data --eval runs/pop-eval \\
         NAME=RUN_DIR[:LABEL] ...
