@@ -195,8 +195,8 @@ class Engine:
         weights = self.table[0]
         self._unit = weights / np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
         self.num_rated = self.model.config.rated
-        self.prior = self.table[1]
-        """The popularity prior in every score: the output bias (per anime and from metadata)."""
+        self.prior = self.table[1] * np.float32(self.model.config.bias_weight)
+        """The popularity prior in every score: the output bias (per anime and from metadata), as weighted at inference."""
         self.shortlist = (200, 50)
         """How many rated and new columns the choice of a list walks at first (``_shortlisted``)."""
         self._attributes()
@@ -344,7 +344,7 @@ class Engine:
 
     def _popular(self, k: int, filters: Filters, known: list[int]) -> list[Recommendation]:
         """With no usable favourites: the model's learned popularity (its output bias)."""
-        bias = self.table[1].astype(np.float64)
+        bias = self.prior.astype(np.float64)
         return self._top(bias, known, k, filters)
 
     def _top(self, scores: np.ndarray, known: list[int], k: int, filters: Filters, allowed: np.ndarray | None = None, shares=None) -> list[Recommendation]:

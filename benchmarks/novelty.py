@@ -53,7 +53,7 @@ def main() -> None:
     users, in_off, in_items, targets = split_inputs(data, args.split)
     scores = model_scorer(model, data.ordered, columns=n)(users, in_off, in_items)
     with torch.no_grad():
-        prior = model.output_table(count=n)[1].numpy()
+        prior = model.output_table(count=n)[1].numpy() * model.config.bias_weight  # as the scores weigh it
     counts = in_off[users + 1] - in_off[users]
     rows = np.repeat(np.arange(users.size), counts)
     seen = in_items[gather_ranges(in_off[users], counts)] - 1

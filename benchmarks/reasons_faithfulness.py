@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,8 +27,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    e = Engine(args.model, load_catalog())
+    e = Engine(args.model, load_catalog(), threads=1)
     rng = np.random.default_rng(0)
     counts = {"vote shares (shipped)": 0, "nearest in item space (before)": 0}
     total = 0
@@ -42,7 +40,7 @@ def main() -> None:
             col = e.dense[r.mal_id] - 1
             costliest = int(np.argmax(base[col] - drops[:, col]))
             counts["vote shares (shipped)"] += r.because[0] == e._title(known[costliest])
-            sim = (e._unit[col] @ e._unit[torch.as_tensor(np.asarray(known) - 1)].T).numpy()
+            sim = e._unit[col] @ e._unit[np.asarray(known) - 1].T
             counts["nearest in item space (before)"] += int(np.argmax(sim)) == costliest
             total += 1
     print(f"# python {' '.join(sys.argv)}: {total} results of {args.requests} requests, model {args.model}\n")

@@ -13,7 +13,8 @@ Steps (each printed as the animerec command it runs):
 2. `animerec preprocess` (rating >= 7, 5-core, random hold-out, seed 0).
 3. `animerec train` with the defaults and genres on.
 4. `animerec eval --baselines` on val and test, then export the best checkpoint's weights
-   in fp16 with its meta.json to Data/model, and pack the preprocessed data into
+   in fp16 with its meta.json to Data/model, choose its readout's vote temperature and bias
+   weight on the validation split (`scripts/calibrate_readout.py --write`), and pack the preprocessed data into
    Data/training (what `animerec train` with no --data trains on; Data/training/NOTICE.md).
 
     python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs 25] [--work runs/default]
@@ -101,6 +102,9 @@ def main() -> None:
     from training.bundle import pack
 
     pack(pre, args.out.parent / "training")  # so that a bare `animerec train` trains on the same data
+    # The readout's vote temperature and bias weight, chosen on the validation split only.
+    print(f"$ python scripts/calibrate_readout.py {args.out} --data {pre} --write", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, str(REPO / "scripts" / "calibrate_readout.py"), str(args.out), "--data", str(pre), "--write"], check=True)
     exported = json.loads(animerec("eval", "--run", args.out, "--data", pre, "--split", "test", "--json"))
     report["test_fp16"] = exported
     (args.work / "report.json").write_text(json.dumps({"merge": counts, **report}, indent=1) + "\n")

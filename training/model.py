@@ -349,18 +349,22 @@ class BERT4Rec(nn.Module):
         """The items readout's voters in rows of tokens, encoded (no autograd needed).
 
         Every item of a row, in context, and the row's first mask token vote; the last block
-        runs only at their positions."""
+        runs only at their positions. The vectors come divided by ``vote_temperature`` (votes
+        at T): scores are then T times their log-sum-exp, and shares their softmax."""
         is_mask = tokens == self.config.mask_id
         voting = (tokens != 0) & (~is_mask | (torch.cumsum(is_mask, dim=1) == 1))
         where = torch.nonzero(voting)
         vectors = self.encode(tokens, where).float()
+        if self.config.vote_temperature != 1.0:
+            vectors = vectors / self.config.vote_temperature
         return Voters(vectors, where[:, 0], tokens[where[:, 0], where[:, 1]], tokens.shape[0])
 
     def _set_scores_eval(self, tokens: torch.Tensor, table: OutputTable) -> torch.Tensor:
         """``_set_scores`` without autograd (``vote_logsumexp``): only real voters vote, and the
         votes go a cache-sized slice at a time."""
         weights, bias = table
-        return vote_logsumexp(self.voters(tokens), weights.float(), self.config.mask_id) + bias.float()
+        config = self.config
+        return vote_logsumexp(self.voters(tokens), weights.float(), config.mask_id) * config.vote_temperature + bias.float() * config.bias_weight
 
     def _set_scores(self, tokens: torch.Tensor, table: OutputTable, keep: torch.Tensor | None) -> torch.Tensor:
         weights, bias = table

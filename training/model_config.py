@@ -49,6 +49,13 @@ class ModelConfig:
     """An output bias from the metadata tokens too (needs genres), so unrated items get a prior."""
     pooling: Pooling = "mean"
     """How metadata tokens pool: mean of all, or per-field means summed (``genres.token_weights``)."""
+    vote_temperature: float = 1.0
+    """Items readout at inference: a score is T * logsumexp(votes / T) (and a vote's share its
+    softmax weight at T); below 1 it leans toward a candidate's strongest votes. Training is at
+    1; ``scripts/calibrate_readout.py`` chooses it on the validation split."""
+    bias_weight: float = 1.0
+    """At inference the output bias (the popularity prior) counts this many times; chosen with
+    ``vote_temperature``."""
 
     def __post_init__(self) -> None:
         for name, (low, high) in _INT_RANGES.items():
@@ -72,6 +79,10 @@ class ModelConfig:
             raise ValueError("meta_bias needs the metadata input (genres)")
         if self.rated < self.num_items and not self.genres:
             raise ValueError("items beyond num_rated are known from metadata only; they need the metadata input (genres)")
+        for name, bottom, top in (("vote_temperature", 0.05, 20.0), ("bias_weight", 0.0, 20.0)):
+            number = getattr(self, name)
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not bottom <= number <= top:
+                raise ValueError(f"{name} is {number!r:.40} (must be from {bottom} to {top})")
         if self.readout == "items" and self.positional:
             raise ValueError("readout items reads a set; it cannot go with positional (use readout mask)")
 

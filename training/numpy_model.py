@@ -174,7 +174,10 @@ class NumpyModel:
         is_mask = tokens == self.config.mask_id
         voting = (tokens != 0) & (~is_mask | (np.cumsum(is_mask, axis=1) == 1))
         rows, positions = np.nonzero(voting)
-        return Voters(np.ascontiguousarray(self.encode(tokens)[rows, positions]), rows, tokens[rows, positions], tokens.shape[0])
+        vectors = np.ascontiguousarray(self.encode(tokens)[rows, positions])
+        if self.config.vote_temperature != 1.0:  # votes at T (as BERT4Rec.voters)
+            vectors /= np.float32(self.config.vote_temperature)
+        return Voters(vectors, rows, tokens[rows, positions], tokens.shape[0])
 
 
 def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, largest: float, block: int = 1024, group: int = 512) -> np.ndarray:
@@ -277,7 +280,8 @@ class NumpyScorer:
 
     def __init__(self, model: NumpyModel, table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.model = model
-        self.weights, self.bias = model.output_table() if table is None else table
+        self.weights, bias = model.output_table() if table is None else table
+        self.bias = bias * np.float32(model.config.bias_weight)
         self.largest = float(np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights)).max()) if len(self.weights) else 0.0
         self.bunch = 64
         """Token rows per transformer pass in ``encode``."""
@@ -313,6 +317,8 @@ class NumpyScorer:
         else:
             voters, owner = encoded.of_users(users)
         per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns, self.largest)
+        if self.model.config.vote_temperature != 1.0:
+            per_row *= np.float32(self.model.config.vote_temperature)
         per_row += self.bias[columns]
         if voters.rows == users.size:  # one row each
             return per_row

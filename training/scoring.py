@@ -104,7 +104,7 @@ class SetScorer:
         weights, bias = model.output_table() if table is None else table
         self.model = model
         self.weights = weights.detach().float().contiguous()
-        self.bias = bias.detach().float()
+        self.bias = bias.detach().float() * model.config.bias_weight
         self.largest = float(self.weights.norm(dim=1).max()) if len(self.weights) else 0.0
         self.bunch = 64
         """Token rows per transformer pass in ``encode``."""
@@ -145,7 +145,8 @@ class SetScorer:
             voters = encoded.voters.of_rows(torch.from_numpy(rows).to(self.weights.device))
             owner = torch.from_numpy(np.searchsorted(users, encoded.owner[rows]))
         columns_t = torch.from_numpy(np.asarray(columns, dtype=np.int64)).to(self.weights.device)
-        per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns_t, largest=self.largest) + self.bias[columns_t]
+        config = self.model.config
+        per_row = vote_logsumexp(voters, self.weights, config.mask_id, columns_t, largest=self.largest) * config.vote_temperature + self.bias[columns_t]
         if voters.rows == users.size:  # one row each
             return per_row.cpu().numpy()
         total = torch.zeros(users.size, per_row.shape[1]).index_add_(0, owner, per_row.cpu())

@@ -52,8 +52,9 @@ def requests(num_items: int, seed: int = 0) -> list[list[int]]:
         {"pooling": "fields", "meta_bias": True, "rated": 45},
         {"pooling": "mean", "rated": 30, "layers": 1},
         {"genres": False, "num_genres": 0, "genres_per_item": 0},
+        {"pooling": "fields", "meta_bias": True, "rated": 45, "vote_temperature": 0.7, "bias_weight": 1.1},
     ],
-    ids=["mean pooling", "fields, metadata bias, unrated anime", "one block, unrated", "no metadata"],
+    ids=["mean pooling", "fields, metadata bias, unrated anime", "one block, unrated", "no metadata", "calibrated readout"],
 )
 def test_scores_shares_and_table_match_the_torch_model(tmp_path, config):
     folder = scrambled_model(tmp_path / "model", **config)
@@ -64,7 +65,7 @@ def test_scores_shares_and_table_match_the_torch_model(tmp_path, config):
         weights, bias = torch_model.output_table()
     mine = NumpyScorer(numpy_model)
     np.testing.assert_allclose(mine.weights, weights.detach().numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(mine.bias, bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mine.bias, bias.detach().numpy() * torch_model.config.bias_weight, rtol=1e-5, atol=1e-5)
     theirs = SetScorer(torch_model)
     rows = requests(torch_model.config.num_items)
     columns = np.arange(0, torch_model.config.num_items, 2)
@@ -127,3 +128,25 @@ def test_the_engine_answers_without_importing_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_the_readout_temperature_and_bias_weight_are_what_the_scores_say(tmp_path):
+    """T * logsumexp(votes / T) + weight * bias, by hand, for one request; the torch eval path agrees."""
+    config = {"pooling": "fields", "meta_bias": True, "rated": 45, "vote_temperature": 0.6, "bias_weight": 1.3}
+    folder = scrambled_model(tmp_path / "model", seed=5, **config)
+    numpy_model, _ = load_numpy_model(folder)
+    plain, _ = load_numpy_model(scrambled_model(tmp_path / "plain", seed=5, **{**config, "vote_temperature": 1.0, "bias_weight": 1.0}))
+    favourites = [3, 9, 14, 30]
+    tokens = np.asarray([favourites + [numpy_model.config.mask_id]])
+    votes = plain.voters(tokens).vectors @ plain.output_table()[0].T  # (5 voters, items)
+    votes[np.arange(4), np.asarray(favourites) - 1] = -np.inf  # no vote for oneself
+    weights, bias = plain.output_table()
+    top = votes.max(axis=0)
+    expected = 0.6 * (np.log(np.exp((votes - top) / 0.6).sum(axis=0)) + top / 0.6) + 1.3 * bias
+    mine = NumpyScorer(numpy_model)
+    columns = np.arange(60)
+    np.testing.assert_allclose(mine.scores(mine.encode([favourites]), np.asarray([0]), columns)[0], expected, rtol=1e-4, atol=1e-4)
+    torch_model, _ = load_model(folder)
+    with torch.no_grad():
+        got = torch_model.set_scores(torch.from_numpy(tokens))[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
