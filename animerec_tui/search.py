@@ -38,6 +38,9 @@ class Match:
     score: float
 
 
+DOMINANT = 10
+"""A title several anime share names the one with this many times the MAL members of any other."""
+
 ALIASES: dict[str, tuple[int, ...]] = {
     "fmab": (5114,), "fma": (121, 5114), "jjk": (40748,), "csm": (44511,), "mha": (31964,), "bnha": (31964,),
     "aot": (16498,), "snk": (16498,), "kny": (38000,), "hxh": (11061,), "ttgl": (2001,), "opm": (30276,),
@@ -190,6 +193,11 @@ class TitleIndex:
         exact = [m for m in matches if m.score >= 200]
         if len(exact) == 1:
             return exact[0]
+        if len(exact) > 1:  # one title, several anime: a fan means the one ten times as watched as any other
+            members = sorted(((self.by_id[m.mal_id].get("members") or 0, m) for m in exact), key=lambda pair: -pair[0])
+            if members[0][0] >= DOMINANT * max(members[1][0], 1):
+                top = members[0][1]
+                return Match(top.mal_id, top.title, top.matched, 199.0)  # below 200: the caller says which it took
         best = matches[0]
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         if not exact and best.score < 110 and best.score >= 85 and best.score - runner_up >= 8:

@@ -218,6 +218,9 @@ def test_title_resolution(catalog):
     assert index.search("fullmet")[0].mal_id in (FMA_B, 121)
     assert index.resolve("86").title.startswith("86")  # one- and two-character titles can be named
     assert index.resolve("K").title == "K"
+    # A title two anime share: the TV series (708k members) over its PV collection (14k), said as a near match
+    taken = index.resolve("Jujutsu Kaisen")
+    assert taken.mal_id == 40748 and taken.score < 200
 
 
 def test_the_shipped_model_loads_and_recommends(catalog):
