@@ -10,6 +10,10 @@ current pair on a tie). ``--write`` stores it in MODEL's meta.json (a model fold
 run's best checkpoint), written atomically; nothing else in the folder changes. The test
 split is never read.
 
+Written into a run, the pair goes to its best checkpoint: a later `train --resume` of that
+run validates at the new readout while its saved history is at T 1; calibrate exported model
+folders (such as Data/model) rather than runs you mean to go on training.
+
 MODEL: a run or model folder with the items readout. DATA: the preprocessed data it was
 trained on (default: the data its meta.json names, else the shipped training data).
 """
@@ -30,18 +34,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training.data import gather_ranges, load_dataset  # noqa: E402
 from training.errors import UserError  # noqa: E402
 from training.evaluate import metrics_from_ranks, split_inputs  # noqa: E402
+from training.model_config import ModelConfig  # noqa: E402
 from training.model_files import META_FILE, read_meta, resolve_model_dir  # noqa: E402
 from training.numpy_model import NumpyScorer, Voters, load_numpy_model, vote_logsumexp  # noqa: E402
 
 
-def numbers(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not values:
-        raise argparse.ArgumentTypeError("the list is empty")
-    return values
+def numbers(low: float, high: float):
+    """An argparse type: a comma-separated list of numbers from ``low`` to ``high`` (as ModelConfig takes them)."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+        if not values:
+            raise argparse.ArgumentTypeError("the list is empty")
+        for value in values:
+            if not low <= value <= high:  # NaN fails this too
+                raise argparse.ArgumentTypeError(f"{value} is not from {low} to {high}")
+        return values
+
+    return parse
 
 
 def grid_metrics(folder: Path, data_dir: Path, temperatures: list[float], weights: list[float], split: str = "val") -> dict[tuple[float, float], dict]:
@@ -58,30 +71,30 @@ def grid_metrics(folder: Path, data_dir: Path, temperatures: list[float], weight
     scorer = NumpyScorer(model)
     bias = scorer.bias[:n]
     users, offsets, items, targets = split_inputs(data, split)
-    rows = [items[offsets[u] : offsets[u + 1]].tolist() for u in users]
     columns = np.arange(n)
-    scores: dict[tuple[float, float], list[np.ndarray]] = {(t, w): [] for t in temperatures for w in weights}
-    for start in range(0, len(rows), 256):
-        encoded = scorer.encode(rows[start : start + 256])
-        voters, count = encoded.voters, len(rows[start : start + 256])
-        chunks = np.bincount(encoded.owner, minlength=count)[:, None].astype(np.float32)
+    ranks: dict[tuple[float, float], list[np.ndarray]] = {(t, w): [] for t in temperatures for w in weights}
+    for start in range(0, users.size, 256):  # ranks per batch: a users x anime matrix per pair would not fit
+        batch = users[start : start + 256]
+        rows = [items[offsets[u] : offsets[u + 1]].tolist() for u in batch]
+        encoded = scorer.encode(rows)
+        voters = encoded.voters
+        chunks = np.bincount(encoded.owner, minlength=batch.size)[:, None].astype(np.float32)
+        counts = offsets[batch + 1] - offsets[batch]
+        seen_rows, seen = np.repeat(np.arange(batch.size), counts), items[gather_ranges(offsets[batch], counts)] - 1
+        target_columns, line = targets[start : start + 256] - 1, np.arange(batch.size)
         for t in temperatures:
             per_row = vote_logsumexp(Voters(voters.vectors / np.float32(t), voters.row, voters.own, voters.rows), scorer.weights, model.config.mask_id, columns, scorer.largest) * t
-            total = np.zeros((count, n), dtype=np.float32)
+            total = np.zeros((batch.size, n), dtype=np.float32)
             np.add.at(total, encoded.owner, per_row)
             total /= chunks
             for w in weights:
-                scores[(t, w)].append(total + w * bias)
-    counts = offsets[users + 1] - offsets[users]
-    seen_rows = np.repeat(np.arange(users.size), counts)
-    seen = items[gather_ranges(offsets[users], counts)] - 1
-    out = {}
-    for pair, parts in scores.items():
-        matrix = np.concatenate(parts)
-        matrix[seen_rows, seen] = -np.inf
-        target = matrix[np.arange(users.size), targets - 1]
-        out[pair] = metrics_from_ranks((matrix > target[:, None]).sum(axis=1))
-    return out
+                # As training/evaluate.py ranks: NaN sinks, inputs never compete, the target loses ties.
+                matrix = np.nan_to_num(total + np.float32(w) * bias, nan=-np.inf)
+                target = matrix[line, target_columns]
+                matrix[seen_rows, seen] = np.nan
+                matrix[line, target_columns] = np.nan
+                ranks[(t, w)].append((matrix >= target[:, None]).sum(axis=1))
+    return {pair: metrics_from_ranks(np.concatenate(parts)) for pair, parts in ranks.items()}
 
 
 def write_choice(folder: Path, temperature: float, weight: float) -> None:
@@ -90,6 +103,10 @@ def write_choice(folder: Path, temperature: float, weight: float) -> None:
     meta = json.loads(path.read_text())
     meta["model_config"]["vote_temperature"] = temperature
     meta["model_config"]["bias_weight"] = weight
+    try:
+        ModelConfig.from_dict(meta["model_config"])  # checked before anything is replaced
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: would not be a valid model with these values ({exc}); nothing written") from None
     text = json.dumps(meta, indent=1, sort_keys=True) + "\n"
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=".meta-", suffix=".json")
     try:
@@ -97,19 +114,24 @@ def write_choice(folder: Path, temperature: float, weight: float) -> None:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777)  # mkstemp makes it owner-only; keep the file's own mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    read_meta(folder)  # still a valid checkpoint
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--data", type=Path)
-    parser.add_argument("--temperatures", type=numbers, default=numbers("0.5,0.6,0.7,0.75,0.8,0.9,1"))
-    parser.add_argument("--bias-weights", type=numbers, default=numbers("0.9,1,1.1,1.2"))
+    parser.add_argument("--temperatures", type=numbers(0.05, 20.0), default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0])
+    parser.add_argument("--bias-weights", type=numbers(0.0, 20.0), default=[0.9, 1.0, 1.1, 1.2])
     parser.add_argument("--write", action="store_true", help="Store the best pair in the model's meta.json.")
     args = parser.parse_args()
     try:

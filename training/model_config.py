@@ -83,6 +83,8 @@ class ModelConfig:
             number = getattr(self, name)
             if isinstance(number, bool) or not isinstance(number, (int, float)) or not bottom <= number <= top:
                 raise ValueError(f"{name} is {number!r:.40} (must be from {bottom} to {top})")
+        if self.readout != "items" and (self.vote_temperature != 1.0 or self.bias_weight != 1.0):
+            raise ValueError("vote_temperature and bias_weight are for the items readout only (must be 1 with readout mask)")
         if self.readout == "items" and self.positional:
             raise ValueError("readout items reads a set; it cannot go with positional (use readout mask)")
 

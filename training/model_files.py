@@ -111,13 +111,24 @@ def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: Pa
         expected["genre_bias.weight"] = (config.num_genres + 1, 1)
     if config.genres and config.pooling == "fields":
         expected["genre_weights"] = (config.vocab_size, max(config.genres_per_item, 1))
+    blocks = {name.split(".")[1] for name in weights if name.startswith("blocks.")}
+    if len(blocks) != config.layers:
+        raise UserError(f"{where}: weights do not fit the model in meta.json ({len(blocks)} blocks, meta.json says {config.layers})")
+    h = config.hidden
+    for norm in ("emb_norm", "final_norm", "head.2"):
+        expected[f"{norm}.weight"] = expected[f"{norm}.bias"] = (h,)
+    expected.update({"head.0.weight": (h, h), "head.0.bias": (h,), "out_bias": (config.num_items,)})
+    for i in range(config.layers):  # every block, whole: the numpy path reads them by name
+        for part, shape in (("norm1", (h,)), ("norm2", (h,)), ("proj", (h, h)), ("qkv", (3 * h, h)), ("ffn.0", (4 * h, h)), ("ffn.2", (h, 4 * h))):
+            expected[f"blocks.{i}.{part}.weight"] = shape
+            expected[f"blocks.{i}.{part}.bias"] = shape[:1] if part.startswith(("proj", "qkv", "ffn")) else shape
     for name, shape in expected.items():
         found = tuple(weights[name].shape) if name in weights else None
         if found != shape:
             raise UserError(f"{where}: weights do not fit the model in meta.json ({name} is {found}, meta.json says {shape})")
-    blocks = {name.split(".")[1] for name in weights if name.startswith("blocks.")}
-    if len(blocks) != config.layers:
-        raise UserError(f"{where}: weights do not fit the model in meta.json ({len(blocks)} blocks, meta.json says {config.layers})")
+    extra = sorted(set(weights) - set(expected))
+    if extra:
+        raise UserError(f"{where}: weights do not fit the model in meta.json ({extra[0]} is not part of it)")
     genres = weights.get("item_genres")
     # Genre ids index the genre table; one out of range would fail deep inside a lookup.
     if genres is not None and (np.issubdtype(genres.dtype, np.floating) or genres.size and not 0 <= int(genres.min()) <= int(genres.max()) <= config.num_genres):

@@ -150,3 +150,14 @@ def test_the_readout_temperature_and_bias_weight_are_what_the_scores_say(tmp_pat
     with torch.no_grad():
         got = torch_model.set_scores(torch.from_numpy(tokens))[0].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_weights_file_missing_a_tensor_is_one_clear_error(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    folder = scrambled_model(tmp_path / "model")
+    weights = load_file(str(folder / "model.safetensors"))
+    del weights["blocks.0.ffn.2.bias"]
+    save_file(weights, str(folder / "model.safetensors"))
+    with pytest.raises(UserError, match="blocks.0.ffn.2.bias is None"):
+        load_numpy_model(folder)
