@@ -101,7 +101,7 @@ def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: Pa
     bound; checked against the weights, every size is bounded by the file's own size.
     ``weights``: the file's tensors as numpy arrays (any float width).
     """
-    expected = {"item_emb.weight": (config.vocab_size, config.hidden)}
+    expected: dict[str, tuple[int, ...]] = {"item_emb.weight": (config.vocab_size, config.hidden)}
     if config.positional:
         expected["pos_emb.weight"] = (config.max_len, config.hidden)
     if config.genres:
