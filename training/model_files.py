@@ -119,9 +119,10 @@ def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: Pa
         expected[f"{norm}.weight"] = expected[f"{norm}.bias"] = (h,)
     expected.update({"head.0.weight": (h, h), "head.0.bias": (h,), "out_bias": (config.num_items,)})
     for i in range(config.layers):  # every block, whole: the numpy path reads them by name
-        for part, shape in (("norm1", (h,)), ("norm2", (h,)), ("proj", (h, h)), ("qkv", (3 * h, h)), ("ffn.0", (4 * h, h)), ("ffn.2", (h, 4 * h))):
-            expected[f"blocks.{i}.{part}.weight"] = shape
-            expected[f"blocks.{i}.{part}.bias"] = shape[:1] if part.startswith(("proj", "qkv", "ffn")) else shape
+        parts: tuple[tuple[str, tuple[int, ...]], ...] = (("norm1", (h,)), ("norm2", (h,)), ("proj", (h, h)), ("qkv", (3 * h, h)), ("ffn.0", (4 * h, h)), ("ffn.2", (h, 4 * h)))
+        for part, size in parts:
+            expected[f"blocks.{i}.{part}.weight"] = size
+            expected[f"blocks.{i}.{part}.bias"] = size[:1]
     for name, shape in expected.items():
         found = tuple(weights[name].shape) if name in weights else None
         if found != shape:
