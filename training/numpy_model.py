@@ -6,7 +6,7 @@ else they do before the first answer. This module computes what ``model.BERT4Rec
 in eval mode for the items readout (no dropout; float32): the input vectors (per-anime part
 plus pooled metadata), the transformer over each set, the voters, and their votes, from the
 same safetensors + JSON files. ``tests/unit/test_numpy_model.py`` holds it to the torch
-model's scores, shares and output table on random and shipped models.
+model's scores, shares and output table on scrambled models of every pooling and bias variant.
 
 Only what inference needs is here: training, the mask readout and positional models stay
 with torch (``NumpyModel.supports`` says which models this path can take).
