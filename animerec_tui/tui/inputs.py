@@ -17,10 +17,10 @@ class OrderedInput(Input):
     """An Input whose bindings run in the order of the keys, between the characters typed."""
 
     async def _on_key(self, event: events.Key) -> None:
-        bindings = self._bindings.key_to_bindings.get(event.key)
-        if bindings:
-            event.stop()
-            event.prevent_default()
-            await self.run_action(bindings[0].action)
-            return
+        for key in dict.fromkeys([event.key, *event.aliases]):  # its aliases too (ctrl+h is backspace)
+            for binding in self._bindings.key_to_bindings.get(key, ()):
+                if await self.app.run_action(binding.action, self):  # an action that skips passes the key on
+                    event.stop()
+                    event.prevent_default()
+                    return
         await super()._on_key(event)
