@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.data import gather_ranges, load_dataset  # noqa: E402
+from training.data import load_dataset  # noqa: E402
 from training.errors import UserError  # noqa: E402
-from training.evaluate import metrics_from_ranks, split_inputs  # noqa: E402
+from training.evaluate import full_ranks, metrics_from_ranks, split_inputs  # noqa: E402
 from training.model_config import ModelConfig  # noqa: E402
 from training.model_files import META_FILE, read_meta, resolve_model_dir  # noqa: E402
 from training.numpy_model import NumpyScorer, Voters, load_numpy_model, vote_logsumexp  # noqa: E402
@@ -79,21 +79,13 @@ def grid_metrics(folder: Path, data_dir: Path, temperatures: list[float], weight
         encoded = scorer.encode(rows)
         voters = encoded.voters
         chunks = np.bincount(encoded.owner, minlength=batch.size)[:, None].astype(np.float32)
-        counts = offsets[batch + 1] - offsets[batch]
-        seen_rows, seen = np.repeat(np.arange(batch.size), counts), items[gather_ranges(offsets[batch], counts)] - 1
-        target_columns, line = targets[start : start + 256] - 1, np.arange(batch.size)
         for t in temperatures:
             per_row = vote_logsumexp(Voters(voters.vectors / np.float32(t), voters.row, voters.own, voters.rows), scorer.weights, model.config.mask_id, columns, scorer.largest) * t
             total = np.zeros((batch.size, n), dtype=np.float32)
             np.add.at(total, encoded.owner, per_row)
             total /= chunks
-            for w in weights:
-                # As training/evaluate.py ranks: NaN sinks, inputs never compete, the target loses ties.
-                matrix = np.nan_to_num(total + np.float32(w) * bias, nan=-np.inf)
-                target = matrix[line, target_columns]
-                matrix[seen_rows, seen] = np.nan
-                matrix[line, target_columns] = np.nan
-                ranks[(t, w)].append((matrix >= target[:, None]).sum(axis=1))
+            for w in weights:  # ranked as `animerec eval` ranks
+                ranks[(t, w)].append(full_ranks(total + np.float32(w) * bias, batch, offsets, items, targets[start : start + 256]))
     return {pair: metrics_from_ranks(np.concatenate(parts)) for pair, parts in ranks.items()}
 
 

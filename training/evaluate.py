@@ -82,6 +82,22 @@ def sample_negatives(data: Dataset, users: np.ndarray, count: int, sampler: str,
     return out
 
 
+def full_ranks(scores: np.ndarray, users: np.ndarray, in_off: np.ndarray, in_items: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each user's held-out item's rank (0 = first) among every item but the user's inputs.
+
+    ``scores`` (len(users), items) is overwritten. NaN scores sink to the bottom, and the
+    target loses every tie: a scorer that returns NaN or the same score everywhere must not
+    come out looking perfect."""
+    np.nan_to_num(scores, copy=False, nan=-np.inf)
+    rows = np.arange(users.size)
+    target_cols = targets - 1
+    target_scores = scores[rows, target_cols]
+    counts = in_off[users + 1] - in_off[users]
+    scores[np.repeat(rows, counts), in_items[gather_ranges(in_off[users], counts)] - 1] = np.nan  # never >= the target
+    scores[rows, target_cols] = np.nan
+    return (scores >= target_scores[:, None]).sum(axis=1)
+
+
 def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, sampler: str = "uniform", seed: int = 0, batch: int = 256) -> dict:
     """Rank every held-out item; full ranking when ``negatives`` is 0, else against N sampled negatives."""
     users, in_off, in_items, targets = split_inputs(data, split)
@@ -94,19 +110,12 @@ def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, samp
     for start in range(0, users.size, batch):
         picked = by_length[start : start + batch]
         chunk = users[picked]
-        # NaN scores sink to the bottom, and the target loses every tie: a scorer that
-        # returns NaN or the same score everywhere must not come out looking perfect.
-        scores = np.nan_to_num(np.asarray(scorer(chunk, in_off, in_items), dtype=np.float32), nan=-np.inf)
-        rows = np.arange(chunk.size)
-        target_cols = targets[picked] - 1
-        target_scores = scores[rows, target_cols]
+        scores = np.asarray(scorer(chunk, in_off, in_items), dtype=np.float32)
         if neg is None:
-            counts = in_off[chunk + 1] - in_off[chunk]
-            seen = in_items[gather_ranges(in_off[chunk], counts)] - 1
-            scores[np.repeat(rows, counts), seen] = np.nan  # never compares as >= the target
-            scores[rows, target_cols] = np.nan
-            ranks[picked] = (scores >= target_scores[:, None]).sum(axis=1)
+            ranks[picked] = full_ranks(scores, chunk, in_off, in_items, targets[picked])
         else:
+            scores = np.nan_to_num(scores, nan=-np.inf)
+            target_scores = scores[np.arange(chunk.size), targets[picked] - 1]
             neg_scores = np.take_along_axis(scores, neg[picked] - 1, axis=1)
             ranks[picked] = (neg_scores >= target_scores[:, None]).sum(axis=1)
     protocol = "full ranking" if neg is None else f"sampled: 1 positive vs {negatives} {sampler} negatives (seed {seed})"
