@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -31,7 +31,14 @@ class RequestScorer(Protocol):
 
     def encode(self, rows: list[list[int]]) -> Any: ...
 
+    exact_bounds: bool
+    """Whether ``bounds`` returns the scores themselves."""
+
     def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray: ...
+
+    def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Upper and lower bounds of ``scores`` (the lower one need not hold for a user's own favourites)."""
+        ...
 
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray: ...
 
@@ -230,6 +237,10 @@ class Engine:
         _, self.franchise_index = np.unique(self.franchise_of, return_inverse=True)
         self.franchise_count = int(self.franchise_index.max()) + 1 if self.franchise_index.size else 0
         """Each column's franchise as 0..F-1, for counting per franchise without sorting."""
+        self._by_franchise = np.argsort(self.franchise_index, kind="stable")
+        self._franchise_start = np.searchsorted(self.franchise_index[self._by_franchise], np.arange(self.franchise_count + 1))
+        """Columns by franchise: franchise f's columns are ``_by_franchise[_franchise_start[f]:_franchise_start[f + 1]]``."""
+        self._largest_franchise = int(np.diff(self._franchise_start).max(initial=1))
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
@@ -325,17 +336,28 @@ class Engine:
             for members in groups.values():
                 allowed = self.allowed(requests[batch[members[0]]][1])
                 columns = np.flatnonzero(allowed)
-                scores = self.scorer.scores(encoded, np.asarray(members), columns)
+                # Bounds of every allowed column's score; the exact scores of the few that can
+                # make the list (``_shortlisted``): the bounds skip the exps of every vote.
+                upper, lower = self.scorer.bounds(encoded, np.asarray(members), columns)
+                distinct = bool(np.bincount(self.franchise_index[columns], minlength=1).max(initial=0) <= 1)
                 for n, row in enumerate(members):
                     i = batch[row]
                     shares = partial(self.scorer.shares, encoded, row, np.asarray(parsed[i][0]))
-                    top = self._shortlisted(columns, scores[n], parsed[i][0], k, requests[i][1], shares)
+                    exact = partial(self._exact, encoded, row, columns, upper[n])
+                    top = self._shortlisted(columns, upper[n], lower[n], exact, parsed[i][0], k, requests[i][1], shares, distinct)
                     if top is None:  # too few rated anime pass for the quick walk's new-anime rule
                         full = np.full(allowed.size, -np.inf)
-                        full[columns] = scores[n]
+                        full[columns] = exact(np.arange(columns.size))
                         top = self._result(full, parsed[i], k, requests[i][1], allowed, shares).items
                     results[i] = Result(top, parsed[i][1])
         return results  # type: ignore[return-value]
+
+    def _exact(self, encoded: Any, row: int, columns: np.ndarray, upper: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Encoded request ``row``'s exact scores of ``columns[positions]`` (``upper``: its bounds of ``columns``)."""
+        assert self.scorer is not None
+        if self.scorer.exact_bounds:
+            return upper[positions]
+        return self.scorer.scores(encoded, np.asarray([row]), columns[positions])[0]
 
     def _result(self, scores: np.ndarray, parsed: tuple[list[int], list[int]], k: int, filters: Filters, allowed: np.ndarray | None = None, shares=None) -> Result:
         known, unknown = parsed
@@ -390,69 +412,124 @@ class Engine:
         reasons = self._reasons(known, top, shares)
         return [self._recommendation(int(j), float(values[n]), reasons[n], int(more[n])) for n, j in enumerate(top)]
 
-    def _shortlisted(self, columns: np.ndarray, scores: np.ndarray, known: list[int], k: int, filters: Filters, shares=None) -> list[Recommendation] | None:
-        """``_top`` for the scores of ``columns`` (sorted: those ``filters`` allow), the same
-        answer without passes over the whole catalogue per step: the choice walks the best
-        ``m`` columns in order and is final once its ``k`` places are filled by scores above
-        every score left out; else ``m`` grows. None when too few rated anime (or franchises)
-        pass for the new-anime rule's short form (``_few_new`` then decides)."""
-        leaned = scores.astype(np.float64)
+    def _members(self, franchises: np.ndarray) -> np.ndarray:
+        """Every column of ``franchises`` (distinct franchise indices)."""
+        start = self._franchise_start
+        return np.concatenate([self._by_franchise[start[f] : start[f + 1]] for f in franchises.tolist()]) if franchises.size else franchises
+
+    @staticmethod
+    def _positions(columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Where those of ``wanted`` that ``columns`` (sorted) holds are in it."""
+        at = np.searchsorted(columns, wanted)
+        inside = at < columns.size
+        at = at[inside]
+        return at[columns[at] == wanted[inside]]
+
+    def _shortlisted(self, columns: np.ndarray, upper: np.ndarray, lower: np.ndarray, exact: Callable[[np.ndarray], np.ndarray], known: list[int], k: int, filters: Filters, shares=None, distinct: bool = False) -> list[Recommendation] | None:
+        """``_top`` for the columns ``filters`` allow (``columns``, sorted), the same answer
+        without passes over the whole catalogue per step, nor exact scores of all of them.
+        ``upper``, ``lower``: bounds of each column's score (the lower one may fail for the
+        user's favourites, which are never shown); ``exact(positions)``: the scores of
+        ``columns[positions]``; ``distinct``: no two columns share a franchise.
+
+        The choice walks the columns whose upper bounds reach the k-th best lower bound (the
+        k best scores are at least that), in order of their exact scores, and is final once
+        its ``k`` places are filled by scores above every bound left out; else more columns
+        are taken. None when too few rated anime (or franchises) pass for the new-anime
+        rule's short form (``_few_new`` then decides)."""
         if filters.novelty:
-            leaned -= filters.novelty * self.prior[columns]
-        passing = np.isfinite(leaned)
+            lean = np.float32(filters.novelty) * self.prior[columns]
+            upper, lower = upper - lean, lower - lean
+        passing = np.isfinite(upper)
         if columns.size and not passing.any():
             raise self._broken()
         if known:
-            blocked = np.zeros(self.item_ids.size, dtype=bool)
             seen = np.asarray(known) - 1
-            blocked[seen] = True
-            if filters.hide_sequels:  # nothing more of what the user already knows
-                hidden = np.zeros(self.franchise_count, dtype=bool)
-                hidden[self.franchise_index[seen]] = True
-                blocked |= hidden[self.franchise_index]
-            passing &= ~blocked[columns]
+            # Nothing the user already knows, nor (hiding sequels) more of its franchises.
+            hidden = self._members(np.unique(self.franchise_index[seen])) if filters.hide_sequels else seen
+            passing[self._positions(columns, hidden)] = False
         count = int(np.count_nonzero(passing))
         k = min(k, count)
         if k <= 0:
             return []
         opf = filters.one_per_franchise
         some_new = filters.new_share < 1 and self.num_rated < self.item_ids.size
+        split = int(np.searchsorted(columns, self.num_rated)) if some_new else columns.size
         quota = k
         if some_new:
-            rated = columns[passing & (columns < self.num_rated)]
-            groups = np.count_nonzero(np.bincount(self.franchise_index[rated], minlength=self.franchise_count)) if opf else rated.size
-            if groups < k:
+            rated = int(np.count_nonzero(passing[:split]))
+            if opf and not distinct and rated < k * self._largest_franchise:  # else there are k franchises for sure
+                rated = int(np.unique(self.franchise_index[columns[:split][passing[:split]]]).size)
+            if rated < k:
                 return None
             quota = math.ceil(filters.new_share * k - 1e-9)
-        masked = np.where(passing, leaned, -np.inf)
+        upper = np.where(passing, upper, np.float32(-np.inf))
+        lower = np.where(passing, lower, np.float32(-np.inf))
+        scored = np.full(columns.size, np.nan)  # exact (leaned) scores, as they are needed
         # Rated and new columns are shortlisted apart (new ones score high, and but a few of them count).
-        split = int(np.searchsorted(columns, self.num_rated)) if some_new else columns.size
-        spans = [(0, split), (split, columns.size)]
+        spans = [(0, split, k), (split, columns.size, quota)]
+        reach = [self._reach(columns, lower, start, stop, need, opf and not distinct) for start, stop, need in spans]
         want = [max(4 * k, self.shortlist[0]), max(4 * quota, self.shortlist[1])]
         while True:
             lists, bounds = [], []
-            for (start, stop), m in zip(spans, want):
-                ok = passing[start:stop]
-                if m < np.count_nonzero(ok):
-                    part = start + np.argpartition(-masked[start:stop], m)
-                    lists.append(part[:m])
-                    bounds.append(float(masked[part[m]]))
+            for n, (start, stop, _) in enumerate(spans):
+                span = upper[start:stop]
+                if reach[n] > -np.inf:  # every column whose bound reaches it, and the best bound left out
+                    taken = span >= reach[n]
+                    lists.append(start + np.flatnonzero(taken))
+                    bounds.append(float(np.max(span, where=~taken, initial=-np.inf)))
+                elif want[n] < np.count_nonzero(span > -np.inf):
+                    part = start + np.argpartition(-span, want[n])
+                    lists.append(part[: want[n]])
+                    bounds.append(float(upper[part[want[n]]]))  # every column left out scores at most this
                 else:
-                    lists.append(start + np.flatnonzero(ok))
+                    lists.append(start + np.flatnonzero(span > -np.inf))
                     bounds.append(-np.inf)
             shortlist = np.concatenate(lists)
-            shortlist = shortlist[np.lexsort((shortlist, -masked[shortlist]))]  # best first; ties by column
-            values = masked[shortlist]
+            todo = np.sort(shortlist[np.isnan(scored[shortlist])])
+            if todo.size:
+                fresh = exact(todo).astype(np.float64)
+                if filters.novelty:
+                    fresh -= filters.novelty * self.prior[columns[todo]]
+                scored[todo] = np.where(np.isfinite(fresh), fresh, -np.inf)  # an overflowed score is no recommendation
+            shortlist = shortlist[scored[shortlist] > -np.inf]
+            shortlist = shortlist[np.lexsort((shortlist, -scored[shortlist]))]  # best first; ties by column
+            if some_new:  # the walk takes the first ``quota`` new ones (one per franchise) and skips every later one
+                new = np.flatnonzero(shortlist >= split)
+                kinds = self.franchise_index[columns[shortlist[new]]] if opf and not distinct else new
+                firsts = np.sort(np.unique(kinds, return_index=True)[1])
+                if firsts.size > quota:
+                    shortlist = np.delete(shortlist, new[firsts[quota]:])
+            values = scored[shortlist]
             chosen = self._walk(columns[shortlist], values, bounds[0], bounds[1], k, quota, opf, some_new)
             if isinstance(chosen, np.ndarray):
                 break
-            want[chosen] *= 4
+            # Rare: the bounds were too loose for the rules (franchises, new anime) to fill the list.
+            reach[chosen] = -np.inf
+            want[chosen] = max(4 * want[chosen], 4 * lists[chosen].size)
+        if not chosen.size:  # every column was scored, and not one score is finite
+            raise self._broken()
         top = columns[shortlist[chosen]]
-        if opf:
-            more = np.bincount(self.franchise_index[columns[passing]], minlength=self.franchise_count)[self.franchise_index[top]] - 1
-        else:
-            more = np.zeros(top.size, dtype=np.int64)
+        more = np.zeros(top.size, dtype=np.int64)
+        if opf and not distinct:  # how many more of each one's franchise pass the filters
+            for n, f in enumerate(self.franchise_index[top].tolist()):
+                more[n] = np.count_nonzero(passing[self._positions(columns, self._members(np.asarray([f])))]) - 1
         return self._shown(top, values[chosen], more, known, filters, some_new, shares)
+
+    def _reach(self, columns: np.ndarray, lower: np.ndarray, start: int, stop: int, need: int, franchises: bool) -> float:
+        """The ``need``-th best lower bound of ``columns[start:stop]`` (of distinct franchises
+        with ``franchises``): the ``need`` best scores there are at least that. -inf when there
+        are too few, or the first few columns share too many franchises to tell."""
+        span = lower[start:stop]
+        m = min(int(np.count_nonzero(span > -np.inf)), 8 * need if franchises else need)
+        if need <= 0 or m < need:
+            return -np.inf
+        if not franchises:
+            return float(np.partition(span, span.size - need)[span.size - need])
+        best = np.argpartition(-span, m - 1)[:m]
+        best = best[np.argsort(-span[best], kind="stable")]
+        best = best[np.sort(np.unique(self.franchise_index[columns[start + best]], return_index=True)[1])]
+        return float(span[best[need - 1]]) if best.size >= need else -np.inf
 
     def _walk(self, order: np.ndarray, values: np.ndarray, bound: float, new_bound: float, k: int, quota: int, opf: bool, some_new: bool) -> np.ndarray | int:
         """Positions in ``order`` (columns best first, scored ``values``) of the first ``k``

@@ -152,6 +152,14 @@ class SetScorer:
         total = torch.zeros(users.size, per_row.shape[1]).index_add_(0, owner, per_row.cpu())
         return (total / torch.bincount(owner, minlength=users.size).unsqueeze(1)).numpy()
 
+    exact_bounds = True
+    """``bounds`` are the scores: on a GPU the exact scores cost no more than bounds would."""
+
+    def bounds(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of ``scores`` as ``NumpyScorer.bounds`` gives them: here the scores themselves."""
+        scores = self.scores(encoded, users, columns)
+        return scores, scores
+
     @torch.no_grad()
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """``vote_shares`` for encoded request ``user``: (len(columns), len(favourites))."""

@@ -95,9 +95,12 @@ def test_batch_matches_single_requests(engine):
 
 @pytest.mark.parametrize("start", [(200, 50), (3, 1)])
 def test_the_shortlist_walk_chooses_what_the_whole_catalogue_pass_does(catalogue_engine, monkeypatch, start):
-    # The batch path walks a shortlist of the best columns (widened until the walk is
-    # final); the reference decides over every column. A start of (3, 1) forces widening.
+    # The batch path walks a shortlist of the columns with the best bounds (widened until
+    # the walk is final); the reference decides over every column's exact score. A start of
+    # (3, 1), without the lower bounds' first guess, forces widening.
     engine = catalogue_engine
+    if start == (3, 1):
+        monkeypatch.setattr(engine, "_reach", lambda *args: -np.inf)
     rng = np.random.default_rng(7)
     every = [Filters(), Filters(hide_sequels=True), Filters(one_per_franchise=False), Filters(novelty=0.7, new_share=0.5),
              Filters(new_share=1.0), Filters(new_share=0.0), Filters(types=frozenset({"Movie"}), hide_sequels=True),
@@ -263,15 +266,27 @@ def test_a_model_with_any_nan_or_infinite_weight_is_refused_at_load(tiny_model, 
 
 def test_scores_that_overflow_never_come_back(engine, monkeypatch):
     def overflowing(encoded, users, columns):
-        assert list(columns[:3]) == [0, 1, 2]  # hide_adult off: every column is scored
         scores = np.zeros((len(users), len(columns)))
-        scores[:, :3] = [np.inf, np.nan, -np.inf]
+        for column, value in zip((0, 1, 2), (np.inf, np.nan, -np.inf)):  # hide_adult off: columns 0..2 are scored
+            scores[:, columns == column] = value
         return scores
 
-    monkeypatch.setattr(engine.scorer, "scores", overflowing)
-    items = engine.recommend([DEATH_NOTE], k=1000, filters=Filters(hide_adult=False)).items
-    assert items and all(np.isfinite(r.score) for r in items)
-    assert not {int(i) for i in engine.item_ids[:3]} & set(_ids(items))
-    monkeypatch.setattr(engine.scorer, "scores", lambda encoded, users, columns: np.full((len(users), len(columns)), np.nan))
-    with pytest.raises(UserError, match="scores are all NaN or infinite; it is broken"):
-        engine.recommend([DEATH_NOTE], k=5)
+    def broken(encoded, users, columns):
+        return np.full((len(users), len(columns)), np.nan)
+
+    # Bounds and exact scores that overflow alike, and exact scores that overflow within finite bounds.
+    for scores, bounds in ((overflowing, lambda *a: (overflowing(*a), overflowing(*a))), (overflowing, None)):
+        with monkeypatch.context() as patch:
+            patch.setattr(engine.scorer, "scores", scores)
+            if bounds is not None:
+                patch.setattr(engine.scorer, "bounds", bounds)
+            items = engine.recommend([DEATH_NOTE], k=1000, filters=Filters(hide_adult=False)).items
+        assert items and all(np.isfinite(r.score) for r in items)
+        assert not {int(i) for i in engine.item_ids[:3]} & set(_ids(items))
+    for scores, bounds in ((broken, lambda *a: (broken(*a), broken(*a))), (broken, None)):
+        with monkeypatch.context() as patch:
+            patch.setattr(engine.scorer, "scores", scores)
+            if bounds is not None:
+                patch.setattr(engine.scorer, "bounds", bounds)
+            with pytest.raises(UserError, match="scores are all NaN or infinite; it is broken"):
+                engine.recommend([DEATH_NOTE], k=5)

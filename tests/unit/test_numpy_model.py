@@ -84,18 +84,45 @@ def test_large_votes_take_the_shifted_log_sum_exp(tmp_path):
     numpy_model, _ = load_numpy_model(folder)
     torch_model, _ = load_model(folder)
     with torch.no_grad():
-        for parameter in (torch_model.item_emb.weight, torch_model.head[2].weight):
-            parameter.mul_(6.0)
+        torch_model.item_emb.weight.mul_(6.0)
+        torch_model.head[2].weight.mul_(60.0)
     numpy_model.w["item_emb.weight"] *= 6.0
-    numpy_model.w["head.2.weight"] *= 6.0
+    numpy_model.w["head.2.weight"] *= 60.0
     mine, theirs = NumpyScorer(numpy_model), SetScorer(torch_model)
     rows = requests(60, seed=1)
     columns = np.arange(60)
     encoded = mine.encode(rows)
-    assert mine.largest * float(np.linalg.norm(encoded.voters.vectors, axis=1).max()) > 75  # past the unshifted path's bound
+    votes = encoded.voters.vectors @ mine.weights.T
+    assert (np.abs(votes) > 75).any() and (np.abs(votes) <= 75).any()  # some past the unshifted path's range, some within
     got = mine.scores(encoded, np.arange(len(rows)), columns)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, theirs.scores(theirs.encode(rows), np.arange(len(rows)), columns), rtol=1e-4, atol=1e-3)
+    for user in range(len(rows)):  # a column's score is the same whichever columns come with it
+        np.testing.assert_array_equal(mine.scores(encoded, np.asarray([user]), columns[user::3])[0], got[user, user::3])
+    _assert_bounds_hold(mine, encoded, rows, columns)
+
+
+def _assert_bounds_hold(scorer: NumpyScorer, encoded, rows: list[list[int]], columns: np.ndarray) -> None:
+    users = np.arange(len(rows))
+    exact = scorer.scores(encoded, users, columns)
+    upper, lower = scorer.bounds(encoded, users, columns)
+    assert upper.shape == lower.shape == exact.shape
+    assert (exact <= upper).all()
+    favourite = np.zeros(exact.shape, dtype=bool)
+    for user, row in enumerate(rows):
+        favourite[user] = np.isin(columns, np.asarray(row) - 1)
+    assert (lower[~favourite] <= exact[~favourite]).all()  # the lower bound may fail for a favourite only
+    alone = scorer.bounds(encoded, users[2:3], columns)
+    np.testing.assert_allclose(alone[0][0], upper[2], rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bounds_hold_on_every_column(tmp_path, seed):
+    folder = scrambled_model(tmp_path / "model", seed=seed, pooling="fields", meta_bias=True, rated=30, vote_temperature=0.7, bias_weight=1.1, num_items=80)
+    scorer = NumpyScorer(load_numpy_model(folder)[0])
+    rows = requests(80, seed=seed)
+    _assert_bounds_hold(scorer, scorer.encode(rows), rows, np.arange(0, 80))
+    _assert_bounds_hold(scorer, scorer.encode(rows), rows, np.arange(3, 80, 3))
 
 
 def test_gelu_is_the_exact_one():
