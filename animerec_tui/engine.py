@@ -43,6 +43,11 @@ class RequestScorer(Protocol):
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray: ...
 
 
+def _no_reasons(columns: np.ndarray) -> np.ndarray:
+    """A ``shares`` for requests answered without reasons: never called (``_reasons`` checks for it)."""
+    raise AssertionError("reasons were not asked for")
+
+
 def limit_blas_threads(threads: int | None) -> None:
     """Hold numpy's BLAS (OpenBLAS in the numpy wheels) to ``threads`` for this process (None: leave it).
 
@@ -310,47 +315,52 @@ class Engine:
         """Top ``k`` anime for a set of favourite MAL ids (order does not matter)."""
         return self.recommend_many([(list(favourites), filters)], k)[0]
 
-    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = 20) -> list[Result]:
+    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = 20, reasons: bool = True) -> list[Result]:
         """Answer many requests with batched forward passes.
 
-        Each batch is encoded once; requests with the same filters are scored together, and
-        only over the anime their filters let through."""
+        Requests of similar lengths go in chunks of 256: each chunk is encoded once, and its
+        requests with the same filters are scored together, only over the anime their
+        filters let through. ``reasons=False`` leaves every ``because`` empty: a program that
+        reads only the picks (``recommend --batch``) saves their cost."""
         parsed = [self.split_known(favs) for favs, _ in requests]
         results: list[Result | None] = [None] * len(requests)
-        # Batches of similar lengths: a batch pads every row to its longest.
+        # Chunks of similar lengths: a forward pass pads every row to its longest.
         rows = sorted((i for i, (known, _) in enumerate(parsed) if known), key=lambda i: len(parsed[i][0]))
         for i, (known, unknown) in enumerate(parsed):
             if not known:
                 results[i] = Result(self._popular(k, requests[i][1], []), unknown)
         for start in range(0, len(rows), 256):
-            batch = rows[start : start + 256]
-            if self.scorer is None:
-                scores = self._scores([parsed[i][0] for i in batch])
-                for row, i in enumerate(batch):
-                    results[i] = self._result(scores[row], parsed[i], k, requests[i][1])
-                continue
-            encoded = self.scorer.encode([parsed[i][0] for i in batch])
-            groups: dict[Filters, list[int]] = {}
-            for row, i in enumerate(batch):  # novelty and new_share change the ranking, not what may be shown
-                groups.setdefault(replace(requests[i][1], novelty=0.0, new_share=0.0), []).append(row)
-            for members in groups.values():
-                allowed = self.allowed(requests[batch[members[0]]][1])
-                columns = np.flatnonzero(allowed)
-                # Bounds of every allowed column's score; the exact scores of the few that can
-                # make the list (``_shortlisted``): the bounds skip the exps of every vote.
-                upper, lower = self.scorer.bounds(encoded, np.asarray(members), columns)
-                distinct = bool(np.bincount(self.franchise_index[columns], minlength=1).max(initial=0) <= 1)
-                for n, row in enumerate(members):
-                    i = batch[row]
-                    shares = partial(self.scorer.shares, encoded, row, np.asarray(parsed[i][0]))
-                    exact = partial(self._exact, encoded, row, columns, upper[n])
-                    top = self._shortlisted(columns, upper[n], lower[n], exact, parsed[i][0], k, requests[i][1], shares, distinct)
-                    if top is None:  # too few rated anime pass for the quick walk's new-anime rule
-                        full = np.full(allowed.size, -np.inf)
-                        full[columns] = exact(np.arange(columns.size))
-                        top = self._result(full, parsed[i], k, requests[i][1], allowed, shares).items
-                    results[i] = Result(top, parsed[i][1])
+            self._answer(requests, parsed, results, k, reasons, rows[start : start + 256])
         return results  # type: ignore[return-value]
+
+    def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Result | None], k: int, reasons: bool, batch: list[int]) -> None:
+        """Fill ``results`` for the requests ``batch`` (indices; each with a favourite the model knows)."""
+        if self.scorer is None:
+            scores = self._scores([parsed[i][0] for i in batch])
+            for row, i in enumerate(batch):
+                results[i] = self._result(scores[row], parsed[i], k, requests[i][1], shares=None if reasons else _no_reasons)
+            return
+        encoded = self.scorer.encode([parsed[i][0] for i in batch])
+        groups: dict[Filters, list[int]] = {}
+        for row, i in enumerate(batch):  # novelty and new_share change the ranking, not what may be shown
+            groups.setdefault(replace(requests[i][1], novelty=0.0, new_share=0.0), []).append(row)
+        for members in groups.values():
+            allowed = self.allowed(requests[batch[members[0]]][1])
+            columns = np.flatnonzero(allowed)
+            # Bounds of every allowed column's score; the exact scores of the few that can
+            # make the list (``_shortlisted``): the bounds skip the exps of every vote.
+            upper, lower = self.scorer.bounds(encoded, np.asarray(members), columns)
+            distinct = bool(np.bincount(self.franchise_index[columns], minlength=1).max(initial=0) <= 1)
+            for n, row in enumerate(members):
+                i = batch[row]
+                shares = partial(self.scorer.shares, encoded, row, np.asarray(parsed[i][0])) if reasons else _no_reasons
+                exact = partial(self._exact, encoded, row, columns, upper[n])
+                top = self._shortlisted(columns, upper[n], lower[n], exact, parsed[i][0], k, requests[i][1], shares, distinct)
+                if top is None:  # too few rated anime pass for the quick walk's new-anime rule
+                    full = np.full(allowed.size, -np.inf)
+                    full[columns] = exact(np.arange(columns.size))
+                    top = self._result(full, parsed[i], k, requests[i][1], allowed, shares).items
+                results[i] = Result(top, parsed[i][1])
 
     def _exact(self, encoded: Any, row: int, columns: np.ndarray, upper: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Encoded request ``row``'s exact scores of ``columns[positions]`` (``upper``: its bounds of ``columns``)."""
@@ -634,7 +644,7 @@ class Engine:
         With the mask readout no such split exists; the reasons are then the favourites
         nearest to the result in the model's item space, without a share.
         """
-        if not known:
+        if not known or shares is _no_reasons:
             return [[] for _ in top]
         if self.scorer is not None:
             if shares is None:
