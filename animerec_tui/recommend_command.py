@@ -241,7 +241,7 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
         sink.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
 
     def flush() -> None:
-        results = engine.recommend_many([(favs, f) for _, favs, f in pending], k)
+        results = engine.recommend_many([(favs, f) for _, favs, f in pending], k, reasons=False)  # the lines carry no reasons
         for (rid, _, _), result in zip(pending, results):
             recs = [{"mal_id": r.mal_id, "title": r.title, "score": r.score} for r in result.items]
             write({"id": rid, "recommendations": recs, "unknown": result.unknown})
