@@ -230,7 +230,7 @@ class Engine:
         self.scorer = SetScorer(self._torch_model, self._torch_table) if self._torch_model.config.readout == "items" else None
 
     def _attributes(self) -> None:
-        entries = [self.by_id[int(i)] for i in self.item_ids]
+        entries = self._entries = [self.by_id[i] for i in self.item_ids.tolist()]
         self.type_of = np.asarray([e.get("type") or "" for e in entries])
         self.sequel = np.asarray([bool(e.get("is_sequel")) for e in entries])
         self.adult = np.asarray([bool(e.get("is_adult")) for e in entries])
@@ -420,12 +420,13 @@ class Engine:
             order = spread_order(top >= self.num_rated, filters.new_share)
             top, values, more = top[order], values[order], more[order]
         reasons = self._reasons(known, top, shares)
-        return [self._recommendation(int(j), float(values[n]), reasons[n], int(more[n])) for n, j in enumerate(top)]
+        return [self._recommendation(j, value, because, extra) for j, value, because, extra in zip(top.tolist(), values.tolist(), reasons, more.tolist())]
 
     def _members(self, franchises: np.ndarray) -> np.ndarray:
-        """Every column of ``franchises`` (distinct franchise indices)."""
-        start = self._franchise_start
-        return np.concatenate([self._by_franchise[start[f] : start[f + 1]] for f in franchises.tolist()]) if franchises.size else franchises
+        """Every column of ``franchises`` (franchise indices, without repeats)."""
+        start, stop = self._franchise_start[franchises], self._franchise_start[franchises + 1]
+        sizes = stop - start
+        return self._by_franchise[np.repeat(start - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))]
 
     @staticmethod
     def _positions(columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -534,6 +535,15 @@ class Engine:
         m = min(int(np.count_nonzero(span > -np.inf)), 8 * need if franchises else need)
         if need <= 0 or m < need:
             return -np.inf
+        if not franchises and need <= 8:  # a few maxima cost less than a partition of the span
+            taken = []
+            for _ in range(need):
+                best = int(np.argmax(span))
+                taken.append((best, span[best]))
+                span[best] = -np.inf
+            for best, value in taken:
+                span[best] = value
+            return float(taken[-1][1])
         if not franchises:
             return float(np.partition(span, span.size - need)[span.size - need])
         best = np.argpartition(-span, m - 1)[:m]
@@ -660,7 +670,7 @@ class Engine:
         return self.by_id[int(self.item_ids[dense - 1])]["title"]
 
     def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]], franchise_more: int = 0) -> Recommendation:
-        entry = self.by_id[int(self.item_ids[column])]
+        entry = self._entries[column]
         return Recommendation(
             mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
             episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),

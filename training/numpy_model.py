@@ -246,10 +246,17 @@ def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: n
     found = np.searchsorted(columns, slot).clip(max=max(count - 1, 0))
     kept = columns[found] == slot if count else np.zeros(slot.shape, dtype=bool)
     voter, slot = voter[kept], found[kept]
+    tiny = np.finfo(np.float32).tiny
+    if voters.rows == 1 and 0 < count <= block and voters.vectors.shape[0]:  # one row (most requests): the same steps, less setup
+        votes = voters.vectors @ np.ascontiguousarray(weights[columns].T)
+        if votes.max() <= EXP_SAFE and votes.min() >= -EXP_SAFE:
+            np.exp(votes, out=votes)
+            votes[voter, slot] = 0.0
+            votes.sum(axis=0, out=out[0])
+            return np.log(np.maximum(out, tiny, out=out), out=out)
     first = np.searchsorted(voters.row, np.arange(voters.rows + 1))
     out[first[1:] == first[:-1]] = -np.inf  # a row without voters
     groups = [(r0, r1) for r0, r1 in row_groups(first, group) if first[r1] > first[r0]]
-    tiny = np.finfo(np.float32).tiny
     scratch = np.empty((max((first[r1] - first[r0] for r0, r1 in groups), default=0), min(block, count)), dtype=np.float32)
     for start in range(0, count, block):
         stop = min(start + block, count)
