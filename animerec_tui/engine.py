@@ -442,7 +442,7 @@ class Engine:
         """``_top`` for the columns ``filters`` allow (``columns``, sorted), the same answer
         without passes over the whole catalogue per step, nor exact scores of all of them.
         ``upper``, ``lower``: bounds of each column's score (the lower one may fail for the
-        user's favourites, which are never shown); ``exact(positions)``: the scores of
+        user's favourites, which are never shown; both are written to); ``exact(positions)``: the scores of
         ``columns[positions]``; ``distinct``: no two columns share a franchise.
 
         The choice walks the columns whose upper bounds reach the k-th best lower bound (the
@@ -453,14 +453,18 @@ class Engine:
         if filters.novelty:
             lean = np.float32(filters.novelty) * self.prior[columns]
             upper, lower = upper - lean, lower - lean
-        passing = np.isfinite(upper)
-        if columns.size and not passing.any():
-            raise self._broken()
+        finite = np.isfinite(upper)
+        if not finite.all():  # an overflowed bound: no recommendation
+            if columns.size and not finite.any():
+                raise self._broken()
+            upper[~finite] = lower[~finite] = -np.inf
         if known:
             seen = np.asarray(known) - 1
             # Nothing the user already knows, nor (hiding sequels) more of its franchises.
             hidden = self._members(np.unique(self.franchise_index[seen])) if filters.hide_sequels else seen
-            passing[self._positions(columns, hidden)] = False
+            at = self._positions(columns, hidden)
+            upper[at] = lower[at] = -np.inf
+        passing = upper > -np.inf
         count = int(np.count_nonzero(passing))
         k = min(k, count)
         if k <= 0:
@@ -476,8 +480,6 @@ class Engine:
             if rated < k:
                 return None
             quota = math.ceil(filters.new_share * k - 1e-9)
-        upper = np.where(passing, upper, np.float32(-np.inf))
-        lower = np.where(passing, lower, np.float32(-np.inf))
         scored = np.full(columns.size, np.nan)  # exact (leaned) scores, as they are needed
         # Rated and new columns are shortlisted apart (new ones score high, and but a few of them count).
         spans = [(0, split, k), (split, columns.size, quota)]
@@ -540,11 +542,11 @@ class Engine:
         if not franchises and need <= 8:  # a few maxima cost less than a partition of the span
             taken = []
             for _ in range(need):
-                best = int(np.argmax(span))
-                taken.append((best, span[best]))
-                span[best] = -np.inf
-            for best, value in taken:
-                span[best] = value
+                place = int(np.argmax(span))
+                taken.append((place, span[place]))
+                span[place] = -np.inf
+            for place, value in taken:
+                span[place] = value
             return float(taken[-1][1])
         if not franchises:
             return float(np.partition(span, span.size - need)[span.size - need])

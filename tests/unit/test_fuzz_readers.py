@@ -348,7 +348,7 @@ def test_favourites_load_reads_or_moves_a_damaged_file_aside(data):
 class _Echo:
     """Stands in for the engine: answers every well-formed request with nothing."""
 
-    def recommend_many(self, requests, k):
+    def recommend_many(self, requests, k, reasons=True):
         return [Result([], []) for _ in requests]
 
 
