@@ -205,9 +205,11 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
     own item counts here: this is for bounds (``NumpyScorer.bounds``). The products as in
     ``vote_logsumexp``, without the exps."""
     count = columns.size
-    out = np.full((voters.rows, parts, count), -np.inf, dtype=np.float32)
+    out = np.empty((voters.rows, parts, count), dtype=np.float32)
     first = np.searchsorted(voters.row, np.arange(voters.rows + 1))
     lengths = np.diff(first)
+    for r in np.flatnonzero(lengths < parts).tolist():  # the sets without a voter
+        out[r, lengths[r] :] = -np.inf
     sizes = lengths[:, None] // parts + (np.arange(parts)[None, :] < (lengths % parts)[:, None])
     groups = row_groups(first, group)
     scratch = np.empty((max((first[r1] - first[r0] for r0, r1 in groups), default=0), min(block, count)), dtype=np.float32)
@@ -225,8 +227,10 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
                 into = out[r, :, start:stop]
                 if whole:  # voter j of the first whole * parts into set j mod parts, at once
                     mine[: whole * parts].reshape(whole, parts, -1).max(axis=0, out=into)
-                if rest:
-                    np.maximum(into[:rest], mine[whole * parts :], out=into[:rest])
+                    if rest:
+                        np.maximum(into[:rest], mine[whole * parts :], out=into[:rest])
+                else:
+                    into[:rest] = mine
     return out, sizes
 
 
