@@ -527,8 +527,10 @@ class Engine:
         top = columns[shortlist[chosen]]
         more = np.zeros(top.size, dtype=np.int64)
         if opf and not distinct:  # how many more of each one's franchise pass the filters
-            for n, f in enumerate(self.franchise_index[top].tolist()):
-                more[n] = np.count_nonzero(passing[self._positions(columns, self._members(np.asarray([f])))]) - 1
+            kinds, which = np.unique(self.franchise_index[top], return_inverse=True)
+            at = self._positions(columns, self._members(kinds))
+            alive = self.franchise_index[columns[at[passing[at]]]]
+            more = np.bincount(np.searchsorted(kinds, alive), minlength=kinds.size)[which.reshape(-1)] - 1
         return self._shown(top, values[chosen], more, known, filters, some_new, shares)
 
     def _reach(self, columns: np.ndarray, lower: np.ndarray, start: int, stop: int, need: int, franchises: bool) -> float:
@@ -550,6 +552,17 @@ class Engine:
             return float(taken[-1][1])
         if not franchises:
             return float(np.partition(span, span.size - need)[span.size - need])
+        if need <= 8:  # the best, one per franchise, a maximum at a time
+            kinds: set[int] = set()
+            taken = []
+            while len(kinds) < need and len(taken) < m:
+                place = int(np.argmax(span))
+                taken.append((place, span[place]))
+                kinds.add(int(self.franchise_index[columns[start + place]]))
+                span[place] = -np.inf
+            for place, value in taken:
+                span[place] = value
+            return float(taken[-1][1]) if len(kinds) >= need else -np.inf
         best = np.argpartition(-span, m - 1)[:m]
         best = best[np.argsort(-span[best], kind="stable")]
         best = best[np.sort(np.unique(self.franchise_index[columns[start + best]], return_index=True)[1])]
