@@ -116,7 +116,7 @@ Threads = Annotated[
     typer.Option(
         "--threads", min=1, max=256,
         help="Threads of the scoring arithmetic (numpy's BLAS; torch's for a model numpy cannot run). 1 by default: with one core of two busy, one thread answered at p99 "
-        "49-59 ms where two took 182-199 ms; on an idle machine a --batch ran about 1.25x faster with 2 "
+        "10 ms where two took 136-152 ms, and a --batch ran 2.5x faster; on an idle machine two were no faster "
         "(benchmarks/RESULTS.md section 3).",
     ),
 ]
