@@ -290,3 +290,16 @@ def test_scores_that_overflow_never_come_back(engine, monkeypatch):
                 patch.setattr(engine.scorer, "bounds", bounds)
             with pytest.raises(UserError, match="scores are all NaN or infinite; it is broken"):
                 engine.recommend([DEATH_NOTE], k=5)
+
+
+def test_the_torch_scorer_answers_as_numpy_does(catalogue_model, catalog):
+    # The GPU path's engine logic, on the CPU: the torch scorer's bounds are its exact scores.
+    ours, theirs = Engine(catalogue_model, catalog), Engine(catalogue_model, catalog)
+    theirs._load_torch("cpu", 1)
+    assert type(theirs.scorer).__name__ == "SetScorer" and theirs.scorer.exact_bounds
+    rng = np.random.default_rng(3)
+    filters = [Filters(), Filters(hide_sequels=True), Filters(novelty=0.5, new_share=0.5), Filters(one_per_franchise=False)]
+    requests = [(rng.choice(ours.item_ids, size=int(rng.integers(1, 15)), replace=False).tolist(), filters[n % 4]) for n in range(24)]
+    for mine, reference in zip(ours.recommend_many(requests, 15), theirs.recommend_many(requests, 15)):
+        assert [r.mal_id for r in mine.items] == [r.mal_id for r in reference.items]
+        np.testing.assert_allclose([r.score for r in mine.items], [r.score for r in reference.items], atol=2e-3)
