@@ -240,7 +240,8 @@ def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: n
     ``group`` voters (whole rows) at a time, while they are in cache. Without the max-shift
     where a row's votes for a column are all within ``EXP_SAFE`` (in practice every one: the
     shipped model's lie within -21..39); with it elsewhere. Each (row, column) is decided by
-    its own votes, so a score never depends on which other columns or rows come with it.
+    its own votes, whichever other columns come with it (a product's last bit may still
+    depend on its place in the matrix product: ``NumpyScorer.scores`` sees to ties).
     ``largest`` (the output table's largest norm) is kept for the torch path's signature."""
     count = columns.size
     out = np.empty((voters.rows, count), dtype=np.float32)
@@ -408,19 +409,49 @@ class NumpyScorer:
         users = np.asarray(users, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
         voters, owner = self._voters(encoded, users)
-        per_row = vote_logsumexp(voters, self.weights, self.model.config.mask_id, columns, self.largest)
+        # Once per distinct vector: a product's last bit can depend on where its column falls
+        # in the matrix product, and anime with the same vector must tie (and then go by
+        # column). Each vector is scored at a column no voter owns; a favourite's own column,
+        # which leaves its own vote out, is scored apart and taken for its own rows only.
+        mask_id = self.model.config.mask_id
+        marked = np.zeros(self.weights.shape[0], dtype=bool)
+        marked[voters.own[voters.own != mask_id] - 1] = True
+        own = marked[columns]
+        keys = self._alike()[columns]
+        if own.any():
+            alone = own & ~np.isin(keys, keys[~own])  # no column of the same vector that no voter owns
+            keys[alone] = -1 - columns[alone]
+        else:  # the usual case: a short list holds no favourite
+            alone = own
+        free = np.flatnonzero(~own | alone)
+        vectors, first = np.unique(keys[free], return_index=True)
+        order = np.argsort(first)
+        rank = np.empty(first.size, dtype=np.int64)
+        rank[order] = np.arange(first.size)
+        picked = free[first[order]]  # sorted: columns' positions, one per vector
+        per_row = vote_logsumexp(voters, self.weights, mask_id, columns[picked], self.largest)[:, rank[np.searchsorted(vectors, keys)]]
+        mine = np.flatnonzero(own & ~alone)
+        if mine.size:  # a favourite's own column, for the rows it votes in
+            apart = vote_logsumexp(voters, self.weights, mask_id, columns[mine], self.largest)
+            voting = np.flatnonzero(np.isin(voters.own - 1, columns[mine]) & (voters.own != mask_id))
+            at = np.searchsorted(columns[mine], voters.own[voting] - 1)
+            per_row[voters.row[voting], mine[at]] = apart[voters.row[voting], at]
         return self._per_user(per_row, columns, owner, users.size)
+
+    def _alike(self) -> np.ndarray:
+        """Each output column's first column with the same vector and the same bias."""
+        if self._first_alike is None:
+            table = np.ascontiguousarray(np.concatenate([self.weights, self.bias[:, None]], axis=1))
+            rows = table.view(np.dtype((np.void, table.shape[1] * table.itemsize))).ravel()
+            _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+            self._first_alike = first[inverse.reshape(-1)]
+        return self._first_alike
 
     def _distinct(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``columns`` as the distinct output vectors among them (sorted columns, one per
         vector and bias) and where each column's vector is in that list. Anime without ratings
         whose metadata match have one: 15,152 of them have 8,482 in the shipped model."""
-        if self._first_alike is None:  # alike: the same vector and the same bias
-            table = np.ascontiguousarray(np.concatenate([self.weights, self.bias[:, None]], axis=1))
-            rows = table.view(np.dtype((np.void, table.shape[1] * table.itemsize))).ravel()
-            _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-            self._first_alike = first[inverse.reshape(-1)]
-        alike = self._first_alike[columns]
+        alike = self._alike()[columns]
         used = np.zeros(self.weights.shape[0], dtype=bool)
         used[alike] = True
         return np.flatnonzero(used), (np.cumsum(used) - 1)[alike]
