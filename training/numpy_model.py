@@ -361,7 +361,7 @@ class NumpyScorer:
     exact_bounds = False
     """``bounds`` are bounds, not the scores themselves."""
     bound_parts = 4
-    """Runs of voters whose largest votes ``bounds`` keeps apart: more is tighter and dearer
+    """Sets of voters whose largest votes ``bounds`` keeps apart: more is tighter and dearer
     (on the shipped model 4 leaves about 370 columns to score exactly, 1 about 900)."""
 
     def encode(self, rows: list[list[int]]) -> Encoded:
@@ -458,8 +458,8 @@ class NumpyScorer:
 
     def bounds(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Upper and lower bounds (len(users), len(columns)) of ``scores(encoded, users, columns)``,
-        at about a third of its cost. A row's voters are split in ``bound_parts`` runs; with
-        M_g the largest vote of run g (n_g voters), the log-sum-exp of all the votes lies
+        at about a third of its cost. A row's voters are split in ``bound_parts`` sets (voter
+        j in set j mod parts); with M_g the largest vote of set g (n_g voters), the log-sum-exp of all the votes lies
         between log sum_g exp(M_g) and log sum_g n_g exp(M_g). So the votes are reduced to
         a few maxima before any exp (which would cost a third of ``scores``), and once per
         distinct output vector. The lower bound holds for every column but a user's own
@@ -482,7 +482,7 @@ class NumpyScorer:
         lengths = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
         rounding = np.zeros(voters.rows, dtype=np.float32)
         np.maximum.at(rounding, voters.row, lengths * np.float32(1e-5 * self.largest))
-        reach = float(np.abs(top).max(initial=0))  # the largest |vote|, for the margin
+        largest_vote = float(np.abs(top).max(initial=0))  # for the margin
         lower_rows = np.log(low) + top - rounding[:, None]
         upper_rows = np.log(high) + top + rounding[:, None]
         lower_rows[empty] = -np.inf
@@ -491,7 +491,7 @@ class NumpyScorer:
         upper = self._per_user(upper_rows, distinct, owner, users.size)
         temperature = float(self.model.config.vote_temperature)
         spread = float(np.log(max(int(sizes.max(initial=1)), 1)))
-        margin = np.float32(1e-4 * (1 + temperature * (reach + spread) + float(np.abs(self.bias[distinct]).max(initial=0))))
+        margin = np.float32(1e-4 * (1 + temperature * (largest_vote + spread) + float(np.abs(self.bias[distinct]).max(initial=0))))
         lower -= margin
         upper += margin
         return upper[:, where], lower[:, where]
