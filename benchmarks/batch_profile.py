@@ -1,6 +1,6 @@
 """Where a batch answer's time goes: the engine's steps timed per user (wall clock, one thread).
 
-    python benchmarks/batch_profile.py [--users 2000] [--filters hidden-sequels|default] [--reasons]
+    python benchmarks/batch_profile.py [--users 2000] [--filters hidden-sequels|default] [--reasons] [--busy]
 
 Each step (encode, bounds, exact scores, ...) is wrapped with a timer for one run of
 ``recommend_many`` over the inference benchmark's workload; nested steps count inside their
@@ -17,7 +17,7 @@ import os
 import time
 
 import numpy as np
-from _common import cpu_model, hardware
+from _common import BusyCore, cpu_model, hardware
 
 from animerec_tui import engine as E
 from animerec_tui.catalog import load_catalog
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--filters", choices=["hidden-sequels", "default"], default="hidden-sequels")
     parser.add_argument("--reasons", action="store_true", help="Compute the reasons too (recommend --batch does not).")
+    parser.add_argument("--busy", action="store_true", help="Keep one core busy with a competing process meanwhile.")
     args = parser.parse_args()
     engine = E.Engine(E.default_model_dir(), load_catalog(), threads=1)
     spent: collections.Counter[str] = collections.Counter()
@@ -57,11 +58,14 @@ def main() -> None:
     batch = [(rng.choice(engine.item_ids, size=int(s), replace=False).tolist(), filters) for s in sizes]
     engine.recommend_many(batch[:100], 20, reasons=args.reasons)
     spent.clear()
-    started = time.perf_counter()
-    engine.recommend_many(batch, 20, reasons=args.reasons)
-    total = time.perf_counter() - started
+    with BusyCore(args.busy):
+        started = time.perf_counter()
+        engine.recommend_many(batch, 20, reasons=args.reasons)
+        total = time.perf_counter() - started
+        load = os.getloadavg()[0]
     columns = np.flatnonzero(engine.allowed(filters))
-    print(f"\n### Batch steps — {cpu_model()}, {hardware()}, 1 thread, load {os.getloadavg()[0]:.2f}; filters: {args.filters} "
+    busy = "one core kept busy by a competing process" if args.busy else "no competing process"
+    print(f"\n### Batch steps — {cpu_model()}, {hardware()}, 1 thread, {busy}, load {load:.2f}; filters: {args.filters} "
           f"({columns.size:,} columns, {engine.scorer._distinct(columns)[0].size:,} distinct); reasons {'on' if args.reasons else 'off'}\n")
     print(f"{args.users:,} users: {args.users / total:,.0f} users/s, {total / args.users * 1e3:.3f} ms a user\n")
     print("| step | ms a user |")
