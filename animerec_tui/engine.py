@@ -472,9 +472,10 @@ class Engine:
         opf = filters.one_per_franchise
         some_new = filters.new_share < 1 and self.num_rated < self.item_ids.size
         split = int(np.searchsorted(columns, self.num_rated)) if some_new else columns.size
+        in_rated = int(np.count_nonzero(passing[:split])) if some_new else count
         quota = k
         if some_new:
-            rated = int(np.count_nonzero(passing[:split]))
+            rated = in_rated
             if opf and not distinct and rated < k * self._largest_franchise:  # else there are k franchises for sure
                 rated = int(np.unique(self.franchise_index[columns[:split][passing[:split]]]).size)
             if rated < k:
@@ -483,7 +484,7 @@ class Engine:
         scored = np.full(columns.size, np.nan)  # exact (leaned) scores, as they are needed
         # Rated and new columns are shortlisted apart (new ones score high, and but a few of them count).
         spans = [(0, split, k), (split, columns.size, quota)]
-        reach = [self._reach(columns, lower, start, stop, need, opf and not distinct) for start, stop, need in spans]
+        reach = [self._reach(columns, lower, start, stop, need, opf and not distinct, available) for (start, stop, need), available in zip(spans, (in_rated, count - in_rated))]
         want = [max(4 * k, self.shortlist[0]), max(4 * quota, self.shortlist[1])]
         while True:
             lists, bounds = [], []
@@ -533,12 +534,13 @@ class Engine:
             more = np.bincount(np.searchsorted(kinds, alive), minlength=kinds.size)[which.reshape(-1)] - 1
         return self._shown(top, values[chosen], more, known, filters, some_new, shares)
 
-    def _reach(self, columns: np.ndarray, lower: np.ndarray, start: int, stop: int, need: int, franchises: bool) -> float:
-        """The ``need``-th best lower bound of ``columns[start:stop]`` (of distinct franchises
-        with ``franchises``): the ``need`` best scores there are at least that. -inf when there
-        are too few, or the first few columns share too many franchises to tell."""
+    def _reach(self, columns: np.ndarray, lower: np.ndarray, start: int, stop: int, need: int, franchises: bool, available: int) -> float:
+        """The ``need``-th best lower bound of ``columns[start:stop]`` (``available`` of them
+        may be shown; of distinct franchises with ``franchises``): the ``need`` best scores
+        there are at least that. -inf when there are too few, or the first few columns share
+        too many franchises to tell."""
         span = lower[start:stop]
-        m = min(int(np.count_nonzero(span > -np.inf)), 8 * need if franchises else need)
+        m = min(available, 8 * need if franchises else need)
         if need <= 0 or m < need:
             return -np.inf
         if not franchises and need <= 8:  # a few maxima cost less than a partition of the span

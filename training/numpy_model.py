@@ -480,20 +480,23 @@ class NumpyScorer:
         # Float32 products (|error| <= 64 * 2^-24 * |x| |w| each), exps and logs round: both
         # bounds leave room for that, and for the exact path's own rounding.
         lengths = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
-        rounding = np.zeros(voters.rows, dtype=np.float32)
-        np.maximum.at(rounding, voters.row, lengths * np.float32(1e-5 * self.largest))
-        largest_vote = float(np.abs(top).max(initial=0))  # for the margin
-        lower_rows = np.log(low) + top - rounding[:, None]
-        upper_rows = np.log(high) + top + rounding[:, None]
-        lower_rows[empty] = -np.inf
-        upper_rows[empty] = -np.inf
+        rounding = np.zeros(users.size, dtype=np.float32)  # each user's largest, over its rows
+        np.maximum.at(rounding, owner[voters.row], lengths * np.float32(1e-5 * self.largest))
+        largest_vote = float(np.abs(top).max(initial=0))
+        lower_rows = np.log(low, out=low)
+        lower_rows += top
+        upper_rows = np.log(high, out=high)
+        upper_rows += top
+        if empty.any():
+            lower_rows[empty] = upper_rows[empty] = -np.inf
         lower = self._per_user(lower_rows, distinct, owner, users.size)
         upper = self._per_user(upper_rows, distinct, owner, users.size)
         temperature = float(self.model.config.vote_temperature)
         spread = float(np.log(max(int(sizes.max(initial=1)), 1)))
         margin = np.float32(1e-4 * (1 + temperature * (largest_vote + spread) + float(np.abs(self.bias[distinct]).max(initial=0))))
-        lower -= margin
-        upper += margin
+        slack = (np.float32(temperature) * rounding + margin)[:, None]
+        lower -= slack
+        upper += slack
         return upper[:, where], lower[:, where]
 
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
