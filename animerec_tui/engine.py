@@ -43,6 +43,24 @@ class RequestScorer(Protocol):
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray: ...
 
 
+class FranchiseRuns:
+    """Allowed columns grouped by franchise, per span of them (each grouping made when first asked)."""
+
+    def __init__(self, kinds: np.ndarray) -> None:
+        self.kinds = kinds
+        """Each allowed column's franchise index."""
+        self._spans: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def of(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns ``start:stop`` (as positions from ``start``) by franchise, and where each franchise's run begins."""
+        if (start, stop) not in self._spans:
+            kinds = self.kinds[start:stop]
+            order = np.argsort(kinds, kind="stable")
+            ordered = kinds[order]
+            self._spans[start, stop] = (order, np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])))
+        return self._spans[start, stop]
+
+
 def _no_reasons(columns: np.ndarray) -> np.ndarray:
     """A ``shares`` for requests answered without reasons: never called (``_reasons`` checks for it)."""
     raise AssertionError("reasons were not asked for")
@@ -352,12 +370,13 @@ class Engine:
             # Bounds of every allowed column's score; the exact scores of the few that can
             # make the list (``_shortlisted``): the bounds skip the exps of every vote.
             upper, lower = self.scorer.bounds(encoded, np.asarray(members), columns)
-            distinct = bool(np.bincount(self.franchise_index[columns], minlength=1).max(initial=0) <= 1)
+            kinds = self.franchise_index[columns]
+            runs = None if np.bincount(kinds, minlength=1).max(initial=0) <= 1 else FranchiseRuns(kinds)
             for n, row in enumerate(members):
                 i = batch[row]
                 shares = partial(self.scorer.shares, encoded, row, np.asarray(parsed[i][0])) if reasons else _no_reasons
                 exact = partial(self._exact, encoded, row, columns, upper[n])
-                top = self._shortlisted(columns, upper[n], lower[n], exact, parsed[i][0], k, requests[i][1], shares, distinct)
+                top = self._shortlisted(columns, upper[n], lower[n], exact, parsed[i][0], k, requests[i][1], shares, runs)
                 if top is None:  # too few rated anime pass for the quick walk's new-anime rule
                     full = np.full(allowed.size, -np.inf)
                     full[columns] = exact(np.arange(columns.size))
@@ -438,12 +457,12 @@ class Engine:
         at = at[inside]
         return at[columns[at] == wanted[inside]]
 
-    def _shortlisted(self, columns: np.ndarray, upper: np.ndarray, lower: np.ndarray, exact: Callable[[np.ndarray], np.ndarray], known: list[int], k: int, filters: Filters, shares=None, distinct: bool = False) -> list[Recommendation] | None:
+    def _shortlisted(self, columns: np.ndarray, upper: np.ndarray, lower: np.ndarray, exact: Callable[[np.ndarray], np.ndarray], known: list[int], k: int, filters: Filters, shares=None, runs: FranchiseRuns | None = None) -> list[Recommendation] | None:
         """``_top`` for the columns ``filters`` allow (``columns``, sorted), the same answer
         without passes over the whole catalogue per step, nor exact scores of all of them.
         ``upper``, ``lower``: bounds of each column's score (the lower one may fail for the
         user's favourites, which are never shown; both are written to); ``exact(positions)``: the scores of
-        ``columns[positions]``; ``distinct``: no two columns share a franchise.
+        ``columns[positions]``; ``runs``: the columns by franchise, None when no two share one.
 
         The choice walks the columns whose upper bounds reach the k-th best lower bound (the
         k best scores are at least that), in order of their exact scores, and is final once
@@ -476,7 +495,7 @@ class Engine:
         quota = k
         if some_new:
             rated = in_rated
-            if opf and not distinct and rated < k * self._largest_franchise:  # else there are k franchises for sure
+            if opf and runs is not None and rated < k * self._largest_franchise:  # else there are k franchises for sure
                 rated = int(np.unique(self.franchise_index[columns[:split][passing[:split]]]).size)
             if rated < k:
                 return None
@@ -484,7 +503,7 @@ class Engine:
         scored = np.full(columns.size, np.nan)  # exact (leaned) scores, as they are needed
         # Rated and new columns are shortlisted apart (new ones score high, and but a few of them count).
         spans = [(0, split, k), (split, columns.size, quota)]
-        reach = [self._reach(columns, lower, start, stop, need, opf and not distinct, available) for (start, stop, need), available in zip(spans, (in_rated, count - in_rated))]
+        reach = [self._reach(columns, lower, start, stop, need, runs if opf else None, available) for (start, stop, need), available in zip(spans, (in_rated, count - in_rated))]
         want = [max(4 * k, self.shortlist[0]), max(4 * quota, self.shortlist[1])]
         while True:
             lists, bounds = [], []
@@ -512,7 +531,7 @@ class Engine:
             shortlist = shortlist[np.lexsort((shortlist, -scored[shortlist]))]  # best first; ties by column
             if some_new:  # the walk takes the first ``quota`` new ones (one per franchise) and skips every later one
                 new = np.flatnonzero(shortlist >= split)
-                kinds = self.franchise_index[columns[shortlist[new]]] if opf and not distinct else new
+                kinds = self.franchise_index[columns[shortlist[new]]] if opf and runs is not None else new
                 firsts = np.sort(np.unique(kinds, return_index=True)[1])
                 if firsts.size > quota:
                     shortlist = np.delete(shortlist, new[firsts[quota]:])
@@ -527,48 +546,37 @@ class Engine:
             raise self._broken()
         top = columns[shortlist[chosen]]
         more = np.zeros(top.size, dtype=np.int64)
-        if opf and not distinct:  # how many more of each one's franchise pass the filters
+        if opf and runs is not None:  # how many more of each one's franchise pass the filters
             kinds, which = np.unique(self.franchise_index[top], return_inverse=True)
             at = self._positions(columns, self._members(kinds))
             alive = self.franchise_index[columns[at[passing[at]]]]
             more = np.bincount(np.searchsorted(kinds, alive), minlength=kinds.size)[which.reshape(-1)] - 1
         return self._shown(top, values[chosen], more, known, filters, some_new, shares)
 
-    def _reach(self, columns: np.ndarray, lower: np.ndarray, start: int, stop: int, need: int, franchises: bool, available: int) -> float:
+    def _reach(self, columns: np.ndarray, lower: np.ndarray, start: int, stop: int, need: int, runs: FranchiseRuns | None, available: int) -> float:
         """The ``need``-th best lower bound of ``columns[start:stop]`` (``available`` of them
-        may be shown; of distinct franchises with ``franchises``): the ``need`` best scores
-        there are at least that. -inf when there are too few, or the first few columns share
-        too many franchises to tell."""
+        may be shown; one per franchise with ``runs``): the ``need`` best scores there are at
+        least that. -inf when there are too few."""
         span = lower[start:stop]
-        m = min(available, 8 * need if franchises else need)
-        if need <= 0 or m < need:
+        if need <= 0 or available < need:
             return -np.inf
-        if not franchises and need <= 8:  # a few maxima cost less than a partition of the span
-            taken = []
-            for _ in range(need):
-                place = int(np.argmax(span))
-                taken.append((place, span[place]))
-                span[place] = -np.inf
-            for place, value in taken:
-                span[place] = value
-            return float(taken[-1][1])
-        if not franchises:
-            return float(np.partition(span, span.size - need)[span.size - need])
-        if need <= 8:  # the best, one per franchise, a maximum at a time
+        if need <= 8:  # a few maxima (one per franchise with runs) cost less than a partition of the span
             kinds: set[int] = set()
-            taken = []
-            while len(kinds) < need and len(taken) < m:
+            taken: list[tuple[int, float]] = []
+            while len(kinds) < need and len(taken) < min(available, 8 * need):  # else -inf: the walk widens
                 place = int(np.argmax(span))
                 taken.append((place, span[place]))
-                kinds.add(int(self.franchise_index[columns[start + place]]))
+                kinds.add(int(self.franchise_index[columns[start + place]]) if runs is not None else place)
                 span[place] = -np.inf
             for place, value in taken:
                 span[place] = value
             return float(taken[-1][1]) if len(kinds) >= need else -np.inf
-        best = np.argpartition(-span, m - 1)[:m]
-        best = best[np.argsort(-span[best], kind="stable")]
-        best = best[np.sort(np.unique(self.franchise_index[columns[start + best]], return_index=True)[1])]
-        return float(span[best[need - 1]]) if best.size >= need else -np.inf
+        if runs is not None:  # each franchise's best lower bound first
+            order, starts = runs.of(start, stop)
+            span = np.maximum.reduceat(span[order], starts)
+            if np.count_nonzero(span > -np.inf) < need:
+                return -np.inf
+        return float(np.partition(span, span.size - need)[span.size - need])
 
     def _walk(self, order: np.ndarray, values: np.ndarray, bound: float, new_bound: float, k: int, quota: int, opf: bool, some_new: bool) -> np.ndarray | int:
         """Positions in ``order`` (columns best first, scored ``values``) of the first ``k``
