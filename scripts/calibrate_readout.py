@@ -80,7 +80,7 @@ def grid_metrics(folder: Path, data_dir: Path, temperatures: list[float], weight
         voters = encoded.voters
         chunks = np.bincount(encoded.owner, minlength=batch.size)[:, None].astype(np.float32)
         for t in temperatures:
-            per_row = vote_logsumexp(Voters(voters.vectors / np.float32(t), voters.row, voters.own, voters.rows), scorer.weights, model.config.mask_id, columns, scorer.largest) * t
+            per_row = vote_logsumexp(Voters(voters.vectors / np.float32(t), voters.row, voters.own, voters.rows), scorer.weights, model.config.mask_id, columns) * t
             total = np.zeros((batch.size, n), dtype=np.float32)
             np.add.at(total, encoded.owner, per_row)
             total /= chunks

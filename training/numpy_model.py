@@ -234,15 +234,14 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
     return out, sizes
 
 
-def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, largest: float, block: int = 1024, group: int = 512) -> np.ndarray:
+def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, block: int = 1024, group: int = 512) -> np.ndarray:
     """Each row's log-sum-exp of its voters' votes for ``columns`` (sorted output columns):
     (rows, len(columns)); a voter never votes for its own item. ``block`` columns by about
     ``group`` voters (whole rows) at a time, while they are in cache. Without the max-shift
     where a row's votes for a column are all within ``EXP_SAFE`` (in practice every one: the
     shipped model's lie within -21..39); with it elsewhere. Each (row, column) is decided by
     its own votes, whichever other columns come with it (a product's last bit may still
-    depend on its place in the matrix product: ``NumpyScorer.scores`` sees to ties).
-    ``largest`` (the output table's largest norm) is kept for the torch path's signature."""
+    depend on its place in the matrix product: ``NumpyScorer.scores`` sees to ties)."""
     count = columns.size
     out = np.empty((voters.rows, count), dtype=np.float32)
     items = voters.own - 1
@@ -352,8 +351,8 @@ class NumpyScorer:
         self.model = model
         self.weights, bias = model.output_table() if table is None else table
         self.bias = bias * np.float32(model.config.bias_weight)
-        self.norms = np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights))
-        self.largest = float(self.norms.max()) if len(self.weights) else 0.0
+        self.largest = float(np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights)).max()) if len(self.weights) else 0.0
+        """The output table's largest norm (for the bounds' rounding room)."""
         self.bunch = 16
         """Token rows per transformer pass in ``encode`` (16: its arrays stay in cache; 64 took 12% longer)."""
         self._first_alike: np.ndarray | None = None
@@ -429,10 +428,10 @@ class NumpyScorer:
         rank = np.empty(first.size, dtype=np.int64)
         rank[order] = np.arange(first.size)
         picked = free[first[order]]  # sorted: columns' positions, one per vector
-        per_row = vote_logsumexp(voters, self.weights, mask_id, columns[picked], self.largest)[:, rank[np.searchsorted(vectors, keys)]]
+        per_row = vote_logsumexp(voters, self.weights, mask_id, columns[picked])[:, rank[np.searchsorted(vectors, keys)]]
         mine = np.flatnonzero(own & ~alone)
         if mine.size:  # a favourite's own column, for the rows it votes in
-            apart = vote_logsumexp(voters, self.weights, mask_id, columns[mine], self.largest)
+            apart = vote_logsumexp(voters, self.weights, mask_id, columns[mine])
             voting = np.flatnonzero(np.isin(voters.own - 1, columns[mine]) & (voters.own != mask_id))
             at = np.searchsorted(columns[mine], voters.own[voting] - 1)
             per_row[voters.row[voting], mine[at]] = apart[voters.row[voting], at]
