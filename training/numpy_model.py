@@ -361,7 +361,7 @@ class NumpyScorer:
     """``bounds`` are bounds, not the scores themselves."""
     bound_parts = 4
     """Sets of voters whose largest votes ``bounds`` keeps apart: more is tighter and dearer
-    (on the shipped model 4 leaves about 370 columns to score exactly, 1 about 900)."""
+    (on the shipped model 4 leave about 390 columns to score exactly, 1 about 900)."""
 
     def encode(self, rows: list[list[int]]) -> Encoded:
         """Encode requests (favourites as dense ids, each list non-empty), their token rows in
