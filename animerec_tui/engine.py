@@ -86,19 +86,42 @@ def spread_order(is_new: np.ndarray, share: float) -> np.ndarray:
     """An order of a best-first list, ``is_new`` marking its anime without ratings, in which
     every first n places hold at most ``ceil(share * n)`` of them (1 of the first 5, 2 of the
     first 10 at 0.2), each taking the first place the rule allows; once the rated ones run
-    out, the rest follow."""
-    rated, new = np.flatnonzero(~is_new), np.flatnonzero(is_new)
-    order: list[int] = []
-    r = n = 0
-    for place in range(1, is_new.size + 1):
-        allowed = n < new.size and n + 1 <= math.ceil(share * place - 1e-9)
-        if r < rated.size and not (allowed and new[n] < rated[r]):
-            order.append(int(rated[r]))
-            r += 1
-        else:
-            order.append(int(new[n]))
-            n += 1
-    return np.asarray(order, dtype=np.int64)
+    out, the rest follow.
+
+    New one n (from 0, at ``new[n]``) goes to the first place after new one n - 1's that is
+    past its own (every rated one before it comes first) and that the rule allows, or,
+    sooner, where the rated ones run out: a running maximum, without a loop."""
+    size = is_new.size
+    new = np.flatnonzero(is_new)
+    if not new.size:
+        return np.arange(size)
+    n = np.arange(new.size)
+    may_hold = np.ceil(share * np.arange(1, size + 1) - 1e-9)  # new ones the first p places may hold
+    allowed = np.searchsorted(may_hold, n + 1) + 1  # the first place the rule lets new one n take
+    wanted = np.maximum(new + 1, np.minimum(allowed, size - new.size + n + 1))
+    place = np.maximum.accumulate(wanted - n) + n - 1
+    order = np.empty(size, dtype=np.int64)
+    order[place] = new
+    rest = np.ones(size, dtype=bool)
+    rest[place] = False
+    order[rest] = np.flatnonzero(~is_new)
+    return order
+
+
+def nth_largest(values: np.ndarray, n: int) -> float:
+    """The ``n``-th largest of ``values`` (1 <= n <= values.size), by way of group maxima: the
+    values go in g groups (value i in group i mod g, which is a max down the columns of a
+    (rows, g) view), and the n best group maxima are n values at least as large as their
+    least, t. The answer is among the values >= t, usually a few dozen: on 9,700 values
+    14 us against np.partition's 55 (AMD EPYC)."""
+    g = max(64, 4 * n)
+    rows = values.size // g
+    if rows >= 4:
+        maxima = values[: rows * g].reshape(rows, g).max(axis=0)
+        above = values[values >= np.partition(maxima, g - n)[g - n]]  # the last partial row's too
+        if above.size >= n:  # else a NaN got in the way: the whole partition sorts it
+            return float(np.partition(above, above.size - n)[above.size - n])
+    return float(np.partition(values, values.size - n)[values.size - n])
 
 
 @dataclass(frozen=True)
@@ -251,6 +274,7 @@ class Engine:
 
     def _attributes(self) -> None:
         entries = self._entries = [self.by_id[i] for i in self.item_ids.tolist()]
+        self._fields: dict[int, tuple] = {}
         self.type_of = np.asarray([e.get("type") or "" for e in entries])
         self.sequel = np.asarray([bool(e.get("is_sequel")) for e in entries])
         self.adult = np.asarray([bool(e.get("is_adult")) for e in entries])
@@ -266,6 +290,9 @@ class Engine:
         self._franchise_start = np.searchsorted(self.franchise_index[self._by_franchise], np.arange(self.franchise_count + 1))
         """Columns by franchise: franchise f's columns are ``_by_franchise[_franchise_start[f]:_franchise_start[f + 1]]``."""
         self._largest_franchise = int(np.diff(self._franchise_start).max(initial=1))
+        self._franchise_head = np.full(self.franchise_count, -1, dtype=np.int64)
+        self._franchise_head[self.franchise_index[self.first_of_franchise]] = np.flatnonzero(self.first_of_franchise)
+        """Each franchise's first entry (the column whose MAL id names the franchise), -1 where the model lacks it."""
         self.genre_names = sorted({g for e in entries for g in e.get("genres", [])})
         index = {g: i for i, g in enumerate(self.genre_names)}
         self.genre_matrix = np.zeros((len(entries), len(self.genre_names)), dtype=bool)
@@ -480,7 +507,8 @@ class Engine:
         if known:
             seen = np.asarray(known) - 1
             # Nothing the user already knows, nor (hiding sequels) more of its franchises.
-            hidden = self._members(np.unique(self.franchise_index[seen])) if filters.hide_sequels else seen
+            # Hiding sequels lets only a franchise's first entry through: its head is all there is to hide.
+            hidden = self._franchise_head[self.franchise_index[seen]] if filters.hide_sequels else seen
             at = self._positions(columns, hidden)
             upper[at] = lower[at] = -np.inf
         passing = upper > -np.inf
@@ -510,12 +538,14 @@ class Engine:
             for n, (start, stop, _) in enumerate(spans):
                 span = upper[start:stop]
                 if reach[n] > -np.inf:  # every column whose bound reaches it, and the best bound left out
-                    taken = span >= reach[n]
-                    lists.append(start + np.flatnonzero(taken))
-                    bounds.append(float(np.max(span, where=~taken, initial=-np.inf)))
+                    taken = np.flatnonzero(span >= reach[n])
+                    lists.append(start + taken)
+                    rest = span.copy()  # a masked max (where=) takes 4x as long
+                    rest[taken] = -np.inf
+                    bounds.append(float(rest.max(initial=-np.inf)))
                 elif want[n] < np.count_nonzero(span > -np.inf):
                     part = start + np.argpartition(-span, want[n])
-                    lists.append(part[: want[n]])
+                    lists.append(np.sort(part[: want[n]]))
                     bounds.append(float(upper[part[want[n]]]))  # every column left out scores at most this
                 else:
                     lists.append(start + np.flatnonzero(span > -np.inf))
@@ -528,11 +558,13 @@ class Engine:
                     fresh -= filters.novelty * self.prior[columns[todo]]
                 scored[todo] = np.where(np.isfinite(fresh), fresh, -np.inf)  # an overflowed score is no recommendation
             shortlist = shortlist[scored[shortlist] > -np.inf]
-            shortlist = shortlist[np.lexsort((shortlist, -scored[shortlist]))]  # best first; ties by column
+            shortlist = shortlist[np.argsort(-scored[shortlist], kind="stable")]  # best first; ties by column (it was sorted by column)
             if some_new:  # the walk takes the first ``quota`` new ones (one per franchise) and skips every later one
                 new = np.flatnonzero(shortlist >= split)
-                kinds = self.franchise_index[columns[shortlist[new]]] if opf and runs is not None else new
-                firsts = np.sort(np.unique(kinds, return_index=True)[1])
+                if opf and runs is not None:
+                    firsts = np.sort(np.unique(self.franchise_index[columns[shortlist[new]]], return_index=True)[1])
+                else:
+                    firsts = np.arange(new.size)
                 if firsts.size > quota:
                     shortlist = np.delete(shortlist, new[firsts[quota]:])
             values = scored[shortlist]
@@ -560,23 +592,24 @@ class Engine:
         span = lower[start:stop]
         if need <= 0 or available < need:
             return -np.inf
-        if need <= 8:  # a few maxima (one per franchise with runs) cost less than a partition of the span
+        if runs is None:
+            return nth_largest(span, need)
+        if need <= 8:  # a few maxima (one per franchise) cost less than a partition of the span
             kinds: set[int] = set()
             taken: list[tuple[int, float]] = []
             while len(kinds) < need and len(taken) < min(available, 8 * need):  # else -inf: the walk widens
                 place = int(np.argmax(span))
                 taken.append((place, span[place]))
-                kinds.add(int(self.franchise_index[columns[start + place]]) if runs is not None else place)
+                kinds.add(int(self.franchise_index[columns[start + place]]))
                 span[place] = -np.inf
             for place, value in taken:
                 span[place] = value
             return float(taken[-1][1]) if len(kinds) >= need else -np.inf
-        if runs is not None:  # each franchise's best lower bound first
-            order, starts = runs.of(start, stop)
-            span = np.maximum.reduceat(span[order], starts)
-            if np.count_nonzero(span > -np.inf) < need:
-                return -np.inf
-        return float(np.partition(span, span.size - need)[span.size - need])
+        order, starts = runs.of(start, stop)  # each franchise's best lower bound
+        span = np.maximum.reduceat(span[order], starts)
+        if np.count_nonzero(span > -np.inf) < need:
+            return -np.inf
+        return nth_largest(span, need)
 
     def _walk(self, order: np.ndarray, values: np.ndarray, bound: float, new_bound: float, k: int, quota: int, opf: bool, some_new: bool) -> np.ndarray | int:
         """Positions in ``order`` (columns best first, scored ``values``) of the first ``k``
@@ -697,13 +730,14 @@ class Engine:
         return self.by_id[int(self.item_ids[dense - 1])]["title"]
 
     def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]], franchise_more: int = 0) -> Recommendation:
-        entry = self._entries[column]
-        return Recommendation(
-            mal_id=entry["mal_id"], title=entry["title"], title_english=entry.get("title_english"), type=entry.get("type"),
-            episodes=entry.get("episodes"), genres=list(entry.get("genres", [])), members=entry.get("members"),
-            score=round(score, 4), because=[title for title, _ in because], url=entry.get("url", ""), year=entry.get("year"), rated=column < self.num_rated,
-            because_share=[None if share is None else round(share, 4) for _, share in because], franchise_more=franchise_more, mal_score=entry.get("score"),
-        )
+        fields = self._fields.get(column)
+        if fields is None:  # its catalogue fields, once per anime shown
+            entry = self._entries[column]
+            fields = self._fields[column] = (entry["mal_id"], entry["title"], entry.get("title_english"), entry.get("type"), entry.get("episodes"),
+                                             tuple(entry.get("genres", [])), entry.get("members"), entry.get("url", ""), entry.get("year"), entry.get("score"))
+        mal_id, title, english, kind, episodes, genres, members, url, year, mal_score = fields
+        return Recommendation(mal_id, title, english, kind, episodes, list(genres), members, round(score, 4), [name for name, _ in because], url, year,
+                              column < self.num_rated, franchise_more, [None if share is None else round(share, 4) for _, share in because], mal_score)
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""

@@ -202,35 +202,47 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
     """The largest vote for each of ``columns`` among each of ``parts`` sets of each row's
     voters (voter j of a row in set j mod parts): (rows, parts, len(columns)), -inf for a set
     without voters, and how many voters each set has (rows, parts). A voter's vote for its
-    own item counts here: this is for bounds (``NumpyScorer.bounds``). The products as in
-    ``vote_logsumexp``, without the exps."""
+    own item counts here: this is for bounds (``NumpyScorer.bounds``).
+
+    Rows of about the same length go together, ``group`` voters at a time, each row padded to
+    the group's longest with copies of its own voters (place p copies voter p mod parts, of
+    the same set, so no set's maximum changes): a group's maxima are then one reduction per
+    ``block`` columns, not one per row."""
     count = columns.size
     out = np.empty((voters.rows, parts, count), dtype=np.float32)
     first = np.searchsorted(voters.row, np.arange(voters.rows + 1))
     lengths = np.diff(first)
-    for r in np.flatnonzero(lengths < parts).tolist():  # the sets without a voter
-        out[r, lengths[r] :] = -np.inf
     sizes = lengths[:, None] // parts + (np.arange(parts)[None, :] < (lengths % parts)[:, None])
-    groups = row_groups(first, group)
-    scratch = np.empty((max((first[r1] - first[r0] for r0, r1 in groups), default=0), min(block, count)), dtype=np.float32)
+    out[lengths == 0] = -np.inf
+    width = -(-lengths // parts) * parts
+    order = np.argsort(width, kind="stable")
+    order = order[width[order] > 0]
+    groups: list[tuple[np.ndarray, np.ndarray, int]] = []  # (rows, their padded voters, the width)
+    g0 = 0
+    while g0 < order.size:
+        g1 = g0 + 1
+        while g1 < order.size and (g1 + 1 - g0) * width[order[g1]] <= group:
+            g1 += 1
+        rows = order[g0:g1]
+        wide = int(width[rows[-1]])
+        places = np.arange(wide)[None, :]
+        have = lengths[rows][:, None]
+        copies = np.minimum(np.where(places < have, places, places % parts), have - 1)  # a row of fewer than parts: its empty sets are set below
+        groups.append((rows, voters.vectors[(first[rows][:, None] + copies).ravel()], wide))
+        g0 = g1
+    if not groups or not count:
+        return out, sizes
+    scratch = np.empty((max(g[1].shape[0] for g in groups), min(block, count)), dtype=np.float32)
+    best = np.empty((max(g[0].size for g in groups), parts, min(block, count)), dtype=np.float32)
     for start in range(0, count, block):
         stop = min(start + block, count)
         part = np.ascontiguousarray(weights[columns[start:stop]].T)
-        for r0, r1 in groups:
-            v0, v1 = first[r0], first[r1]
-            if v1 == v0:
-                continue
-            votes = np.matmul(voters.vectors[v0:v1], part, out=scratch[: v1 - v0, : stop - start])
-            for r in range(r0, r1):
-                mine = votes[first[r] - v0 : first[r + 1] - v0]
-                whole, rest = divmod(mine.shape[0], parts)
-                into = out[r, :, start:stop]
-                if whole:  # voter j of the first whole * parts into set j mod parts, at once
-                    mine[: whole * parts].reshape(whole, parts, -1).max(axis=0, out=into)
-                    if rest:
-                        np.maximum(into[:rest], mine[whole * parts :], out=into[:rest])
-                else:
-                    into[:rest] = mine
+        for rows, vectors, wide in groups:
+            votes = np.matmul(vectors, part, out=scratch[: vectors.shape[0], : stop - start])
+            into = best[: rows.size, :, : stop - start]
+            out[rows, :, start:stop] = votes.reshape(rows.size, wide // parts, parts, stop - start).max(axis=1, out=into)
+    for r in np.flatnonzero((lengths > 0) & (lengths < parts)).tolist():  # the sets without a voter
+        out[r, lengths[r] :] = -np.inf
     return out, sizes
 
 
@@ -417,6 +429,13 @@ class NumpyScorer:
         marked[voters.own[voters.own != mask_id] - 1] = True
         own = marked[columns]
         keys = self._alike()[columns]
+        if not own.any() and not marked[keys].any():  # the usual case: each vector at its first column, which no voter owns
+            if keys.size < 2 or bool((keys[1:] > keys[:-1]).all()):
+                per_row = vote_logsumexp(voters, self.weights, mask_id, keys)
+            else:
+                firsts, where = np.unique(keys, return_inverse=True)
+                per_row = vote_logsumexp(voters, self.weights, mask_id, firsts)[:, where.reshape(-1)]
+            return self._per_user(per_row, columns, owner, users.size)
         if own.any():
             alone = own & ~np.isin(keys, keys[~own])  # no column of the same vector that no voter owns
             keys[alone] = -1 - columns[alone]
@@ -496,7 +515,9 @@ class NumpyScorer:
         slack = (np.float32(temperature) * rounding + margin)[:, None]
         lower -= slack
         upper += slack
-        return upper[:, where], lower[:, where]
+        # np.take gives rows in order: upper[:, where] would lay them out column by column, and
+        # every later pass over a user's row would then read one float in 64 (5-10x slower).
+        return np.take(upper, where, axis=1), np.take(lower, where, axis=1)
 
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Vote shares of encoded request ``user``: (len(columns), len(favourites))."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
 import pytest
 
-from animerec_tui.engine import Engine, Filters
+from animerec_tui.engine import Engine, Filters, nth_largest, spread_order
 from animerec_tui.search import TitleIndex
 from tests.conftest import ATTACK_ON_TITAN, DEATH_NOTE, FMA_B, NARUTO, STEINS_GATE, YOUR_NAME
 from training.errors import UserError
@@ -137,6 +138,45 @@ def test_the_walk_stops_where_a_left_out_column_could_rank_higher(catalogue_engi
     assert walk(3, -np.inf, 4.5, quota=0) == [0, 1, 3]  # no new one may come, so none left out matters
     assert walk(5, 1.0, -np.inf) == 0  # the list ran out above the bound: more rated ones are needed
     assert walk(5, -np.inf, -np.inf) == [0, 1, 2, 3]  # nothing was left out: four is all there is
+
+
+def _spread_by_places(is_new, share):
+    """spread_order's rule, place by place (as it was first written)."""
+    rated, new = np.flatnonzero(~is_new).tolist(), np.flatnonzero(is_new).tolist()
+    order, r, n = [], 0, 0
+    for place in range(1, is_new.size + 1):
+        allowed = n < len(new) and n + 1 <= math.ceil(share * place - 1e-9)
+        if r < len(rated) and not (allowed and new[n] < rated[r]):
+            order.append(rated[r])
+            r += 1
+        else:
+            order.append(new[n])
+            n += 1
+    return order
+
+
+def test_the_new_anime_rule_spreads_them_as_the_place_by_place_rule_does():
+    rng = np.random.default_rng(3)
+    assert spread_order(np.asarray([True, True, False, False, False, False, False]), 0.2).tolist() == [0, 2, 3, 4, 5, 1, 6]
+    for _ in range(3000):
+        size = int(rng.integers(0, 40))
+        is_new = rng.random(size) < rng.random()
+        share = float(rng.choice([0.0, 0.1, 0.2, 1 / 3, 0.5, 0.9, 1.0, rng.random()]))
+        assert spread_order(is_new, share).tolist() == _spread_by_places(is_new, share), (is_new.astype(int).tolist(), share)
+
+
+def test_the_nth_largest_by_block_maxima_is_the_partitions():
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        n = int(rng.integers(1, 30))
+        values = rng.standard_normal(int(rng.integers(n, 4000))).astype(np.float32)
+        if rng.random() < 0.3:
+            values[rng.random(values.size) < 0.7] = -np.inf
+        if rng.random() < 0.3:
+            values = np.round(values)  # ties
+        if rng.random() < 0.2:
+            values[: values.size // 2] = values.max()  # the best ones in the first blocks
+        assert nth_largest(values, n) == np.partition(values, values.size - n)[values.size - n]
 
 
 def test_similar(engine):
