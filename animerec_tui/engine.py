@@ -736,8 +736,8 @@ class Engine:
             fields = self._fields[column] = (entry["mal_id"], entry["title"], entry.get("title_english"), entry.get("type"), entry.get("episodes"),
                                              tuple(entry.get("genres", [])), entry.get("members"), entry.get("url", ""), entry.get("year"), entry.get("score"))
         mal_id, title, english, kind, episodes, genres, members, url, year, mal_score = fields
-        return Recommendation(mal_id, title, english, kind, episodes, list(genres), members, round(score, 4), [name for name, _ in because], url, year,
-                              column < self.num_rated, franchise_more, [None if share is None else round(share, 4) for _, share in because], mal_score)
+        names, shares = ([name for name, _ in because], [None if share is None else round(share, 4) for _, share in because]) if because else ([], [])
+        return Recommendation(mal_id, title, english, kind, episodes, list(genres), members, round(score, 4), names, url, year, column < self.num_rated, franchise_more, shares, mal_score)
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""

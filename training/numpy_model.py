@@ -15,7 +15,9 @@ with torch (``NumpyModel.supports`` says which models this path can take).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -211,22 +213,23 @@ def row_groups(first: np.ndarray, group: int) -> list[tuple[int, int]]:
     return groups
 
 
-def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: int = 1, block: int = 1024, group: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: int = 1, block: int = 1024, group: int = 512) -> tuple[np.ndarray, Iterator[tuple[int, int, np.ndarray]]]:
     """The largest vote for each of ``columns`` among each of ``parts`` sets of each row's
-    voters (voter j of a row in set j mod parts): (rows, parts, len(columns)), -inf for a set
-    without voters, and how many voters each set has (rows, parts). A voter's vote for its
-    own item counts here: this is for bounds (``NumpyScorer.bounds``).
+    voters (voter j of a row in set j mod parts), ``block`` columns at a time: how many voters
+    each set has (rows, parts), and an iterator of (start, stop, maxima), the maxima
+    (rows, parts, stop - start) of ``columns[start:stop]``, -inf for a set without voters (one
+    array, refilled for each block: use it before the next). A voter's vote for its own item
+    counts here: this is for bounds (``NumpyScorer.bounds``).
 
     Rows of about the same length go together, ``group`` voters at a time, each row padded to
     the group's longest with copies of its own voters (place p copies voter p mod parts, of
     the same set, so no set's maximum changes): a group's maxima are then one reduction per
-    ``block`` columns, not one per row."""
+    block, not one per row."""
     count = columns.size
-    out = np.empty((voters.rows, parts, count), dtype=np.float32)
     first = np.searchsorted(voters.row, np.arange(voters.rows + 1))
     lengths = np.diff(first)
     sizes = lengths[:, None] // parts + (np.arange(parts)[None, :] < (lengths % parts)[:, None])
-    out[lengths == 0] = -np.inf
+    no_voter = sizes == 0
     width = -(-lengths // parts) * parts
     order = np.argsort(width, kind="stable")
     order = order[width[order] > 0]
@@ -240,23 +243,27 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
         wide = int(width[rows[-1]])
         places = np.arange(wide)[None, :]
         have = lengths[rows][:, None]
-        copies = np.minimum(np.where(places < have, places, places % parts), have - 1)  # a row of fewer than parts: its empty sets are set below
+        copies = np.minimum(np.where(places < have, places, places % parts), have - 1)  # fewer voters than sets: the empty sets are -inf
         groups.append((rows, voters.vectors[(first[rows][:, None] + copies).ravel()], wide))
         g0 = g1
-    if not groups or not count:
-        return out, sizes
-    scratch = np.empty((max(g[1].shape[0] for g in groups), min(block, count)), dtype=np.float32)
-    best = np.empty((max(g[0].size for g in groups), parts, min(block, count)), dtype=np.float32)
-    for start in range(0, count, block):
-        stop = min(start + block, count)
-        part = np.ascontiguousarray(weights[columns[start:stop]].T)
-        for rows, vectors, wide in groups:
-            votes = np.matmul(vectors, part, out=scratch[: vectors.shape[0], : stop - start])
-            into = best[: rows.size, :, : stop - start]
-            out[rows, :, start:stop] = votes.reshape(rows.size, wide // parts, parts, stop - start).max(axis=1, out=into)
-    for r in np.flatnonzero((lengths > 0) & (lengths < parts)).tolist():  # the sets without a voter
-        out[r, lengths[r] :] = -np.inf
-    return out, sizes
+
+    def blocks() -> Iterator[tuple[int, int, np.ndarray]]:
+        most = min(block, count)
+        maxima = np.empty((voters.rows, parts, most), dtype=np.float32)
+        scratch = np.empty((max((g[1].shape[0] for g in groups), default=0), most), dtype=np.float32)
+        best = np.empty((max((g[0].size for g in groups), default=0), parts, most), dtype=np.float32)
+        for start in range(0, count, block):
+            stop = min(start + block, count)
+            out = maxima[:, :, : stop - start]
+            part = np.ascontiguousarray(weights[columns[start:stop]].T)
+            for rows, vectors, wide in groups:
+                votes = np.matmul(vectors, part, out=scratch[: vectors.shape[0], : stop - start])
+                out[rows] = votes.reshape(rows.size, wide // parts, parts, stop - start).max(axis=1, out=best[: rows.size, :, : stop - start])
+            if no_voter.any():
+                out[no_voter] = -np.inf
+            yield start, stop, out
+
+    return sizes, blocks()
 
 
 def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, block: int = 1024, group: int = 512) -> np.ndarray:
@@ -351,10 +358,17 @@ class Encoded:
     owner: np.ndarray
     voters: Voters
 
+    @cached_property
+    def _starts(self) -> tuple[list[int], list[int]]:
+        """Where each request's token rows start, and each row's voters (with the ends)."""
+        requests = int(self.owner[-1]) + 1 if self.owner.size else 0
+        return np.searchsorted(self.owner, np.arange(requests + 1)).tolist(), np.searchsorted(self.voters.row, np.arange(self.voters.rows + 1)).tolist()
+
     def of_user(self, user: int) -> Voters:
         """Request ``user``'s voters, its rows renumbered from 0."""
-        first, stop = np.searchsorted(self.owner, [user, user + 1])
-        start, end = np.searchsorted(self.voters.row, [first, stop])
+        rows, voters = self._starts
+        first, stop = rows[user], rows[user + 1]
+        start, end = voters[first], voters[stop]
         v = self.voters
         return Voters(v.vectors[start:end], v.row[start:end] - first, v.own[start:end], int(stop - first))
 
@@ -500,26 +514,30 @@ class NumpyScorer:
         columns = np.asarray(columns, dtype=np.int64)
         voters, owner = self._voters(encoded, users)
         distinct, where = self._distinct(columns)
-        runs, sizes = vote_max(voters, self.weights, distinct, self.bound_parts, block=512, group=256)
-        top = runs.max(axis=1)  # (rows, distinct)
-        empty = ~np.isfinite(top)  # a row without voters
-        top[empty] = 0.0
-        runs -= top[:, None, :]
-        np.exp(runs, out=runs)
-        low = runs.sum(axis=1)
-        high = np.einsum("rpc,rp->rc", runs, sizes.astype(np.float32))
+        sizes, blocks = vote_max(voters, self.weights, distinct, self.bound_parts, block=512, group=256)
+        counts = sizes.astype(np.float32)
+        lower_rows = np.empty((voters.rows, distinct.size), dtype=np.float32)
+        upper_rows = np.empty((voters.rows, distinct.size), dtype=np.float32)
+        largest_vote = 0.0
+        for start, stop, runs in blocks:  # a block at a time, while its maxima are in cache
+            top = runs.max(axis=1)  # (rows, block)
+            empty = ~np.isfinite(top)  # a row without voters (or a broken vote): no bound
+            top[empty] = 0.0
+            largest_vote = max(largest_vote, float(np.abs(top).max(initial=0)))
+            runs -= top[:, None, :]
+            np.exp(runs, out=runs)
+            lower, upper = lower_rows[:, start:stop], upper_rows[:, start:stop]
+            np.log(runs.sum(axis=1), out=lower)
+            lower += top
+            np.log(np.einsum("rpc,rp->rc", runs, counts), out=upper)
+            upper += top
+            if empty.any():
+                lower[empty] = upper[empty] = -np.inf
         # Float32 products (|error| <= 64 * 2^-24 * |x| |w| each), exps and logs round: both
         # bounds leave room for that, and for the exact path's own rounding.
         lengths = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
         rounding = np.zeros(users.size, dtype=np.float32)  # each user's largest, over its rows
         np.maximum.at(rounding, owner[voters.row], lengths * np.float32(1e-5 * self.largest))
-        largest_vote = float(np.abs(top).max(initial=0))
-        lower_rows = np.log(low, out=low)
-        lower_rows += top
-        upper_rows = np.log(high, out=high)
-        upper_rows += top
-        if empty.any():
-            lower_rows[empty] = upper_rows[empty] = -np.inf
         lower = self._per_user(lower_rows, distinct, owner, users.size)
         upper = self._per_user(upper_rows, distinct, owner, users.size)
         temperature = float(self.model.config.vote_temperature)
