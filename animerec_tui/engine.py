@@ -7,9 +7,10 @@ catalogue, and a short reason per result. Never imports Textual.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
@@ -82,6 +83,13 @@ def default_model_dir() -> Path:
     return data_dir() / "model"
 
 
+@lru_cache(maxsize=64)
+def _first_places(share: float, size: int) -> tuple[int, ...]:
+    """For each n, the first place (from 1) whose first places may hold n + 1 new anime; size + 1 if none."""
+    may_hold = [math.ceil(share * place - 1e-9) for place in range(1, size + 1)]
+    return tuple(bisect.bisect_left(may_hold, n + 1) + 1 for n in range(size))
+
+
 def spread_order(is_new: np.ndarray, share: float) -> np.ndarray:
     """An order of a best-first list, ``is_new`` marking its anime without ratings, in which
     every first n places hold at most ``ceil(share * n)`` of them (1 of the first 5, 2 of the
@@ -90,22 +98,21 @@ def spread_order(is_new: np.ndarray, share: float) -> np.ndarray:
 
     New one n (from 0, at ``new[n]``) goes to the first place after new one n - 1's that is
     past its own (every rated one before it comes first) and that the rule allows, or,
-    sooner, where the rated ones run out: a running maximum, without a loop."""
-    size = is_new.size
-    new = np.flatnonzero(is_new)
-    if not new.size:
+    sooner, where the rated ones run out: one step per new anime, not per place."""
+    flags = is_new.tolist()
+    size = len(flags)
+    new = [at for at, flag in enumerate(flags) if flag]
+    if not new:
         return np.arange(size)
-    n = np.arange(new.size)
-    may_hold = np.ceil(share * np.arange(1, size + 1) - 1e-9)  # new ones the first p places may hold
-    allowed = np.searchsorted(may_hold, n + 1) + 1  # the first place the rule lets new one n take
-    wanted = np.maximum(new + 1, np.minimum(allowed, size - new.size + n + 1))
-    place = np.maximum.accumulate(wanted - n) + n - 1
-    order = np.empty(size, dtype=np.int64)
-    order[place] = new
-    rest = np.ones(size, dtype=bool)
-    rest[place] = False
-    order[rest] = np.flatnonzero(~is_new)
-    return order
+    first = _first_places(float(share), size)
+    rated_count = size - len(new)
+    placed: dict[int, int] = {}
+    last = 0  # the place (from 1) of the previous new one
+    for n, at in enumerate(new):
+        last = max(last + 1, at + 1, min(first[n], rated_count + n + 1))
+        placed[last - 1] = at
+    rated = iter([at for at, flag in enumerate(flags) if not flag])
+    return np.asarray([placed[place] if place in placed else next(rated) for place in range(size)], dtype=np.int64)
 
 
 def nth_largest(values: np.ndarray, n: int) -> float:
