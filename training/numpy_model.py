@@ -266,22 +266,25 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
     return sizes, blocks()
 
 
-def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, block: int = 1024, group: int = 512) -> np.ndarray:
+def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, block: int = 1024, group: int = 512, owned: bool = True) -> np.ndarray:
     """Each row's log-sum-exp of its voters' votes for ``columns`` (sorted output columns):
     (rows, len(columns)); a voter never votes for its own item. ``block`` columns by about
     ``group`` voters (whole rows) at a time, while they are in cache. Without the max-shift
     where a row's votes for a column are all within ``EXP_SAFE`` (in practice every one: the
     shipped model's lie within -21..39); with it elsewhere. Each (row, column) is decided by
     its own votes, whichever other columns come with it (a product's last bit may still
-    depend on its place in the matrix product: ``NumpyScorer.scores`` sees to ties)."""
+    depend on its place in the matrix product: ``NumpyScorer.scores`` sees to ties).
+    ``owned=False``: the caller knows no voter's item is among ``columns``."""
     count = columns.size
     out = np.empty((voters.rows, count), dtype=np.float32)
-    items = voters.own - 1
-    voter = np.flatnonzero((voters.own != mask_id) & (items < weights.shape[0]))
-    slot = items[voter]
-    found = np.searchsorted(columns, slot).clip(max=max(count - 1, 0))
-    kept = columns[found] == slot if count else np.zeros(slot.shape, dtype=bool)
-    voter, slot = voter[kept], found[kept]
+    voter = slot = np.zeros(0, dtype=np.int64)
+    if owned:  # each voter's own column, where it is among them
+        items = voters.own - 1
+        voter = np.flatnonzero((voters.own != mask_id) & (items < weights.shape[0]))
+        slot = items[voter]
+        found = np.searchsorted(columns, slot).clip(max=max(count - 1, 0))
+        kept = columns[found] == slot if count else np.zeros(slot.shape, dtype=bool)
+        voter, slot = voter[kept], found[kept]
     tiny = np.finfo(np.float32).tiny
     if voters.rows == 1 and 0 < count <= block and voters.vectors.shape[0]:  # one row (most requests): the same steps, less setup
         votes = voters.vectors @ np.ascontiguousarray(weights[columns].T)
@@ -458,10 +461,10 @@ class NumpyScorer:
         keys = self._alike()[columns]
         if not own.any() and not marked[keys].any():  # the usual case: each vector at its first column, which no voter owns
             if keys.size < 2 or bool((keys[1:] > keys[:-1]).all()):
-                per_row = vote_logsumexp(voters, self.weights, mask_id, keys)
+                per_row = vote_logsumexp(voters, self.weights, mask_id, keys, owned=False)
             else:
                 firsts, where = np.unique(keys, return_inverse=True)
-                per_row = vote_logsumexp(voters, self.weights, mask_id, firsts)[:, where.reshape(-1)]
+                per_row = vote_logsumexp(voters, self.weights, mask_id, firsts, owned=False)[:, where.reshape(-1)]
             return self._per_user(per_row, columns, owner, users.size)
         if own.any():
             alone = own & ~np.isin(keys, keys[~own])  # no column of the same vector that no voter owns
