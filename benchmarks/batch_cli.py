@@ -1,6 +1,6 @@
 """`animerec recommend --batch` as a user runs it: a fresh process, a JSONL file in, JSONL out.
 
-    python benchmarks/batch_cli.py [--users 2000] [--rounds 3] [--threads 1 2] [--busy]
+    python benchmarks/batch_cli.py [--users 2000] [--rounds 3] [--threads 1 2] [--hide-sequels] [--busy]
 
 The requests are the inference benchmark's workload (favourite counts lognormal, median 33,
 at most 400, drawn from every anime the shipped model knows, seed 0). Each round runs every
@@ -39,8 +39,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--hide-sequels", action="store_true", help="Pass --hide-sequels (the inference benchmark's filters); default: the CLI's default filters.")
     parser.add_argument("--busy", action="store_true", help="Keep one core busy with a competing process meanwhile.")
     args = parser.parse_args()
+    extra = ["--hide-sequels"] if args.hide_sequels else []
     with tempfile.TemporaryDirectory() as tmp:
         requests = Path(tmp) / "requests.jsonl"
         write_requests(requests, args.users)
@@ -50,13 +52,14 @@ def main() -> None:
                 for threads in args.threads:
                     started = time.perf_counter()
                     with open(Path(tmp) / "out.jsonl", "w") as sink:
-                        subprocess.run([sys.executable, "-m", "animerec_tui", "recommend", "--batch", str(requests), "--threads", str(threads), "-k", "20"],
+                        subprocess.run([sys.executable, "-m", "animerec_tui", "recommend", "--batch", str(requests), "--threads", str(threads), "-k", "20", *extra],
                                        stdout=sink, check=True, cwd=REPO)
                     walls[threads].append(time.perf_counter() - started)
             load = os.getloadavg()[0]
         lines = sum(1 for _ in open(Path(tmp) / "out.jsonl"))
     busy = "one core kept busy by a competing process" if args.busy else "no competing process"
-    print(f"\n### `recommend --batch`, {args.users:,} requests ({lines:,} lines out) — {cpu_model()}, {hardware()}, {busy}, load {load:.2f}\n")
+    filters = "--hide-sequels" if args.hide_sequels else "default filters"
+    print(f"\n### `recommend --batch`, {args.users:,} requests ({lines:,} lines out), {filters} — {cpu_model()}, {hardware()}, {busy}, load {load:.2f}\n")
     print("| --threads | wall s, median (range) | users/s over the wall time, median (range) |")
     print("|---|---|---|")
     for threads, times in walls.items():
