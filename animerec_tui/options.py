@@ -116,7 +116,7 @@ Threads = Annotated[
     typer.Option(
         "--threads", min=1, max=256,
         help="Threads of the scoring arithmetic (numpy's BLAS; torch's for a model numpy cannot run). 1 by default: with one core of two busy, one thread answered at p99 "
-        "10 ms where two took 136-152 ms, and a --batch ran 2.4-2.8x faster; on an idle machine two were no faster "
+        "11 ms where two took 136-157 ms, and a --batch ran 2.4-2.9x faster; on an idle machine two were no faster "
         "(benchmarks/RESULTS.md section 3).",
     ),
 ]
