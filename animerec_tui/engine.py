@@ -8,7 +8,10 @@ catalogue, and a short reason per result. Never imports Textual.
 from __future__ import annotations
 
 import bisect
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -65,6 +68,21 @@ class FranchiseRuns:
 def _no_reasons(columns: np.ndarray) -> np.ndarray:
     """A ``shares`` for requests answered without reasons: never called (``_reasons`` checks for it)."""
     raise AssertionError("reasons were not asked for")
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for a batch. A batch allocates a few containers per
+    request and no cycles (reference counting frees them all), but each of the collector's
+    full passes walks every object the process holds, the catalogue's 130,000 among them:
+    two passes took 0.2 s of a 2,000-request batch's 3.6 (6%). Whoever paused it turns it back on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def limit_blas_threads(threads: int | None) -> None:
@@ -383,8 +401,9 @@ class Engine:
         for i, (known, unknown) in enumerate(parsed):
             if not known:
                 results[i] = Result(self._popular(k, requests[i][1], []), unknown)
-        for start in range(0, len(rows), self.chunk):
-            self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk])
+        with cyclic_gc_paused():
+            for start in range(0, len(rows), self.chunk):
+                self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk])
         return results  # type: ignore[return-value]
 
     def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Result | None], k: int, reasons: bool, batch: list[int]) -> None:

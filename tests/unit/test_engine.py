@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import shutil
@@ -9,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from animerec_tui.engine import Engine, Filters, nth_largest, spread_order
+from animerec_tui.engine import Engine, Filters, cyclic_gc_paused, nth_largest, spread_order
 from animerec_tui.search import TitleIndex
 from tests.conftest import ATTACK_ON_TITAN, DEATH_NOTE, FMA_B, NARUTO, STEINS_GATE, YOUR_NAME
 from training.errors import UserError
@@ -177,6 +178,25 @@ def test_the_nth_largest_by_block_maxima_is_the_partitions():
         if rng.random() < 0.2:
             values[: values.size // 2] = values.max()  # the best ones in the first blocks
         assert nth_largest(values, n) == np.partition(values, values.size - n)[values.size - n]
+
+
+def test_a_batch_pauses_the_cycle_collector_and_leaves_it_as_it_was(engine, monkeypatch):
+    seen = []
+    answer = engine._answer
+    monkeypatch.setattr(engine, "_answer", lambda *args: seen.append(gc.isenabled()) or answer(*args))
+    assert gc.isenabled()
+    engine.recommend_many([([DEATH_NOTE], Filters()), ([NARUTO, FMA_B], Filters())], 5)
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # off before, so off after: whoever paused it turns it on
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), cyclic_gc_paused():
+        raise ValueError
+    assert gc.isenabled()
 
 
 def test_similar(engine):
