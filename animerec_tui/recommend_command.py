@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from animerec_tui.engine import Engine, Filters, Recommendation, cyclic_gc_paused
+from animerec_tui.engine import Engine, Filters, Recommendation
 from animerec_tui.favourites import validate_ids
 from animerec_tui.search import TitleIndex
 from training.catalog import TYPES
@@ -162,8 +162,7 @@ def run_recommend(opts: dict) -> None:
     engine = Engine(opts["model"], threads=opts.get("threads", 1))
     filters = known_genres(engine, filters)
     if source is not None:
-        with cyclic_gc_paused():  # reading and writing the lines allocate as answering does
-            bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
+        bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
         if bad:
             raise UserError(f"{bad:,} line{'s' if bad > 1 else ''} of the batch could not be answered (see the error objects on stdout)", exit_code=1)
         return
