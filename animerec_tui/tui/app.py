@@ -46,15 +46,17 @@ class AnimeRecApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
     ]
 
-    def __init__(self, model_dir: Path | None = None, store: FavouritesStore | None = None, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, store: FavouritesStore | None = None, threads: int | None = None, freeze_loaded: bool = False) -> None:
         super().__init__()
         self.model_dir = model_dir
         self.store = store or FavouritesStore()
         self.threads = threads
         """torch threads for the engine (``animerec tui`` passes 1 unless told; None: torch's choice)."""
+        self.freeze_loaded = freeze_loaded
+        """Freeze the loaded catalogue and model out of the cycle collector's passes (see ``WorkingScreen.freeze_loaded``)."""
 
     def get_default_screen(self) -> MainScreen:
-        return MainScreen(self.model_dir, self.store, threads=self.threads)
+        return MainScreen(self.model_dir, self.store, threads=self.threads, freeze_loaded=self.freeze_loaded)
 
     @property
     def main_screen(self) -> MainScreen:
@@ -92,7 +94,7 @@ def run(model_dir: Path | None = None, threads: int | None = 1) -> None:
     interpreter's own teardown of torch and the loaded model took about a second after
     ctrl+q (measured in tmux: 1.15-1.3 s from ctrl+q to the shell prompt before, see
     RESULTS.md section 4)."""
-    app = AnimeRecApp(model_dir, threads=threads)
+    app = AnimeRecApp(model_dir, threads=threads, freeze_loaded=True)
     app.run()
     sys.stdout.flush()
     sys.stderr.flush()

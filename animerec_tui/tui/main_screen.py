@@ -65,8 +65,8 @@ class MainScreen(WorkingScreen):
     results: var[Result | None] = var(None)
     """The recommendations on show; None with no favourites."""
 
-    def __init__(self, model_dir: Path | None, store: FavouritesStore, settings: SettingsStore | None = None, threads: int | None = None) -> None:
-        super().__init__(model_dir, threads)
+    def __init__(self, model_dir: Path | None, store: FavouritesStore, settings: SettingsStore | None = None, threads: int | None = None, freeze_loaded: bool = False) -> None:
+        super().__init__(model_dir, threads, freeze_loaded)
         self.store = store
         self.settings = settings or SettingsStore(store.path.with_name(SETTINGS_FILE))
         """Where the filters and the theme are remembered (beside the favourites)."""

@@ -7,6 +7,7 @@ chart, the notifications on screen (see :func:`animerec_tui.tui.testing.toasts`)
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import numpy as np
 import pytest
@@ -93,6 +94,32 @@ async def test_search_then_add_fills_favourites_results_and_taste(tiny_model, ho
         assert str(app.query_one("#taste", Static).render()).splitlines() == [f"{g:<{width}} {'█' * 14} 1" for g in genres]
         search_line = str(app.query_one(MatchList).get_option_at_index(0).prompt)
         assert search_line.startswith("★ Death Note")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("freeze", [False, True])
+async def test_animerec_tui_freezes_what_it_loaded_out_of_the_cycle_collectors_passes(tiny_model, home, freeze):
+    gc.unfreeze()
+    app = AnimeRecApp(tiny_model, freeze_loaded=freeze)  # ``animerec tui`` runs it with freeze_loaded=True
+    try:
+        async with run(app) as pilot:
+            await settle(pilot)
+            assert app.main_screen.engine is not None and app.main_screen.catalog is not None
+            assert (gc.get_freeze_count() > 0) == freeze
+            await search_and_add(pilot, "death note")  # the app works on as before
+            assert favourite_titles(app) == ["Death Note"]
+    finally:
+        gc.unfreeze()  # many apps start in this process: let the collector have them back
+
+
+def test_the_tui_command_runs_the_app_with_freezing_on(monkeypatch):
+    from animerec_tui.tui import app as app_module
+
+    started = []
+    monkeypatch.setattr(AnimeRecApp, "run", lambda self: started.append(self.freeze_loaded))
+    monkeypatch.setattr(app_module.os, "_exit", lambda code: started.append(code))
+    app_module.run(None)
+    assert started == [True, 0]
 
 
 def matches(app) -> list[str]:
