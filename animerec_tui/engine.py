@@ -763,7 +763,10 @@ class Engine:
                                              tuple(entry.get("genres", [])), entry.get("members"), entry.get("url", ""), entry.get("year"), entry.get("score"))
         mal_id, title, english, kind, episodes, genres, members, url, year, mal_score = fields
         names, shares = ([name for name, _ in because], [None if share is None else round(share, 4) for _, share in because]) if because else ([], [])
-        return Recommendation(mal_id, title, english, kind, episodes, list(genres), members, round(score, 4), names, url, year, column < self.num_rated, franchise_more, shares, mal_score)
+        return Recommendation(
+            mal_id=mal_id, title=title, title_english=english, type=kind, episodes=episodes, genres=list(genres), members=members, score=round(score, 4),
+            because=names, url=url, year=year, rated=column < self.num_rated, franchise_more=franchise_more, because_share=shares, mal_score=mal_score,
+        )
 
     def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""

@@ -469,7 +469,7 @@ class NumpyScorer:
         if own.any():
             alone = own & ~np.isin(keys, keys[~own])  # no column of the same vector that no voter owns
             keys[alone] = -1 - columns[alone]
-        else:  # the usual case: a short list holds no favourite
+        else:  # no favourite among the columns, but a vector's first column is one
             alone = own
         free = np.flatnonzero(~own | alone)
         vectors, first = np.unique(keys[free], return_index=True)

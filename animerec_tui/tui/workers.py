@@ -55,9 +55,10 @@ class WorkingScreen(Screen[None]):
         self.freeze_loaded = freeze_loaded
         """Move what is loaded out of the cycle collector's reach (``gc.freeze``) once it is loaded:
         the catalogue, title index and model are 200,000 objects that live as long as the app, and
-        each full collection walked them all, stalling the screen 180 ms at a time (10 times in a
-        30-second session of searches and adds; frozen, the longest took 37-52 ms). ``animerec
-        tui`` sets it; tests, which start many apps in one process, leave it off."""
+        each full collection walked them all, stalling the screen 148-175 ms at a time (10 times in
+        a 30-second session of searches and adds; frozen, the longest took 33-41 ms:
+        benchmarks/tui_gc_pauses.py). ``animerec tui`` sets it; tests, which start many apps in
+        one process, leave it off."""
         self.index: TitleIndex | None = None
         """The title index, once the catalogue has loaded."""
         self.search_query = ""
