@@ -6,7 +6,10 @@ so ``animerec --help`` starts in a blink.
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -31,6 +34,7 @@ from animerec_tui.options import (
     Threads,
     Titles,
     number_in,
+    printable,
     seed_option,
     year_option,
 )
@@ -81,7 +85,7 @@ def _print_error(message: str) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {escape(message)}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {escape(printable(message))}", markup=True)
 
 
 def _fail(message: str, code: int) -> None:
@@ -101,15 +105,63 @@ def refuse_ignored(names: list[str], why: str) -> None:
         raise UserError(f"{flags} {'has' if len(names) == 1 else 'have'} no effect {why}; leave {'it' if len(names) == 1 else 'them'} out")
 
 
+STDOUT = "<stdout>"
+"""The file name an ``OSError`` of writing to stdout carries (see :func:`_name_stdout`)."""
+
+
+class ReaderGone(Exception):
+    """stdout was a pipe and its reader went away (``animerec ... | head -1``).
+
+    Not an ``OSError``: Click's own handler of EPIPE would exit 1 with it.
+    """
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an ``OSError`` that names its file: which file, and the system's reason."""
+    reason = exc.strerror or str(exc)
+    if exc.filename == STDOUT:
+        return f"cannot write to stdout ({'it is closed' if exc.errno == errno.EBADF else reason})"
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {reason}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that the flush at exit has somewhere to put what is left."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # None, or a test runner's in-memory stream
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+
+
 def user_errors(command: Callable) -> Callable:
-    """Turn a ``UserError`` into one line on stderr and its exit code, never a traceback."""
+    """Turn a ``UserError`` into one line on stderr and its exit code, never a traceback.
+
+    So is an ``OSError`` that names a file (the last line of defence for a name the system
+    refuses, a folder where a file should be, stdout on a full disk or closed): exit 2.
+    Other exceptions are bugs and keep their traceback. Output still buffered is written
+    before the command counts as done, so that a failure to write it is reported here too.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            if sys.stdout is not None:
+                sys.stdout.flush()
+            return result
         except UserError as exc:
             _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            raise ReaderGone() from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            if exc.filename == STDOUT:
+                _silence_stdout()
+            _fail(_os_error_line(exc), 2)
 
     return wrapper
 
@@ -411,15 +463,58 @@ def tui(
     run(model, threads)
 
 
+class _NamedStdout(io.FileIO):
+    """stdout's descriptor, whose write errors name stdout (an ``OSError`` alone names no file)."""
+
+    def write(self, data) -> int:  # type: ignore[override]
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, STDOUT) from None
+
+
+def _closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def _guard_streams() -> None:
+    """Standard streams the shell closed (``>&-``, ``<&-``) and stdout's errors, made reportable.
+
+    A closed descriptor gets /dev/null opened the wrong way round (reading fails on stdin,
+    writing on stdout and stderr, with EBADF, as on the closed descriptor), so no file the
+    command opens later lands on it. stdout becomes a stream whose write errors name it.
+    stdin stays None when it was closed: ``--batch -`` says so.
+    """
+    for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_RDONLY)):
+        if _closed(fd):
+            null = os.open(os.devnull, flags)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    old = sys.stdout
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_NamedStdout(1, "w", closefd=False)),
+        encoding=old.encoding if old is not None else "utf-8",
+        errors=old.errors if old is not None else "strict",
+        line_buffering=old.line_buffering if old is not None else False,
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
+    _guard_streams()
     try:
         app(prog_name="animerec")
-    except BrokenPipeError:
-        # The reader went away (`animerec recommend ... | head`): stop quietly, as cat does.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (ReaderGone, BrokenPipeError):
+        # The reader went away (`animerec recommend ... | head`): stop quietly with 128 + SIGPIPE, as cat
+        # does; what is left in stdout's buffer goes to /dev/null, not to an "Exception ignored" at exit.
+        _silence_stdout()
         sys.exit(141)
 
 

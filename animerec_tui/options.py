@@ -6,6 +6,7 @@ Nothing here imports more than Typer, so ``animerec --help`` stays instant.
 from __future__ import annotations
 
 import math
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -17,6 +18,26 @@ import typer
 SEED_MAX = 2**32 - 1
 MAX_LEN = 4096
 POP_DEBIAS_MAX = 2.0
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Control characters (ESC, CR, BEL, ...), line separators, bidi overrides and lone surrogates."""
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8, kept by surrogateescape: shown as that byte
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def printable(text: str) -> str:
+    """``text`` as it may be echoed to a terminal: what could drive it (an escape sequence, a carriage
+    return, a bidi override) or break the line is written as its escape (``\\x1b``, ``\\r``, ``\\u202e``).
+
+    A title or a path the user typed is shown as typed, never as a command to the terminal.
+    """
+    return _UNPRINTABLE.sub(_escaped, text)
 
 
 def number_in(low: float = -math.inf, high: float = math.inf, above: bool = False) -> Callable[[float | None], float | None]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+from training.errors import UserError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -17,10 +20,34 @@ def data_dir() -> Path:
 
 
 def home_dir() -> Path:
-    """The user's animerec folder (favourites, settings); ``ANIMEREC_HOME`` overrides."""
+    """The user's animerec folder (favourites, settings, runs); ``ANIMEREC_HOME`` overrides (empty: unset).
+
+    A home that cannot be one (``~nosuchuser/x``, a file, a name the system refuses) is a
+    ``UserError`` naming it; a relative ``ANIMEREC_HOME`` is taken from the current folder.
+    It need not exist yet: whatever writes there first makes it.
+    """
+    from animerec_tui.options import printable
+
     override = os.environ.get("ANIMEREC_HOME")
     if override:
-        return Path(override).expanduser()
-    from platformdirs import user_data_dir
+        shown = f"ANIMEREC_HOME={printable(override)}"
+        try:
+            path = Path(override).expanduser().absolute()
+        except RuntimeError:  # "~nosuchuser/x"
+            raise UserError(f"{shown}: no such user, so '~' cannot be expanded; give the folder's full path") from None
+        except OSError as exc:  # the current folder was deleted
+            raise UserError(f"{shown}: relative, and the current folder is unreadable ({exc.strerror})") from None
+    else:
+        from platformdirs import user_data_dir
 
-    return Path(user_data_dir("animerec", appauthor=False))
+        path = Path(user_data_dir("animerec", appauthor=False))
+        shown = f"{printable(str(path))} (the animerec home; ANIMEREC_HOME names another)"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:  # ENAMETOOLONG, ENOTDIR (a file on the way), ELOOP, EACCES
+        raise UserError(f"{shown}: {exc.strerror}") from None
+    if not stat.S_ISDIR(mode):
+        raise UserError(f"{shown}: is a file, not a folder")
+    return path

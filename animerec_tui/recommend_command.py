@@ -14,6 +14,7 @@ from rich.table import Table
 
 from animerec_tui.engine import Engine, Filters, Recommendation
 from animerec_tui.favourites import validate_ids
+from animerec_tui.options import printable
 from animerec_tui.search import TitleIndex
 from training.catalog import TYPES
 from training.errors import UserError
@@ -81,7 +82,7 @@ def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) ->
         assert index is not None
         match = index.resolve(title)
         if match.score < 200:
-            err.print(f"'{escape(title)}' → {escape(match.title)} (MAL id {match.mal_id})")
+            err.print(f"'{escape(printable(title))}' → {escape(printable(match.title))} (MAL id {match.mal_id})")
         resolved.append(match.mal_id)
     for mal_id in mal_ids:
         if mal_id not in engine.by_id:
@@ -158,11 +159,15 @@ def run_recommend(opts: dict) -> None:
     check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None
     if opts["batch"] is not None:
-        source = sys.stdin.buffer if str(opts["batch"]) == "-" else _open(opts["batch"])
+        source = _stdin() if str(opts["batch"]) == "-" else _open(opts["batch"])
     engine = Engine(opts["model"], threads=opts.get("threads", 1))
     filters = known_genres(engine, filters)
     if source is not None:
-        bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
+        try:
+            bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
+        except _ReadError as exc:
+            name = "stdin" if str(opts["batch"]) == "-" else printable(str(opts["batch"]))
+            raise UserError(f"{name}: cannot read the batch file ({exc.reason})") from None
         if bad:
             raise UserError(f"{bad:,} line{'s' if bad > 1 else ''} of the batch could not be answered (see the error objects on stdout)", exit_code=1)
         return
@@ -183,6 +188,8 @@ def run_recommend(opts: dict) -> None:
         filters = replace(filters, exclude=filters.exclude | frozenset(saved.excluded))
         if not favourites:
             raise UserError("no favourites: name some titles, pass --mal-id, or add some with 'animerec favourites add'")
+    if not engine.split_known(favourites)[0]:  # the popularity list would pass for an answer
+        raise UserError(f"none of the favourites is known to the model: {unknown_note(engine, favourites)}")
     result = engine.recommend(favourites, opts["top"], filters)
     _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites):,} favourite(s)")
 
@@ -206,7 +213,21 @@ def _open(path: Path) -> IO[bytes]:
     try:
         return open(path, "rb")
     except OSError as exc:
-        raise UserError(f"{path}: cannot read the batch file ({exc.strerror})") from None
+        raise UserError(f"{printable(str(path))}: cannot read the batch file ({exc.strerror})") from None
+
+
+def _stdin() -> IO[bytes]:
+    if sys.stdin is None:  # `animerec recommend --batch - <&-`
+        raise UserError("--batch - reads the requests from stdin, and stdin is closed; pipe them in or name a file")
+    return sys.stdin.buffer
+
+
+class _ReadError(Exception):
+    """Reading the batch failed (EIO, EISDIR): not an OSError, so no write error is taken for it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recommendation], unknown: list[int], title: str) -> None:
@@ -264,6 +285,7 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
                 raise ValueError(f"unknown key {unknown_keys[0][:40]!r}; a request has only {', '.join(sorted(BATCH_KEYS))}")
             favourites = _id_list(request.get("favourites"), "favourites")
             exclude = _id_list(request.get("exclude", []), "exclude")
+            _usable(engine, favourites)
         except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
             flush()
             bad += 1
@@ -279,10 +301,17 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
 def _lines(source: IO[bytes]) -> Iterator[bytes | None]:
     """The lines of ``source``; None for a line longer than MAX_LINE_BYTES, whose rest is skipped."""
     limit = MAX_LINE_BYTES
-    while line := source.readline(limit + 1):
+
+    def readline(size: int) -> bytes:
+        try:
+            return source.readline(size)
+        except OSError as exc:
+            raise _ReadError(exc.strerror or str(exc)) from None
+
+    while line := readline(limit + 1):
         if len(line) > limit and not line.endswith(b"\n"):
             while line and not line.endswith(b"\n"):
-                line = source.readline(limit)
+                line = readline(limit)
             yield None
         else:
             yield line
@@ -295,6 +324,20 @@ def _echoable(rid):
     except (ValueError, RecursionError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise ValueError("the id cannot be echoed as strict JSON (NaN, Infinity, a lone surrogate, or nested too deep)") from None
     return rid
+
+
+def _usable(engine: Engine, favourites: list[int]) -> None:
+    """A request whose favourites the model cannot use at all is refused, as on the command line.
+
+    Answering it would give the popularity list, which is no answer to it.
+    """
+    if not favourites:
+        raise ValueError("'favourites' is empty: a request needs at least one anime")
+    unknown = engine.split_known(favourites)[1]
+    if len(unknown) == len(set(favourites)):
+        where = "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+        shown = ", ".join(str(m) for m in unknown[:SHOWN_UNKNOWN]) + (f" (and {len(unknown) - SHOWN_UNKNOWN:,} more)" if len(unknown) > SHOWN_UNKNOWN else "")
+        raise ValueError(f"none of its favourites is {where}: MAL id{'s' if len(unknown) > 1 else ''} {shown}")
 
 
 def _id_list(value, name: str) -> list[int]:

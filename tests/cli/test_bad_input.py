@@ -243,3 +243,57 @@ def test_eval_of_a_model_that_names_no_data_asks_for_it(tmp_path):
     before = tree(tmp_path)
     assert_refused(invoke("eval", "--run", model), "does not say what data it was trained on; name it with --data")
     assert tree(tmp_path) == before
+
+
+# --- names the system refuses, and a bad ANIMEREC_HOME -------------------------------
+
+LONG = "a" * 300
+"""A name over the 255 bytes a file name may have: every system call on it fails with ENAMETOOLONG."""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["preprocess", LONG, "--out", "out"],
+        ["preprocess", BAD / "semicolons_header.csv", "--out", LONG],
+        ["train", "--data", LONG, "--out", "run"],
+        ["eval", "--run", LONG],
+        ["recommend", "Death Note", "--model", LONG],
+        ["tui", "--model", LONG],
+        ["import-mal", LONG],
+    ],
+    ids=["preprocess", "preprocess-out", "train-data", "eval-run", "recommend-model", "tui-model", "import-mal"],
+)
+def test_a_name_too_long_for_the_system_is_one_line(tmp_path, home, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    assert_refused(invoke(*args), "File name too long")
+    assert tree(tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "args", "fragment"),
+    [
+        ("~nosuchuser26/x", ["favourites", "list"], "ANIMEREC_HOME=~nosuchuser26/x: no such user"),
+        ("file", ["train", "--epochs", "1"], "is a file, not a folder"),
+        (f"{LONG}/x", ["eval"], "File name too long"),
+    ],
+    ids=["no-such-user", "a-file", "too-long"],
+)
+def test_a_bad_animerec_home_is_one_line(tmp_path, monkeypatch, value, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("mine\n")
+    monkeypatch.setenv("ANIMEREC_HOME", value)
+    before = tree(tmp_path)
+    result = invoke(*args)
+    assert_refused(result, fragment)
+    assert "ANIMEREC_HOME" in result.stderr
+    assert tree(tmp_path) == before
+
+
+def test_a_relative_animerec_home_is_made_absolute_once(tmp_path, monkeypatch):
+    # Relative, it named another folder after every chdir (and in every message a bare "home/...").
+    from animerec_tui.paths import home_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANIMEREC_HOME", "home")
+    assert home_dir() == tmp_path / "home"

@@ -185,3 +185,59 @@ def test_genres_match_without_regard_to_case(home):
     proper = runner.invoke(app, ["recommend", "--mal-id", "1535", "--genre", "Mystery", "--format", "json"])
     assert lower.exit_code == 0, lower.output
     assert json.loads(lower.stdout)["recommendations"] == json.loads(proper.stdout)["recommendations"]
+
+
+def test_a_batch_file_that_cannot_be_read_is_one_line(home, tiny_model):
+    # /proc/self/mem opens, and its first read fails with EIO: a traceback before
+    if not Path("/proc/self/mem").exists():
+        pytest.skip("no /proc")
+    assert_refused(_recommend(tiny_model, "--batch", "/proc/self/mem"), "/proc/self/mem: cannot read the batch file (Input/output error)")
+
+
+# --- favourites the model cannot use -------------------------------------------------
+
+
+def test_a_batch_line_without_a_usable_favourite_is_a_bad_line(tiny_model, tmp_path, catalog):
+    # They were answered with the popularity list, where the single request refuses the same input.
+    [outside] = _unknown_to(tiny_model, catalog, 1)
+    requests = [
+        {"id": "empty", "favourites": []},
+        {"id": "not-in-catalogue", "favourites": [99_999_999, 99_999_998]},
+        {"id": "not-in-model", "favourites": [outside]},
+        {"id": "ok", "favourites": [DEATH_NOTE, 99_999_999]},
+    ]
+    result, answers = _batch(tiny_model, tmp_path, "".join(json.dumps(r) + "\n" for r in requests).encode())
+    assert result.exit_code == 1
+    assert [a["id"] for a in answers] == ["empty", "not-in-catalogue", "not-in-model", "ok"]
+    assert [a.get("line") for a in answers] == [1, 2, 3, None]
+    assert "'favourites' is empty" in answers[0]["error"]
+    assert "none of its favourites is in the catalogue: MAL ids 99999999, 99999998" in answers[1]["error"]
+    assert f"none of its favourites is known to the model: MAL id {outside}" in answers[2]["error"]
+    assert len(answers[3]["recommendations"]) == 2 and answers[3]["unknown"] == [99_999_999]
+    assert "3 lines of the batch could not be answered" in result.stderr
+
+
+def test_favourites_the_model_cannot_use_at_all_are_refused(tiny_model, catalog, home):
+    # As the batch: not a popularity list passed off as recommendations for them.
+    unknown = _unknown_to(tiny_model, catalog, 2)
+    assert_refused(_recommend(tiny_model, "--mal-id", unknown[0], "--mal-id", unknown[1]), "none of the favourites is known to the model")
+
+
+# --- what is echoed back to the terminal ---------------------------------------------
+
+
+def test_control_characters_in_a_title_are_shown_escaped(tiny_model):
+    result = _recommend(tiny_model, "\x1b[31mfoo\x07\u202e")
+    assert_refused(result, "\\x1b[31mfoo\\x07\\u202e")
+    assert not any(c in result.stderr for c in "\x1b\x07\u202e")
+
+
+def test_control_characters_in_a_fuzzy_match_are_shown_escaped(tiny_model):
+    result = _recommend(tiny_model, "Cowboy Beebop\x1b", "-k", "1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "'Cowboy Beebop\\x1b' → Cowboy Bebop" in result.stderr and "\x1b" not in result.stderr
+
+
+def test_control_characters_in_favourites_messages_are_shown_escaped(home):
+    result = runner.invoke(app, ["favourites", "add", "\x1b]0;pwned\x07"])
+    assert_refused(result, "\\x1b]0;pwned\\x07")
