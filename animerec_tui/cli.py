@@ -66,6 +66,12 @@ class OneLineErrors(TyperGroup):
         except typer.Abort:
             _print_error("aborted")
             sys.exit(1)
+        except OSError as exc:  # the help, or a usage line, into a full or closed stdout
+            if exc.filename != STDOUT:
+                raise
+            _silence_stdout()
+            _print_error(_os_error_line(exc))
+            sys.exit(2)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -148,10 +154,11 @@ def user_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            result = command(*args, **kwargs)
-            if sys.stdout is not None:
-                sys.stdout.flush()
-            return result
+            try:
+                return command(*args, **kwargs)
+            finally:  # also before an error's line: a full stdout is the first thing to report
+                if sys.stdout is not None:
+                    sys.stdout.flush()
         except UserError as exc:
             _fail(str(exc), exc.exit_code)
         except BrokenPipeError:
@@ -214,7 +221,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
     ]:
         table.add_row(label, value)
     console = Console(highlight=False)
-    console.print(f"{out}  ({manifest['format']}, hold-out {c['holdout']})", markup=False)  # a title would wrap to the table's width
+    console.print(f"{printable(str(out))}  ({manifest['format']}, hold-out {c['holdout']})", markup=False)  # a title would wrap to the table's width
     console.print(table)
 
 
@@ -232,7 +239,7 @@ def catalog(
     check_output(out, "catalog", [data])  # never a file among the sources it reads
     entries = build_catalog(data)
     write_catalog(entries, out, force)
-    typer.echo(f"{out}: {len(entries):,} anime")
+    typer.echo(f"{printable(str(out))}: {len(entries):,} anime")
 
 
 @app.command()
@@ -282,7 +289,7 @@ def train(
             raise UserError("--resume without --out continues the latest run, and there is none yet")
     if data is None and not resume:
         data = shipped_training_data()
-        typer.echo(f"training on the shipped model's data ({data}) into {out}", err=True)
+        typer.echo(f"training on the shipped model's data ({printable(str(data))}) into {printable(str(out))}", err=True)
     elif data is None:  # resuming: the data the run was trained on
         data = trained_on(out) or shipped_training_data()
 
@@ -323,7 +330,7 @@ def evaluate(
         if run is None:
             run = data_dir() / "model"
             data = data if data is not None else shipped_training_data()
-        typer.echo(f"evaluating {run}", err=True)
+        typer.echo(f"evaluating {printable(str(run))}", err=True)
     if not baselines:
         refuse_ignored(given(ctx, "ease_lambda"), "without --baselines")
     if negatives == 0:
@@ -453,8 +460,10 @@ def tui(
     """Open the terminal app: search, favourites and live recommendations."""
     # A folder that cannot be a model is refused here, in a line; a damaged one (which takes
     # torch to tell) is reported inside the app, which is up before the model loads.
+    from animerec_tui.paths import home_dir
     from animerec_tui.runs import resolve_model
 
+    home_dir()  # a home that cannot be one is refused here, not inside the app at its first save
     model = resolve_model(model)
     if model is not None and not (model.is_dir() and any((model / name).is_file() for name in ("run.json", "meta.json"))):
         raise UserError(f"{model}: no such run or model folder (a run has run.json, a model meta.json)")
@@ -503,6 +512,7 @@ def _guard_streams() -> None:
         encoding=old.encoding if old is not None else "utf-8",
         errors=old.errors if old is not None else "strict",
         line_buffering=old.line_buffering if old is not None else False,
+        write_through=old.write_through if old is not None else False,
     )
 
 

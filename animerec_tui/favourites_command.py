@@ -11,6 +11,7 @@ from rich.table import Table
 
 from animerec_tui.catalog import load_catalog
 from animerec_tui.favourites import FavouritesStore
+from animerec_tui.options import printable
 from training.errors import UserError
 
 
@@ -19,7 +20,7 @@ def open_store() -> FavouritesStore:
     store = FavouritesStore()
     store.load()
     if store.last_warning:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(store.last_warning, style="yellow", markup=False)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(printable(store.last_warning), style="yellow", markup=False)
     return store
 
 
@@ -73,7 +74,7 @@ def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> Non
 
 def clear_favourites(yes: bool) -> None:
     if not yes:
-        if not sys.stdin.isatty():
+        if sys.stdin is None or not sys.stdin.isatty():  # None: closed (`<&-`)
             raise UserError("clearing needs confirmation: pass --yes")
         if input("Remove every favourite? [y/N] ").strip().lower() not in ("y", "yes"):
             raise UserError("nothing cleared", exit_code=1)
@@ -89,7 +90,7 @@ def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> 
     usable = [i for i in ids if i in catalog]
     added = open_store().add(usable) if usable else []
     Console(highlight=False).print(
-        f"{path.name}: {len(ids)} anime scored >= {min_score}"
+        f"{printable(path.name)}: {len(ids)} anime scored >= {min_score}"
         + (" or completed unscored" if include_unscored_completed else "")
         + f"; {len(added)} new favourite(s) added, {len(ids) - len(usable)} not in the catalogue"
     )

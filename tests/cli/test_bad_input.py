@@ -290,6 +290,26 @@ def test_a_bad_animerec_home_is_one_line(tmp_path, monkeypatch, value, args, fra
     assert tree(tmp_path) == before
 
 
+def test_tui_refuses_a_bad_animerec_home_before_it_starts(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    stub = types.ModuleType("animerec_tui.tui.app")
+    stub.run = lambda *a: pytest.fail("the app started")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "animerec_tui.tui.app", stub)
+    (tmp_path / "file").write_text("mine\n")
+    monkeypatch.setenv("ANIMEREC_HOME", str(tmp_path / "file"))
+    assert_refused(invoke("tui"), "is a file, not a folder")
+
+
+def test_import_mal_shows_a_file_name_with_control_characters_escaped(tmp_path, home):
+    path = tmp_path / "list\x1b[2J.xml"
+    shutil.copy(REPO / "tests" / "data" / "mal_export_small.xml", path)
+    result = invoke("import-mal", path)
+    assert result.exit_code == 0, result.output
+    assert "list\\x1b[2J.xml: " in result.stdout and "\x1b" not in result.stdout
+
+
 def test_a_relative_animerec_home_is_made_absolute_once(tmp_path, monkeypatch):
     # Relative, it named another folder after every chdir (and in every message a bare "home/...").
     from animerec_tui.paths import home_dir

@@ -56,9 +56,12 @@ def test_stdout_on_a_full_disk_is_one_line(tmp_path, args):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
-def test_a_batch_answered_into_a_full_disk_is_one_line(tmp_path):
+@pytest.mark.parametrize("bad_line", [False, True], ids=["good", "with-a-bad-line"])
+def test_a_batch_answered_into_a_full_disk_is_one_line(tmp_path, bad_line):
+    # With a bad line the command ends in its own error, and the answers still buffered were
+    # flushed at exit: "Exception ignored ... OSError" and exit 120.
     batch = tmp_path / "requests.jsonl"
-    batch.write_text("".join(json.dumps({"id": n, "favourites": [DEATH_NOTE]}) + "\n" for n in range(50)))
+    batch.write_text("".join(json.dumps({"id": n, "favourites": [DEATH_NOTE]}) + "\n" for n in range(3)) + ("[]\n" if bad_line else ""))
     with open("/dev/full", "w") as full:
         done = _animerec(tmp_path / "home", "recommend", "--batch", batch, "-k", "50", stdout=full)
     _one_line(done, "cannot write to stdout", "No space left on device")
@@ -69,6 +72,19 @@ def test_a_closed_stdout_is_one_line_not_silence_or_a_traceback(tmp_path, args):
     # The table was lost without a word (exit 0); the JSON raised AttributeError on None.
     done = _animerec(tmp_path / "home", *args, preexec_fn=_close(1))
     _one_line(done, "cannot write to stdout", "closed")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_help_into_a_full_disk_is_one_line(tmp_path):
+    with open("/dev/full", "w") as full:
+        done = _animerec(tmp_path / "home", "--help", stdout=full)
+    _one_line(done, "cannot write to stdout", "No space left on device")
+
+
+def test_clear_with_a_closed_stdin_asks_for_yes(tmp_path):
+    # sys.stdin is None there: AttributeError on isatty
+    done = _animerec(tmp_path / "home", "favourites", "clear", stdout=subprocess.PIPE, preexec_fn=_close(0))
+    _one_line(done, "clearing needs confirmation: pass --yes")
 
 
 def test_batch_from_a_closed_stdin_is_one_line(tmp_path):
