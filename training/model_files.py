@@ -23,6 +23,12 @@ MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 STATE_FILE, STATE_META_FILE = "train_state.safetensors", "train_state.json"
 RUN_FILE = "run.json"
 CHECKPOINT_NAME = re.compile(r"e\d{4}-s\d{6}")  # e<epochs done>-s<steps into the next>
+WEIGHT_BOUND = 1e6
+"""Largest |weight| a model folder may hold. Trained models stay near 10 (the shipped one's
+largest is 10.8, a genre bias; one step at --lr 1e5 leaves 1e5); below it every score is
+finite in float32 even at --hidden 65536, and beyond it scores overflow or lose the digits
+that tell anime apart (an out_bias of 3e38 listed the catalogue in file order). Training
+checks its weights against it before every checkpoint, so a run never saves one it could not load."""
 
 
 def vocab_hash(item_ids: np.ndarray) -> str:
@@ -91,6 +97,12 @@ def read_meta(folder: Path) -> dict:
         raise UserError(f"{path}: malformed (model_config.{exc}); the file is damaged") from None
     if vocab.get("sha256") != vocab_hash(ids) or ids.ndim != 1 or ids.size != config.get("num_items"):
         raise UserError(f"{path}: its vocabulary does not match its own hash; the file is damaged")
+    # One anime under two token ids: a favourite would be input under one and recommended back under the other.
+    unique, counts = np.unique(ids, return_counts=True)
+    if unique.size != ids.size:
+        raise UserError(f"{path}: the vocabulary repeats item {int(unique[counts > 1][0])}; the file is damaged")
+    if ids.size and ids.min() < 0:
+        raise UserError(f"{path}: the vocabulary holds item id {int(ids.min())}, below 0; the file is damaged")
     return meta
 
 
@@ -130,13 +142,26 @@ def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: Pa
     extra = sorted(set(weights) - set(expected))
     if extra:
         raise UserError(f"{where}: weights do not fit the model in meta.json ({extra[0]} is not part of it)")
+    for name, array in weights.items():  # the genre table holds ids, every other tensor weights
+        wanted = "iu" if name == "item_genres" else "f"
+        if array.dtype.kind not in wanted:
+            kind = "integer genre ids" if name == "item_genres" else "floating-point weights"
+            raise UserError(f"{where}: {name} holds {array.dtype} values, expected {kind}; the file is damaged")
     genres = weights.get("item_genres")
     # Genre ids index the genre table; one out of range would fail deep inside a lookup.
-    if genres is not None and (np.issubdtype(genres.dtype, np.floating) or genres.size and not 0 <= int(genres.min()) <= int(genres.max()) <= config.num_genres):
+    if genres is not None and genres.size and not 0 <= int(genres.min()) <= int(genres.max()) <= config.num_genres:
         raise UserError(f"{where}: item_genres holds ids outside 0..{config.num_genres}; the file is damaged")
     for name, array in weights.items():
-        if np.issubdtype(array.dtype, np.floating) and not bool(np.isfinite(array).all()):
+        if name == "item_genres" or not array.size:
+            continue
+        if not bool(np.isfinite(array).all()):
             raise UserError(f"{where}: {name} holds NaN or infinite values; the model is broken, retrain or re-export it")
+        largest = float(np.abs(array).max())
+        if largest > WEIGHT_BOUND:
+            raise UserError(
+                f"{where}: {name} holds values as large as {largest:.3g} (a trained model's stay below {WEIGHT_BOUND:g}), "
+                "whose scores overflow or all come out equal; the model is broken, retrain or re-export it"
+            )
 
 
 def read_weights(folder: Path, config: ModelConfig) -> dict[str, np.ndarray]:

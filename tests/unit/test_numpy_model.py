@@ -211,3 +211,46 @@ def test_anime_with_the_same_vector_tie_wherever_they_are_scored(tmp_path):
         for user, row in enumerate(rows):
             mine = scores[user, at[~np.isin(twins, row)]]  # a favourite's own column leaves its own vote out
             assert (mine == mine[0]).all()
+
+
+def _repeat_an_id(folder: Path) -> None:
+    import json
+
+    from training.model_files import vocab_hash
+
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["vocab"]["item_ids"][3] = meta["vocab"]["item_ids"][0]
+    meta["vocab"]["sha256"] = vocab_hash(np.asarray(meta["vocab"]["item_ids"], dtype=np.int64))
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _retype(name: str, change) -> object:
+    def damage(folder: Path) -> None:
+        from safetensors.numpy import load_file, save_file
+
+        weights = load_file(str(folder / "model.safetensors"))
+        weights[name] = change(weights[name])
+        save_file(weights, str(folder / "model.safetensors"))
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (_repeat_an_id, "the vocabulary repeats item 1000"),
+        (_retype("out_bias", lambda a: np.full_like(a, 3e38)), "out_bias holds values as large as 3e+38"),
+        (_retype("blocks.0.qkv.weight", lambda a: (a * 10).astype(np.int32)), "blocks.0.qkv.weight holds int32 values"),
+        (_retype("item_emb.weight", lambda a: a.astype(np.int64)), "item_emb.weight holds int64 values"),
+        (_retype("item_genres", lambda a: a.astype(np.float32)), "item_genres holds float32 values"),
+    ],
+    ids=["repeated id", "out_bias 3e38", "int32 weights", "int64 embedding", "float genre ids"],
+)
+def test_both_paths_refuse_the_same_model_folders(tmp_path, damage, fragment):
+    """The numpy path (recommend, the TUI) and torch (eval, training) read the same checks."""
+    folder = scrambled_model(tmp_path / "model")
+    damage(folder)
+    with pytest.raises(UserError, match=fragment.replace("+", r"\+")):
+        load_numpy_model(folder)
+    with pytest.raises(UserError, match=fragment.replace("+", r"\+")):
+        load_model(folder)
