@@ -142,7 +142,10 @@ def _refuse_changed_settings(run: Path, typed, wanted: dict) -> None:
         meta = read_meta(start) if start is not None else {}
     except UserError:
         return  # damage that train itself reports
-    saved = {**meta.get("model_config", {}), **(meta.get("train_config") or {})}
+    model_config, train_config = meta.get("model_config"), meta.get("train_config")
+    if not isinstance(model_config, dict) or not isinstance(train_config, dict):
+        return  # damage that train itself reports
+    saved = {**model_config, **train_config}
     changed = [f"--{name.replace('_', '-')} {wanted[name]!r} (the run has {saved[name]!r})" for name in typed if name in saved and saved[name] != wanted[name]]
     if changed:
         raise UserError(f"a resumed run keeps its own settings, and only --epochs, --device, --precision and --compile may change: leave out {', '.join(changed)}")
@@ -154,7 +157,7 @@ def eval_command(
 ) -> None:
     """Score the run (and optionally the baselines) and print a table, bars, or JSON."""
     from training.charts import metrics_bars
-    from training.checkpoint import check_vocab, load_model
+    from training.checkpoint import check_split, check_vocab, load_model
     from training.data import load_dataset
     from training.device import pick_device
     from training.evaluate import ease_scorer, evaluate, popularity_scorer
@@ -170,6 +173,7 @@ def eval_command(
         raise UserError(f"the run's data folder {folder} is gone; name one with --data")
     data = load_dataset(folder)
     check_vocab(meta, data.item_ids, f"the data in {folder}")
+    check_split(meta, data, "evaluate it on the data it was trained on")
     kwargs = {"negatives": negatives, "sampler": sampler, "seed": seed}
     results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), data, split, **kwargs)}
     if baselines:

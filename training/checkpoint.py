@@ -8,9 +8,12 @@ metrics are JSON; optimizer state is its own safetensors + JSON pair. No pickle.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,13 +33,18 @@ from training.model_files import (  # noqa: F401  (re-exported: where checkpoint
     RUN_FILE,
     STATE_FILE,
     STATE_META_FILE,
+    WEIGHT_BOUND,
     check_weights,
     json_bytes,
     read_meta,
     read_run,
+    read_weights,
     resolve_model_dir,
     vocab_hash,
 )
+
+if TYPE_CHECKING:
+    from training.data import Dataset
 
 
 def versions() -> dict:
@@ -86,32 +94,130 @@ def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 
 def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device: str) -> dict:
-    """Restore optimizer state from a checkpoint folder; return the rest of its training state."""
+    """Restore optimizer state from a checkpoint folder; return the rest of its training state.
+
+    ``optimizer`` is the one ``make_optimizer`` builds for the run's own settings: the saved
+    state must be its state, whole and sound (``_check_groups``, ``_check_entries``), and
+    the progress well formed (``_check_state``), all before the first step. A hand-edited
+    file (``"maximize": true``, ``"eps": "x"``, a cut tensor, a history record that would
+    fail after an epoch of training) is refused with one line naming the file.
+    """
     try:
         tensors = load_file(str(folder / STATE_FILE), device=device)
         state = json.loads((folder / STATE_META_FILE).read_text())
     except (OSError, ValueError, SafetensorError, RecursionError) as exc:
         raise UserError(f"{folder}: training state unreadable ({exc}); cannot resume") from None
+    where = folder / STATE_META_FILE
     try:
-        _check_state(state)
+        _check_state(state, folder.parent)
         layout = state.pop("optimizer")
-        entries: dict[int, dict] = {}
-        for name, value in list(tensors.items()) + list(layout["scalars"].items()):
-            index, key = name.split(".", 1)
-            entries.setdefault(int(index), {})[key] = value
-        optimizer.load_state_dict({"state": entries, "param_groups": layout["param_groups"]})
+        groups = _check_groups(layout["param_groups"], optimizer.param_groups)
+        for name in layout["scalars"]:  # only a step count may be a number rather than a tensor (older torch)
+            if not (name.endswith(".step") and name.removesuffix(".step").isdigit()):
+                raise ValueError(f"{name:.60} is no part of the run's optimizer state")
+        where = folder / STATE_FILE
+        entries = _check_entries(tensors, layout["scalars"], [p for group in optimizer.param_groups for p in group["params"]])
+        optimizer.load_state_dict({"state": entries, "param_groups": groups})
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"{folder / STATE_META_FILE}: damaged ({problem:.200}); cannot resume") from None
+        raise UserError(f"{where}: damaged ({problem:.200}); cannot resume") from None
     return state
+
+
+TRAINED_SETTINGS = frozenset({"lr"})
+"""Optimizer settings training changes as it goes (the schedule sets lr before every step)."""
+DEVICE_SETTINGS = frozenset({"fused"})
+"""How the optimizer runs on this device, not what it computes: a CUDA run (fused) resumes on the CPU."""
+
+
+def _check_groups(saved: list, fresh: list[dict]) -> list[dict]:
+    """The parameter groups to load: ``fresh``'s (the run's own optimizer), with the saved lr.
+
+    Every saved setting must be the fresh optimizer's (a run never turns on amsgrad or
+    maximize, nor changes eps or betas); lr must lie on the run's schedule, above 0 and at
+    most the run's --lr. A setting the saved group lacks (an older torch) is the fresh one."""
+    if len(saved) != len(fresh):
+        raise ValueError(f"{len(saved)} parameter groups, the run's optimizer has {len(fresh)}")
+    groups, first = [], 0
+    for number, (group, own) in enumerate(zip(saved, fresh)):
+        indices = list(range(first, first + len(own["params"])))
+        first += len(own["params"])
+        if group.get("params") != indices:
+            raise ValueError(f"parameter groups do not match the model's parameters (group {number})")
+        for key, value in group.items():
+            if key == "params" or key in DEVICE_SETTINGS:
+                continue
+            if key not in own:
+                raise ValueError(f"{key} is not a setting of the run's optimizer")
+            if key == "lr":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= own["lr"] * (1 + 1e-9):
+                    raise ValueError(f"lr is {value!r:.40}, not on the run's schedule (above 0, at most {own['lr']:g})")
+            elif json.dumps(value) != json.dumps(own[key]):
+                raise ValueError(f"{key} is {value!r:.40}; the run's optimizer has {json.dumps(own[key])}")
+        groups.append({**{k: v for k, v in own.items() if k != "params"}, **{k: group[k] for k in TRAINED_SETTINGS if k in group}, "params": indices})
+    return groups
+
+
+ADAM_TENSORS = ("exp_avg", "exp_avg_sq")
+
+
+def _check_entries(tensors: dict[str, torch.Tensor], scalars: dict, params: list[torch.Tensor]) -> dict[int, dict]:
+    """Each parameter's AdamW state: both moments (its shape and dtype, finite; the second
+    not negative) and its step count (a whole number from 1). Nothing else."""
+    entries: dict[int, dict] = {}
+    for name, value in list(tensors.items()) + list(scalars.items()):
+        index, _, key = name.partition(".")
+        if not (index.isdigit() and int(index) < len(params) and key in (*ADAM_TENSORS, "step")) or (key != "step" and name in scalars):
+            raise ValueError(f"{name:.60} is no part of the run's optimizer state")
+        entries.setdefault(int(index), {})[key] = value
+    for index, param in enumerate(params):
+        entry = entries.get(index, {})
+        for key in ADAM_TENSORS:
+            value, name = entry.get(key), f"{index}.{key}"
+            if value is None:
+                raise ValueError(f"{name} is missing")
+            if value.dtype != param.dtype:
+                raise ValueError(f"{name} holds {str(value.dtype).removeprefix('torch.')}, its parameter {str(param.dtype).removeprefix('torch.')}")
+            if value.shape != param.shape:
+                raise ValueError(f"{name} has shape {tuple(value.shape)}, its parameter {tuple(param.shape)}")
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name} holds NaN or infinite values")
+            if key == "exp_avg_sq" and value.numel() and float(value.min()) < 0:
+                raise ValueError(f"{name} holds negative values")
+        step = entry.get("step")
+        number = float(step) if torch.is_tensor(step) and step.numel() == 1 and step.is_floating_point() else step
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not (1 <= number < 2**53 and number == int(number)):
+            raise ValueError(f"{index}.step is {number if step is not None else 'missing'}, not a whole number from 1")
+    return entries
 
 
 def _whole(value, low: int = 0) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-def _check_state(state) -> None:
-    """Raise ValueError unless ``state`` has the shape ``train()`` writes (a damaged or hand-edited file)."""
+def _number(value, low: float = -math.inf, high: float = math.inf) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and low <= value <= high
+
+
+def _check_record(number: int, record) -> None:
+    """One epoch of ``history``, as ``train._validate`` writes it."""
+    fields = {
+        "epoch": isinstance(record, dict) and record.get("epoch") == number and _whole(record.get("epoch")),
+        "loss": isinstance(record, dict) and (record.get("loss") is None or _number(record.get("loss"))),
+        "val_ndcg@10": isinstance(record, dict) and _number(record.get("val_ndcg@10"), 0, 1),
+        "val_recall@10": isinstance(record, dict) and _number(record.get("val_recall@10"), 0, 1),
+        "seconds": isinstance(record, dict) and _number(record.get("seconds"), 0),
+    }
+    bad = [key for key, ok in fields.items() if not ok]
+    if bad:
+        found = record.get(bad[0]) if isinstance(record, dict) else record
+        raise ValueError(f"history's epoch {number} is malformed ({bad[0]} is {found!r:.40})")
+
+
+def _check_state(state, checkpoints: Path | None = None) -> None:
+    """Raise ValueError unless ``state`` has the shape ``train()`` writes (a damaged or hand-edited file).
+
+    ``checkpoints``: the run's checkpoint folder, where the best checkpoint must be."""
     if not isinstance(state, dict):
         raise ValueError("not an object")
     layout, best = state.get("optimizer"), state.get("best")
@@ -122,8 +228,13 @@ def _check_state(state) -> None:
     for key in ("epoch", "step_in_epoch"):
         if not _whole(state.get(key)):
             raise ValueError(f"{key} is {state.get(key)!r:.40}, not a whole number")
-    if not isinstance(state.get("history"), list) or not all(isinstance(entry, dict) for entry in state["history"]):
+    history = state.get("history")
+    if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
         raise ValueError("history is not a list of epochs")
+    if len(history) != state["epoch"]:
+        raise ValueError(f"history has {len(history)} epochs, and epoch says {state['epoch']} are done")
+    for number, record in enumerate(history, 1):
+        _check_record(number, record)
     if not isinstance(best, dict) or not (best.get("epoch") is None or _whole(best.get("epoch"), 1)):
         raise ValueError("best is malformed")
     score = best.get("ndcg@10")
@@ -131,6 +242,15 @@ def _check_state(state) -> None:
         raise ValueError("best ndcg@10 is not a number")
     if not (best.get("name") is None or (isinstance(best["name"], str) and CHECKPOINT_NAME.fullmatch(best["name"]))):
         raise ValueError("best names no checkpoint")
+    epoch = best.get("epoch")
+    if epoch is None:
+        if best.get("name") is not None:
+            raise ValueError("best names a checkpoint but no epoch")
+        return
+    if epoch > state["epoch"] or best.get("name") != f"e{epoch:04d}-s000000" or score != history[epoch - 1]["val_ndcg@10"]:
+        raise ValueError(f"best (epoch {epoch}, {best.get('name')}, NDCG@10 {score:.4g}) is not an epoch of the history")
+    if checkpoints is not None and not (checkpoints / best["name"]).is_dir():
+        raise ValueError(f"best names checkpoint {best['name']}, which is not in {checkpoints}")
 
 
 def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BERT4Rec, dict]:
@@ -138,11 +258,9 @@ def load_model(path: Path, device: str = "cpu", which: str = "best") -> tuple[BE
     folder = resolve_model_dir(path, which)
     meta = read_meta(folder)
     config = ModelConfig.from_dict(meta["model_config"])
-    try:
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / MODEL_FILE)).items()}
-    except (OSError, SafetensorError) as exc:
-        raise UserError(f"{folder / MODEL_FILE}: not a readable safetensors file ({exc})") from None
-    check_weights(config, {k: v.numpy() for k, v in weights.items()}, folder / MODEL_FILE)
+    # Read and checked as the torch-free path reads them (model_files.read_weights), so both
+    # paths take, and refuse, the same folders.
+    weights = {k: torch.from_numpy(v) for k, v in read_weights(folder, config).items()}
     model = BERT4Rec(config, init=False)  # every weight comes from the file (strict load)
     try:
         model.load_state_dict(weights)
@@ -164,6 +282,53 @@ def check_vocab(meta: dict, item_ids: np.ndarray, where: str) -> None:
             f"the checkpoint's vocabulary ({len(vocab['item_ids']):,} items) does not match {where} ({item_ids.size:,} items); "
             "use the data the model was trained on"
         )
+
+
+def split_hash(data: Dataset) -> str:
+    """SHA-256 of a dataset's split (vocabulary, then each split's offsets and items): the same
+    for a copy of a data folder anywhere, different for the same ratings split with another seed."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.item_ids, dtype="<i8").tobytes())
+    for name in ("train", "val", "test"):
+        offsets, items = data.splits[name]
+        digest.update(np.ascontiguousarray(offsets, dtype="<i8").data)
+        digest.update(np.ascontiguousarray(items, dtype="<i4").data)
+    return digest.hexdigest()
+
+
+_SPLIT_FIELDS = ("input", "format", "params", "counts")
+"""The manifest's fields a checkpoint records of its data (``train._data_section``) that decide the split."""
+
+
+def check_split(meta: dict, data: Dataset, advice: str) -> None:
+    """Refuse data whose split is not the one the checkpoint was trained on.
+
+    The same ratings preprocessed with another seed have the same items, so the vocabulary
+    matches, but their held-out items are partly ones the run trained on: scored on them a
+    run looks better than it is (NDCG@10 +20%), and resumed on them it trains on its own
+    test set. A run records the split's hash (``split_hash``); older runs and the shipped
+    model record the manifest's input, format, parameters and counts, compared instead. A
+    model that records no data (a random or hand-made one) is not checked."""
+    recorded = meta.get("data")
+    if not isinstance(recorded, dict) or not recorded:
+        return
+    manifest = data.manifest
+    fields = [key for key in _SPLIT_FIELDS if key in recorded and recorded[key] != manifest.get(key)]
+    fingerprint = recorded.get("splits_sha256")
+    if not fields and (fingerprint is None or fingerprint == split_hash(data)):
+        return
+    why = "its split files differ"
+    params, theirs = recorded.get("params"), manifest.get("params")
+    if isinstance(params, dict) and isinstance(theirs, dict) and params != theirs:
+        changed = [key for key in sorted(set(params) | set(theirs)) if params.get(key) != theirs.get(key)]
+        why = "preprocessed with " + ", ".join(f"{key} {theirs.get(key)!r:.20}, the run's with {params.get(key)!r:.20}" for key in changed[:3])
+    elif "input" in fields:
+        why = "made from other ratings"
+    elif fields:
+        why = f"its {fields[0]} differ"
+    raise UserError(
+        f"{data.folder} is not the split the run was trained on ({why}); its held-out items may be ones it trained on: {advice}"
+        + (f" ({recorded['path']})" if isinstance(recorded.get("path"), str) and recorded["path"] else "")
+    )
 
 
 def export_model(run: Path, out: Path, half: bool = True) -> None:

@@ -149,6 +149,8 @@ def resolve_config(
     unknown = set(overrides) - _MODEL_FIELDS - _TRAIN_FIELDS
     if unknown:
         raise TypeError(f"resolve_config() got unknown settings: {', '.join(sorted(unknown))}")
+    if overrides.get("crop") == "random" and not data.ordered:
+        raise UserError("--crop random picks a window of ordered data; this data is unordered (sets), where a long list is cut to a random subset anyway: leave out --crop")
     mal_ids = data.manifest.get("item_id_space") == "mal"
     genres = mal_ids if genres is None else genres
     if genres and not mal_ids:

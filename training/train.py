@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from training import distributed
-from training.checkpoint import check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta
+from training.checkpoint import STATE_META_FILE, WEIGHT_BOUND, check_split, check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta, split_hash
 from training.config import TrainConfig, saved_train_config
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.device import check_fits, mixed_precision
@@ -70,6 +70,7 @@ def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str) 
     """A checkpoint's model, optimizer and progress; the run keeps its own settings but the epochs."""
     meta = read_meta(folder)
     check_vocab(meta, data.item_ids, f"the data in {data.folder}")
+    check_split(meta, data, "resume with the data it was trained on")
     config = saved_train_config(meta, folder, epochs=config.epochs, compile=config.compile, precision=config.precision)
     model, _ = load_model(folder, device)
     model.train()
@@ -156,8 +157,8 @@ def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: in
     they sit near 1e30 and every score overflows. The probe runs in eval mode (no dropout),
     so it draws no random numbers and an exact resume stays exact.
     """
-    with torch.no_grad():
-        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+    with torch.no_grad():  # a weight past the bound loading refuses is as broken as NaN
+        if not all(bool(torch.isfinite(p).all()) and float(p.abs().max()) <= WEIGHT_BOUND for p in model.parameters() if p.numel()):
             return False
     offsets, items = data.splits["train"]
     users = np.flatnonzero(np.diff(offsets) > 0)[:probe_users]
@@ -172,7 +173,7 @@ def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: in
 def _data_section(data: Dataset) -> dict:
     """What a checkpoint records of the data it was trained on."""
     manifest = data.manifest
-    return {"path": str(data.folder.resolve()), **{key: manifest[key] for key in ("input", "format", "params", "counts")}}
+    return {"path": str(data.folder.resolve()), **{key: manifest[key] for key in ("input", "format", "params", "counts")}, "splits_sha256": split_hash(data)}
 
 
 def _objective(model: BERT4Rec, context: distributed.Context, device: str, compile: bool) -> Callable[..., torch.Tensor]:
@@ -229,6 +230,8 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     steps_per_epoch = math.ceil(len(length_bucketed(users, lengths, config.batch_size, np.random.default_rng(0))) / context.world)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = max(1, int(config.warmup * total_steps))
+    if resume_from is not None and start.step >= steps_per_epoch:  # a hand-edited state: an epoch of no steps
+        raise UserError(f"{resume_from / STATE_META_FILE}: damaged (step_in_epoch is {start.step}, and an epoch of this run has {steps_per_epoch} steps); cannot resume")
     builder = BatchBuilder(offsets, items, model.config.max_len, data.ordered, config.crop)
     val_data = validation_users(data, config.val_users, config.seed)
     autocast = mixed_precision(device, config.precision)

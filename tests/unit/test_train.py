@@ -202,3 +202,15 @@ def test_a_second_ctrl_c_while_the_replaced_run_is_deleted_keeps_the_new_run(toy
     load_model(run)  # the new run, whose first checkpoint was committed, is there and whole
     _train(data, run, epochs=2, resume=True)  # and the next command clears away what is left of the old one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_weights_past_the_bound_loading_refuses_count_as_diverged(toy_data, one_epoch):
+    """A checkpoint is never saved that loading would refuse: finite scores are not enough."""
+    from training.train import model_is_finite
+
+    model, _ = load_model(one_epoch)
+    data = load_dataset(toy_data)
+    assert model_is_finite(model, data, "cpu")
+    with torch.no_grad():
+        model.head[0].weight[0, 0] = 2e7  # scores stay finite; loading refuses it
+    assert not model_is_finite(model, data, "cpu")
