@@ -91,7 +91,10 @@ def _print_error(message: str) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {escape(printable(message))}", markup=True)
+    try:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {escape(printable(message))}", markup=True)
+    except OSError:  # stderr full or closed: the exit code is all that can still say it
+        pass
 
 
 def _fail(message: str, code: int) -> None:
@@ -126,7 +129,7 @@ def _os_error_line(exc: OSError) -> str:
     """One line for an ``OSError`` that names its file: which file, and the system's reason."""
     reason = exc.strerror or str(exc)
     if exc.filename == STDOUT:
-        return f"cannot write to stdout ({'it is closed' if exc.errno == errno.EBADF else reason})"
+        return f"cannot write to stdout ({'it is closed, or not open for writing' if exc.errno == errno.EBADF else reason})"
     names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
     return f"{' -> '.join(names)}: {reason}"
 

@@ -188,8 +188,10 @@ def run_recommend(opts: dict) -> None:
         filters = replace(filters, exclude=filters.exclude | frozenset(saved.excluded))
         if not favourites:
             raise UserError("no favourites: name some titles, pass --mal-id, or add some with 'animerec favourites add'")
-    if not engine.split_known(favourites)[0]:  # the popularity list would pass for an answer
-        raise UserError(f"none of the favourites is known to the model: {unknown_note(engine, favourites)}")
+    known, unknown = engine.split_known(favourites)
+    if not known:  # the popularity list would pass for an answer, as it would for a --batch line
+        where = "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+        raise UserError(f"none of the favourites is {where}: {printable(_named(engine, unknown))}")
     result = engine.recommend(favourites, opts["top"], filters)
     _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites):,} favourite(s)")
 

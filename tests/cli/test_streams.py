@@ -109,3 +109,11 @@ def test_a_batch_whose_reader_leaves_ends_silently_with_141(tmp_path):
     assert json.loads(first)["id"] == 0
     assert code == 141, (code, stderr)
     assert stderr == ""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_an_error_whose_line_cannot_be_written_keeps_its_exit_code(tmp_path):
+    # The line had nowhere to go, and the OSError of writing it turned exit 2 into 1.
+    with open("/dev/full", "w") as full:
+        done = _animerec(tmp_path / "home", "favourites", "add", "--mal-id", "99999999", stderr=full)
+    assert done.returncode == 2
