@@ -72,6 +72,10 @@ def resolve_model_dir(path: Path, which: str = "best") -> Path:
     return folder
 
 
+def _sha256(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
 def read_meta(folder: Path) -> dict:
     """A checkpoint's meta.json, checked for shape, version and a self-consistent vocabulary."""
     path = folder / META_FILE
@@ -85,8 +89,11 @@ def read_meta(folder: Path) -> dict:
     if not isinstance(vocab, dict) or not isinstance(config, dict):
         raise UserError(f"{path}: the vocabulary or model configuration is missing; the file is damaged")
     data = meta.get("data", {})
-    if not isinstance(data, dict) or not isinstance(data.get("path", ""), str):
+    if not isinstance(data, dict) or not isinstance(data.get("path", ""), str) or not _sha256(data.get("splits_sha256", "0" * 64)):
         raise UserError(f"{path}: its data section is malformed; the file is damaged")
+    genres = meta.get("genres", [])
+    if not isinstance(genres, list) or not all(isinstance(name, str) for name in genres):
+        raise UserError(f"{path}: genres is not a list of genre names; the file is damaged")
     try:
         ids = np.asarray(vocab.get("item_ids", []), dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as exc:

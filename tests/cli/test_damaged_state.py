@@ -181,6 +181,15 @@ def test_eval_on_a_copy_of_the_run_s_own_data_is_accepted(tiny_run, toy_data, tm
     assert json.loads(result.stdout)["models"]["bert4rec"]["ndcg@10"] >= 0
 
 
+def test_eval_after_the_run_s_data_folder_was_preprocessed_again_with_another_seed_is_refused(tiny_run, other_seed, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    for meta_path in (run / "checkpoints").glob("*/meta.json"):  # as if `preprocess --force` had rewritten it in place
+        meta = json.loads(meta_path.read_text())
+        meta["data"]["path"] = str(other_seed)
+        meta_path.write_text(json.dumps(meta))
+    assert_refused(invoke("eval", "--run", run), "is not the split the run was trained on (preprocessed with seed 1, the run's with 0)")
+
+
 def test_resume_on_another_split_of_the_same_ratings_is_refused(tiny_run, other_seed, tmp_path):
     run = shutil.copytree(tiny_run, tmp_path / "run")
     before = tree(tmp_path)
@@ -212,7 +221,18 @@ def _weights(change: Callable[[dict], None]) -> Callable[[Path], None]:
     return damage
 
 
+def _meta(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def damage(model: Path) -> None:
+        meta = json.loads((model / "meta.json").read_text())
+        change(meta)
+        (model / "meta.json").write_text(json.dumps(meta))
+
+    return damage
+
+
 MODEL_FOLDERS = [
+    pytest.param(_meta(lambda m: m.update(data={"path": "/x", "splits_sha256": 5})), "its data section is malformed", id="split-hash-a-number"),
+    pytest.param(_meta(lambda m: m.update(genres=5)), "genres is not a list of genre names", id="genres-a-number"),
     pytest.param(_vocab_repeats_an_id, "the vocabulary repeats", id="vocab-repeats-an-id"),
     pytest.param(_weights(lambda w: w["out_bias"].__setitem__(slice(None), 3e38)), "out_bias holds values as large as", id="out-bias-3e38"),
     pytest.param(_weights(lambda w: w["head.0.weight"].__setitem__(0, -2e7)), "head.0.weight holds values as large as", id="a-weight-2e7"),
