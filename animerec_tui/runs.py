@@ -26,17 +26,23 @@ def new_run_dir() -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = runs_dir() / f"run-{stamp}"
     n = 1
-    while folder.exists():
+    while folder.exists() or folder.is_symlink():  # a dangling symlink's name is taken too
         n += 1
         folder = runs_dir() / f"run-{stamp}-{n}"
     return folder
 
 
 def latest_run() -> Path | None:
-    """The newest run under the runs folder that has saved a checkpoint (run.json), if any."""
+    """The newest run under the runs folder that has saved a checkpoint (run.json), if any.
+
+    A run is known by its run.json's content (``fsutil.run_pointer``), so another program's
+    folder with a ``run.json`` put there is never taken for the latest run.
+    """
+    from training.fsutil import run_pointer
+
     if not runs_dir().is_dir():
         return None
-    runs = [p for p in runs_dir().iterdir() if (p / "run.json").is_file()]
+    runs = [p for p in runs_dir().iterdir() if p.is_dir() and run_pointer(p) is not None]
     return max(runs, key=lambda p: (p / "run.json").stat().st_mtime, default=None)
 
 
@@ -51,7 +57,11 @@ def resolve_model(model: Path | None) -> Path | None:
 
 
 def shipped_training_data() -> Path:
-    """The shipped model's preprocessed training data, unpacked (once) under the home folder."""
+    """The shipped model's preprocessed training data, unpacked (once) under the home folder.
+
+    ``unpack`` replaces only a copy it made there; a file, a symlink or a folder holding
+    anything else at ``<home>/training-data`` is refused with one line, never deleted.
+    """
     from training.bundle import ARRAYS, unpack
 
     bundle = data_dir() / "training"

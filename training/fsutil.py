@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,42 +62,112 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-OUTPUT_MARKERS = {"run.json": "train", "manifest.json": "preprocess"}
-"""The file that says which command made a folder."""
-_OURS_HIDDEN = re.compile(r"^\..*\.(tmp|old|del)-")
+_RANDOM = r"[a-z0-9_]+"  # tempfile.mkstemp / mkdtemp add 8 of these to a prefix (no dot, no dash)
+_LEFTOVER_NAME = re.compile(rf"\.(?P<of>.+?)\.(?:(?P<kind>tmp|old)-(?P<pid>\d+)-{_RANDOM}|del-\d+|tmp-{_RANDOM})")
+"""The hidden names animerec's own writes use, each naming what it was a write of:
+``.NAME.tmp-XXXXXXXX`` (``atomic_write_bytes``), ``.NAME.tmp-PID-XXXXXXXX`` and
+``.NAME.old-PID-XXXXXXXX`` (``atomic_output_dir``), ``.NAME.del-PID`` (a checkpoint being deleted)."""
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def is_leftover(name: str) -> bool:
-    """A hidden temporary name that animerec's own writes use (and a killed write leaves)."""
-    return bool(_OURS_HIDDEN.match(name))
+def is_leftover(name: str, of: Callable[[str], object]) -> bool:
+    """Whether ``name`` is what a killed write of animerec's left, and a write of a name ``of`` accepts.
+
+    Both halves matter: a user's ``.notes.tmp-2`` or ``.thesis.old-1-draft`` is no leftover,
+    so it is neither swept away nor let through as one when ``--force`` checks a folder.
+    """
+    found = _LEFTOVER_NAME.fullmatch(name)
+    return bool(found and of(found.group("of")))
 
 
-def _is_ours(marker: Path) -> bool:
-    """Whether ``marker`` is animerec's own run.json or manifest.json, not another tool's file of that name."""
+def shown(name: str) -> str:
+    """A file name as a one-line message can show it: escaped and quoted when it holds a newline or other control."""
+    return name if name.isprintable() else ascii(name)
+
+
+def is_regular_file(path: Path) -> bool:
+    """A regular file itself: not a folder, not a symlink (whose target ``--force`` would not be replacing)."""
     try:
-        if not marker.is_file() or marker.stat().st_size > 1 << 20:
-            return False
-        document = json.loads(marker.read_text())
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def read_json_file(path: Path, limit: int = 64 << 20) -> object | None:
+    """The JSON in ``path`` when it is a regular file of at most ``limit`` bytes that parses, else None."""
+    try:
+        if not is_regular_file(path) or path.lstat().st_size > limit:
+            return None
+        return json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
-        return False
-    if not isinstance(document, dict):
-        return False
-    return document.get("tool") == "animerec" if marker.name == "manifest.json" else isinstance(document.get("latest"), str)
+        return None
+
+
+def data_manifest(folder: Path) -> dict | None:
+    """``folder``'s manifest.json when it is one animerec preprocess wrote, by its content, else None.
+
+    Another program's ``manifest.json`` (a browser extension's, ``{"tool": "other"}``) is none:
+    animerec's names itself as ``"tool": "animerec"``, has a whole-number version and records
+    a SHA-256 for every array it lists.
+    """
+    document = read_json_file(Path(folder) / "manifest.json")
+    if not isinstance(document, dict) or document.get("tool") != "animerec":
+        return None
+    version, files = document.get("manifest_version"), document.get("files")
+    if not isinstance(version, int) or isinstance(version, bool) or not isinstance(files, dict) or not files:
+        return None
+    return document if all(isinstance(digest, str) and _SHA256.fullmatch(digest) for digest in files.values()) else None
+
+
+def run_pointer(folder: Path) -> dict | None:
+    """``folder``'s run.json when it is one animerec train wrote, by its content, else None.
+
+    animerec's is ``{"latest": CHECKPOINT, "best": CHECKPOINT or null}`` and nothing else, each
+    a checkpoint's name (``e0001-s000000``); ``{"name": "x"}`` or a build tool's list is none.
+    """
+    from training.model_files import CHECKPOINT_NAME, RUN_FILE  # not at the top: it brings numpy, and --help stays light
+
+    document = read_json_file(Path(folder) / RUN_FILE, 1 << 20)
+    if not isinstance(document, dict) or set(document) - {"latest", "best"}:
+        return None
+    latest, best = document.get("latest"), document.get("best")
+    named = isinstance(latest, str) and CHECKPOINT_NAME.fullmatch(latest)
+    return document if named and (best is None or isinstance(best, str) and CHECKPOINT_NAME.fullmatch(best)) else None
+
+
+def is_model_folder(folder: Path) -> bool:
+    """A model folder of animerec's (a checkpoint, or an export such as Data/model): its own meta.json beside the weights."""
+    from training.model_files import CHECKPOINT_FORMAT, META_FILE, MODEL_FILE
+
+    document = read_json_file(Path(folder) / META_FILE)
+    return isinstance(document, dict) and document.get("format") == CHECKPOINT_FORMAT and is_regular_file(Path(folder) / MODEL_FILE)
+
+
+def made_by(folder: Path) -> str | None:
+    """What ``folder`` is when animerec made it, known by content ("a folder made by animerec train"), else None."""
+    if run_pointer(folder) is not None:
+        return "a folder made by animerec train"
+    if data_manifest(folder) is not None:
+        return "a folder made by animerec preprocess"
+    if is_model_folder(folder):
+        return "a folder made by animerec train (a model)"
+    return None
 
 
 def check_output(out: Path, command: str, inputs: Iterable[Path] = ()) -> None:
     """Refuse an output folder inside another command's output or inside one of the inputs.
 
-    ``preprocess --force`` replaces a whole data folder and ``train`` prunes its checkpoints
-    folder, so whatever was written inside them would go with them.
+    ``preprocess --force`` replaces a whole data folder, ``train`` prunes its checkpoints
+    folder and a model folder is read as a whole, so whatever was written inside them would
+    go with them. Those folders are known by content (``made_by``), not by a file's name.
     """
     where = Path(os.path.abspath(out))
     if where == where.parent:
         raise UserError(f"cannot write {out}: it is the root folder; choose another --out")
     for folder in Path(os.path.realpath(where)).parents:
-        for marker, maker in OUTPUT_MARKERS.items():
-            if _is_ours(folder / marker):
-                raise UserError(f"cannot write {out}: it is inside {folder}, a folder made by animerec {maker}; choose another --out")
+        maker = made_by(folder)
+        if maker:
+            raise UserError(f"cannot write {out}: it is inside {folder}, {maker}; choose another --out")
     for given in inputs:
         source = Path(given).resolve()
         if source != where.resolve() and _is_within(where.resolve(), source):
@@ -120,7 +191,7 @@ def check_replaceable(out: Path, command: str, inputs: Iterable[Path], foreign: 
     if _is_within(Path.cwd().resolve(), where):
         raise UserError(f"refusing to replace {out}: it holds the current folder; choose another --out")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise UserError(f"refusing to replace {out}: it is not a folder made by animerec {command}")
+        raise UserError(f"refusing to replace {out}: it is not a folder made by animerec {command} ({'a symlink' if out.is_symlink() else 'a file'})")
     problem = foreign(out) if out.exists() else None
     if problem:
         raise UserError(f"refusing to replace {out}: {problem}; remove it yourself or choose another --out")
@@ -141,11 +212,7 @@ def output_lock(out: Path, command: str) -> Iterator[None]:
     out = Path(os.path.realpath(out))  # a symlink and its target are one output, with one lock
     path = out.with_name(f".{out.name}.lock")
     while True:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+        fd = _open_lock_file(out, path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -160,11 +227,32 @@ def output_lock(out: Path, command: str) -> Iterator[None]:
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        try:  # only the file locked: one put there meanwhile is someone else's
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                path.unlink()
+        except OSError:
+            pass
         os.close(fd)
 
 
-_LEFTOVER = re.compile(r"\.(tmp|old)-(\d+)-")
+def _open_lock_file(out: Path, path: Path) -> int:
+    """Open (or create) the lock file ``path`` of ``out``; refuse anything at that name but an empty regular file.
+
+    The lock file is empty and removed afterwards, so a file with something in it, a
+    folder or a symlink there is someone else's: it is neither written through nor removed.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR) or path.is_symlink():
+            raise UserError(f"cannot write {out}: {path} is in the way of its lock file (animerec's is an empty file); move it away or choose another --out") from None
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size:
+        os.close(fd)
+        raise UserError(f"cannot write {out}: {path} is in the way of its lock file (animerec's is an empty file); move it away or choose another --out")
+    return fd
 
 
 def _alive(pid: int) -> bool:
@@ -188,11 +276,11 @@ def sweep_leftovers(out: Path) -> None:
     if not out.name or not out.parent.is_dir():
         return
     for path in sorted(out.parent.glob(f".{glob.escape(out.name)}.*-*")):
-        found = _LEFTOVER.match(path.name[len(out.name) + 1 :])
-        if found is None or _alive(int(found.group(2))):
+        found = _LEFTOVER_NAME.fullmatch(path.name)  # the whole name: ".out.tmp-PID-my-notes.txt" is the user's
+        if found is None or found.group("of") != out.name or found.group("pid") is None or _alive(int(found.group("pid"))):
             continue
         kept = path / out.name
-        if found.group(1) == "old" and kept.is_dir() and not out.exists():
+        if found.group("kind") == "old" and kept.is_dir() and not out.exists():
             try:
                 os.replace(kept, out)
             except OSError:

@@ -20,7 +20,7 @@ import numpy as np
 from training import __version__
 from training.errors import UserError
 from training.formats import Interactions, apply_item_map, read_interactions, read_item_map
-from training.fsutil import atomic_output_dir, check_output, check_replaceable, is_leftover, output_lock, sha256_file, sweep_leftovers
+from training.fsutil import atomic_output_dir, check_output, check_replaceable, data_manifest, is_regular_file, output_lock, sha256_file, shown, sweep_leftovers
 
 MANIFEST_VERSION = 1
 SPLIT_FILES = (
@@ -250,12 +250,34 @@ def preprocess(
 
 
 def foreign_in_data_folder(folder: Path) -> str | None:
-    """What in ``folder`` ``preprocess`` did not write (so ``--force`` may not delete it), or None."""
-    names = {p.name for p in folder.iterdir() if not is_leftover(p.name)}
-    if names and "manifest.json" not in names:
+    """What in ``folder`` ``preprocess`` did not write (so ``--force`` may not delete it), or None.
+
+    A data folder is known by content: a manifest.json of animerec's schema
+    (``fsutil.data_manifest``) listing only the arrays preprocess writes, beside nothing but
+    those arrays, each a regular file. The hashes the manifest records tie it to the arrays:
+    at least one of those present must match, or the manifest was put beside arrays it never
+    described. (One that does not match is a damaged copy of preprocess's own, replaced.)
+    Preprocess leaves nothing hidden inside, so a hidden name is the user's too.
+    """
+    names = sorted(p.name for p in folder.iterdir())
+    if not names:
+        return None
+    if "manifest.json" not in names:
         return "it is not a folder made by animerec preprocess (it has no manifest.json)"
-    extra = sorted(names - set(SPLIT_FILES) - {"manifest.json"})
-    return f"it holds {extra[0]}, which animerec preprocess did not write" if extra else None
+    manifest = data_manifest(folder)
+    if manifest is None or not set(manifest["files"]) <= set(SPLIT_FILES):
+        return "its manifest.json is not one animerec preprocess wrote"
+    extra = [name for name in names if name not in SPLIT_FILES and name != "manifest.json"]
+    if extra:
+        return f"it holds {shown(extra[0])}, which animerec preprocess did not write"
+    arrays = [name for name in names if name in SPLIT_FILES]
+    for name in arrays:
+        if not is_regular_file(folder / name):
+            return f"it holds {name}, which is not a file animerec preprocess wrote"
+    smallest_first = sorted(arrays, key=lambda name: (folder / name).stat().st_size)
+    if arrays and not any(sha256_file(folder / name) == manifest["files"].get(name) for name in smallest_first):
+        return "none of the arrays it holds matches the sha256 its manifest.json records"
+    return None
 
 
 def _run(ratings: Path, out: Path, fmt: str, item_map: Path | None, params: PreprocessParams, force: bool, report) -> dict:

@@ -38,7 +38,7 @@ from training.checkpoint import (
     write_checkpoint,
 )
 from training.errors import UserError
-from training.fsutil import atomic_write_bytes, check_output, check_replaceable, fsync_dir, is_leftover, output_lock
+from training.fsutil import atomic_write_bytes, check_output, check_replaceable, fsync_dir, is_leftover, is_regular_file, output_lock, run_pointer, shown
 from training.model import BERT4Rec
 
 
@@ -154,8 +154,8 @@ class RunFolder:
         the new run is a husk and the old one goes back where it was, so a kill never costs a run.
         """
         run, old = self.path, self.set_aside
-        if not old.is_dir():
-            return
+        if not old.is_dir() or old.is_symlink() or foreign_in_run(old):
+            return  # no run of animerec's: a folder of the user's that only has the name, left alone
         if run.is_dir() and ((run / RUN_FILE).exists() or complete_checkpoints(run)):
             shutil.rmtree(old, ignore_errors=True)
             return
@@ -182,27 +182,69 @@ class RunFolder:
         return complete[-1] if complete else None
 
 
+RUN_FILES = (RUN_FILE, "history.json", "training_chart.txt")
+"""The files ``train`` writes at the top of a run, beside ``checkpoints/``."""
+CHECKPOINT_FILES = (MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE)
+
+
+def _of_run(name: str) -> bool:
+    return name in RUN_FILES
+
+
+def _of_checkpoints(name: str) -> bool:
+    return bool(CHECKPOINT_NAME.fullmatch(name))
+
+
 def foreign_in_run(folder: Path) -> str | None:
-    """What in ``folder`` ``train`` did not write (so ``--force`` may not delete it), or None."""
-    names = {p.name for p in folder.iterdir() if not is_leftover(p.name)}
-    if names and not names & {RUN_FILE, "checkpoints"}:
+    """What in ``folder`` ``train`` did not write (so ``--force`` may not delete it), or None.
+
+    A run is known by content: a ``run.json`` of animerec's own fields (``fsutil.run_pointer``),
+    or, for a run killed before its first ``run.json``, a ``checkpoints/`` folder alone. Its
+    parts must be regular files and real folders with train's names: a symlink, or a folder
+    where a file belongs, is the user's. Only hidden names that train's own writes leave count
+    as leftovers.
+    """
+    names = sorted(p.name for p in folder.iterdir() if not is_leftover(p.name, _of_run))
+    if not names:
+        return None
+    if RUN_FILE in names and run_pointer(folder) is None:
+        return f"its {RUN_FILE} is not one animerec train wrote"
+    if RUN_FILE not in names and names != ["checkpoints"]:
         return f"it is not a folder made by animerec train (it has no {RUN_FILE})"
-    extra = sorted(names - {RUN_FILE, "checkpoints", "history.json", "training_chart.txt"})
+    extra = [name for name in names if name not in (*RUN_FILES, "checkpoints")]
     if extra:
-        return f"it holds {extra[0]}, which animerec train did not write"
-    checkpoints = folder / "checkpoints"
-    for checkpoint in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else ():
-        if is_leftover(checkpoint.name):
+        return f"it holds {shown(extra[0])}, which animerec train did not write"
+    for name in names:
+        if name != "checkpoints" and not is_regular_file(folder / name):
+            return f"it holds {name}, which is not a file animerec train wrote"
+    return _foreign_in_checkpoints(folder / "checkpoints") if "checkpoints" in names else None
+
+
+def _foreign_in_checkpoints(checkpoints: Path) -> str | None:
+    """What in a run's ``checkpoints/`` is no checkpoint train wrote (or a leftover of one), or None."""
+    if checkpoints.is_symlink() or not checkpoints.is_dir():
+        return "it holds checkpoints, which is not a folder animerec train wrote"
+    for checkpoint in sorted(checkpoints.iterdir()):
+        if is_leftover(checkpoint.name, _of_checkpoints):
             continue
-        inside = {p.name for p in checkpoint.iterdir()} if checkpoint.is_dir() and not checkpoint.is_symlink() else {""}
-        if not CHECKPOINT_NAME.fullmatch(checkpoint.name) or inside - {MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE}:
-            return f"it holds checkpoints/{checkpoint.name}, which is not a checkpoint animerec train wrote"
+        where = f"checkpoints/{shown(checkpoint.name)}"
+        if not CHECKPOINT_NAME.fullmatch(checkpoint.name) or checkpoint.is_symlink() or not checkpoint.is_dir():
+            return f"it holds {where}, which is not a checkpoint animerec train wrote"
+        for part in sorted(checkpoint.iterdir()):
+            if part.name not in CHECKPOINT_FILES:
+                return f"it holds {where}/{shown(part.name)}, which is not a checkpoint animerec train wrote"
+            if not is_regular_file(part):
+                return f"it holds {where}/{part.name}, which is not a file animerec train wrote"
     return None
 
 
 def _is_husk(run: Path) -> bool:
-    """A run folder that a new run left before its first checkpoint: only checkpoints/ and hidden leftovers."""
-    return run.is_dir() and all(p.name.startswith(".") or (p.name == "checkpoints" and p.is_dir()) for p in run.iterdir())
+    """A run folder that a new run left before its first checkpoint: train's own parts only, and no run.json.
+
+    (The caller has found no complete checkpoint in it.) A folder holding anything of the
+    user's, such as a ``.git``, is no husk, and is never removed to put a set-aside run back.
+    """
+    return run.is_dir() and not run.is_symlink() and not (run / RUN_FILE).exists() and foreign_in_run(run) is None
 
 
 def _latest(run: Path) -> str | None:
@@ -222,12 +264,18 @@ def prune(run: Path, keep: set[str | None]) -> None:
 
 
 def remove_leftovers(run: Path) -> None:
-    """Delete what killed writes leave in a run: hidden temporary files and folders."""
-    for name in (RUN_FILE, "history.json", "training_chart.txt"):
-        for path in Path(run).glob(f".{name}.tmp-*"):
+    """Delete what killed writes leave in a run: hidden temporary files and folders, by their exact names.
+
+    A hidden file of the user's (``checkpoints/.notes.md``, ``.run.json.tmp-backup-2024``) only
+    looks like one, and stays.
+    """
+    for path in Path(run).glob(".*"):
+        if is_leftover(path.name, _of_run) and is_regular_file(path):
             path.unlink(missing_ok=True)
     checkpoints = Path(run) / "checkpoints"
     for path in checkpoints.glob(".*") if checkpoints.is_dir() else ():
+        if not is_leftover(path.name, _of_checkpoints):
+            continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -263,7 +263,7 @@ def test_a_second_command_on_the_same_output_is_refused(toy_data, ratings, tmp_p
 
     out = tmp_path / "out"
     with output_lock(out, command):  # another process, as far as flock is concerned: another open file
-        args = ["preprocess", ratings, "--out", out, *KCORE] if command == "preprocess" else ["train", "--data", toy_data, "--out", out, *TINY]
+        args = ["preprocess", ratings, "--out", out, *KCORE] if command == "preprocess" else ["train", "--data", toy_data, "--out", out, "--epochs", "1", *TINY]
         assert_refused(invoke(*args), f"is being written by another animerec {command} right now")
     assert not out.exists()
     assert invoke(*args).exit_code == 0  # and once it is done, the lock is gone
