@@ -16,6 +16,7 @@ below 2**24, so an id at or above that may be another id rounded, and is refused
 from __future__ import annotations
 
 import codecs
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,12 +159,29 @@ def detect_format(path: Path) -> str:
     )
 
 
+def check_regular_file(path: Path, what: str) -> None:
+    """Refuse anything but a regular file (a symlink to one is fine), before it is opened.
+
+    A pipe (``preprocess <(zcat r.csv.gz)``) or a FIFO can be read only once, and the input
+    is read more than once (sniffed, parsed, hashed for the manifest); opening a FIFO with no
+    writer would also block for good. A device or a socket is no ratings file either.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{path}: is a directory, expected {what}")
+    if not stat.S_ISREG(mode):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise UserError(f"{path}: is {kind}, not a file; save it to a file first and give that")
+
+
 def read_interactions(path: Path, fmt: str, min_rating: float) -> Interactions:
     """Read the liked interactions of ``path`` in format ``fmt`` (or ``auto``)."""
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a ratings file")
+    check_regular_file(path, "a ratings file")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: the file is empty")
     if fmt == "auto":
@@ -348,8 +366,9 @@ def read_item_map(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a two-column id map (file id -> MAL id), e.g. DERIVED_caserec_item_to_mal_id.csv."""
     import polars as pl
 
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: item map not found")
+    check_regular_file(path, "an item map file")
     _first_lines(path)  # an empty, UTF-16 or non-UTF-8 file gets its own clear line
     try:
         frame = pl.read_csv(path, infer_schema=False)

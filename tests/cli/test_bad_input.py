@@ -9,6 +9,7 @@ refused it is for that flaw and not by accident.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 from collections.abc import Callable
@@ -63,6 +64,7 @@ REFUSED_RATINGS = [
     ("empty.csv", "the file is empty"),
     ("separators_only.csv", "the file is empty"),
     (_folder, "is a directory"),
+    (lambda d: (os.mkfifo(d / "r.csv"), d / "r.csv")[1], "is a pipe, not a file"),  # would block, or read once
     (_npy(np.vstack([GOOD, [5, 101, np.nan]])), "some ratings are not numbers (NaN or inf)"),
     (_npy(np.vstack([GOOD, [5, 2.0**40, 8]])), "an id is larger than 2,147,483,647"),
     (_npy(np.vstack([GOOD, [np.inf, 101, 8]])), "ids are not finite numbers"),
@@ -104,6 +106,14 @@ def test_bad_item_map_is_refused(tmp_path, name, fragment):
     before = tree(tmp_path)
     assert_refused(invoke("preprocess", ratings, "--out", tmp_path / "out", "--item-map", BAD / name, *KCORE), fragment)
     assert tree(tmp_path) == before
+
+
+def test_an_item_map_that_is_a_pipe_is_refused_without_blocking(tmp_path):
+    rows = [f"{u}\t{i}\t8" for u in range(1, 5) for i in (101, 102, 103)]
+    ratings = write_lines(tmp_path / "anime_ratings.dat", ["User_ID\tAnime_ID\tFeedback", *rows])
+    os.mkfifo(tmp_path / "map.csv")
+    assert_refused(invoke("preprocess", ratings, "--out", tmp_path / "out", "--item-map", tmp_path / "map.csv", *KCORE), "is a pipe, not a file")
+    assert not (tmp_path / "out").exists()
 
 
 # --- animerec import-mal -------------------------------------------------------------
