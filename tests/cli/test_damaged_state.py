@@ -107,7 +107,12 @@ DAMAGED_STATES = [
 ]
 
 
-@pytest.mark.parametrize(("damage", "fragment"), DAMAGED_STATES)
+ON_THE_COMMAND_LINE = {"eps-text", "maximize", "betas-out-of-range", "tensor-missing", "tensor-cut", "history-epoch-text", "step-in-epoch-huge", "best-names-a-missing-checkpoint"}
+"""The cases run through ``animerec train --resume`` (a model load and the catalogue's genre
+table each, half a second); every case is checked in-process below."""
+
+
+@pytest.mark.parametrize(("damage", "fragment"), [case for case in DAMAGED_STATES if case.id in ON_THE_COMMAND_LINE])
 def test_resuming_a_hand_edited_train_state_is_one_line_and_changes_nothing(tiny_run, toy_data, tmp_path, damage, fragment):
     copy = shutil.copytree(tiny_run, tmp_path / "run")
     damage(copy)
@@ -116,6 +121,37 @@ def test_resuming_a_hand_edited_train_state_is_one_line_and_changes_nothing(tiny
     assert_refused(result, fragment)
     assert "train_state" in result.stderr
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(("damage", "fragment"), [case for case in DAMAGED_STATES if case.id != "step-in-epoch-huge"])
+def test_a_hand_edited_train_state_is_refused_before_the_first_step(tiny_run, tmp_path, damage, fragment):
+    """What ``train._resumed_run`` does, without the CLI: the run's model, its optimizer, then the state."""
+    from training.checkpoint import load_model, load_optimizer_state
+    from training.config import saved_train_config
+    from training.errors import UserError
+    from training.train import make_optimizer
+
+    copy = shutil.copytree(tiny_run, tmp_path / "run")
+    folder = _checkpoint(copy)
+    damage(copy)
+    model, meta = load_model(folder)
+    optimizer = make_optimizer(model, saved_train_config(meta, folder), "cpu")
+    with pytest.raises(UserError) as refused:
+        load_optimizer_state(folder, optimizer, "cpu")
+    message = str(refused.value)
+    assert fragment in message and "train_state" in message and "\n" not in message, message
+
+
+def test_the_untouched_state_loads_in_process(tiny_run):
+    from training.checkpoint import load_model, load_optimizer_state
+    from training.config import saved_train_config
+    from training.train import make_optimizer
+
+    folder = _checkpoint(tiny_run)
+    model, meta = load_model(folder)
+    optimizer = make_optimizer(model, saved_train_config(meta, folder), "cpu")
+    state = load_optimizer_state(folder, optimizer, "cpu")
+    assert state["epoch"] == 1 and len(state["history"]) == 1 and optimizer.state_dict()["state"]
 
 
 def test_a_run_trained_with_the_fused_optimizer_resumes_elsewhere(tiny_run, toy_data, tmp_path):
