@@ -334,11 +334,20 @@ def check_split(meta: dict, data: Dataset, advice: str) -> None:
 def export_model(run: Path, out: Path, half: bool = True) -> None:
     """Write a run's best weights (fp16 when ``half``) and meta.json to a standalone folder.
 
-    The integer genre table stays as it is; only floating-point tensors are halved.
+    The integer genre table stays as it is; only floating-point tensors are halved. The
+    weights are read and checked as loading checks them, and a weight float16 cannot hold
+    (past 65,504: it would be infinity, which loading refuses) is refused before anything is written.
     """
     folder = resolve_model_dir(run)
     meta = read_meta(folder)
-    weights = load_file(str(folder / MODEL_FILE))
+    arrays = read_weights(folder, ModelConfig.from_dict(meta["model_config"]))
+    if half:
+        limit = float(np.finfo(np.float16).max)
+        for name, array in arrays.items():
+            largest = float(np.abs(array).max()) if array.dtype.kind == "f" and array.size else 0.0
+            if largest > limit:
+                raise UserError(f"{folder / MODEL_FILE}: {name} holds values as large as {largest:.3g}, past float16's {limit:g}; export it in float32")
+    weights = {k: torch.from_numpy(v) for k, v in arrays.items()}
     if half:
         weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     meta = {**meta, "exported_from": str(folder), "dtype": "float16" if half else "float32"}

@@ -214,3 +214,22 @@ def test_weights_past_the_bound_loading_refuses_count_as_diverged(toy_data, one_
     with torch.no_grad():
         model.head[0].weight[0, 0] = 2e7  # scores stay finite; loading refuses it
     assert not model_is_finite(model, data, "cpu")
+
+
+def test_export_refuses_weights_that_float16_cannot_hold(one_epoch, tmp_path):
+    """A weight past float16's 65,504 became infinity in the export, which loading then refused."""
+    from safetensors.torch import load_file, save_file
+
+    from training.checkpoint import export_model
+
+    _copy(one_epoch, tmp_path)
+    folder = resolve_model_dir(tmp_path / "run")
+    weights = load_file(str(folder / "model.safetensors"))
+    weights["head.0.weight"][0, 0] = 1e5
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "animerec-checkpoint"})
+    with pytest.raises(UserError, match="head.0.weight holds values as large as 1e\\+05, past float16's 65504"):
+        export_model(tmp_path / "run", tmp_path / "half")
+    assert not (tmp_path / "half").exists()
+    export_model(tmp_path / "run", tmp_path / "full", half=False)
+    model, _ = load_model(tmp_path / "full")
+    assert float(model.head[0].weight[0, 0]) == 1e5
