@@ -88,6 +88,8 @@ class RunFolder:
                 raise UserError(f"{self.shown} already exists; pass --resume to continue it or --force to start over")
         self.saved = start is not None
         self.replacing = start is None and self.main and self.path.exists()
+        if self.replacing:
+            self._check_set_aside_free()  # now, before anything is loaded or printed
         if start is not None and self.main:
             remove_leftovers(self.path)
         return start
@@ -96,8 +98,7 @@ class RunFolder:
     def guard(self) -> Iterator[None]:
         """Create the run (setting aside the one it replaces); on any failure before the first save, undo it."""
         if self.main and self.replacing:
-            if self.set_aside.exists():
-                raise UserError(f"{self.set_aside} holds a run set aside by an earlier --force; move or delete it first")
+            self._check_set_aside_free()
             try:
                 self.path.rename(self.set_aside)
             except OSError as exc:
@@ -146,6 +147,14 @@ class RunFolder:
             atomic_write_bytes(self.path / "history.json", (json.dumps(history, indent=1) + "\n").encode())
         except UserError as exc:
             raise UserError(f"{exc} (the checkpoints in {self.shown} are complete)") from None
+
+    def _check_set_aside_free(self) -> None:
+        """Refuse a ``--force`` whose set-aside name is taken: by an old run, or by something of the user's."""
+        aside = self.set_aside
+        if aside.exists() or aside.is_symlink():
+            ours = aside.is_dir() and not aside.is_symlink() and not foreign_in_run(aside)
+            what = "holds a run set aside by an earlier --force" if ours else "is in the way (--force sets the old run aside under that name)"
+            raise UserError(f"{aside} {what}; move or delete it first")
 
     def _settle_set_aside(self) -> None:
         """Finish what a killed ``--force`` left: the run it was replacing waits in ``.RUN.replaced``.

@@ -349,3 +349,11 @@ def test_a_new_run_never_takes_the_name_of_a_dangling_symlink(home, monkeypatch)
     (home / "runs").mkdir(parents=True)
     (home / "runs" / "run-20260101-000000").symlink_to(home / "elsewhere")
     assert runs.new_run_dir() == home / "runs" / "run-20260101-000000-2"
+
+
+def test_force_with_a_users_folder_named_like_a_set_aside_run_is_one_line(toy_data, tiny_run, tmp_path):
+    shutil.copytree(tiny_run, tmp_path / "run")
+    _folder(tmp_path / ".run.replaced", {"thesis.tex": "x\n"})
+    before = tree(tmp_path)
+    assert_refused(_train(toy_data, tmp_path / "run", "--force"), ".run.replaced is in the way (--force sets the old run aside under that name)")
+    assert tree(tmp_path) == before
