@@ -9,6 +9,7 @@ with EFBIG), a tiny tmpfs (ENOSPC: by size, or by inode count) and a read-only t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -117,8 +118,9 @@ def test_preprocess_past_the_file_size_limit(tmp_path, ratings, existing):
     out = tmp_path / "out"
     if existing:  # an earlier output (only what preprocess made may be replaced)
         out.mkdir()
-        (out / "manifest.json").write_text("{}\n")
         (out / "train_items.npy").write_text("the earlier output\n")
+        digest = hashlib.sha256((out / "train_items.npy").read_bytes()).hexdigest()  # animerec's own, by content
+        (out / "manifest.json").write_text(json.dumps({"tool": "animerec", "manifest_version": 1, "files": {"train_items.npy": digest}}))
     done, _ = animerec("preprocess", ratings, "--out", out, *PREPROCESS, *(["--force"] if existing else []), fsize=1000)
     assert_one_clear_line(done, str(out), "File too large")
     assert done.stdout == ""
