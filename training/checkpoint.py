@@ -185,7 +185,7 @@ def _check_entries(tensors: dict[str, torch.Tensor], scalars: dict, params: list
             if key == "exp_avg_sq" and value.numel() and float(value.min()) < 0:
                 raise ValueError(f"{name} holds negative values")
         step = entry.get("step")
-        number = float(step) if torch.is_tensor(step) and step.numel() == 1 and step.is_floating_point() else step
+        number = float(step) if torch.is_tensor(step) and step.numel() == 1 and step.dtype != torch.bool else step
         if isinstance(number, bool) or not isinstance(number, (int, float)) or not (1 <= number < 2**53 and number == int(number)):
             raise ValueError(f"{index}.step is {number if step is not None else 'missing'}, not a whole number from 1")
     return entries
