@@ -151,9 +151,9 @@ def _check_groups(saved: list, fresh: list[dict]) -> list[dict]:
                 raise ValueError(f"{key} is not a setting of the run's optimizer")
             if key == "lr":
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= own["lr"] * (1 + 1e-9):
-                    raise ValueError(f"lr is {value!r:.40}, not on the run's schedule (above 0, at most {own['lr']:g})")
+                    raise ValueError(f"lr is {json.dumps(value):.40}, not on the run's schedule: above 0, at most {own['lr']:g}")
             elif json.dumps(value) != json.dumps(own[key]):
-                raise ValueError(f"{key} is {value!r:.40}; the run's optimizer has {json.dumps(own[key])}")
+                raise ValueError(f"{key} is {json.dumps(value):.40}; the run's optimizer has {json.dumps(own[key])}")
         groups.append({**{k: v for k, v in own.items() if k != "params"}, **{k: group[k] for k in TRAINED_SETTINGS if k in group}, "params": indices})
     return groups
 
