@@ -151,7 +151,8 @@ class _Interrupt:
 
 
 def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: int = 64) -> bool:
-    """True when no weight, and no score of the first ``probe_users`` users, is NaN or infinite.
+    """True when no weight, and no score of the first ``probe_users`` users, is NaN or infinite,
+    and no weight is past ``WEIGHT_BOUND`` (loading would refuse the checkpoint).
 
     Weights can stay finite and still be useless: after a step with a huge learning rate
     they sit near 1e30 and every score overflows. The probe runs in eval mode (no dropout),
