@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from training import __version__
 from training.errors import UserError
-from training.fsutil import atomic_output_dir, fsync_dir
+from training.fsutil import atomic_output_dir, check_output, check_replaceable, fsync_dir, is_model_folder, shown
 from training.model import BERT4Rec, ModelConfig
 from training.model_files import (  # noqa: F401  (re-exported: where checkpoints are read and written)
     CHECKPOINT_FORMAT,
@@ -331,6 +331,17 @@ def check_split(meta: dict, data: Dataset, advice: str) -> None:
     )
 
 
+def _foreign_in_model_folder(out: Path) -> str | None:
+    """What in ``out`` an export may not replace: anything but an exported model's own two files."""
+    names = sorted(p.name for p in Path(out).iterdir())
+    if not names:
+        return None
+    if not is_model_folder(out):
+        return "it is not a model folder made by animerec"
+    extra = [n for n in names if n not in (MODEL_FILE, META_FILE)]
+    return f"it holds {shown(extra[0])}, which an export does not write" if extra else None
+
+
 def export_model(run: Path, out: Path, half: bool = True) -> None:
     """Write a run's best weights (fp16 when ``half``) and meta.json to a standalone folder.
 
@@ -351,6 +362,8 @@ def export_model(run: Path, out: Path, half: bool = True) -> None:
     if half:
         weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     meta = {**meta, "exported_from": str(folder), "dtype": "float16" if half else "float32"}
+    check_output(out, "export", [folder])
+    check_replaceable(out, "export", [folder], _foreign_in_model_folder)
     with atomic_output_dir(out, force=True) as tmp:
         save_file(weights, str(tmp / MODEL_FILE), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / META_FILE).write_bytes(json_bytes(meta))

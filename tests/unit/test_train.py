@@ -233,3 +233,23 @@ def test_export_refuses_weights_that_float16_cannot_hold(one_epoch, tmp_path):
     export_model(tmp_path / "run", tmp_path / "full", half=False)
     model, _ = load_model(tmp_path / "full")
     assert float(model.head[0].weight.detach()[0, 0]) == 1e5
+
+
+def test_export_replaces_only_an_exported_model(one_epoch, tmp_path):
+    """export_model replaced whatever folder it was given (it runs with force); now only an export's own two files."""
+    from training.checkpoint import export_model
+
+    _copy(one_epoch, tmp_path)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("mine")
+    with pytest.raises(UserError, match="refusing to replace .*not a model folder made by animerec"):
+        export_model(tmp_path / "run", notes)
+    assert (notes / "thesis.tex").read_text() == "mine"
+    export_model(tmp_path / "run", tmp_path / "model")
+    export_model(tmp_path / "run", tmp_path / "model")  # an export of its own is replaced
+    (tmp_path / "model" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="it holds notes.txt"):
+        export_model(tmp_path / "run", tmp_path / "model")
+    with pytest.raises(UserError, match="inside"):
+        export_model(tmp_path / "run", tmp_path / "model" / "sub")
