@@ -8,6 +8,13 @@ Two terminals may edit the list at once, so every change is a read-modify-write 
 under an exclusive ``fcntl.flock`` on the sibling ``favourites.json.lock`` and written
 atomically. Where ``fcntl`` does not exist (Windows) there is no lock: writes stay atomic,
 but concurrent writers can lose each other's changes.
+
+Every change is a diff applied to the file as it is now (add these, remove those), never
+the screen's copy written back: "clear all" in the TUI removes the ids its question named,
+and undo puts back only what the undone change removed (:meth:`FavouritesStore.restore`).
+
+A symlinked ``favourites.json`` stays a symlink: writes (and the lock, and a corrupt file
+set aside) go to its target. A folder, pipe or device in its place is refused, not read.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import contextlib
 import json
 import numbers
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +52,67 @@ class Favourites:
 
 class _Corrupt(Exception):
     """The file exists but is not a favourites file we can trust."""
+
+
+class UnreadableState(Exception):
+    """A state file exists but cannot be read as a file: permission, a folder or a pipe in its place, an I/O error."""
+
+
+def read_state_bytes(path: Path) -> bytes:
+    """The bytes of the regular file ``path`` (a symlink to one is followed).
+
+    Raises FileNotFoundError when nothing is there (or a dangling symlink), and
+    UnreadableState for anything that is not a readable regular file. It is opened
+    non-blocking and checked after opening, so a FIFO in its place cannot hang the app.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise UnreadableState(getattr(exc, "strerror", None) or str(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UnreadableState("a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise UnreadableState("not a regular file (a pipe, socket or device)")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UnreadableState(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def write_target(path: Path) -> Path:
+    """Where writing ``path`` must go: a symlink's final target (so the link stays a link
+    and its target is updated), else ``path`` itself."""
+    if os.path.islink(path):
+        return Path(os.path.realpath(path))
+    return Path(path)
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on ``lock_path`` (created if needed, never deleted:
+    unlinking it would let two writers lock different inodes of the same name)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise UserError(f"cannot lock {lock_path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def validate_ids(ids: Iterable[int]) -> list[int]:
@@ -99,7 +168,6 @@ class FavouritesStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else home_dir() / FILE_NAME
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.last_warning: str | None = None
         """Set when a load found a corrupt file and moved it aside; says where it went."""
 
@@ -115,8 +183,14 @@ class FavouritesStore:
         except _Corrupt:
             pass
         # Decide under the lock: another process may have just replaced the file.
-        with self._locked():
-            return self._read_or_quarantine()
+        target = write_target(self.path)
+        with locked(_lock_of(target)):
+            return self._read_or_quarantine(target)
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file, beside the file actually written (a symlink's target)."""
+        return _lock_of(write_target(self.path))
 
     def add(self, ids: Iterable[int]) -> list[int]:
         """Append ids to the favourites; returns those that were not there already.
@@ -142,16 +216,34 @@ class FavouritesStore:
         """Empty the favourites (the excluded list stays); returns what was removed."""
         return self._update(lambda state: _drop(state.favourites, set(state.favourites)))
 
-    def restore(self, ids: Iterable[int]) -> list[int]:
-        """Undo a removal: ``ids`` (the favourites as they were) come back in that order, with
-        any added since after them; an id marked "not interested" since stays out. Returns
-        the ids put back."""
-        before = list(dict.fromkeys(validate_ids(ids)))
+    def restore(self, ids: Iterable[int], order_hint: Iterable[int] | None = None) -> list[int]:
+        """Undo a removal: put back ``ids``, the favourites that removal took away (what
+        :meth:`remove` or :meth:`clear` returned), and nothing else, so a favourite another
+        terminal removed since stays removed. One that is a favourite again, or was marked
+        "not interested" since, is left as it is.
+
+        ``order_hint`` is the favourites as they were before the removal: each id comes back
+        right after the nearest id that preceded it there and is still a favourite (at the
+        front when none is), so an undone removal restores the old order around whatever
+        changed since. Without it the ids are appended. Returns the ids put back.
+        """
+        removed = list(dict.fromkeys(validate_ids(ids)))
+        hint = list(dict.fromkeys(validate_ids(order_hint))) if order_hint is not None else []
 
         def change(state: Favourites) -> list[int]:
-            back = [i for i in before if i not in state.favourites and i not in state.excluded]
-            kept = [i for i in before if i not in state.excluded]
-            state.favourites[:] = kept + [i for i in state.favourites if i not in set(kept)]
+            present, excluded = set(state.favourites), set(state.excluded)
+            back = [i for i in removed if i not in present and i not in excluded]
+            position = {mal_id: n for n, mal_id in enumerate(hint)}
+            hinted = sorted((i for i in back if i in position), key=position.__getitem__)
+            for mal_id in hinted:  # in the old order, so each finds its predecessors already back
+                at = 0
+                for earlier in reversed(hint[: position[mal_id]]):
+                    if earlier in present:
+                        at = state.favourites.index(earlier) + 1
+                        break
+                state.favourites.insert(at, mal_id)
+                present.add(mal_id)
+            state.favourites.extend(i for i in back if i not in position)
             return back
 
         return self._update(change)
@@ -175,61 +267,49 @@ class FavouritesStore:
 
     def _update(self, change: Callable[[Favourites], list[int]]) -> list[int]:
         # Re-read inside the lock so a change made by another process since our last
-        # load is kept rather than overwritten.
-        with self._locked():
-            state = self._read_or_quarantine()
+        # load is kept rather than overwritten. The path is resolved once: the lock, the
+        # read and the write all go to a symlink's target.
+        target = write_target(self.path)
+        with locked(_lock_of(target)):
+            state = self._read_or_quarantine(target)
             result = change(state)
-            atomic_write_bytes(self.path, _encode(state), mode=0o600)
+            atomic_write_bytes(target, _encode(state), mode=0o600)
             return result
 
-    def _read(self) -> Favourites:
+    def _read(self, path: Path | None = None) -> Favourites:
         try:
-            data = self.path.read_bytes()
+            data = read_state_bytes(path or self.path)
         except FileNotFoundError:
             return Favourites()
-        except OSError as exc:
-            # Permission denied, a folder in its place, an I/O error: the file may be fine,
-            # so it is not moved aside; the user has to fix access first.
-            raise UserError(f"{self.path}: cannot read the favourites ({exc.strerror or exc})") from None
+        except UnreadableState as exc:
+            # Permission denied, a folder or a pipe in its place, an I/O error: the file may
+            # be fine, so it is not moved aside; the user has to fix access first.
+            raise UserError(f"{self.path}: cannot read the favourites ({exc})") from None
         return _decode(data)
 
-    def _read_or_quarantine(self) -> Favourites:
+    def _read_or_quarantine(self, target: Path) -> Favourites:
         try:
-            return self._read()
+            return self._read(target)
         except _Corrupt as exc:
-            aside = self._move_aside()
+            aside = self._move_aside(target)
             self.last_warning = f"{self.path} was damaged ({exc}); kept it as {aside} and started an empty list"
             return Favourites()
 
-    def _move_aside(self) -> Path:
+    def _move_aside(self, target: Path) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        base = target.with_name(f"{target.name}.corrupt-{stamp}")
         aside, n = base, 1
         while aside.exists() or aside.is_symlink():  # never overwrite an earlier one
             aside, n = base.with_name(f"{base.name}-{n}"), n + 1
         try:
-            os.replace(self.path, aside)
+            os.replace(target, aside)
         except OSError as exc:
             raise UserError(f"{self.path} is damaged and could not be moved aside: {exc.strerror or exc}") from None
         return aside
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        if fcntl is None:
-            yield
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # The lock file is never deleted: unlinking it would let two writers lock
-            # different inodes of the same name.
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise UserError(f"cannot lock {self.lock_path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+
+def _lock_of(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
 
 
 def _drop(ids: list[int], gone: set[int]) -> list[int]:

@@ -1,25 +1,45 @@
-"""What the app remembers besides the favourites: the filters and the theme.
+"""What the app remembers besides the favourites: the filters, the theme and the watched list.
 
 ``settings.json`` beside ``favourites.json`` (see :func:`animerec_tui.paths.home_dir`),
-``{"version": 1, "filters": {...}, "theme": "..."}``, written atomically on every change.
-A value that does not check out (hand-edited, or from another version) is left out and its
-default used; an unreadable file gives the defaults and a warning. Never imports Textual.
+``{"version": 1, "filters": {...}, "theme": "...", "watched": [...], "hide_watched": false}``.
+
+Reading never raises: a value that does not check out (hand-edited, a wrong type) is left
+out, its default used and a warning set, and the next change writes the file whole again.
+A file that cannot be trusted as a whole (unreadable, not JSON, not a settings object, a
+newer version, fields this version does not know) is never written over: the defaults
+stand in, :attr:`Settings.writable` is False and :meth:`SettingsStore.update` refuses with
+the reason, so the user's watched list and filters survive until they fix or remove it.
+
+Two TUIs may change it at once: :meth:`SettingsStore.update` re-reads the file under an
+exclusive ``fcntl.flock`` on the sibling ``settings.json.lock``, replaces only the fields it
+is given and writes atomically, so one terminal's import does not undo another's filter
+change. A symlinked ``settings.json`` is written through to its target (the lock lives
+beside the target). Never imports Textual.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Callable
 
 from animerec_tui.engine import Filters
+from animerec_tui.favourites import UnreadableState, locked, read_state_bytes, write_target
 from animerec_tui.paths import home_dir
 from training.catalog import TYPES
+from training.errors import UserError
 from training.fsutil import atomic_write_bytes
 
 FILE_NAME = "settings.json"
 VERSION = 1
 YEARS = (1900, 2100)
+KEYS = frozenset({"version", "filters", "theme", "watched", "hide_watched"})
+"""The top-level fields this version writes; a file with others came from a newer animerec."""
+FIELDS = ("filters", "theme", "watched", "hide_watched")
+"""The fields :meth:`SettingsStore.update` may change."""
 
 
 @dataclass
@@ -32,39 +52,64 @@ class Settings:
     """Whether ``watched`` leave the recommendations."""
     warning: str | None = None
     """Set when the file could not be read whole: what was wrong (the defaults stand in)."""
+    writable: bool = True
+    """False when writing would destroy what the file holds (unreadable, not JSON, from a
+    newer animerec, unknown fields): :meth:`SettingsStore.update` then refuses."""
 
 
-def _filters(document: object) -> tuple[Filters, list[str]]:
-    """Filters from their JSON form, and the names of the fields that were refused."""
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names(value: object, allowed: frozenset[str] | None = None) -> bool:
+    """Whether ``value`` is a JSON list of strings (each in ``allowed`` if given)."""
+    return isinstance(value, list) and all(isinstance(v, str) and (allowed is None or v in allowed) for v in value)
+
+
+def _share(value: object) -> bool:
+    """A number from 0 to 1 (a huge int is compared exactly, never turned into a float first)."""
+    if _is_int(value):
+        return 0 <= value <= 1  # type: ignore[operator]
+    return isinstance(value, float) and math.isfinite(value) and 0 <= value <= 1
+
+
+def _year(value: object) -> bool:
+    return value is None or (_is_int(value) and YEARS[0] <= value <= YEARS[1])  # type: ignore[operator]
+
+
+FILTER_CHECKS: dict[str, tuple[Callable[[object], bool], Callable[[Any], object]]] = {
+    "types": (lambda v: _names(v, frozenset(TYPES)), frozenset),
+    "include_genres": (_names, frozenset),
+    "exclude_genres": (_names, frozenset),
+    "hide_sequels": (lambda v: isinstance(v, bool), bool),
+    "one_per_franchise": (lambda v: isinstance(v, bool), bool),
+    "hide_adult": (lambda v: isinstance(v, bool), bool),
+    "novelty": (_share, float),
+    "new_share": (_share, float),
+    "year_from": (_year, lambda v: v),
+    "year_to": (_year, lambda v: v),
+}
+"""Each filter field's JSON check, and how a value that passed becomes the Filters value."""
+
+
+def _filters(document: object) -> tuple[Filters, list[str], list[str]]:
+    """Filters from their JSON form; the names of the fields refused, and of those not known."""
     if not isinstance(document, dict):
-        return Filters(), ["filters"] if document is not None else []
+        return Filters(), ["filters"] if document is not None else [], []
     changes: dict[str, object] = {}
     refused: list[str] = []
-
-    def take(key: str, ok: bool, value: object) -> None:
+    for key, (check, convert) in FILTER_CHECKS.items():
         if key in document:
-            if ok:
-                changes[key] = value
+            value = document[key]
+            if check(value):
+                changes[key] = convert(value)
             else:
                 refused.append(key)
-
-    value = document.get("types")
-    take("types", isinstance(value, list) and all(t in TYPES for t in value), frozenset(value or []))
-    for key in ("include_genres", "exclude_genres"):
-        value = document.get(key)
-        take(key, isinstance(value, list) and all(isinstance(g, str) for g in value), frozenset(value or []))
-    for key in ("hide_sequels", "one_per_franchise", "hide_adult"):
-        take(key, isinstance(document.get(key), bool), document.get(key))
-    for key in ("novelty", "new_share"):
-        value = document.get(key)
-        take(key, isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1, float(value) if isinstance(value, (int, float)) else 0.0)
-    for key in ("year_from", "year_to"):
-        value = document.get(key)
-        take(key, value is None or (isinstance(value, int) and not isinstance(value, bool) and YEARS[0] <= value <= YEARS[1]), value)
+    unknown = sorted(str(key) for key in document if key not in FILTER_CHECKS)
     filters = replace(Filters(), **changes)  # type: ignore[arg-type]
     if filters.year_from is not None and filters.year_to is not None and filters.year_from > filters.year_to:
         filters, refused = replace(filters, year_from=None, year_to=None), [*refused, "year range"]
-    return filters, refused
+    return filters, refused, unknown
 
 
 def filters_document(filters: Filters) -> dict:
@@ -76,33 +121,105 @@ def filters_document(filters: Filters) -> dict:
     }
 
 
+def _document(settings: Settings) -> bytes:
+    document = {
+        "version": VERSION, "filters": filters_document(settings.filters), "theme": settings.theme,
+        "watched": list(settings.watched), "hide_watched": settings.hide_watched,
+    }
+    return (json.dumps(document, indent=1) + "\n").encode("utf-8")
+
+
+def _check_changes(changes: dict[str, object]) -> None:
+    """Refuse (TypeError: a caller's bug, not the user's) a field or a value update cannot write."""
+    unknown = set(changes) - set(FIELDS)
+    if unknown:
+        raise TypeError(f"SettingsStore.update() got unknown fields {sorted(unknown)}; it takes {', '.join(FIELDS)}")
+    if "filters" in changes and not isinstance(changes["filters"], Filters):
+        raise TypeError("filters must be a Filters")
+    if "theme" in changes and not (changes["theme"] is None or isinstance(changes["theme"], str)):
+        raise TypeError("theme must be a str or None")
+    if "hide_watched" in changes and not isinstance(changes["hide_watched"], bool):
+        raise TypeError("hide_watched must be a bool")
+    if "watched" in changes:
+        watched: Any = changes["watched"]
+        if isinstance(watched, (str, bytes)) or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and int(i) > 0 for i in watched):
+            raise TypeError("watched must be positive MAL ids")
+        changes["watched"] = tuple(dict.fromkeys(int(i) for i in watched))
+
+
 class SettingsStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else home_dir() / FILE_NAME
 
+    @property
+    def lock_path(self) -> Path:
+        """The lock file, beside the file actually written (a symlink's target)."""
+        target = write_target(self.path)
+        return target.with_name(target.name + ".lock")
+
     def load(self) -> Settings:
+        """The settings; never raises (see the module docstring for what a bad file gives)."""
         try:
-            document = json.loads(self.path.read_bytes())
+            data = read_state_bytes(self.path)
         except FileNotFoundError:
             return Settings()
-        except (OSError, ValueError, RecursionError) as error:
-            return Settings(warning=f"{self.path}: could not be read ({error}); the default filters stand in")
-        if not isinstance(document, dict) or document.get("version") != VERSION:
-            return Settings(warning=f"{self.path}: not a settings file of this animerec; the default filters stand in")
-        filters, refused = _filters(document.get("filters"))
+        except UnreadableState as error:
+            return self._refused(f"could not be read ({error})")
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError) as error:  # RecursionError: "[[[[..." nested too deep
+            return self._refused(f"not JSON ({str(error)[:80]})")
+        if not isinstance(document, dict):
+            return self._refused("not a settings file (not a JSON object)")
+        version = document.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+            return self._refused(f"written by a newer animerec (version {version}; this one reads {VERSION})")
+        if version != VERSION:
+            return self._refused(f"not a settings file of this animerec (version {str(version)[:20]!r})")
+        filters, refused, unknown_filters = _filters(document.get("filters"))
         theme = document.get("theme")
         if theme is not None and not isinstance(theme, str):
             theme, refused = None, [*refused, "theme"]
         watched = document.get("watched", [])
-        if not (isinstance(watched, list) and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in watched)):
+        if not (isinstance(watched, list) and all(_is_int(i) and i > 0 for i in watched)):
             watched, refused = [], [*refused, "watched"]
         hide_watched = document.get("hide_watched", False)
         if not isinstance(hide_watched, bool):
             hide_watched, refused = False, [*refused, "hide_watched"]
-        warning = f"{self.path}: left out what did not check ({', '.join(refused)})" if refused else None
-        return Settings(filters, theme, tuple(dict.fromkeys(watched)), hide_watched, warning)
+        unknown = sorted(str(key) for key in document if key not in KEYS) + [f"filters.{key}" for key in unknown_filters]
+        settings = Settings(filters, theme, tuple(dict.fromkeys(watched)), hide_watched)
+        problems = []
+        if refused:
+            problems.append(f"left out what did not check ({', '.join(refused)})")
+        if unknown:
+            settings.writable = False
+            shown = ", ".join(name[:40] for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            problems.append(f"has fields this animerec does not know ({shown}), so changes are not saved to it")
+        settings.warning = f"{self.path}: {'; '.join(problems)}" if problems else None
+        return settings
+
+    def _refused(self, reason: str) -> Settings:
+        return Settings(warning=f"{self.path}: {reason}; the default filters stand in and changes are not saved to it", writable=False)
+
+    def update(self, **changes: object) -> Settings:
+        """Change only the fields given (``filters``, ``theme``, ``watched``, ``hide_watched``) in
+        the file as it is now, and return the settings as written.
+
+        Done under the lock on a fresh read, so what another terminal changed in the other
+        fields stays. Raises UserError (and writes nothing) when the file cannot be trusted
+        (:attr:`Settings.writable` False) or cannot be written.
+        """
+        _check_changes(changes)
+        with locked(self.lock_path):
+            current = self.load()
+            if not current.writable:
+                raise UserError(f"{current.warning}; fix or remove it to save settings again")
+            merged = replace(current, **changes, warning=None)  # type: ignore[arg-type]
+            atomic_write_bytes(write_target(self.path), _document(merged), mode=0o600)
+            return merged
 
     def save(self, filters: Filters, theme: str | None, watched: tuple[int, ...] = (), hide_watched: bool = False) -> None:
-        """Write the settings (atomically: a crash leaves the old file or the new one)."""
-        document = {"version": VERSION, "filters": filters_document(filters), "theme": theme, "watched": list(watched), "hide_watched": hide_watched}
-        atomic_write_bytes(self.path, (json.dumps(document, indent=1) + "\n").encode("utf-8"), mode=0o600)
+        """Write every field (prefer :meth:`update`, which keeps what another terminal changed)."""
+        self.update(filters=filters, theme=theme, watched=tuple(watched), hide_watched=hide_watched)
+
+

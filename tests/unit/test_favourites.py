@@ -214,7 +214,7 @@ def test_restore_puts_removed_favourites_back_in_their_order(tmp_path):
     store.remove([2])
     store.add([4])
     store.exclude([3])  # dismissed since: it stays out
-    assert store.restore(before) == [2]
+    assert store.restore([2], order_hint=before) == [2]
     assert store.load().favourites == [1, 2, 4]
 
 
@@ -232,4 +232,92 @@ def test_settings_round_trip_and_refuse_what_does_not_check(tmp_path):
     loaded = store.load()
     assert loaded.filters == Filters(hide_adult=False) and "types" in loaded.warning and "year range" in loaded.warning
     (tmp_path / "settings.json").write_text("{not json")
-    assert store.load().filters == Filters() and "could not be read" in store.load().warning
+    assert store.load().filters == Filters() and "not JSON" in store.load().warning and not store.load().writable
+
+
+def test_clear_all_removes_only_what_the_question_named(tmp_path):
+    """The TUI shows two favourites, another terminal adds a third, the TUI's "Remove all 2
+    favourites?" is answered yes: the third stays, and undo brings back the two."""
+    tui, cli = FavouritesStore(tmp_path / "favourites.json"), FavouritesStore(tmp_path / "favourites.json")
+    cli.add([1, 2])
+    shown = tui.load().favourites
+    cli.add([3])
+    removed = tui.remove(shown)
+    assert removed == [1, 2] and tui.load().favourites == [3]
+    assert tui.restore(removed, order_hint=shown) == [1, 2]
+    assert cli.load().favourites == [1, 2, 3]
+
+
+def test_undo_does_not_bring_back_what_another_terminal_removed(tmp_path):
+    tui, cli = FavouritesStore(tmp_path / "favourites.json"), FavouritesStore(tmp_path / "favourites.json")
+    cli.add([1, 2, 3, 4])
+    before = tui.load().favourites
+    removed = tui.remove([2])
+    cli.remove([3])  # meanwhile, in another terminal
+    cli.add([5])
+    assert tui.restore(removed, order_hint=before) == [2]
+    assert cli.load().favourites == [1, 2, 4, 5]
+
+
+def test_restore_keeps_the_old_order_around_what_changed(tmp_path):
+    store = FavouritesStore(tmp_path / "favourites.json")
+    store.add([1, 2, 3, 4, 5])
+    before = store.load().favourites
+    removed = store.remove([1, 3, 5])
+    store.remove([2])
+    store.add([6])
+    assert store.restore(removed, order_hint=before) == [1, 3, 5]
+    assert store.load().favourites == [1, 3, 4, 5, 6]
+    store.remove([4])
+    assert store.restore([4, 7]) == [4, 7], "no hint: appended"
+    assert store.load().favourites == [1, 3, 5, 6, 4, 7]
+    assert store.restore([4]) == [], "already back"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_a_symlinked_file_stays_a_link_and_its_target_is_updated(tmp_path):
+    (tmp_path / "dotfiles").mkdir()
+    target = tmp_path / "dotfiles" / "favs.json"
+    target.write_text('{"version": 1, "favourites": [1], "excluded": []}')
+    link = tmp_path / "favourites.json"
+    link.symlink_to(Path("dotfiles") / "favs.json")
+    store = FavouritesStore(link)
+    store.add([2])
+    assert link.is_symlink() and json.loads(target.read_text())["favourites"] == [1, 2]
+    assert store.lock_path == tmp_path / "dotfiles" / "favs.json.lock" and store.lock_path.exists()
+    target.write_text("{damaged")
+    assert store.load().favourites == []
+    assert link.is_symlink() and any(p.name.startswith("favs.json.corrupt-") for p in target.parent.iterdir())
+    store.add([3])
+    assert link.is_symlink() and json.loads(target.read_text())["favourites"] == [3]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_a_dangling_symlink_reads_empty_and_the_first_change_creates_its_target(tmp_path):
+    link = tmp_path / "favourites.json"
+    link.symlink_to("elsewhere.json")
+    store = FavouritesStore(link)
+    assert store.load().favourites == []
+    store.add([1])
+    assert link.is_symlink() and json.loads((tmp_path / "elsewhere.json").read_text())["favourites"] == [1]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_a_fifo_in_its_place_is_refused_not_read(tmp_path):
+    import threading
+
+    os.mkfifo(tmp_path / "favourites.json")
+    errors: list = []
+
+    def load() -> None:
+        try:
+            FavouritesStore(tmp_path / "favourites.json").add([1])
+        except UserError as error:
+            errors.append(str(error))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "blocked on the FIFO"
+    assert errors and "not a regular file" in errors[0]
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "favourites.json").st_mode), "left where it was"
