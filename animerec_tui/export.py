@@ -2,14 +2,24 @@
 
 Used by ``animerec recommend --format markdown|csv|json`` and the TUI's export. Never
 imports Textual. ``write_export`` writes atomically: an existing file is replaced whole or
-not at all.
+not at all, keeping its permissions.
+
+What an export may not replace (:func:`check_export_target`): animerec's own state (its
+favourites and settings files, their locks and set-aside copies, wherever a symlink puts
+them, and anything else under the animerec home unless that home is the user's home folder
+or above it), a folder, a pipe or device, a dangling symlink, or a file the user cannot
+write. A symlink to a regular file is written through: the link stays, its target changes.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import re
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,13 +98,123 @@ def format_of(path: Path) -> str:
     return form
 
 
-def write_export(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (the folder must exist: a typo makes no folders)."""
-    if not path.parent.is_dir():
-        raise UserError(f"{path.parent}: no such folder")
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name")
+NAME_MAX = 255
+"""The longest file name (in bytes) the usual file systems take."""
+STATE_NAMES = ("favourites.json", "settings.json")
+_STATE_FILE = re.compile(r"(favourites|settings)\.json(\.lock|\.corrupt-.*)?\Z", re.DOTALL)
+
+
+def expand_user_path(text: str) -> Path:
+    """The path the user typed, ``~`` expanded; UserError (one line) for what no file can be named.
+
+    For the TUI's export and import boxes: ``~nosuchuser/x``, an empty name, a NUL byte or
+    a name over 255 bytes would otherwise surface as RuntimeError, ValueError or OSError.
+    """
+    if not text.strip():
+        raise UserError("give a file name")
+    if "\0" in text:
+        raise UserError("a file name cannot contain a NUL character")
     try:
-        atomic_write_bytes(path, text.encode("utf-8"), mode=0o644)
+        path = Path(text).expanduser()
+    except RuntimeError:  # "Could not determine home directory": ~nosuchuser
+        raise UserError(f"{text.split('/', 1)[0]}: no such user, so {text!r} names no folder") from None
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise UserError(f"{part[:40]}...: name too long ({len(os.fsencode(part))} bytes; at most {NAME_MAX})")
+    return path
+
+
+def _protected(home: Path) -> tuple[list[Path], Path | None]:
+    """The resolved state files of ``home`` (their locks and copies live beside them) and the
+    resolved home, or None for it when it is the user's home folder or above it."""
+    files = [Path(os.path.realpath(home / name)) for name in STATE_NAMES]
+    real_home = Path(os.path.realpath(home))
+    try:
+        user_home = Path(os.path.realpath(Path.home()))
+    except (RuntimeError, KeyError, OSError):
+        user_home = None
+    whole = None if user_home is not None and (user_home == real_home or real_home in user_home.parents) else real_home
+    return files, whole
+
+
+def _is_state(real: Path, home: Path) -> bool:
+    files, whole = _protected(home)
+    if whole is not None and (real == whole or whole in real.parents):
+        return True
+    for state in files:
+        if real == state or (real.parent == state.parent and real.name.startswith(state.name + ".") and (
+                real.name == state.name + ".lock" or real.name.startswith(state.name + ".corrupt-"))):
+            return True
+    return _STATE_FILE.match(real.name) is not None and real.parent == Path(os.path.realpath(home))
+
+
+def check_export_target(path: Path, home: Path) -> str | None:
+    """Why an export must not be written to ``path``, in one line, or None when it may.
+
+    ``home`` is the animerec home (:func:`animerec_tui.paths.home_dir`). The TUI calls this
+    before asking whether to replace an existing file; :func:`write_export` calls it again.
+    """
+    path = Path(path)
+    try:
+        for part in path.parts:
+            if len(os.fsencode(part)) > NAME_MAX:
+                return f"{part[:40]}...: name too long ({len(os.fsencode(part))} bytes; at most {NAME_MAX})"
+        real = Path(os.path.realpath(path))
+        if _is_state(real, home):
+            return f"{path}: that is animerec's own state ({real}); export to another file"
+        try:
+            link = os.lstat(path)
+        except FileNotFoundError:
+            link = None
+        except NotADirectoryError:
+            return f"{path.parent}: not a folder"
+        if link is None:
+            return None if path.parent.is_dir() else f"{path.parent}: no such folder"
+        if stat.S_ISLNK(link.st_mode):
+            try:
+                target = os.stat(path)
+            except FileNotFoundError:
+                return f"{path}: a symlink to {os.readlink(path)}, which does not exist; give the file itself"
+        else:
+            target = link
+        if stat.S_ISDIR(target.st_mode):
+            return f"{path}: is a folder; give a file name"
+        if not stat.S_ISREG(target.st_mode):
+            return f"{path}: not a regular file (a pipe, socket or device); give a file name"
+        if not target.st_mode & 0o222 or not os.access(real, os.W_OK):
+            return f"{path}: read-only; not replacing it (make it writable first, or export to another file)"
+        return None
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return f"{path}: name too long"
+        return f"{path}: cannot check it ({error.strerror or error})"
+
+
+def write_export(path: Path, text: str, home: Path | None = None) -> None:
+    """Write ``text`` to ``path`` atomically (the folder must exist: a typo makes no folders).
+
+    Refused with UserError where :func:`check_export_target` gives a reason (``home``
+    defaults to the animerec home). A symlink is written through to its target; a file
+    replaced keeps its permissions (a new one is 0644).
+    """
+    if home is None:
+        from animerec_tui.paths import home_dir
+
+        try:
+            home = home_dir()
+        except RuntimeError as error:  # ANIMEREC_HOME=~nosuchuser/x
+            raise UserError(f"cannot find the animerec home ({error})") from None
+    reason = check_export_target(Path(path), home)
+    if reason is not None:
+        raise UserError(reason)
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode) & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    except OSError as error:
+        raise UserError(f"{path}: cannot write the export ({error.strerror or error})") from None
+    try:
+        atomic_write_bytes(target, text.encode("utf-8"), mode=mode)
     except OSError as error:
         raise UserError(f"{path}: cannot write the export ({error.strerror or error})") from None
