@@ -158,3 +158,98 @@ def test_watched_is_every_entry_but_plan_to_watch():
     from animerec_tui.malimport import read_mal_export, watched
 
     assert watched(read_mal_export(FIXTURE)) == [5114, 9253, 30276, 1535, 16498, 21, 11061]
+
+
+def _within(seconds: float, call):
+    """``call()``'s result or exception, failing (not hanging the suite) if it blocks."""
+    import threading
+
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 - handed back to the test
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"blocked for over {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "animelist.xml")
+    (tmp_path / "link.xml").symlink_to(tmp_path / "animelist.xml")
+    for path in (tmp_path / "animelist.xml", tmp_path / "link.xml"):
+        error = _within(5, lambda path=path: parse_mal_export(path))
+        assert isinstance(error, UserError) and "not a regular file" in str(error)
+
+
+def test_a_symlink_to_an_export_reads_and_devices_are_refused(tmp_path):
+    (tmp_path / "link.xml").symlink_to(FIXTURE)
+    assert parse_mal_export(tmp_path / "link.xml") == LIKED
+    if Path("/dev/zero").exists():
+        error = _within(5, lambda: parse_mal_export(Path("/dev/zero")))
+        assert isinstance(error, UserError) and "not a regular file" in str(error)
+
+
+@pytest.mark.parametrize("name", ["a" * 300 + ".xml", "nul\0.xml"])
+def test_an_impossible_name_is_one_line(tmp_path, name):
+    assert "cannot read" in refused(tmp_path / name)
+
+
+def _export(entries: int) -> bytes:
+    anime = "<anime><series_animedb_id>{0}</series_animedb_id><series_title>Show {0}</series_title><my_score>{1}</my_score><my_status>Completed</my_status></anime>\n"
+    return ("<myanimelist><myinfo><user_name>x</user_name></myinfo>\n" + "".join(anime.format(i, i % 11) for i in range(1, entries + 1)) + "</myanimelist>").encode()
+
+
+def test_progress_is_reported_and_its_exception_cancels(tmp_path):
+    path = tmp_path / "animelist.xml.gz"
+    path.write_bytes(gzip.compress(_export(12_000)))
+    seen: list[int] = []
+    entries = malimport.read_mal_export(path, progress=seen.append)
+    assert len(entries) == 12_000 and entries[0] == malimport.Entry(1, 1, "completed")
+    assert seen == sorted(seen) and seen[-1] == 12_000 and len(seen) >= 3
+    assert all(b - a <= malimport.PROGRESS_EVERY + 2_000 for a, b in zip([0, *seen], seen))
+
+    class Cancelled(ValueError):  # a ValueError: must not be taken for the XML's
+        pass
+
+    def cancel(count: int) -> None:
+        raise Cancelled(count)
+
+    with pytest.raises(Cancelled):
+        malimport.read_mal_export(path, progress=cancel)
+
+
+def test_a_large_export_is_read_as_a_stream(tmp_path):
+    """Memory follows the entries kept, not the XML: the whole tree used to be built first."""
+    import tracemalloc
+
+    path = tmp_path / "animelist.xml"
+    data = _export(10_000)
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        entries = malimport.read_mal_export(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(entries) == 10_000
+    assert peak < len(data) + 2_000_000, f"peak {peak / 1e6:.1f} MB for {len(data) / 1e6:.1f} MB of XML"
+
+
+def test_only_the_roots_anime_children_count_and_a_fields_first_text(tmp_path):
+    path = tmp_path / "animelist.xml"
+    path.write_text(
+        "<myanimelist><myinfo><anime><series_animedb_id>9</series_animedb_id><my_score>10</my_score></anime></myinfo>"
+        "<anime><series_animedb_id> 1 </series_animedb_id><my_score>8<b/>0</my_score><my_score>2</my_score>"
+        "<my_status><![CDATA[ Completed ]]></my_status><x><my_status>Dropped</my_status></x></anime>"
+        "<manga><series_animedb_id>3</series_animedb_id></manga></myanimelist>"
+    )
+    assert malimport.read_mal_export(path) == [malimport.Entry(1, 8, "completed")]
