@@ -148,6 +148,17 @@ def _is_state(real: Path, home: Path) -> bool:
     return _STATE_FILE.match(real.name) is not None and real.parent == Path(os.path.realpath(home))
 
 
+def _same_file_as_state(target: os.stat_result, home: Path) -> bool:
+    for state in _protected(home)[0]:
+        try:
+            found = os.stat(state)
+        except OSError:
+            continue
+        if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
+
+
 def check_export_target(path: Path, home: Path) -> str | None:
     """Why an export must not be written to ``path``, in one line, or None when it may.
 
@@ -179,6 +190,8 @@ def check_export_target(path: Path, home: Path) -> str | None:
             target = link
         if stat.S_ISDIR(target.st_mode):
             return f"{path}: is a folder; give a file name"
+        if _same_file_as_state(target, home):  # a hard link (or a bind mount) to a state file
+            return f"{path}: that is animerec's own state (the same file as one in {home}); export to another file"
         if not stat.S_ISREG(target.st_mode):
             return f"{path}: not a regular file (a pipe, socket or device); give a file name"
         if not target.st_mode & 0o222 or not os.access(real, os.W_OK):

@@ -164,3 +164,9 @@ def test_an_ordinary_new_file_is_fine(state, tmp_path):
     assert check_export_target(tmp_path / "user" / "recs.md", state) is None
     write_export(tmp_path / "user" / "recs.md", "# recs\n", home=state)
     assert (tmp_path / "user" / "recs.md").read_text() == "# recs\n"
+
+
+def test_a_hard_link_to_a_state_file_is_refused(state, tmp_path):
+    os.link(state / "favourites.json", tmp_path / "user" / "favs.md")
+    refused(tmp_path / "user" / "favs.md", state, "own state")
+    assert FavouritesStore(state / "favourites.json").load().excluded == [3]
