@@ -45,6 +45,8 @@ def home_dir() -> Path:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if path.is_symlink():  # a dangling link: mkdir would fail with "File exists" at the first save
+            raise UserError(f"{shown}: a symlink to {printable(os.readlink(path))}, which does not exist; make that folder or point the link elsewhere") from None
         return path
     except OSError as exc:  # ENAMETOOLONG, ENOTDIR (a file on the way), ELOOP, EACCES
         raise UserError(f"{shown}: {exc.strerror}") from None

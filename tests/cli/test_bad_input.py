@@ -286,12 +286,14 @@ def test_a_name_too_long_for_the_system_is_one_line(tmp_path, home, monkeypatch,
         ("~nosuchuser26/x", ["favourites", "list"], "ANIMEREC_HOME=~nosuchuser26/x: no such user"),
         ("file", ["train", "--epochs", "1"], "is a file, not a folder"),
         (f"{LONG}/x", ["eval"], "File name too long"),
+        ("dangling", ["favourites", "add", "Death Note"], "a symlink to nowhere, which does not exist"),  # was "cannot lock ...: File exists"
     ],
-    ids=["no-such-user", "a-file", "too-long"],
+    ids=["no-such-user", "a-file", "too-long", "dangling-symlink"],
 )
 def test_a_bad_animerec_home_is_one_line(tmp_path, monkeypatch, value, args, fragment):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("mine\n")
+    (tmp_path / "dangling").symlink_to("nowhere")
     monkeypatch.setenv("ANIMEREC_HOME", value)
     before = tree(tmp_path)
     result = invoke(*args)
