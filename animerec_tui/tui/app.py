@@ -6,6 +6,7 @@ dialogs show it, and the keys of the app are listed by the F1 help, read from th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -93,9 +94,14 @@ def run(model_dir: Path | None = None, threads: int | None = 1) -> None:
     on disk (each change to the favourites and settings is written as it happens), and the
     interpreter's own teardown of torch and the loaded model took about a second after
     ctrl+q (measured in tmux: 1.15-1.3 s from ctrl+q to the shell prompt before, see
-    RESULTS.md section 4)."""
+    RESULTS.md section 4). Nor does it wait for a worker thread still busy (an import
+    reading a slow file): its work is dropped with the app."""
     app = AnimeRecApp(model_dir, threads=threads, freeze_loaded=True)
-    app.run()
+    # A loop of its own, not asyncio.run's: that one waits on the way out for every worker
+    # thread to end, so a read stuck on a pipe or a hung mount kept ctrl+q from quitting.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app.run(loop=loop)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(app.return_code or 0)

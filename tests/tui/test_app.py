@@ -116,7 +116,7 @@ def test_the_tui_command_runs_the_app_with_freezing_on(monkeypatch):
     from animerec_tui.tui import app as app_module
 
     started = []
-    monkeypatch.setattr(AnimeRecApp, "run", lambda self: started.append(self.freeze_loaded))
+    monkeypatch.setattr(AnimeRecApp, "run", lambda self, **kwargs: started.append(self.freeze_loaded))
     monkeypatch.setattr(app_module.os, "_exit", lambda code: started.append(code))
     app_module.run(None)
     assert started == [True, 0]
