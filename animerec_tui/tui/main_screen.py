@@ -9,11 +9,12 @@ changed since it was asked is dropped.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -22,13 +23,13 @@ from textual.reactive import var
 from textual.widgets import Footer, Header
 
 from animerec_tui.engine import Filters
-from animerec_tui.export import format_of, render, write_export
+from animerec_tui.export import check_export_target, expand_user_path, format_of, render, write_export
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
 from animerec_tui.settings import SettingsStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
-from animerec_tui.tui.file_screens import ExportScreen, ImportRequest, ImportScreen
+from animerec_tui.tui.file_screens import ExportScreen, ImportRead, ImportScreen
 from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text, new_share_text
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
@@ -38,6 +39,19 @@ from training.errors import UserError
 
 if TYPE_CHECKING:
     from animerec_tui.engine import Result
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What one remove or clear all took away, for u."""
+
+    what: str
+    """What the user is told it was: "removed X", "cleared all favourites (3)"."""
+    removed: list[int]
+    """The ids it took off the file: u puts back these and no others."""
+    order: list[int]
+    """The favourites as they were shown before it: where the removed ones go back."""
+
 
 EMPTY_HINT = "Search for anime you love and press Enter to add them: recommendations appear here."
 
@@ -70,9 +84,19 @@ class MainScreen(WorkingScreen):
         self.store = store
         self.settings = settings or SettingsStore(store.path.with_name(SETTINGS_FILE))
         """Where the filters and the theme are remembered (beside the favourites)."""
-        self.undo_stack: list[tuple[str, list[int]]] = []
-        """For u: what each removal was ("removed X") and the favourites before it."""
+        self.undo_stack: list[Removal] = []
+        """For u: each removal or clear all, last on top."""
         self._settings_loaded = False
+        self._remembered: dict[str, object] = {}
+        """The settings as this screen last had them in settings.json (or found them there): a
+        change writes only the fields that differ, so another terminal's changes to the
+        other fields are kept."""
+        self._told_unsaved = ""
+        """Why settings.json refused the last change, once the user has been told (said once)."""
+        self._pending_imports: list[ImportRead] = []
+        """MAL exports read while the catalogue was still loading: applied once it is."""
+        self._results_request: m.RecommendationRequest | None = None
+        """The request that ``results`` answers (an export waits while they answer an older one)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -117,6 +141,11 @@ class MainScreen(WorkingScreen):
     def search_hides_adult(self) -> bool:
         return self.filters.hide_adult
 
+    def catalog_settled(self) -> None:
+        pending, self._pending_imports = self._pending_imports, []
+        for done in pending:  # read while the catalogue loaded: their turn now
+            self._apply_import(done)  # or says that it cannot be checked, if loading failed
+
     def _update_request(self) -> None:
         # Not a compute method: Textual runs a computed reactive's watcher on every read.
         self.request = None if self.engine is None else m.RecommendationRequest(self.favourites, self.wanted_filters())
@@ -126,6 +155,7 @@ class MainScreen(WorkingScreen):
             return
         if not request.favourites:
             self.results = None
+            self._results_request = request
             self.status = EMPTY_HINT
             return
         self.status = "updating…"
@@ -134,6 +164,7 @@ class MainScreen(WorkingScreen):
     def recommendations_failed(self) -> None:
         super().recommendations_failed()
         self.results = None  # the rows of an older request would read as this one's answer
+        self._results_request = self.request  # answered with nothing (and the user told)
 
     @on(m.RecommendationsDone)
     def recommendations_done(self, message: m.RecommendationsDone) -> None:
@@ -141,6 +172,7 @@ class MainScreen(WorkingScreen):
             return  # favourites or filters changed since: a newer answer is on its way
         result = message.result
         self.results = result
+        self._results_request = message.request
         unknown = f"  [yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]" if result.unknown else ""
         new = f"  [yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else ""
         watched = f" · {len(self.watched)} watched hidden" if self.hide_watched and self.watched else ""
@@ -161,41 +193,75 @@ class MainScreen(WorkingScreen):
         self.watched, self.hide_watched = settings.watched, settings.hide_watched
         if settings.theme in self.app.available_themes:
             self.app.theme = settings.theme
+        self._remembered = self._settings_now()
         self._settings_loaded = True
         self.watch(self.app, "theme", lambda _: self._save_settings(), init=False)
 
+    def _settings_now(self) -> dict[str, object]:
+        return {"filters": self.filters, "theme": self.app.theme, "watched": self.watched, "hide_watched": self.hide_watched}
+
     def _save_settings(self) -> None:
+        """Write what changed since the last write into settings.json's current content.
+
+        Only the changed fields go (the store merges them under its lock): a second app that
+        imported a watched list while this one changes a filter keeps its list. A file that
+        could not be trusted on load is never written; the user is told once."""
         if not self._settings_loaded:
             return  # the defaults at start-up are not a choice to write over the saved one
+        now = self._settings_now()
+        changed = {key: value for key, value in now.items() if value != self._remembered.get(key)}
+        if not changed:
+            return
         try:
-            self.settings.save(self.filters, self.app.theme, self.watched, self.hide_watched)
-        except (OSError, UserError) as error:
-            self.notify(f"could not remember the filters: {error}", severity="warning", markup=False)
+            self.settings.update(**changed)
+        except UserError as error:
+            if str(error) != self._told_unsaved:  # the file is not ours to write: say so once, work on in memory
+                self._told_unsaved = str(error)
+                self.notify(str(error), title="settings not saved", severity="warning", timeout=15, markup=False)
+            return
+        except OSError as error:
+            self.notify(f"could not remember the filters: {error.strerror or error}", severity="warning", markup=False)
+            return  # kept as changes: the next write tries them again
+        self._remembered = now
 
-    def _load_favourites(self) -> None:
+    def _load_favourites(self) -> bool:
+        """Show the favourites file's current content; False when it could not be read (the user was told)."""
         try:
             state = self.store.load()
         except UserError as error:
             self.notify(str(error), severity="error", timeout=10, markup=False)
-            return
+            return False
         if self.store.last_warning:
             self.notify(self.store.last_warning, title="favourites", severity="warning", timeout=15, markup=False)
+            self.store.last_warning = None  # said once; a later load that finds a good file says nothing
         self.favourites, self.not_interested = tuple(state.favourites), tuple(state.excluded)
+        return True
 
     def _change_store(self, change: Callable[[], list[int]]) -> list[int] | None:
-        """Run a favourites-store change and show the store's new state; None when it failed (and the user was told)."""
+        """Run a favourites-store change and show the store's new state; None when it failed (and the user was told).
+
+        Every change is made by the store on the file's current content under its lock
+        (add these, remove those): another terminal's changes since this screen last read
+        the file are kept, and the screen then shows the file as it now is."""
         try:
             changed = change()
-            state = self.store.load()
         except UserError as error:
             self.notify(str(error), severity="error", markup=False)
             return None
-        self.favourites, self.not_interested = tuple(state.favourites), tuple(state.excluded)
+        self._load_favourites()
         return changed
 
     def _title(self, mal_id: int, default: str) -> str:
         entry = self.catalog.by_id.get(mal_id) if self.catalog is not None else None
         return entry["title"] if entry else default
+
+    def _titles(self, ids: list[int], shown: int = 3) -> str:
+        """'A', 'A and B', 'A, B and C', or 'A, B, C and 4 more'."""
+        titles = [self._title(i, f"MAL id {i}") for i in ids[:shown]]
+        rest = len(ids) - len(titles)
+        if rest:
+            return f"{', '.join(titles)} and {rest} more"
+        return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
 
     @on(m.AddFavourites)
     def add_favourites(self, message: m.AddFavourites) -> None:
@@ -217,37 +283,54 @@ class MainScreen(WorkingScreen):
 
     @on(m.RemoveFavourite)
     def remove_favourite(self, message: m.RemoveFavourite) -> None:
-        before = list(self.favourites)
-        if self._change_store(lambda: self.store.remove([message.mal_id])):
-            self._undoable(f"removed {self._title(message.mal_id, str(message.mal_id))}", before)
+        order = list(self.favourites)
+        removed = self._change_store(lambda: self.store.remove([message.mal_id]))
+        if removed:
+            self._undoable(Removal(f"removed {self._title(message.mal_id, str(message.mal_id))}", removed, order))
+        elif removed is not None:
+            self.notify(f"{self._title(message.mal_id, str(message.mal_id))} was no longer a favourite (removed elsewhere)", markup=False)
 
-    def _undoable(self, what: str, before: list[int]) -> None:
-        self.undo_stack.append((what, before))
-        self.notify(f"{what} · u undoes it", markup=False)
+    def _undoable(self, removal: Removal) -> None:
+        self.undo_stack.append(removal)
+        self.notify(f"{removal.what} · u undoes it", markup=False)
 
     def action_undo(self) -> None:
-        """Put back what the last removal (or clear all) took away."""
+        """Put back exactly what the last removal (or clear all) took away."""
         if not self.undo_stack:
             self.notify("nothing to undo")
             return
-        what, before = self.undo_stack.pop()
-        back = self._change_store(lambda: self.store.restore(before))
+        removal = self.undo_stack.pop()
+        back = self._change_store(lambda: self.store.restore(removal.removed, removal.order))
         if back is not None:
-            self.notify(f"undone: {what}" if back else f"nothing to put back ({what}: already there again)", markup=False)
+            self.notify(f"undone: {removal.what}" if back else f"nothing to put back ({removal.what}: already there again)", markup=False)
 
     @on(m.ClearFavourites)
     def action_clear_favourites(self) -> None:
-        """Ask, then remove every favourite (C in the favourites, and the command palette)."""
+        """Ask, naming them, then remove the favourites (C in the favourites, and the command palette).
+
+        The question names the file's favourites as they are when it is asked, and yes removes
+        exactly those: one added meanwhile in another terminal stays."""
+        if not self._load_favourites():
+            return
         if not self.favourites:
             self.notify("no favourites to clear")
             return
+        asked = list(self.favourites)
 
         def answered(yes: bool | None) -> None:
-            before = list(self.favourites)
-            if yes and self._change_store(self.store.clear) is not None:
-                self._undoable(f"cleared all favourites ({len(before)})", before)
+            if not yes:
+                return
+            removed = self._change_store(lambda: self.store.remove(asked))
+            if not removed:
+                if removed is not None:
+                    self.notify("nothing to clear: they were removed elsewhere meanwhile")
+                return
+            kept = len(self.favourites)
+            kept_text = f"; {kept} added elsewhere meanwhile {'stays' if kept == 1 else 'stay'}" if kept else ""
+            self._undoable(Removal(f"cleared all favourites ({len(removed)}){kept_text}", removed, asked))
 
-        self.app.push_screen(ConfirmScreen(f"Remove all {len(self.favourites)} favourites?"), answered)
+        count = "the favourite" if len(asked) == 1 else f"all {len(asked)} favourites"
+        self.app.push_screen(ConfirmScreen(f"Remove {count}: {self._titles(asked)}?"), answered)
 
     @on(m.MarkNotInterested)
     def mark_not_interested(self, message: m.MarkNotInterested) -> None:
@@ -256,10 +339,17 @@ class MainScreen(WorkingScreen):
 
     @on(m.UndoNotInterested)
     def undo_not_interested(self, message: m.UndoNotInterested) -> None:
-        if self._change_store(lambda: self.store.unexclude([message.mal_id])) is not None:
-            self.notify(f"can be recommended again: {self._title(message.mal_id, str(message.mal_id))}", markup=False)
+        back = self._change_store(lambda: self.store.unexclude([message.mal_id]))
+        title = self._title(message.mal_id, str(message.mal_id))
+        if back:
+            self.notify(f"can be recommended again: {title}", markup=False)
+        elif back is not None:
+            self.notify(f"{title} was no longer marked not interested (changed elsewhere)", markup=False)
 
     def action_show_not_interested(self) -> None:
+        """The not-interested list as the favourites file has it now (another terminal may have changed it)."""
+        if not self._load_favourites():
+            return
         if not self.not_interested:
             self.notify("nothing is marked not interested")
             return
@@ -290,61 +380,105 @@ class MainScreen(WorkingScreen):
     # ------------------------------------------------------- export and import
 
     def action_export(self) -> None:
-        """Ask for a file, then write the favourites and recommendations there (F7)."""
+        """Ask for a file, then write the favourites and recommendations there (F7).
 
-        def chosen(path: Path | None) -> None:
-            if path is None:
+        The name is checked and the file written in a worker (a name can sit on a mount that
+        hangs); the app's own files, a folder or a pipe are refused with one notification
+        and nothing asked, and only a file that may be replaced is asked about."""
+
+        def chosen(text: str | None) -> None:
+            if text is None:
                 return
-            try:
-                form = format_of(path)
-            except UserError as error:
-                self.notify(str(error), severity="error", markup=False)
+            waiting = self._export_waits_for()
+            if waiting:  # the export would hold ids for titles, or recommendations of an older list
+                self.notify(f"{waiting}; try again in a moment", title="export", severity="warning", markup=False)
                 return
-            if path.exists():
-                self.app.push_screen(ConfirmScreen(f"Replace {path}?"), lambda yes: self._export(path, form) if yes else None)
-            else:
-                self._export(path, form)
+            self.check_export(text, self.store.path.parent, self._export_document())
 
-        self.app.push_screen(ExportScreen(Path.home() / "animerec-recommendations.md"), chosen)
+        self.app.push_screen(ExportScreen(str(Path.home() / "animerec-recommendations.md")), chosen)
 
-    def _export(self, path: Path, form: str) -> None:
-        items = self.results.items if self.results else []
+    def _export_waits_for(self) -> str | None:
+        """What an export has to wait for, if anything: the catalogue, the model, the answer to the latest change."""
+        if self.catalog is None:
+            return "the catalogue is still loading"
+        if self.model_loading:
+            return "the model is still loading"
+        if self.request is not None and self._results_request != self.request:
+            return "the recommendations are updating"
+        return None
+
+    def _export_document(self) -> m.ExportDocument:
         by_id = self.catalog.by_id if self.catalog is not None else {}
-        entries = [by_id.get(i) or {"mal_id": i, "title": f"MAL id {i}"} for i in self.favourites]
-        try:
-            write_export(path, render(form, entries, self.results.unknown if self.results else [], items, "animerec recommendations"))
-        except UserError as error:
-            self.notify(str(error), severity="error", markup=False)
-            return
-        self.notify(f"wrote {len(entries)} favourites and {len(items)} recommendations to {path}", markup=False)
+        return m.ExportDocument(
+            [by_id.get(i) or {"mal_id": i, "title": f"MAL id {i}"} for i in self.favourites],
+            self.results.unknown if self.results else [],
+            self.results.items if self.results else [],
+        )
+
+    # Not exclusive: a second export must not cancel the first one's check or write.
+    @work(thread=True, group="export", exit_on_error=False)
+    def check_export(self, text: str, home: Path, document: m.ExportDocument) -> None:
+        """Expand and check the name the user typed (UserError: reported as one notification)."""
+        path = expand_user_path(text)
+        form = format_of(path)
+        refused = check_export_target(path, home)
+        if refused is not None:  # the app's own files, a folder, a pipe...: nothing is asked, nothing written
+            raise UserError(refused)
+        self.post_message(m.ExportChecked(path, form, os.path.lexists(path), document))
+
+    @on(m.ExportChecked)
+    def export_checked(self, message: m.ExportChecked) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.write_export_file(message)
+
+        if message.exists:
+            self.app.push_screen(ConfirmScreen(f"Replace {message.path}?"), answered)
+        else:
+            self.write_export_file(message)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def write_export_file(self, checked: m.ExportChecked) -> None:
+        document = checked.document
+        write_export(checked.path, render(checked.form, document.favourites, document.unknown, document.items, "animerec recommendations"), self.store.path.parent)
+        self.post_message(m.ExportDone(checked.path, len(document.favourites), len(document.items)))
+
+    @on(m.ExportDone)
+    def export_done(self, message: m.ExportDone) -> None:
+        self.notify(f"wrote {message.favourites} favourites and {message.recommendations} recommendations to {message.path}", markup=False)
 
     def action_import_mal(self) -> None:
-        """Ask for a MyAnimeList export, add what it scores 7 or more, and maybe hide what it lists (F8)."""
+        """Ask for a MyAnimeList export; the dialog reads it in a worker (Esc cancels); then add
+        what it scores 7 or more, and maybe hide what it lists (F8)."""
 
-        def chosen(request: ImportRequest | None) -> None:
-            if request is None:
+        def read(done: ImportRead | None) -> None:
+            if done is None:
                 return
-            from animerec_tui import malimport
+            if self.catalog is None and not self._catalog_loaded.is_set():
+                # Ids checked against a catalogue not there yet would all read as unknown.
+                self._pending_imports.append(done)
+                self.notify(f"{done.path.name}: read; adding its favourites once the catalogue has loaded", title="import", markup=False)
+                return
+            self._apply_import(done)
 
-            try:
-                entries = malimport.read_mal_export(request.path)
-            except UserError as error:
-                self.notify(str(error), title="import", severity="error", timeout=10, markup=False)
-                return
-            liked = malimport.liked(entries)
-            watched = malimport.watched(entries) if request.hide_watched else []
-            known = self.catalog.by_id if self.catalog is not None else {}
-            usable = [i for i in liked if i in known]
-            added = self._change_store(lambda: self.store.add(usable)) if usable else []
-            if added is None:
-                return
-            if request.hide_watched:
-                self.watched, self.hide_watched = tuple(watched), True
-            hidden = f"; {len(watched)} watched anime hidden from the results" if request.hide_watched else ""
-            missing = len(liked) - len(usable)
-            self.notify(f"{request.path.name}: {len(liked)} scored 7 or more, {len(added)} new favourites" + (f", {missing} not in the catalogue" if missing else "") + hidden, timeout=10, markup=False)
+        self.app.push_screen(ImportScreen(hide_watched=True), read)
 
-        self.app.push_screen(ImportScreen(hide_watched=True), chosen)
+    def _apply_import(self, done: ImportRead) -> None:
+        if self.catalog is None and self._loaded_catalog is not None:
+            self.catalog = self._loaded_catalog  # loaded, its message still on its way
+        if self.catalog is None:
+            self.notify(f"{done.path.name}: not imported: the catalogue did not load, so its anime cannot be checked", title="import", severity="error", timeout=10, markup=False)
+            return
+        known = self.catalog.by_id
+        usable = [i for i in done.liked if i in known]
+        added = self._change_store(lambda: self.store.add(usable)) if usable else []
+        if added is None:
+            return
+        if done.watched is not None:
+            self.watched, self.hide_watched = tuple(done.watched), True
+        hidden = f"; {len(done.watched)} watched anime hidden from the results" if done.watched is not None else ""
+        missing = len(done.liked) - len(usable)
+        self.notify(f"{done.path.name}: {len(done.liked)} scored 7 or more, {len(added)} new favourites" + (f", {missing} not in the catalogue" if missing else "") + hidden, timeout=10, markup=False)
 
     def action_toggle_watched(self) -> None:
         if not self.watched:

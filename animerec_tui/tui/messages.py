@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from animerec_tui.engine import Engine, Filters, Recommendation, Result
     from animerec_tui.search import Match, TitleIndex
+    from animerec_tui.tui.file_screens import ImportRead
     from training.catalog import Catalog
 
 
@@ -72,6 +75,54 @@ class SimilarDone(Message):
 
     mal_id: int
     items: list[Recommendation]
+
+
+@dataclass
+class ImportProgress(Message):
+    """How many entries of a MyAnimeList export have been read so far."""
+
+    path: Path
+    entries: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ImportProgress)  # only the latest count matters
+
+
+@dataclass
+class ImportDone(Message):
+    """A MyAnimeList export, read whole."""
+
+    read: ImportRead
+
+
+@dataclass(frozen=True)
+class ExportDocument:
+    """What an export writes, taken when it was asked for."""
+
+    favourites: list[dict]
+    """Catalogue entries of the favourites, in the order added."""
+    unknown: list[int]
+    items: list[Recommendation]
+
+
+@dataclass
+class ExportChecked(Message):
+    """The export's name expanded and checked: it may be written (after asking, if it exists)."""
+
+    path: Path
+    form: str
+    """markdown, csv or json."""
+    exists: bool
+    document: ExportDocument
+
+
+@dataclass
+class ExportDone(Message):
+    """The export has been written."""
+
+    path: Path
+    favourites: int
+    recommendations: int
 
 
 # -------------------------------------------------------------- requests to the screen

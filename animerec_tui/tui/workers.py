@@ -73,12 +73,18 @@ class WorkingScreen(Screen[None]):
             return
         error = event.worker.error
         text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-        if event.worker.group == "model":
+        if event.worker.group == "catalog":
+            self.catalog_settled()
+        elif event.worker.group == "model":
             self.model_loading = False
             self.status = Text(f"no model: {text}", style="red")
         elif event.worker.group == "recommend":
             self.recommendations_failed()
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10, markup=False)
+
+    def catalog_settled(self) -> None:
+        """The catalogue has loaded, or failed to (``catalog`` is None then): the main screen
+        applies what waited for it."""
 
     def recommendations_failed(self) -> None:
         """Say so in the status line (the main screen also clears the rows it shows)."""
@@ -120,6 +126,7 @@ class WorkingScreen(Screen[None]):
         self.index = message.index
         self.catalog = message.catalog
         self._freeze_loaded()
+        self.catalog_settled()
         if self.search_query and self.search_query != self.answered:
             self.search(self.index, self.search_query, self.search_hides_adult())
 
