@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from animerec_tui.options import printable
 from training.errors import UserError
 from training.fsutil import sha256_file
 
@@ -121,12 +122,13 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
         if not context.main:
             return
         if summary["interrupted"]:
-            err.print(f"interrupted: saved a resumable checkpoint in {run}; continue with --resume")
+            err.print(f"interrupted: saved a resumable checkpoint in {printable(str(run))}; continue with --resume", markup=False)
             raise SystemExit(128 + summary["signal"] if summary["signal"] else 130)
         print((run / "training_chart.txt").read_text(), end="")
         best = summary["best"]
         Console(highlight=False).print(
-            f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {run}"
+            f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {printable(str(run))}",
+            markup=False,  # a folder named "[red]x" is a name, not markup
         )
 
     return report
