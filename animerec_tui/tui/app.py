@@ -44,7 +44,8 @@ class AnimeRecApp(App[None]):
         Binding("f7", "screen.export", "Export", id="export", tooltip="Write favourites and recommendations to a file: Markdown with MAL links, CSV or JSON"),
         Binding("f8", "screen.import_mal", "Import MAL", id="import", tooltip="Add your MyAnimeList list's favourites (and hide what you watched)"),
         Binding("u", "screen.undo", "Undo", id="undo", show=False, tooltip="Put back the favourites the last remove or clear all took away"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit animerec"),
+        # priority: a dialog (a modal screen) cuts off the app's other keys, and ctrl+q has to quit from any
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="Quit animerec"),
     ]
 
     def __init__(self, model_dir: Path | None = None, store: FavouritesStore | None = None, threads: int | None = None, freeze_loaded: bool = False) -> None:
