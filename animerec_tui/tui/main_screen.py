@@ -395,7 +395,7 @@ class MainScreen(WorkingScreen):
                 return
             self.check_export(text, self.store.path.parent, self._export_document())
 
-        self.app.push_screen(ExportScreen(str(Path.home() / "animerec-recommendations.md")), chosen)
+        self.app.push_screen(ExportScreen(os.path.join(os.path.expanduser("~"), "animerec-recommendations.md")), chosen)
 
     def _export_waits_for(self) -> str | None:
         """What an export has to wait for, if anything: the catalogue, the model, the answer to the latest change."""

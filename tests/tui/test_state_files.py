@@ -193,6 +193,18 @@ async def test_export_refuses_the_apps_own_files_without_asking(tiny_model, home
         assert {name: (home / name).read_bytes() for name in before} == before
 
 
+@pytest.mark.asyncio
+async def test_f7_opens_where_no_home_folder_can_be_found(tiny_model, home, tmp_path, monkeypatch):
+    # A container's user with no passwd entry and no HOME: Path.home() raised RuntimeError at F7.
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        await pilot.press("f7")
+        assert app.screen.query_one("#path", Input).value == "~/animerec-recommendations.md"
+        await export_to(app, pilot, str(tmp_path / "list.md"))
+        assert (tmp_path / "list.md").exists()
+
+
 @contextlib.contextmanager
 def watched_pipe(fifo: Path):
     """A named pipe at ``fifo``, and an event set if a reader ever opens it (the writer then
