@@ -301,8 +301,10 @@ class MainScreen(WorkingScreen):
             return
         removal = self.undo_stack.pop()
         back = self._change_store(lambda: self.store.restore(removal.removed, removal.order))
-        if back is not None:
-            self.notify(f"undone: {removal.what}" if back else f"nothing to put back ({removal.what}: already there again)", markup=False)
+        if back is None:
+            self.undo_stack.append(removal)  # not undone (the user was told why): u can try again
+            return
+        self.notify(f"undone: {removal.what}" if back else f"nothing to put back ({removal.what}: already there again)", markup=False)
 
     @on(m.ClearFavourites)
     def action_clear_favourites(self) -> None:

@@ -114,6 +114,31 @@ async def test_undoing_a_remove_does_not_bring_back_what_another_terminal_remove
 
 
 @pytest.mark.asyncio
+async def test_an_undo_that_could_not_be_written_can_be_tried_again(tiny_model, home, monkeypatch):
+    from training.errors import UserError
+
+    restore = FavouritesStore.restore
+    failures = iter([UserError("favourites.json: cannot write (No space left on device)")])
+
+    def full_disk_once(self, *args, **kwargs):
+        for error in failures:
+            raise error
+        return restore(self, *args, **kwargs)
+
+    monkeypatch.setattr(FavouritesStore, "restore", full_disk_once)
+    async with started(tiny_model, [DEATH_NOTE, STEINS_GATE]) as (app, pilot):
+        favourites = app.query_one("#favourites")
+        favourites.focus()
+        favourites.highlighted = 0
+        await pilot.press("x", "u")
+        await settle(pilot)
+        assert any("No space left on device" in t for t in toasts(app)) and FavouritesStore().load().favourites == [STEINS_GATE]
+        await pilot.press("u")  # room again: the same undo
+        await settle(pilot)
+        assert FavouritesStore().load().favourites == [DEATH_NOTE, STEINS_GATE] and "undone: removed Death Note" in toasts(app)
+
+
+@pytest.mark.asyncio
 async def test_the_not_interested_list_is_the_files(tiny_model, home):
     from textual.widgets import OptionList
 
