@@ -218,18 +218,6 @@ async def test_export_refuses_the_apps_own_files_without_asking(tiny_model, home
         assert {name: (home / name).read_bytes() for name in before} == before
 
 
-@pytest.mark.asyncio
-async def test_f7_opens_where_no_home_folder_can_be_found(tiny_model, home, tmp_path, monkeypatch):
-    # A container's user with no passwd entry and no HOME: Path.home() raised RuntimeError at F7.
-    monkeypatch.delenv("HOME", raising=False)
-    monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
-    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
-        await pilot.press("f7")
-        assert app.screen.query_one("#path", Input).value == "~/animerec-recommendations.md"
-        await export_to(app, pilot, str(tmp_path / "list.md"))
-        assert (tmp_path / "list.md").exists()
-
-
 @contextlib.contextmanager
 def watched_pipe(fifo: Path):
     """A named pipe at ``fifo``, and an event set if a reader ever opens it (the writer then
@@ -374,7 +362,7 @@ def test_animerec_tui_quits_at_once_while_a_worker_thread_is_stuck(home, tmp_pat
 
 
 @pytest.mark.asyncio
-async def test_a_file_dropped_on_the_terminal_comes_in_quotes_and_is_found(tiny_model, home, tmp_path):
+async def test_file_dialogs_take_a_dropped_file_in_quotes_an_empty_name_and_no_home_folder(tiny_model, home, tmp_path, monkeypatch):
     async with started(tiny_model, []) as (app, pilot):
         await pilot.press("f8")
         app.screen.query_one("#path", Input).value = f"'{MAL_EXPORT}' "  # as GNOME Terminal pastes a dropped file
@@ -385,6 +373,12 @@ async def test_a_file_dropped_on_the_terminal_comes_in_quotes_and_is_found(tiny_
         assert (tmp_path / "my lists.csv").exists(), toasts(app)
         await export_to(app, pilot, "  ")
         assert "type the name of the file to write" in toasts(app), "an empty name is not silently ignored"
+        await pilot.press("escape")
+        # A container's user with no passwd entry and no HOME: Path.home() raised RuntimeError at F7.
+        monkeypatch.delenv("HOME", raising=False)
+        monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+        await pilot.press("f7")
+        assert app.screen.query_one("#path", Input).value == "~/animerec-recommendations.md"
 
 
 @contextlib.contextmanager
