@@ -6,8 +6,8 @@ not at all, keeping its permissions.
 
 What an export may not replace (:func:`check_export_target`): animerec's own state (its
 favourites and settings files, their locks and set-aside copies, wherever a symlink puts
-them, and anything else under the animerec home unless that home is the user's home folder
-or above it), a folder, a pipe or device, a dangling symlink, or a file the user cannot
+them, and anything inside the ``runs/`` and ``training-data/`` folders animerec manages
+in its home; other files in the home are the user's), a folder, a pipe or device, a dangling symlink, or a file the user cannot
 write. A symlink to a regular file is written through: the link stays, its target changes.
 """
 
@@ -124,22 +124,22 @@ def expand_user_path(text: str) -> Path:
     return path
 
 
-def _protected(home: Path) -> tuple[list[Path], Path | None]:
+MANAGED_FOLDERS = ("runs", "training-data")
+"""Folders of the home that animerec fills and prunes itself: an export inside one could be swept away."""
+
+
+def _protected(home: Path) -> tuple[list[Path], list[Path]]:
     """The resolved state files of ``home`` (their locks and copies live beside them) and the
-    resolved home, or None for it when it is the user's home folder or above it."""
+    resolved folders animerec manages there. Other files in the home are the user's to
+    write: an ``ANIMEREC_HOME`` is often a folder of the user's own choosing."""
     files = [Path(os.path.realpath(home / name)) for name in STATE_NAMES]
-    real_home = Path(os.path.realpath(home))
-    try:
-        user_home = Path(os.path.realpath(Path.home()))
-    except (RuntimeError, KeyError, OSError):
-        user_home = None
-    whole = None if user_home is not None and (user_home == real_home or real_home in user_home.parents) else real_home
-    return files, whole
+    folders = [Path(os.path.realpath(home / name)) for name in MANAGED_FOLDERS]
+    return files, folders
 
 
 def _is_state(real: Path, home: Path) -> bool:
-    files, whole = _protected(home)
-    if whole is not None and (real == whole or whole in real.parents):
+    files, folders = _protected(home)
+    if any(real == folder or folder in real.parents for folder in folders):
         return True
     for state in files:
         if real == state or (real.parent == state.parent and real.name.startswith(state.name + ".") and (

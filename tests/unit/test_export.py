@@ -49,7 +49,7 @@ def refused(path: Path, home: Path, words: str) -> None:
 @pytest.mark.parametrize(
     "name",
     ["favourites.json", "settings.json", "favourites.json.lock", "settings.json.lock",
-     "favourites.json.corrupt-20260101-000000", "runs/r1/notes.md", "new-file.md",
+     "favourites.json.corrupt-20260101-000000", "runs/r1/notes.md", "runs", "training-data/x.md",
      "runs/../favourites.json", "nosuch/../settings.json"],
 )
 def test_the_apps_own_state_is_refused(state, name):
@@ -170,3 +170,11 @@ def test_a_hard_link_to_a_state_file_is_refused(state, tmp_path):
     os.link(state / "favourites.json", tmp_path / "user" / "favs.md")
     refused(tmp_path / "user" / "favs.md", state, "own state")
     assert FavouritesStore(state / "favourites.json").load().excluded == [3]
+
+
+def test_an_export_beside_the_state_files_is_the_users_to_write(state):
+    """The home is often a folder of the user's choosing (ANIMEREC_HOME): only the state and animerec's own folders are off limits."""
+    assert check_export_target(state / "my-list.md", state) is None
+    write_export(state / "my-list.md", "# export\n", home=state)
+    assert (state / "my-list.md").read_text() == "# export\n"
+    assert FavouritesStore(state / "favourites.json").load().favourites == [1, 2]
