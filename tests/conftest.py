@@ -113,6 +113,17 @@ TINY_TRAIN = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "1
 """`animerec train` flags for a model that trains on the toy data in a second."""
 
 
+@pytest.fixture
+def tiny_shipped(toy_data, tmp_path, monkeypatch) -> Path:
+    """The toy data packed as the install's training data (the real one takes a minute an epoch)."""
+    from training.bundle import pack
+
+    shipped = tmp_path / "Data"
+    pack(toy_data, shipped / "training")
+    monkeypatch.setattr("animerec_tui.runs.data_dir", lambda: shipped)
+    return shipped
+
+
 @pytest.fixture(scope="session")
 def tiny_run(toy_data, tmp_path_factory) -> Path:
     """A finished one-epoch run on the toy data, trained once: tests copy it before changing anything."""

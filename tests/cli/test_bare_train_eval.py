@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.conftest import TINY_TRAIN, invoke
 
@@ -24,17 +23,6 @@ def test_the_shipped_training_data_unpacks_to_the_model_s_own_and_checks_itself(
     assert folder == home / "training-data" and shipped_training_data() == folder  # the second time: reused
     (folder / "val_items.npy").write_bytes(b"damaged")
     assert load_dataset(shipped_training_data()).splits["val"][1].size == data.splits["val"][1].size, "a damaged copy is unpacked again"
-
-
-@pytest.fixture
-def tiny_shipped(toy_data, tmp_path, monkeypatch) -> Path:
-    """The toy data packed as the install's training data (the real one takes a minute an epoch)."""
-    from training.bundle import pack
-
-    shipped = tmp_path / "Data"
-    pack(toy_data, shipped / "training")
-    monkeypatch.setattr("animerec_tui.runs.data_dir", lambda: shipped)
-    return shipped
 
 
 def test_bare_train_then_eval_then_recommend_with_the_latest_run(home, tiny_shipped):

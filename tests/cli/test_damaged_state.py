@@ -15,23 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli.test_damaged_runs import _checkpoint, _state
 from tests.conftest import TINY_TRAIN, assert_refused, invoke, tree
-
-
-def _checkpoint(run: Path) -> Path:
-    return run / "checkpoints" / json.loads((run / "run.json").read_text())["latest"]
-
-
-def _state(change: Callable[[dict], object]) -> Callable[[Path], None]:
-    """Edit the latest checkpoint's train_state.json (``change`` edits in place or returns the new object)."""
-
-    def damage(run: Path) -> None:
-        path = _checkpoint(run) / "train_state.json"
-        state = json.loads(path.read_text())
-        changed = change(state)
-        path.write_text(json.dumps(state if changed is None else changed))
-
-    return damage
 
 
 def _groups(**values) -> Callable[[Path], None]:

@@ -182,17 +182,6 @@ def test_train_force_still_replaces_a_run_with_its_own_leftovers(toy_data, tiny_
 # --- train with no --data: $ANIMEREC_HOME/training-data -----------------------------------
 
 
-@pytest.fixture
-def tiny_shipped(toy_data, tmp_path, monkeypatch) -> Path:
-    """The toy data packed as the install's training data."""
-    from training.bundle import pack
-
-    shipped = tmp_path / "Data"
-    pack(toy_data, shipped / "training")
-    monkeypatch.setattr("animerec_tui.runs.data_dir", lambda: shipped)
-    return shipped
-
-
 def _bare_train(home: Path):
     return invoke("train", "--out", home / "runs" / "r", "--epochs", "1", *TINY_TRAIN)
 
