@@ -250,15 +250,22 @@ class FavouritesStore:
 
     def exclude(self, ids: Iterable[int]) -> list[int]:
         """Mark ids "not interested" (and drop them from favourites); returns the newly excluded."""
+        return self.dismiss(ids)[0]
+
+    def dismiss(self, ids: Iterable[int]) -> tuple[list[int], list[int]]:
+        """:meth:`exclude`, telling also which of ``ids`` it took off the favourites (in their
+        order): (newly excluded, removed from the favourites), so that the removal can be told
+        and undone (:meth:`unexclude`, then :meth:`restore`)."""
         new = list(dict.fromkeys(validate_ids(ids)))
+        removed: list[int] = []
 
         def change(state: Favourites) -> list[int]:
             added = [i for i in new if i not in state.excluded]
             state.excluded.extend(added)
-            _drop(state.favourites, set(new))
+            removed.extend(_drop(state.favourites, set(new)))
             return added
 
-        return self._update(change)
+        return self._update(change), removed
 
     def unexclude(self, ids: Iterable[int]) -> list[int]:
         """Take ids off the excluded list; returns those that were on it."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -51,7 +51,12 @@ class Removal:
     """The ids it took off the file: u puts back these and no others."""
     order: list[int]
     """The favourites as they were shown before it: where the removed ones go back."""
+    unexclude: tuple[int, ...] = ()
+    """Ids it marked "not interested" (a favourite dismissed with n in its details): u takes
+    them off that list first, or :meth:`FavouritesStore.restore` would leave them out."""
 
+
+T = TypeVar("T")
 
 EMPTY_HINT = "Search for anime you love and press Enter to add them: recommendations appear here."
 
@@ -237,7 +242,7 @@ class MainScreen(WorkingScreen):
         self.favourites, self.not_interested = tuple(state.favourites), tuple(state.excluded)
         return True
 
-    def _change_store(self, change: Callable[[], list[int]]) -> list[int] | None:
+    def _change_store(self, change: Callable[[], T]) -> T | None:
         """Run a favourites-store change and show the store's new state; None when it failed (and the user was told).
 
         Every change is made by the store on the file's current content under its lock
@@ -300,11 +305,22 @@ class MainScreen(WorkingScreen):
             self.notify("nothing to undo")
             return
         removal = self.undo_stack.pop()
-        back = self._change_store(lambda: self.store.restore(removal.removed, removal.order))
+
+        def undo() -> list[int]:
+            if removal.unexclude:
+                self.store.unexclude(removal.unexclude)
+            return self.store.restore(removal.removed, removal.order)
+
+        back = self._change_store(undo)
         if back is None:
             self.undo_stack.append(removal)  # not undone (the user was told why): u can try again
             return
-        self.notify(f"undone: {removal.what}" if back else f"nothing to put back ({removal.what}: already there again)", markup=False)
+        if back:
+            self.notify(f"undone: {removal.what}", markup=False)
+        elif any(i in self.not_interested for i in removal.removed):  # restore leaves those out
+            self.notify(f"nothing to put back ({removal.what}: marked not interested since; the palette's not interested list lets it back)", markup=False)
+        else:
+            self.notify(f"nothing to put back ({removal.what}: already there again)", markup=False)
 
     @on(m.ClearFavourites)
     def action_clear_favourites(self) -> None:
@@ -336,8 +352,16 @@ class MainScreen(WorkingScreen):
 
     @on(m.MarkNotInterested)
     def mark_not_interested(self, message: m.MarkNotInterested) -> None:
-        if self._change_store(lambda: self.store.exclude([message.mal_id])) is not None:
-            self.notify(f"not interested: {self._title(message.mal_id, str(message.mal_id))}", markup=False)
+        order = list(self.favourites)
+        dismissed = self._change_store(lambda: self.store.dismiss([message.mal_id]))
+        if dismissed is None:
+            return
+        title = self._title(message.mal_id, str(message.mal_id))
+        removed = dismissed[1]
+        if removed:  # n in a favourite's details: it leaves the favourites too, and u puts it back
+            self._undoable(Removal(f"not interested: {title}, removed from the favourites", removed, order, tuple(removed)))
+        else:
+            self.notify(f"not interested: {title}", markup=False)
 
     @on(m.UndoNotInterested)
     def undo_not_interested(self, message: m.UndoNotInterested) -> None:

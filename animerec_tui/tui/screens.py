@@ -117,7 +117,9 @@ class YearBox(OrderedInput):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Ask a yes/no question; dismisses with True only on an explicit yes."""
+    """Ask a yes/no question; dismisses with True only on an explicit yes.
+
+    The question is plain text, never markup: it names titles and paths the user chose."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -130,7 +132,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.question)
+            yield Label(self.question, markup=False)  # titles and paths: "[Oshi no Ko]", a folder "a[" are text
             with Horizontal(id="buttons"):
                 yield Button("Yes (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -168,4 +169,5 @@ class SearchPane(Vertical):
             matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites), id=str(m.mal_id)) for m in self.matches)
             matches.highlighted = 0 if reset or highlighted is None else min(highlighted, len(self.matches) - 1)
         elif self.answered and self.answered.strip():
-            matches.add_option(Option(f"no matches for “{self.answered.strip()}”", disabled=True))
+            # Text, not markup: a query is whatever was typed ("x[/" was a MarkupError that closed the app).
+            matches.add_option(Option(Text(f"no matches for “{self.answered.strip()}”"), disabled=True))
