@@ -166,6 +166,12 @@ def user_errors(command: Callable) -> Callable:
             _fail(str(exc), exc.exit_code)
         except BrokenPipeError:
             raise ReaderGone() from None
+        except SystemExit as exc:
+            # rich's Console.on_broken_pipe ends a table whose reader left (`recommend | head -1`)
+            # with SystemExit(1), which would say "partly done": it is the reader that went away.
+            if exc.code == 1 and isinstance(exc.__context__, BrokenPipeError):
+                raise ReaderGone() from None
+            raise
         except OSError as exc:
             if exc.filename is None:
                 raise
@@ -373,7 +379,7 @@ def recommend(
     from animerec_tui.recommend_command import run_recommend
     from animerec_tui.runs import resolve_model
 
-    if batch is not None and format == OutputFormat.table:
+    if batch is not None and format != OutputFormat.json:  # table, csv and markdown alike
         refuse_ignored(given(ctx, "format"), "with --batch, which always answers JSON lines")
 
     run_recommend({
@@ -495,6 +501,25 @@ def _closed(fd: int) -> bool:
     return False
 
 
+_ESCAPE = "animerec-escape"
+"""The error handler of stdout's encoder: what the encoding cannot hold is written as JSON escapes."""
+
+
+def _json_escape(exc: UnicodeError) -> tuple[str, int]:
+    """``\\uXXXX`` (a surrogate pair above the BMP) for each character the encoding lacks: still strict JSON."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    parts = []
+    for char in exc.object[exc.start : exc.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            parts.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            parts.append(f"\\u{code:04x}")
+    return "".join(parts), exc.end
+
+
 def _guard_streams() -> None:
     """Standard streams the shell closed (``>&-``, ``<&-``) and stdout's errors, made reportable.
 
@@ -510,10 +535,16 @@ def _guard_streams() -> None:
                 os.dup2(null, fd)
                 os.close(null)
     old = sys.stdout
+    errors = old.errors if old is not None else "strict"
+    if errors == "strict":  # PYTHONIOENCODING=ascii: a title it cannot encode is escaped, not a traceback
+        import codecs
+
+        codecs.register_error(_ESCAPE, _json_escape)
+        errors = _ESCAPE
     sys.stdout = io.TextIOWrapper(
         io.BufferedWriter(_NamedStdout(1, "w", closefd=False)),
         encoding=old.encoding if old is not None else "utf-8",
-        errors=old.errors if old is not None else "strict",
+        errors=errors,
         line_buffering=old.line_buffering if old is not None else False,
         write_through=old.write_through if old is not None else False,
     )

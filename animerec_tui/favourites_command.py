@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from animerec_tui.catalog import load_catalog
@@ -40,6 +41,11 @@ def _resolve(titles: list[str], mal_ids: list[int], allowed: set[int] = frozense
     return ids, by_id
 
 
+def _shown(text: str) -> str:
+    """A catalogue field in a table cell: shown as written, never as markup or raw control characters."""
+    return escape(printable(text))
+
+
 def list_favourites(as_json: bool) -> None:
     state = open_store().load()
     if as_json:
@@ -52,11 +58,11 @@ def list_favourites(as_json: bool) -> None:
     table.add_column("type")
     for mal_id in state.favourites:
         entry = by_id.get(mal_id, {})
-        table.add_row(str(mal_id), entry.get("title", "?"), entry.get("type") or "?")
+        table.add_row(str(mal_id), _shown(entry.get("title", "?")), _shown(entry.get("type") or "?"))
     Console(highlight=False).print(table)
     if state.excluded:
         names = ", ".join(by_id.get(i, {}).get("title", str(i)) for i in state.excluded)
-        Console(highlight=False).print(f"not interested ({len(state.excluded)}, undo with 'animerec favourites unhide'): {names}")
+        Console(highlight=False).print(f"not interested ({len(state.excluded)}, undo with 'animerec favourites unhide'): {printable(names)}", markup=False)
 
 
 def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> None:
@@ -69,7 +75,7 @@ def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> Non
     changed = {"add": store.add, "remove": store.remove, "unhide": store.unexclude}[action](ids)
     verb = {"add": "added", "remove": "removed", "unhide": "shown again"}[action]
     names = ", ".join(by_id.get(i, {}).get("title", f"MAL id {i}") for i in changed) or "nothing (no change)"
-    Console(highlight=False).print(f"{verb}: {names}")
+    Console(highlight=False).print(f"{verb}: {printable(names)}", markup=False)
 
 
 def clear_favourites(yes: bool) -> None:
@@ -89,8 +95,9 @@ def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> 
     catalog = load_catalog()
     usable = [i for i in ids if i in catalog]
     added = open_store().add(usable) if usable else []
-    Console(highlight=False).print(
+    Console(highlight=False).print(  # markup=False: a file named "[red]list.xml" is a name
         f"{printable(path.name)}: {len(ids)} anime scored >= {min_score}"
         + (" or completed unscored" if include_unscored_completed else "")
-        + f"; {len(added)} new favourite(s) added, {len(ids) - len(usable)} not in the catalogue"
+        + f"; {len(added)} new favourite(s) added, {len(ids) - len(usable)} not in the catalogue",
+        markup=False,
     )

@@ -1,0 +1,87 @@
+"""What a second hunt for issue 26's kind of defect found in the CLI: each test failed before its fix."""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, assert_refused, invoke
+
+
+def _animerec(home: Path, *args, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    environment = {**os.environ, "ANIMEREC_HOME": str(home), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "animerec_tui", *map(str, args)], env=environment, cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
+    )
+
+
+@pytest.mark.parametrize("form", ["csv", "markdown"])
+def test_batch_refuses_a_format_it_would_ignore(tmp_path, home, form):
+    # `--batch F --format csv` answered JSON lines with exit 0: the csv asked for never came.
+    batch = tmp_path / "requests.jsonl"
+    batch.write_text('{"favourites": [1535]}\n')
+    assert_refused(invoke("recommend", "--batch", batch, "--format", form), "--format has no effect with --batch")
+
+
+def test_a_rich_table_whose_reader_left_is_the_reader_gone(monkeypatch):
+    # rich's Console.on_broken_pipe ends with SystemExit(1) ("partly done"); a reader that left is 141.
+    from animerec_tui.cli import ReaderGone, user_errors
+
+    @user_errors
+    def command() -> None:
+        try:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+        except BrokenPipeError:
+            raise SystemExit(1)  # noqa: B904  (as rich does: the context is what tells)
+
+    with pytest.raises(ReaderGone):
+        command()
+
+
+def test_the_escape_handler_keeps_json_strict():
+    from animerec_tui.cli import _ESCAPE, _json_escape
+
+    codecs.register_error(_ESCAPE, _json_escape)
+    text = json.dumps({"title": "Yu☆Gi☆Oh! 😀"}, ensure_ascii=False)
+    assert json.loads(text.encode("ascii", _ESCAPE).decode("ascii")) == {"title": "Yu☆Gi☆Oh! 😀"}
+
+
+@pytest.mark.subprocess
+def test_a_favourites_table_whose_reader_left_exits_141(home):
+    # `animerec favourites list | head -0`: rich's own handler exited 1, which says "partly done".
+    assert invoke("favourites", "add", "--mal-id", 1535).exit_code == 0
+    child = _animerec(home, "favourites", "list")
+    child.stdout.close()  # the reader leaves before the first byte
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 141, (child.returncode, stderr)
+    assert stderr == ""
+
+
+@pytest.mark.subprocess
+def test_an_ascii_stdout_gets_escapes_not_a_traceback(home):
+    # PYTHONIOENCODING=ascii: 'Onegai☆Teacher' raised UnicodeEncodeError (a traceback, exit 1).
+    assert invoke("favourites", "add", "--mal-id", 195).exit_code == 0
+    child = _animerec(home, "favourites", "list", env={"PYTHONIOENCODING": "ascii"})
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    assert "Onegai\\u2606Teacher" in stdout and "Traceback" not in stderr
+
+
+def test_import_mal_shows_a_file_name_as_written(tmp_path, home):
+    # A file named '[red]list.xml' lost its '[red]' to rich markup in the summary line.
+    export = tmp_path / "[red]list.xml"
+    export.write_text(
+        "<myanimelist><anime><series_animedb_id>1535</series_animedb_id><my_score>9</my_score>"
+        "<my_status>Completed</my_status></anime></myanimelist>"
+    )
+    result = invoke("import-mal", export)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[red]list.xml: 1 anime"), result.stdout
