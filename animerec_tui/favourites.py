@@ -200,7 +200,8 @@ class FavouritesStore:
         new = list(dict.fromkeys(validate_ids(ids)))
 
         def change(state: Favourites) -> list[int]:
-            added = [i for i in new if i not in state.favourites]
+            present = set(state.favourites)  # a set: an import of 20,000 ids into as many took 1.7 s as a list
+            added = [i for i in new if i not in present]
             state.favourites.extend(added)
             _drop(state.excluded, set(new))
             return added
@@ -233,17 +234,24 @@ class FavouritesStore:
         def change(state: Favourites) -> list[int]:
             present, excluded = set(state.favourites), set(state.excluded)
             back = [i for i in removed if i not in present and i not in excluded]
-            position = {mal_id: n for n, mal_id in enumerate(hint)}
-            hinted = sorted((i for i in back if i in position), key=position.__getitem__)
-            for mal_id in hinted:  # in the old order, so each finds its predecessors already back
-                at = 0
-                for earlier in reversed(hint[: position[mal_id]]):
-                    if earlier in present:
-                        at = state.favourites.index(earlier) + 1
-                        break
-                state.favourites.insert(at, mal_id)
-                present.add(mal_id)
-            state.favourites.extend(i for i in back if i not in position)
+            going_back = set(back)
+            # Each hinted id goes right after the nearest earlier id of the hint that is still a
+            # favourite (the front when none is); ids sharing that anchor keep the hint's order.
+            # One pass, not a search of the list per id (clear all of 20,000 and u took 2.2 s).
+            after: dict[int | None, list[int]] = {}
+            anchor: int | None = None
+            for mal_id in hint:
+                if mal_id in going_back:
+                    after.setdefault(anchor, []).append(mal_id)
+                elif mal_id in present:
+                    anchor = mal_id
+            placed = {i for ids in after.values() for i in ids}
+            merged = list(after.get(None, []))
+            for mal_id in state.favourites:
+                merged.append(mal_id)
+                merged.extend(after.get(mal_id, []))
+            state.favourites[:] = merged
+            state.favourites.extend(i for i in back if i not in placed)
             return back
 
         return self._update(change)

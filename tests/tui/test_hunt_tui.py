@@ -94,3 +94,19 @@ async def test_undo_of_a_remove_marked_not_interested_elsewhere_says_so(tiny_mod
         assert FavouritesStore().load().favourites == [STEINS_GATE]
         told = toasts(app)[-1]
         assert "marked not interested since" in told and "already there again" not in told
+
+
+def test_import_and_undo_of_a_whole_catalogue_do_not_stall_the_screen(tmp_path, catalog):
+    """The store runs on the UI thread: importing 20,000 favourites into as many (F8 on the same
+    list again) took 1.7 s, and u after clearing them 2.2 s, a search of the list per id."""
+    import time
+
+    ids = [e["mal_id"] for e in catalog][:20000]
+    store = FavouritesStore(tmp_path / "favourites.json")
+    store.add(ids[::2])
+    started_at = time.perf_counter()
+    store.add(ids)
+    removed = store.clear()
+    assert store.restore(removed, removed) == removed
+    assert time.perf_counter() - started_at < 1.0
+    assert store.load().favourites == ids[::2] + ids[1::2]
