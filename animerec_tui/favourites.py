@@ -96,6 +96,23 @@ def write_target(path: Path) -> Path:
     return Path(path)
 
 
+def refuse_read_only(target: Path, what: str) -> None:
+    """A state file the user made read-only (``chmod a-w``) is not replaced behind their back.
+
+    The atomic rename needs only the folder to be writable, so without this check a file
+    protected by its mode would still change. The mode is read, not ``os.access``: root may
+    write anything, and the user's intent is in the mode.
+    """
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UserError(f"{target}: cannot check the {what} ({exc.strerror or exc})") from None
+    if stat.S_ISREG(mode) and not mode & 0o222:
+        raise UserError(f"{target} is read-only, so the {what} were not changed; make it writable (chmod u+w) to change them")
+
+
 @contextlib.contextmanager
 def locked(lock_path: Path) -> Iterator[None]:
     """An exclusive ``fcntl.flock`` on ``lock_path`` (created if needed, never deleted:
@@ -288,6 +305,7 @@ class FavouritesStore:
         with locked(_lock_of(target)):
             state = self._read_or_quarantine(target)
             result = change(state)
+            refuse_read_only(target, "favourites")
             atomic_write_bytes(target, _encode(state), mode=0o600)
             return result
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from animerec_tui.engine import Filters
-from animerec_tui.favourites import UnreadableState, locked, read_state_bytes, write_target
+from animerec_tui.favourites import UnreadableState, locked, read_state_bytes, refuse_read_only, write_target
 from animerec_tui.paths import home_dir
 from training.catalog import TYPES
 from training.errors import UserError
@@ -215,6 +215,7 @@ class SettingsStore:
             if not current.writable:
                 raise UserError(f"{current.warning}; fix or remove it to save settings again")
             merged = replace(current, **changes, warning=None)  # type: ignore[arg-type]
+            refuse_read_only(write_target(self.path), "settings")
             atomic_write_bytes(write_target(self.path), _document(merged), mode=0o600)
             return merged
 

@@ -321,3 +321,15 @@ def test_a_fifo_in_its_place_is_refused_not_read(tmp_path):
     assert not worker.is_alive(), "blocked on the FIFO"
     assert errors and "not a regular file" in errors[0]
     assert stat.S_ISFIFO(os.lstat(tmp_path / "favourites.json").st_mode), "left where it was"
+
+
+def test_a_favourites_file_made_read_only_is_not_replaced(tmp_path):
+    """The atomic rename needs only the folder writable: a file the user chmod'ed a-w was replaced without a word."""
+    store = FavouritesStore(tmp_path / "favourites.json")
+    store.add([1])
+    (tmp_path / "favourites.json").chmod(0o444)
+    before = (tmp_path / "favourites.json").read_bytes()
+    with pytest.raises(UserError, match="is read-only, so the favourites were not changed"):
+        store.add([2])
+    assert (tmp_path / "favourites.json").read_bytes() == before
+    assert store.load().favourites == [1]

@@ -213,3 +213,13 @@ def test_a_symlinked_file_stays_a_link_and_its_target_is_updated(tmp_path):
     assert link.is_symlink() and json.loads(target.read_text())["theme"] == "dark"
     assert SettingsStore(link).load().watched == (1, 5, 9)
     assert (tmp_path / "dotfiles" / "animerec-settings.json.lock").exists(), "one lock for every link to the file"
+
+
+def test_a_settings_file_made_read_only_is_not_replaced(tmp_path):
+    store = SettingsStore(tmp_path / "settings.json")
+    store.update(theme="nord")
+    (tmp_path / "settings.json").chmod(0o444)
+    before = (tmp_path / "settings.json").read_bytes()
+    with pytest.raises(UserError, match="is read-only, so the settings were not changed"):
+        store.update(theme="dracula")
+    assert (tmp_path / "settings.json").read_bytes() == before
