@@ -363,14 +363,15 @@ class MainScreen(WorkingScreen):
         else:
             self.notify(f"not interested: {title}", markup=False)
 
-    @on(m.UndoNotInterested)
-    def undo_not_interested(self, message: m.UndoNotInterested) -> None:
-        back = self._change_store(lambda: self.store.unexclude([message.mal_id]))
-        title = self._title(message.mal_id, str(message.mal_id))
+    def undo_not_interested(self, mal_id: int) -> bool:
+        """Let ``mal_id`` be recommended again; whether it is off the not-interested list now."""
+        back = self._change_store(lambda: self.store.unexclude([mal_id]))
+        title = self._title(mal_id, str(mal_id))
         if back:
             self.notify(f"can be recommended again: {title}", markup=False)
         elif back is not None:
             self.notify(f"{title} was no longer marked not interested (changed elsewhere)", markup=False)
+        return back is not None
 
     def action_show_not_interested(self) -> None:
         """The not-interested list as the favourites file has it now (another terminal may have changed it)."""
@@ -380,7 +381,7 @@ class MainScreen(WorkingScreen):
             self.notify("nothing is marked not interested")
             return
         entries = [(i, self._title(i, f"MAL id {i}")) for i in self.not_interested]
-        self.app.push_screen(NotInterestedScreen(entries, opener=self))
+        self.app.push_screen(NotInterestedScreen(entries, unhide=self.undo_not_interested))
 
     @on(m.ShowDetails)
     def show_details(self, message: m.ShowDetails) -> None:

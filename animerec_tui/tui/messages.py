@@ -162,13 +162,6 @@ class MarkNotInterested(Message):
 
 
 @dataclass
-class UndoNotInterested(Message):
-    """Let this anime be recommended again."""
-
-    mal_id: int
-
-
-@dataclass
 class ShowDetails(Message):
     """Open the details view of one anime."""
 

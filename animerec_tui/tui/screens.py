@@ -8,6 +8,7 @@ None of them reaches into the app or the engine.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from textual.widgets.selection_list import Selection
 from animerec_tui.engine import Filters
 from animerec_tui.tui.formatting import METADATA_ONLY, members_text, similar_text, started_text
 from animerec_tui.tui.inputs import OrderedInput
-from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone, UndoNotInterested
+from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone
 from training.catalog import TYPES
 
 if TYPE_CHECKING:
@@ -343,16 +344,17 @@ class DetailsScreen(ModalScreen[int | None]):
 
 
 class NotInterestedScreen(ModalScreen[None]):
-    """The anime marked "not interested"; Enter posts UndoNotInterested to ``opener``."""
+    """The anime marked "not interested"; Enter lets the highlighted one be recommended again."""
 
     BINDINGS = [Binding("escape,q", "close", "Close", tooltip="Back to the main screen")]
 
-    def __init__(self, entries: list[tuple[int, str]], opener: MessagePump) -> None:
-        """``entries``: (MAL id, title) pairs, in the order they were marked."""
+    def __init__(self, entries: list[tuple[int, str]], unhide: Callable[[int], bool]) -> None:
+        """``entries``: (MAL id, title) pairs, in the order they were marked. ``unhide(mal_id)``
+        takes one off the list in the favourites file and says whether it is off it now (False:
+        the file could not be changed, and the user was told)."""
         super().__init__()
         self.entries = entries
-        self.opener = opener
-        """Where requests go: the screen that opened this one."""
+        self.unhide = unhide
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
@@ -362,8 +364,9 @@ class NotInterestedScreen(ModalScreen[None]):
 
     @on(OptionList.OptionSelected, "#not-interested")
     def undo(self, event: OptionList.OptionSelected) -> None:
-        self.opener.post_message(UndoNotInterested(int(event.option.id)))
-        event.option_list.remove_option(event.option.id)
+        if not self.unhide(int(event.option.id or 0)):
+            return  # still marked in the file: it stays in the list
+        event.option_list.remove_option(event.option.id or "")
         if event.option_list.option_count == 0:
             self.dismiss(None)
 

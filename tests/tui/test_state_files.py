@@ -464,3 +464,28 @@ async def test_an_export_is_written_without_stopping_the_screen(tiny_model, home
     finally:
         release.set()
 
+
+
+async def test_an_unhide_that_could_not_be_written_stays_in_the_not_interested_list(tiny_model, home):
+    """Enter took the entry off the list even when the file could not be changed (it stayed marked)."""
+    from textual.widgets import OptionList
+
+    from animerec_tui.tui.screens import NotInterestedScreen
+
+    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+        FavouritesStore().exclude([STEINS_GATE])
+        app.screen.action_show_not_interested()
+        await settle(pilot)
+        assert isinstance(app.screen, NotInterestedScreen)
+        (home / "favourites.json").chmod(0o444)  # the file cannot be changed now
+        listed = app.screen.query_one("#not-interested", OptionList)
+        listed.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, NotInterestedScreen) and listed.option_count == 1
+        assert any("is read-only" in toast for toast in toasts(app))
+        (home / "favourites.json").chmod(0o644)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+    assert FavouritesStore().load().excluded == []
