@@ -41,6 +41,17 @@ def write_error_reason(exc: BaseException) -> str | None:
     return None
 
 
+def make_folder(folder: Path) -> None:
+    """``mkdir -p folder``; a file on the way is named (mkdir alone says 'File exists' of the folder to make)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((p for p in (Path(folder), *Path(folder).parents) if p.exists() and not p.is_dir()), None)
+        if blocker is None:
+            raise
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder", str(folder)) from exc
+
+
 def fsync_dir(folder: Path) -> None:
     """Flush a folder's entries (renames, deletions) to disk, so a power cut cannot reorder them."""
     fd = os.open(folder, os.O_RDONLY)
@@ -242,7 +253,7 @@ def _open_lock_file(out: Path, path: Path) -> int:
     folder or a symlink there is someone else's: it is neither written through nor removed.
     """
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(out.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EISDIR) or path.is_symlink():
@@ -312,7 +323,7 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
     if out == out.parent:
         raise UserError(f"cannot write {shown}: it is the root folder")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(out.parent)
         sweep_leftovers(out)
         tmp = _sibling(out, "tmp")
     except OSError as exc:
@@ -350,7 +361,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -38,7 +38,7 @@ from training.checkpoint import (
     write_checkpoint,
 )
 from training.errors import UserError
-from training.fsutil import atomic_write_bytes, check_output, check_replaceable, fsync_dir, is_leftover, is_regular_file, output_lock, run_pointer, shown
+from training.fsutil import atomic_write_bytes, check_output, check_replaceable, fsync_dir, is_leftover, is_regular_file, make_folder, output_lock, run_pointer, shown
 from training.model import BERT4Rec
 
 
@@ -106,7 +106,7 @@ class RunFolder:
         try:
             if self.main and not self.saved:
                 try:  # fail now, not after the first epoch, when the run cannot be written
-                    (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+                    make_folder(self.path / "checkpoints")
                 except OSError as exc:
                     raise UserError(f"cannot write {self.shown}: {exc.strerror or exc}") from None
             yield

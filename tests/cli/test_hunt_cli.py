@@ -85,3 +85,31 @@ def test_import_mal_shows_a_file_name_as_written(tmp_path, home):
     result = invoke("import-mal", export)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("[red]list.xml: 1 anime"), result.stdout
+
+
+def _ratings(tmp_path: Path) -> Path:
+    from tests.conftest import toy_triples
+
+    path = tmp_path / "r.csv"
+    path.write_text("user_id,anime_id,rating\n" + "".join(f"{u},{i},{r}\n" for u, i, r in toy_triples()))
+    return path
+
+
+def test_a_file_on_the_way_to_out_is_named(tmp_path):
+    # `preprocess r.csv --out afile/sub` said 'cannot write afile/sub: File exists', of a folder that does not exist.
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "sub"
+    result = invoke("preprocess", _ratings(tmp_path), "--out", out, "--min-user-items", 2, "--min-item-users", 2)
+    assert_refused(result, f"{tmp_path / 'afile'} is a file, not a folder")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_make_folder_names_the_file_in_the_way(tmp_path):
+    from training.fsutil import make_folder
+
+    (tmp_path / "runs").write_text("")
+    with pytest.raises(NotADirectoryError, match="runs is a file, not a folder"):
+        make_folder(tmp_path / "runs" / "run-1" / "checkpoints")
+    make_folder(tmp_path / "a" / "b")
+    make_folder(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
