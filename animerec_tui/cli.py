@@ -550,9 +550,18 @@ def _guard_streams() -> None:
     )
 
 
+def _drop_zero_columns() -> None:
+    """``COLUMNS=0`` (some CI runners and editors' shells set it) is no width: rich printed nothing at all,
+    error lines included, under it; without it rich asks the terminal, or takes 80."""
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and columns.isdigit() and int(columns) == 0:
+        del os.environ["COLUMNS"]
+
+
 def main() -> None:
     """Console-script entry point."""
     _guard_streams()
+    _drop_zero_columns()
     try:
         app(prog_name="animerec")
     except (ReaderGone, BrokenPipeError):

@@ -118,6 +118,27 @@ def metadata_only_note(engine: Engine, favourites: list[int]) -> str | None:
     return f"{len(unrated):,} favourites have no ratings yet: known from their genres, studio and year: {_named(engine, unrated)}"
 
 
+_OPTIONAL_COLUMNS = (("type", 8), ("year", 7), ("because", 17), ("eps", 6))
+"""The columns a narrow terminal can do without, most wanted first, with the width each takes
+(its narrowest content, padding and border). '#', the title (20) and the match always show."""
+
+
+def _columns(width: int) -> set[str]:
+    """The optional columns that fit ``width`` beside the title at its full 20 characters.
+
+    Rich would otherwise squeeze every column to fit, down to a title column of no width at
+    all (a 30-column pane showed ranks and scores without a single title), or crop the
+    table's right edge (a 60-column one lost 'because you liked').
+    """
+    shown = {"genres"} if width >= 110 else set()
+    used = 1 + 5 + 23 + 8  # the left border, '#', the title and the match
+    for name, cost in _OPTIONAL_COLUMNS:
+        if used + cost <= width:
+            shown.add(name)
+            used += cost
+    return shown
+
+
 def print_table(engine: Engine, items: list[Recommendation], title: str) -> None:
     """The recommendations as a table on stdout, narrower on narrow terminals."""
     console = Console(highlight=False)
@@ -125,21 +146,25 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
         console.print("nothing passes these filters")
         return
     table = Table(title=escape(title), title_justify="left", expand=False)
+    shown = _columns(console.width)
     table.add_column("#", justify="right", min_width=2, no_wrap=True)
-    table.add_column("title", min_width=20, overflow="fold")
-    table.add_column("type", no_wrap=True, min_width=5)
-    table.add_column("year", justify="right", no_wrap=True, min_width=4)
-    table.add_column("eps", justify="right", no_wrap=True, min_width=3)
-    wide = console.width >= 110
-    if wide:  # on narrow terminals the title matters more than the genres
+    table.add_column("title", min_width=min(20, max(8, console.width - 17)), overflow="fold")
+    for name, width in (("type", 5), ("year", 4), ("eps", 3)):
+        if name in shown:
+            table.add_column(name, justify="left" if name == "type" else "right", no_wrap=True, min_width=width)
+    if "genres" in shown:  # on narrow terminals the title matters more than the genres
         table.add_column("genres", max_width=30, overflow="fold")
     table.add_column("match", justify="right", no_wrap=True, min_width=5)
-    table.add_column("because you liked", max_width=32, overflow="fold")
+    if "because" in shown:
+        table.add_column("because you liked", max_width=32, overflow="fold")
     for rank, rec in enumerate(items, start=1):
-        genres = [", ".join(rec.genres[:3])] if wide else []
         title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]") + (f" [dim]+{rec.franchise_more}[/]" if rec.franchise_more else "")
-        year = str(rec.year or "?")
-        table.add_row(str(rank), title, rec.type or "?", year, str(rec.episodes or "?"), *genres, f"{rec.score:.2f}", escape(rec.reasons()))
+        cells = {
+            "type": rec.type or "?", "year": str(rec.year or "?"), "eps": str(rec.episodes or "?"),
+            "genres": ", ".join(rec.genres[:3]), "because": escape(rec.reasons()),
+        }
+        optional = [cells[name] for name in ("type", "year", "eps", "genres") if name in shown]
+        table.add_row(str(rank), title, *optional, f"{rec.score:.2f}", *([cells["because"]] if "because" in shown else []))
     notes = [f"({NEW_TAG}) = {METADATA_ONLY}"] if not all(rec.rated for rec in items) else []
     if any(rec.franchise_more for rec in items):
         notes.append("+N = more entries of its franchise, folded under it (--every-entry shows them)")

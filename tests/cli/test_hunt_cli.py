@@ -113,3 +113,38 @@ def test_make_folder_names_the_file_in_the_way(tmp_path):
     make_folder(tmp_path / "a" / "b")
     make_folder(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b").is_dir()
+
+
+@pytest.mark.parametrize("width", [30, 60])
+def test_a_narrow_terminal_still_shows_every_title(home, monkeypatch, width):
+    # At 30 columns rich squeezed the title column to nothing (ranks and scores, no titles, exit 0);
+    # at 60 it cropped the table's right edge.
+    asked = ("recommend", "--mal-id", 1535, "-k", 5, "--type", "TV")
+    titles = [r["title"] for r in json.loads(invoke(*asked, "--format", "json").stdout)["recommendations"]]
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = invoke(*asked)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= width for line in lines), lines
+    assert all(row.rstrip().endswith("│") for row in lines if row.startswith("│")), result.stdout  # not cropped
+    rows = [line for line in lines if line.startswith("│")]
+    for title in titles:
+        assert any(title.split()[0] in row for row in rows), (title, result.stdout)
+
+
+def test_columns_zero_is_no_width(monkeypatch):
+    # COLUMNS=0 made rich print nothing at all: recommendations and error lines alike, exit 0 or 2.
+    from rich.console import Console
+
+    from animerec_tui.cli import _drop_zero_columns
+
+    monkeypatch.setenv("COLUMNS", "0")
+    _drop_zero_columns()
+    assert "COLUMNS" not in os.environ and Console(file=open(os.devnull, "w")).width > 0  # noqa: SIM115
+
+
+@pytest.mark.subprocess
+def test_columns_zero_still_prints_the_error_line(home):
+    child = _animerec(home, "favourites", "add", "--mal-id", 0, env={"COLUMNS": "0"})
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 2 and stderr.startswith("animerec: MAL id 0 is not in the catalogue"), (child.returncode, stderr)
