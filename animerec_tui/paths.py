@@ -40,7 +40,13 @@ def home_dir() -> Path:
     else:
         from platformdirs import user_data_dir
 
-        path = Path(user_data_dir("animerec", appauthor=False))
+        try:
+            path = Path(user_data_dir("animerec", appauthor=False))
+        except RuntimeError:  # no HOME and no passwd entry (a container's user): nowhere to put it
+            raise UserError(
+                "no home folder can be found (HOME is unset or relative, and this user has no passwd entry); "
+                "set ANIMEREC_HOME (or HOME) to a folder"
+            ) from None
         shown = f"{printable(str(path))} (the animerec home; ANIMEREC_HOME names another)"
     try:
         mode = os.stat(path).st_mode

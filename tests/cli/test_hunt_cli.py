@@ -148,3 +148,17 @@ def test_columns_zero_still_prints_the_error_line(home):
     child = _animerec(home, "favourites", "add", "--mal-id", 0, env={"COLUMNS": "0"})
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 2 and stderr.startswith("animerec: MAL id 0 is not in the catalogue"), (child.returncode, stderr)
+
+
+def test_no_home_folder_is_one_line(monkeypatch):
+    # A container's user: no HOME, no passwd entry. platformdirs raised RuntimeError, a traceback from
+    # every command that reads the home (favourites, recommend with saved favourites, train without --out).
+    import pwd
+
+    def no_entry(uid):
+        raise KeyError(uid)
+
+    for name in ("ANIMEREC_HOME", "HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    assert_refused(invoke("favourites", "list", "--json"), "no home folder can be found")
