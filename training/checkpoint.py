@@ -295,7 +295,7 @@ def split_hash(data: Dataset) -> str:
     return digest.hexdigest()
 
 
-_SPLIT_FIELDS = ("input", "format", "params", "counts")
+SPLIT_FIELDS = ("input", "format", "params", "counts")
 """The manifest's fields a checkpoint records of its data (``train._data_section``) that decide the split."""
 
 
@@ -312,7 +312,7 @@ def check_split(meta: dict, data: Dataset, advice: str) -> None:
     if not isinstance(recorded, dict) or not recorded:
         return
     manifest = data.manifest
-    fields = [key for key in _SPLIT_FIELDS if key in recorded and recorded[key] != manifest.get(key)]
+    fields = [key for key in SPLIT_FIELDS if key in recorded and recorded[key] != manifest.get(key)]
     fingerprint = recorded.get("splits_sha256")
     if not fields and (fingerprint is None or fingerprint == split_hash(data)):
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -161,9 +162,9 @@ def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: Pa
     for name, array in weights.items():
         if name == "item_genres" or not array.size:
             continue
-        if not bool(np.isfinite(array).all()):
+        largest = float(np.abs(array).max())  # NaN or infinity anywhere comes out here: one pass
+        if not math.isfinite(largest):
             raise UserError(f"{where}: {name} holds NaN or infinite values; the model is broken, retrain or re-export it")
-        largest = float(np.abs(array).max())
         if largest > WEIGHT_BOUND:
             raise UserError(
                 f"{where}: {name} holds values as large as {largest:.3g} (a trained model's stay below {WEIGHT_BOUND:g}), "

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from training import distributed
-from training.checkpoint import STATE_META_FILE, WEIGHT_BOUND, check_split, check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta, split_hash
+from training.checkpoint import SPLIT_FIELDS, STATE_META_FILE, WEIGHT_BOUND, check_split, check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta, split_hash
 from training.config import TrainConfig, saved_train_config
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.device import check_fits, mixed_precision
@@ -159,7 +159,7 @@ def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: in
     so it draws no random numbers and an exact resume stays exact.
     """
     with torch.no_grad():  # a weight past the bound loading refuses is as broken as NaN
-        if not all(bool(torch.isfinite(p).all()) and float(p.abs().max()) <= WEIGHT_BOUND for p in model.parameters() if p.numel()):
+        if not all(float(p.abs().max()) <= WEIGHT_BOUND for p in model.parameters() if p.numel()):  # False for NaN and inf too
             return False
     offsets, items = data.splits["train"]
     users = np.flatnonzero(np.diff(offsets) > 0)[:probe_users]
@@ -174,7 +174,7 @@ def model_is_finite(model: BERT4Rec, data: Dataset, device: str, probe_users: in
 def _data_section(data: Dataset) -> dict:
     """What a checkpoint records of the data it was trained on."""
     manifest = data.manifest
-    return {"path": str(data.folder.resolve()), **{key: manifest[key] for key in ("input", "format", "params", "counts")}, "splits_sha256": split_hash(data)}
+    return {"path": str(data.folder.resolve()), **{key: manifest[key] for key in SPLIT_FIELDS}, "splits_sha256": split_hash(data)}
 
 
 def _objective(model: BERT4Rec, context: distributed.Context, device: str, compile: bool) -> Callable[..., torch.Tensor]:
