@@ -6,10 +6,7 @@ so ``animerec --help`` starts in a blink.
 
 from __future__ import annotations
 
-import errno
 import functools
-import io
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -38,6 +35,7 @@ from animerec_tui.options import (
     seed_option,
     year_option,
 )
+from animerec_tui.streams import STDOUT, ReaderGone, guard_streams, os_error_line, silence_stdout
 from training.errors import UserError
 
 # Typer re-exports only BadParameter of click's exceptions (and vendors click from 0.22 on):
@@ -69,8 +67,8 @@ class OneLineErrors(TyperGroup):
         except OSError as exc:  # the help, or a usage line, into a full or closed stdout
             if exc.filename != STDOUT:
                 raise
-            _silence_stdout()
-            _print_error(_os_error_line(exc))
+            silence_stdout()
+            _print_error(os_error_line(exc))
             sys.exit(2)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -114,37 +112,6 @@ def refuse_ignored(names: list[str], why: str) -> None:
         raise UserError(f"{flags} {'has' if len(names) == 1 else 'have'} no effect {why}; leave {'it' if len(names) == 1 else 'them'} out")
 
 
-STDOUT = "<stdout>"
-"""The file name an ``OSError`` of writing to stdout carries (see :func:`_name_stdout`)."""
-
-
-class ReaderGone(Exception):
-    """stdout was a pipe and its reader went away (``animerec ... | head -1``).
-
-    Not an ``OSError``: Click's own handler of EPIPE would exit 1 with it.
-    """
-
-
-def _os_error_line(exc: OSError) -> str:
-    """One line for an ``OSError`` that names its file: which file, and the system's reason."""
-    reason = exc.strerror or str(exc)
-    if exc.filename == STDOUT:
-        return f"cannot write to stdout ({'it is closed, or not open for writing' if exc.errno == errno.EBADF else reason})"
-    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
-    return f"{' -> '.join(names)}: {reason}"
-
-
-def _silence_stdout() -> None:
-    """Point stdout's descriptor at /dev/null, so that the flush at exit has somewhere to put what is left."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):  # None, or a test runner's in-memory stream
-        return
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, fd)
-    os.close(null)
-
-
 def user_errors(command: Callable) -> Callable:
     """Turn a ``UserError`` into one line on stderr and its exit code, never a traceback.
 
@@ -176,8 +143,8 @@ def user_errors(command: Callable) -> Callable:
             if exc.filename is None:
                 raise
             if exc.filename == STDOUT:
-                _silence_stdout()
-            _fail(_os_error_line(exc), 2)
+                silence_stdout()
+            _fail(os_error_line(exc), 2)
 
     return wrapper
 
@@ -481,93 +448,15 @@ def tui(
     run(model, threads)
 
 
-class _NamedStdout(io.FileIO):
-    """stdout's descriptor, whose write errors name stdout (an ``OSError`` alone names no file)."""
-
-    def write(self, data) -> int:  # type: ignore[override]
-        try:
-            return super().write(data)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, STDOUT) from None
-
-
-def _closed(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return True
-    return False
-
-
-_ESCAPE = "animerec-escape"
-"""The error handler of stdout's encoder: what the encoding cannot hold is written as JSON escapes."""
-
-
-def _json_escape(exc: UnicodeError) -> tuple[str, int]:
-    """``\\uXXXX`` (a surrogate pair above the BMP) for each character the encoding lacks: still strict JSON."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    parts = []
-    for char in exc.object[exc.start : exc.end]:
-        code = ord(char)
-        if code > 0xFFFF:
-            code -= 0x10000
-            parts.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            parts.append(f"\\u{code:04x}")
-    return "".join(parts), exc.end
-
-
-def _guard_streams() -> None:
-    """Standard streams the shell closed (``>&-``, ``<&-``) and stdout's errors, made reportable.
-
-    A closed descriptor gets /dev/null opened the wrong way round (reading fails on stdin,
-    writing on stdout and stderr, with EBADF, as on the closed descriptor), so no file the
-    command opens later lands on it. stdout becomes a stream whose write errors name it.
-    stdin stays None when it was closed: ``--batch -`` says so.
-    """
-    for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_RDONLY)):
-        if _closed(fd):
-            null = os.open(os.devnull, flags)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
-    old = sys.stdout
-    errors = old.errors if old is not None else "strict"
-    if errors == "strict":  # PYTHONIOENCODING=ascii: a title it cannot encode is escaped, not a traceback
-        import codecs
-
-        codecs.register_error(_ESCAPE, _json_escape)
-        errors = _ESCAPE
-    sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(_NamedStdout(1, "w", closefd=False)),
-        encoding=old.encoding if old is not None else "utf-8",
-        errors=errors,
-        line_buffering=old.line_buffering if old is not None else False,
-        write_through=old.write_through if old is not None else False,
-    )
-
-
-def _drop_zero_columns() -> None:
-    """``COLUMNS=0`` (some CI runners and editors' shells set it) is no width: rich printed nothing at all,
-    error lines included, under it; without it rich asks the terminal, or takes 80."""
-    columns = os.environ.get("COLUMNS")
-    if columns is not None and columns.isdigit() and int(columns) == 0:
-        del os.environ["COLUMNS"]
-
-
 def main() -> None:
     """Console-script entry point."""
-    _guard_streams()
-    _drop_zero_columns()
+    guard_streams()
     try:
         app(prog_name="animerec")
     except (ReaderGone, BrokenPipeError):
         # The reader went away (`animerec recommend ... | head`): stop quietly with 128 + SIGPIPE, as cat
         # does; what is left in stdout's buffer goes to /dev/null, not to an "Exception ignored" at exit.
-        _silence_stdout()
+        silence_stdout()
         sys.exit(141)
 
 

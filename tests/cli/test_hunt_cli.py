@@ -33,7 +33,8 @@ def test_batch_refuses_a_format_it_would_ignore(tmp_path, home, form):
 
 def test_a_rich_table_whose_reader_left_is_the_reader_gone(monkeypatch):
     # rich's Console.on_broken_pipe ends with SystemExit(1) ("partly done"); a reader that left is 141.
-    from animerec_tui.cli import ReaderGone, user_errors
+    from animerec_tui.cli import user_errors
+    from animerec_tui.streams import ReaderGone
 
     @user_errors
     def command() -> None:
@@ -47,7 +48,7 @@ def test_a_rich_table_whose_reader_left_is_the_reader_gone(monkeypatch):
 
 
 def test_the_escape_handler_keeps_json_strict():
-    from animerec_tui.cli import _ESCAPE, _json_escape
+    from animerec_tui.streams import _ESCAPE, _json_escape
 
     codecs.register_error(_ESCAPE, _json_escape)
     text = json.dumps({"title": "Yu☆Gi☆Oh! 😀"}, ensure_ascii=False)
@@ -136,7 +137,7 @@ def test_columns_zero_is_no_width(monkeypatch):
     # COLUMNS=0 made rich print nothing at all: recommendations and error lines alike, exit 0 or 2.
     from rich.console import Console
 
-    from animerec_tui.cli import _drop_zero_columns
+    from animerec_tui.streams import _drop_zero_columns
 
     monkeypatch.setenv("COLUMNS", "0")
     _drop_zero_columns()
