@@ -96,6 +96,19 @@ def _named(engine: Engine, ids: list[int]) -> str:
     return names + (f" (and {len(ids) - SHOWN_UNKNOWN:,} more)" if len(ids) > SHOWN_UNKNOWN else "")
 
 
+def _missing_from(engine: Engine, unknown: list[int]) -> str:
+    """Where favourites the model cannot use are missing: the catalogue lacks them all, or only the model."""
+    return "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+
+
+def _none_usable(engine: Engine, favourites: list[int]) -> tuple[str, list[int]] | None:
+    """When the model can use none of ``favourites`` (the answer would be the popularity list,
+    which is no answer to them): where they are missing, and which they are; else None.
+    The command line and a ``--batch`` line refuse such a request alike."""
+    known, unknown = engine.split_known(favourites)
+    return None if known else (_missing_from(engine, unknown), unknown)
+
+
 def unknown_note(engine: Engine, unknown: list[int]) -> str:
     """One line on the favourites the model cannot use, naming only the first few of however many.
 
@@ -103,7 +116,7 @@ def unknown_note(engine: Engine, unknown: list[int]) -> str:
     a model trained on part of the catalogue also lacks some catalogue anime.
     """
     one = len(unknown) == 1
-    where = "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+    where = _missing_from(engine, unknown)
     verbs = f"is not {where} and was" if one else f"are not {where} and were"
     return f"{len(unknown):,} favourite{'' if one else 's'} {verbs} left out: {_named(engine, unknown)}"
 
@@ -213,9 +226,9 @@ def run_recommend(opts: dict) -> None:
         filters = replace(filters, exclude=filters.exclude | frozenset(saved.excluded))
         if not favourites:
             raise UserError("no favourites: name some titles, pass --mal-id, or add some with 'animerec favourites add'")
-    known, unknown = engine.split_known(favourites)
-    if not known:  # the popularity list would pass for an answer, as it would for a --batch line
-        where = "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+    unusable = _none_usable(engine, favourites)
+    if unusable:
+        where, unknown = unusable
         raise UserError(f"none of the favourites is {where}: {printable(_named(engine, unknown))}")
     result = engine.recommend(favourites, opts["top"], filters)
     _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites):,} favourite(s)")
@@ -354,15 +367,12 @@ def _echoable(rid):
 
 
 def _usable(engine: Engine, favourites: list[int]) -> None:
-    """A request whose favourites the model cannot use at all is refused, as on the command line.
-
-    Answering it would give the popularity list, which is no answer to it.
-    """
+    """A request whose favourites the model cannot use at all is refused (``_none_usable``)."""
     if not favourites:
         raise ValueError("'favourites' is empty: a request needs at least one anime")
-    unknown = engine.split_known(favourites)[1]
-    if len(unknown) == len(set(favourites)):
-        where = "in the catalogue" if all(m not in engine.by_id for m in unknown) else "known to the model"
+    unusable = _none_usable(engine, favourites)
+    if unusable:
+        where, unknown = unusable
         shown = ", ".join(str(m) for m in unknown[:SHOWN_UNKNOWN]) + (f" (and {len(unknown) - SHOWN_UNKNOWN:,} more)" if len(unknown) > SHOWN_UNKNOWN else "")
         raise ValueError(f"none of its favourites is {where}: MAL id{'s' if len(unknown) > 1 else ''} {shown}")
 
