@@ -201,13 +201,13 @@ class FavouritesStore:
             pass
         # Decide under the lock: another process may have just replaced the file.
         target = write_target(self.path)
-        with locked(_lock_of(target)):
+        with locked(lock_of(target)):
             return self._read_or_quarantine(target)
 
     @property
     def lock_path(self) -> Path:
         """The lock file, beside the file actually written (a symlink's target)."""
-        return _lock_of(write_target(self.path))
+        return lock_of(write_target(self.path))
 
     def add(self, ids: Iterable[int]) -> list[int]:
         """Append ids to the favourites; returns those that were not there already.
@@ -302,7 +302,7 @@ class FavouritesStore:
         # load is kept rather than overwritten. The path is resolved once: the lock, the
         # read and the write all go to a symlink's target.
         target = write_target(self.path)
-        with locked(_lock_of(target)):
+        with locked(lock_of(target)):
             state = self._read_or_quarantine(target)
             result = change(state)
             refuse_read_only(target, "favourites")
@@ -341,7 +341,8 @@ class FavouritesStore:
         return aside
 
 
-def _lock_of(target: Path) -> Path:
+def lock_of(target: Path) -> Path:
+    """The lock file of the state file ``target`` (both state files lock a sibling of this name)."""
     return target.with_name(target.name + ".lock")
 
 

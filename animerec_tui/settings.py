@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from animerec_tui.engine import Filters
-from animerec_tui.favourites import UnreadableState, locked, read_state_bytes, refuse_read_only, write_target
+from animerec_tui.favourites import UnreadableState, lock_of, locked, read_state_bytes, refuse_read_only, write_target
 from animerec_tui.paths import home_dir
 from training.catalog import TYPES
 from training.errors import UserError
@@ -154,8 +154,7 @@ class SettingsStore:
     @property
     def lock_path(self) -> Path:
         """The lock file, beside the file actually written (a symlink's target)."""
-        target = write_target(self.path)
-        return target.with_name(target.name + ".lock")
+        return lock_of(write_target(self.path))
 
     def load(self) -> Settings:
         """The settings; never raises (see the module docstring for what a bad file gives)."""
@@ -210,17 +209,12 @@ class SettingsStore:
         (:attr:`Settings.writable` False) or cannot be written.
         """
         _check_changes(changes)
-        with locked(self.lock_path):
+        target = write_target(self.path)  # resolved once: the lock, the check and the write go beside it
+        with locked(lock_of(target)):
             current = self.load()
             if not current.writable:
                 raise UserError(f"{current.warning}; fix or remove it to save settings again")
             merged = replace(current, **changes, warning=None)  # type: ignore[arg-type]
-            refuse_read_only(write_target(self.path), "settings")
-            atomic_write_bytes(write_target(self.path), _document(merged), mode=0o600)
+            refuse_read_only(target, "settings")
+            atomic_write_bytes(target, _document(merged), mode=0o600)
             return merged
-
-    def save(self, filters: Filters, theme: str | None, watched: tuple[int, ...] = (), hide_watched: bool = False) -> None:
-        """Write every field (prefer :meth:`update`, which keeps what another terminal changed)."""
-        self.update(filters=filters, theme=theme, watched=tuple(watched), hide_watched=hide_watched)
-
-

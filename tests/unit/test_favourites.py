@@ -225,7 +225,7 @@ def test_settings_round_trip_and_refuse_what_does_not_check(tmp_path):
     store = SettingsStore(tmp_path / "settings.json")
     assert store.load().filters == Filters() and store.load().warning is None
     chosen = Filters(types=frozenset({"TV", "Movie"}), hide_sequels=True, novelty=0.5, new_share=1.0, year_from=2010, year_to=2015, include_genres=frozenset({"Drama"}))
-    store.save(chosen, "nord")
+    store.update(filters=chosen, theme="nord")
     loaded = store.load()
     assert loaded.filters == chosen and loaded.theme == "nord" and loaded.warning is None
     (tmp_path / "settings.json").write_text('{"version": 1, "filters": {"types": ["Comic"], "year_from": 2020, "year_to": 2001, "hide_adult": false}}')
