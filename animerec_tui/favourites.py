@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator
 
 from animerec_tui.paths import home_dir
 from training.errors import UserError
-from training.fsutil import atomic_write_bytes
+from training.fsutil import atomic_write_bytes, open_regular_file
 
 try:
     import fcntl
@@ -62,22 +62,16 @@ def read_state_bytes(path: Path) -> bytes:
     """The bytes of the regular file ``path`` (a symlink to one is followed).
 
     Raises FileNotFoundError when nothing is there (or a dangling symlink), and
-    UnreadableState for anything that is not a readable regular file. It is opened
-    non-blocking and checked after opening, so a FIFO in its place cannot hang the app.
+    UnreadableState for anything that is not a readable regular file: a FIFO in its place
+    is refused, never opened in a way that could hang the app (``open_regular_file``).
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        fd = open_regular_file(path)
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise UnreadableState(getattr(exc, "strerror", None) or str(exc)) from None
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise UnreadableState("a folder, not a file")
-        if not stat.S_ISREG(mode):
-            raise UnreadableState("not a regular file (a pipe, socket or device)")
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)

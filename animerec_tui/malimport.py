@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from training.errors import UserError
+from training.fsutil import NotRegularFile, open_regular_file
 
 MAX_XML_BYTES = 200 * 1024 * 1024
 MAX_ANIME_ID = 2**31 - 1
@@ -157,28 +157,17 @@ def _check_min_score(min_score: int) -> None:
 
 
 def _open_regular(path: Path) -> IO[bytes]:
-    """``path`` opened for reading, if it is a regular file (or a symlink to one)."""
+    """``path`` opened for reading, if it is a regular file (or a symlink to one): never a FIFO."""
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISREG(mode):
-            # Non-blocking, then checked again: a FIFO swapped in after the stat cannot hang us.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-            try:
-                mode = os.fstat(fd).st_mode
-            except OSError:
-                os.close(fd)
-                raise
-            if not stat.S_ISREG(mode):
-                os.close(fd)
+        return os.fdopen(open_regular_file(path), "rb")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder; give the animelist_*.xml or .xml.gz file inside it") from None
+    except NotRegularFile:
+        raise UserError(f"{path}: not a regular file (a pipe, socket or device); give the animelist_*.xml or .xml.gz file") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{path} is a folder; give the animelist_*.xml or .xml.gz file inside it")
-    if not stat.S_ISREG(mode):
-        raise UserError(f"{path}: not a regular file (a pipe, socket or device); give the animelist_*.xml or .xml.gz file")
-    return os.fdopen(fd, "rb")
 
 
 class _TooLarge(Exception):

@@ -52,6 +52,36 @@ def make_folder(folder: Path) -> None:
         raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder", str(folder)) from exc
 
 
+class NotRegularFile(OSError):
+    """A pipe, socket or device where a file is read (``open_regular_file``)."""
+
+
+def open_regular_file(path: Path) -> int:
+    """A read-only descriptor of the regular file ``path`` (a symlink to one is followed).
+
+    Anything else is refused before it is opened (IsADirectoryError for a folder,
+    NotRegularFile for a pipe, socket or device: opening a FIFO with no writer would block
+    for good), and checked again on the descriptor, which is opened non-blocking, so a FIFO
+    swapped in after the check cannot hang the caller either. FileNotFoundError when nothing
+    is there; ValueError for a NUL in the name.
+    """
+
+    def check(mode: int) -> None:
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a pipe, socket or device)", str(path))
+
+    check(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        check(os.fstat(fd).st_mode)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def fsync_dir(folder: Path) -> None:
     """Flush a folder's entries (renames, deletions) to disk, so a power cut cannot reorder them."""
     fd = os.open(folder, os.O_RDONLY)
