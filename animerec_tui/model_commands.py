@@ -107,12 +107,15 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
 
     resolved = resolve_config(data, load_catalog, **choices)
     model_config, config = resolved.model, resolved.train
-    if resume and typed:
-        _refuse_changed_settings(run, typed, {**model_config.to_dict(), **asdict(config)})
+    saved = _saved_settings(run) if resume else None
+    if saved is not None and typed:
+        _refuse_changed_settings(saved, typed, {**model_config.to_dict(), **asdict(config)})
+    shown = model_config.to_dict() if saved is None else saved[0]  # a resumed run is its own model, whatever the catalogue is now
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""
-    known = f" (+{model_config.num_items - data.num_items:,} known from metadata only)" if model_config.num_items > data.num_items else ""
-    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items{known}, genres {'on' if model_config.genres else 'off'}, positional {'on' if model_config.positional else 'off'}"
+    extra = shown.get("num_items", data.num_items) - data.num_items
+    known = f" (+{extra:,} known from metadata only)" if extra > 0 else ""
+    banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items{known}, genres {'on' if shown.get('genres') else 'off'}, positional {'on' if shown.get('positional') else 'off'}"
     started = time.perf_counter()
     with TrainProgress(config.epochs, err, banner) as progress:
         summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids, prior_items=resolved.prior_items)
@@ -134,21 +137,28 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
     return report
 
 
-def _refuse_changed_settings(run: Path, typed, wanted: dict) -> None:
-    """A resumed run keeps its own settings: refuse a typed one that differs (the same value is fine)."""
+def _saved_settings(run: Path) -> tuple[dict, dict] | None:
+    """The model and training configurations of the checkpoint a resume of ``run`` starts from
+    (run.json's, or the newest complete one without it); None when there is none, or when it
+    is damaged in a way ``train`` itself reports."""
     from training.checkpoint import read_meta
     from training.run_folder import RunFolder
 
-    try:  # the checkpoint train will resume from: run.json's, or the newest complete one without it
+    try:
         start = RunFolder(run).resume_point()
         meta = read_meta(start) if start is not None else {}
     except UserError:
-        return  # damage that train itself reports
+        return None
     model_config, train_config = meta.get("model_config"), meta.get("train_config")
     if not isinstance(model_config, dict) or not isinstance(train_config, dict):
-        return  # damage that train itself reports
-    saved = {**model_config, **train_config}
-    changed = [f"--{name.replace('_', '-')} {wanted[name]!r} (the run has {saved[name]!r})" for name in typed if name in saved and saved[name] != wanted[name]]
+        return None
+    return model_config, train_config
+
+
+def _refuse_changed_settings(saved: tuple[dict, dict], typed, wanted: dict) -> None:
+    """A resumed run keeps its own settings: refuse a typed one that differs (the same value is fine)."""
+    own = {**saved[0], **saved[1]}
+    changed = [f"--{name.replace('_', '-')} {wanted[name]!r} (the run has {own[name]!r})" for name in typed if name in own and own[name] != wanted[name]]
     if changed:
         raise UserError(f"a resumed run keeps its own settings, and only --epochs, --device, --precision and --compile may change: leave out {', '.join(changed)}")
 

@@ -43,6 +43,8 @@ class Start:
     config: TrainConfig
     genre_names: list[str]
     item_ids: np.ndarray
+    prior_items: np.ndarray | None
+    """The anime the prior loss weighs (over ``item_ids``), or None: the run's own, kept in its checkpoints."""
     epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
@@ -50,8 +52,10 @@ class Start:
 
 
 def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None, genre_names: list[str],
-             item_ids: np.ndarray) -> Start:
+             item_ids: np.ndarray, prior_items: np.ndarray | None) -> Start:
     """A fresh model whose output bias starts at each rated item's log popularity."""
+    if prior_items is not None and prior_items.shape != (model_config.num_items,):
+        raise ValueError(f"prior_items has shape {prior_items.shape}; the model knows {model_config.num_items} items")
     torch.manual_seed(config.seed)
     genres = torch.from_numpy(item_genres) if item_genres is not None and model_config.genres else None
     weights = None
@@ -63,11 +67,19 @@ def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, devi
         log_pop = np.log1p(counts)
         model.out_bias[: data.num_items].copy_(torch.from_numpy(log_pop - log_pop.mean()).float())
     model = model.to(device)
-    return Start(model, make_optimizer(model, config, device), config, genre_names, item_ids)
+    prior = np.asarray(prior_items, dtype=bool) if prior_items is not None and config.prior_weight else None
+    return Start(model, make_optimizer(model, config, device), config, genre_names, item_ids, prior)
 
 
-def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str) -> Start:
-    """A checkpoint's model, optimizer and progress; the run keeps its own settings but the epochs."""
+def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str, item_ids: np.ndarray, prior_items: np.ndarray | None) -> Start:
+    """A checkpoint's model, optimizer and progress; the run keeps its own settings but the epochs.
+
+    Everything the catalogue decided when the run began is the run's own too: its vocabulary,
+    metadata table and genre names (in the weights and meta.json) and the anime its prior
+    loss weighs (``PRIOR_KEY``), so a catalogue updated since changes nothing. ``item_ids``
+    and ``prior_items`` (today's catalogue's) stand in only for a run saved before the prior
+    was recorded, and only when they are the run's own vocabulary.
+    """
     meta = read_meta(folder)
     check_vocab(meta, data.item_ids, f"the data in {data.folder}")
     check_split(meta, data, "resume with the data it was trained on")
@@ -78,8 +90,41 @@ def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str) 
     state = load_optimizer_state(folder, optimizer, device)
     if state["epoch"] >= config.epochs:
         raise UserError(f"{folder.parent.parent} has already trained {state['epoch']} epochs; pass a larger --epochs to go on")
-    item_ids = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
-    return Start(model, optimizer, config, meta.get("genres", []), item_ids, state["epoch"], state["step_in_epoch"], state["history"], state["best"])
+    own_ids = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
+    if PRIOR_KEY in meta:
+        prior = _recorded_prior(meta[PRIOR_KEY], folder, own_ids.size)
+    elif not config.prior_weight:
+        prior = None
+    elif prior_items is not None and np.array_equal(item_ids, own_ids):
+        prior = np.asarray(prior_items, dtype=bool)  # a run saved before the prior was recorded, over the same anime
+    else:
+        raise UserError(
+            f"{folder / 'meta.json'}: the run does not record which anime its prior loss weighs (an older animerec saved it), "
+            f"and the catalogue has changed since it began ({own_ids.size:,} anime then, {item_ids.size:,} now); "
+            "it cannot be resumed exactly: start it over with --force"
+        )
+    return Start(model, optimizer, config, meta.get("genres", []), own_ids, prior, state["epoch"], state["step_in_epoch"], state["history"], state["best"])
+
+
+PRIOR_KEY = "prior_left_out"
+"""meta.json's record of the prior loss: the vocabulary positions (from 0) it leaves out, or
+null when the run has no prior loss. Usually a short list: the unrated anime newer than the data."""
+
+
+def _prior_record(prior: np.ndarray | None) -> list[int] | None:
+    return None if prior is None else np.flatnonzero(~prior).tolist()
+
+
+def _recorded_prior(record, folder: Path, size: int) -> np.ndarray | None:
+    """The prior mask a checkpoint recorded (``PRIOR_KEY``), checked: a damaged one is one line."""
+    if record is None:
+        return None
+    ok = isinstance(record, list) and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < size for i in record)
+    if not ok:
+        raise UserError(f"{folder / 'meta.json'}: {PRIOR_KEY} is not a list of vocabulary positions from 0 to {size - 1}; the run is damaged and cannot be resumed")
+    mask = np.ones(size, dtype=bool)
+    mask[np.asarray(record, dtype=np.int64)] = False
+    return mask
 
 
 def _step_seed(*parts: int) -> int:
@@ -219,11 +264,12 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     resume_from = folder.prepare(data.folder, resume, force, sync=lambda: distributed.barrier(context))
     if resume_from is None:
         check_fits(model_config, min(config.batch_size, data.num_users), device)  # a batch is never larger than the users
-        start = _new_run(data, model_config, config, device, item_genres, genre_names or [], item_ids)
+        start = _new_run(data, model_config, config, device, item_genres, genre_names or [], item_ids, prior_items)
     else:
-        start = _resumed_run(resume_from, data, config, device)
+        start = _resumed_run(resume_from, data, config, device, item_ids, prior_items)
     model, optimizer, config, history, best = start.model, start.optimizer, start.config, start.history, start.best
     meta = checkpoint_meta(model.config, asdict(config), start.item_ids, data.manifest.get("item_id_space", "raw"), start.genre_names, _data_section(data))
+    meta[PRIOR_KEY] = _prior_record(start.prior_items)
 
     # --- the schedule: every rank takes the same number of steps an epoch
     offsets, items = data.splits["train"]
@@ -237,9 +283,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     val_data = validation_users(data, config.val_users, config.seed)
     autocast = mixed_precision(device, config.precision)
     objective = _objective(model, context, device, config.compile)
-    prior = None
-    if prior_items is not None and config.prior_weight and prior_items.size == model.config.num_items:
-        prior = (torch.from_numpy(np.asarray(prior_items, dtype=bool)).to(device), config.prior_weight)
+    prior = None if start.prior_items is None else (torch.from_numpy(start.prior_items).to(device), config.prior_weight)
     # --pop-debias: every training logit gets beta * log(training count), as computed from the data the run trains on
     adjust = popularity_adjustment(np.bincount(items, minlength=data.num_items + 1)[1:], config.pop_debias, model.config.num_items)
     adjust = None if adjust is None else adjust.to(device)
@@ -248,6 +292,9 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
         progress.begin()
         if resume and resume_from is None:
             progress.note(f"nothing to resume in {folder.path} (no checkpoint was saved yet): starting a new run")
+        elif resume_from is not None and not np.array_equal(item_ids, start.item_ids):
+            progress.note(f"the catalogue has changed since this run began ({start.item_ids.size:,} anime then, {item_ids.size:,} now): "
+                          "the resumed run keeps its own; a new run (--force) would learn the new ones")
 
     def diverged(where: str) -> UserError:
         kept = "earlier checkpoints are kept" if folder.saved else "the new run had none to keep" + (" (the run it replaced is back)" if folder.replacing else "")

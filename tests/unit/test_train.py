@@ -253,3 +253,75 @@ def test_export_replaces_only_an_exported_model(one_epoch, tmp_path):
         export_model(tmp_path / "run", tmp_path / "model")
     with pytest.raises(UserError, match="inside"):
         export_model(tmp_path / "run", tmp_path / "model" / "sub")
+
+
+def _as_mal(toy_data):
+    """The toy data, its item ids taken for MAL ids, so a run can know catalogue anime too."""
+    data = load_dataset(toy_data)
+    data.manifest = {**data.manifest, "item_id_space": "mal"}
+    return data
+
+
+def _toy_catalog(data, extra: dict[int, int]):
+    """The data's anime (aired 2000-2009) and ``extra`` unrated ones (MAL id: year)."""
+    from training.catalog import Catalog
+
+    genres = ["Action", "Drama", "Comedy"]
+    rated = [{"mal_id": int(m), "genres": [genres[i % 3]], "year": 2000 + i % 10} for i, m in enumerate(data.item_ids)]
+    return Catalog(rated + [{"mal_id": m, "genres": ["Drama"], "year": y} for m, y in extra.items()])
+
+
+def _catalogue_run(data, run, catalog, **kwargs):
+    config = resolve_config(data, catalog, epochs=2, **{**SMALL, "genres": True})
+    assert config.train.prior_weight > 0 and not config.prior_items.all()  # the prior loss is on and leaves some anime out
+    return train(data, run, config.model, config.train, item_genres=config.item_genres, genre_names=config.genre_names, item_ids=config.item_ids, prior_items=config.prior_items, **kwargs)
+
+
+@pytest.mark.parametrize("change", ["grown", "same size"])
+def test_a_resumed_catalogue_run_keeps_its_own_catalogue(toy_data, tmp_path, change):
+    """The catalogue updated between a stop and a resume: the run goes on exactly as if it had not been."""
+    data = _as_mal(toy_data)
+    before = _toy_catalog(data, {9001: 2005, 9002: 2030, 9003: 2031})
+    after = {"grown": {9001: 2005, 9002: 2030, 9003: 2031, 9004: 2001, 9005: 2040},
+             "same size": {9001: 2040, 9006: 2002, 9003: 2031}}[change]
+    _catalogue_run(data, tmp_path / "straight", before)
+    assert _catalogue_run(data, tmp_path / "broken", before, stop_after=lambda step: step == 5)["interrupted"]
+    notes = []
+
+    class Notes:
+        def begin(self): pass
+        def note(self, text): notes.append(text)
+        def step(self, *args): pass
+        def epoch_done(self, *args): pass
+
+    _catalogue_run(data, tmp_path / "broken", _toy_catalog(data, after), resume=True, progress=Notes())
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "broken")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [n for n in notes if "the catalogue has changed since this run began" in n and "keeps its own" in n]
+    meta = json.loads((resolve_model_dir(tmp_path / "broken", "latest") / "meta.json").read_text())
+    assert meta["vocab"]["item_ids"][-3:] == [9001, 9002, 9003] and meta["prior_left_out"] == [data.num_items + 1, data.num_items + 2]
+
+
+def test_an_older_catalogue_run_resumes_only_over_the_same_anime(toy_data, tmp_path):
+    """A run saved before the prior was recorded: today's catalogue stands in if it has the run's anime, else one clear refusal."""
+    data = _as_mal(toy_data)
+    before = _toy_catalog(data, {9001: 2005, 9002: 2030})
+    _catalogue_run(data, tmp_path / "run", before, stop_after=lambda step: step == 5)
+    latest = resolve_model_dir(tmp_path / "run", "latest") / "meta.json"
+    meta = json.loads(latest.read_text())
+    del meta["prior_left_out"]
+    latest.write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=r"does not record which anime its prior loss weighs .* \(.* anime then, .* now\); it cannot be resumed exactly: start it over with --force"):
+        _catalogue_run(data, tmp_path / "run", _toy_catalog(data, {9001: 2005, 9002: 2030, 9003: 2001}), resume=True)
+    assert _catalogue_run(data, tmp_path / "run", before, resume=True)["history"][-1]["epoch"] == 2
+
+
+def test_a_damaged_prior_record_is_one_clear_error(toy_data, tmp_path):
+    data = _as_mal(toy_data)
+    catalog = _toy_catalog(data, {9001: 2005, 9002: 2030})
+    _catalogue_run(data, tmp_path / "run", catalog, stop_after=lambda step: step == 5)
+    latest = resolve_model_dir(tmp_path / "run", "latest") / "meta.json"
+    latest.write_text(json.dumps({**json.loads(latest.read_text()), "prior_left_out": [10**6]}))
+    with pytest.raises(UserError, match="prior_left_out is not a list of vocabulary positions"):
+        _catalogue_run(data, tmp_path / "run", catalog, resume=True)
