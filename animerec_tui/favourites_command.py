@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Container
 from pathlib import Path
 
 from rich.console import Console
@@ -25,7 +26,7 @@ def open_store() -> FavouritesStore:
     return store
 
 
-def _resolve(titles: list[str], mal_ids: list[int], allowed: set[int] = frozenset()) -> tuple[list[int], dict[int, dict]]:
+def _resolve(titles: list[str], mal_ids: list[int], allowed: Container[int] = frozenset()) -> tuple[list[int], dict[int, dict]]:
     """MAL ids for titles and ids; an id must be in the catalogue unless it is in ``allowed``."""
     from animerec_tui.search import TitleIndex
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.status import Status
 
 
 class StepReporter:
@@ -18,7 +22,7 @@ class StepReporter:
         self.console = Console(stderr=True, highlight=False)
         self.verbose = verbose or self.console.is_terminal
         self._last = time.perf_counter()
-        self._status = None
+        self._status: Status | None = None
 
     def __enter__(self) -> "StepReporter":
         if self.console.is_terminal:

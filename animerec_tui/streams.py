@@ -11,6 +11,10 @@ import errno
 import io
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 STDOUT = "<stdout>"
 """The file name an ``OSError`` of writing to stdout carries (see :class:`_NamedStdout`)."""
@@ -46,7 +50,7 @@ def silence_stdout() -> None:
 class _NamedStdout(io.FileIO):
     """stdout's descriptor, whose write errors name stdout (an ``OSError`` alone names no file)."""
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data: ReadableBuffer) -> int:
         try:
             return super().write(data)
         except BrokenPipeError:
@@ -107,8 +111,8 @@ def _guard_std_streams() -> None:
         io.BufferedWriter(_NamedStdout(1, "w", closefd=False)),
         encoding=old.encoding if old is not None else "utf-8",
         errors=errors,
-        line_buffering=old.line_buffering if old is not None else False,
-        write_through=old.write_through if old is not None else False,
+        line_buffering=bool(old.line_buffering) if old is not None else False,
+        write_through=getattr(old, "write_through", False),  # TextIOWrapper's; a TextIO need not have it
     )
 
 

@@ -13,7 +13,7 @@ from textual.reactive import var
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from animerec_tui.tui.formatting import favourite_text
+from animerec_tui.tui.formatting import favourite_text, mal_id_of
 from animerec_tui.tui.messages import ClearFavourites, RemoveFavourite, ShowDetails
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class FavouritesList(OptionList):
         """The MAL id under the highlight, if any."""
         if self.highlighted is None or self.option_count == 0:
             return None
-        return int(self.get_option_at_index(self.highlighted).id)
+        return mal_id_of(self.get_option_at_index(self.highlighted).id)
 
     def action_remove(self) -> None:
         if (mal_id := self.highlighted_id()) is not None:
@@ -87,7 +87,7 @@ class FavouritesPane(Vertical):
     @on(OptionList.OptionSelected, "#favourites")
     def opened(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(ShowDetails(int(event.option.id)))
+        self.post_message(ShowDetails(mal_id_of(event.option.id)))
 
     def watch_catalog(self) -> None:
         self._show()

@@ -10,6 +10,13 @@ if TYPE_CHECKING:
     from animerec_tui.engine import Filters, Recommendation
 
 
+def mal_id_of(key: str | None) -> int:
+    """The MAL id an anime's option or table row is keyed by (each is made with ``str(mal_id)``)."""
+    if key is None:
+        raise TypeError("an anime's option or row carries its MAL id; this one has none")
+    return int(key)
+
+
 def members_text(members: int | None) -> str:
     """1234567 -> '1.2M', 45600 -> '45.6k'."""
     if not members:

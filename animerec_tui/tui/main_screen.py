@@ -386,13 +386,14 @@ class MainScreen(WorkingScreen):
     @on(m.ShowDetails)
     def show_details(self, message: m.ShowDetails) -> None:
         mal_id = message.mal_id
-        entry = self.catalog.by_id.get(mal_id) if self.catalog is not None else None
-        if entry is None:
+        catalog = self.catalog
+        entry = catalog.by_id.get(mal_id) if catalog is not None else None
+        if catalog is None or entry is None:
             self.notify(f"MAL id {mal_id} is not in the catalogue", severity="error")
             return
         engine = self.engine
         known = None if engine is None else engine.knows(mal_id)
-        franchise = [e for e in self.catalog if e.get("franchise") == entry.get("franchise") and e["mal_id"] != mal_id] if entry.get("franchise") else []
+        franchise = [e for e in catalog if e.get("franchise") == entry.get("franchise") and e["mal_id"] != mal_id] if entry.get("franchise") else []
         franchise.sort(key=lambda e: (e.get("year") or 9999, e["mal_id"]))
         details = DetailsScreen(entry, known, opener=self, rated=engine is None or engine.rated(mal_id), franchise=franchise)
 

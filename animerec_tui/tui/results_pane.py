@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on
@@ -13,7 +13,7 @@ from textual.coordinate import Coordinate
 from textual.reactive import var
 from textual.widgets import DataTable, Static
 
-from animerec_tui.tui.formatting import members_text, result_title
+from animerec_tui.tui.formatting import mal_id_of, members_text, result_title
 from animerec_tui.tui.messages import MarkNotInterested, ShowDetails
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class ResultsTable(DataTable):
     def action_not_interested(self) -> None:
         if self.row_count and 0 <= self.cursor_row < self.row_count:
             row_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
-            self.post_message(MarkNotInterested(int(row_key.value)))
+            self.post_message(MarkNotInterested(mal_id_of(row_key.value)))
 
 
 class ResultsPane(Vertical):
@@ -117,7 +117,7 @@ class ResultsPane(Vertical):
     @on(DataTable.RowSelected, "#results")
     def opened(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(ShowDetails(int(event.row_key.value)))
+        self.post_message(ShowDetails(mal_id_of(event.row_key.value)))
 
     def watch_status(self) -> None:
         self._show_status()
@@ -159,7 +159,7 @@ class ResultsPane(Vertical):
         table = self.query_one(ResultsTable)
         items = self.results.items if self.results else []
         rows = [self._cells(rank, r) for rank, r in enumerate(items, start=1)]
-        longest = {key: max((row[key].cell_len for row in rows), default=0) for key in ("title", "because", "genres")}  # Text cells
+        longest = {key: max((cast(Text, row[key]).cell_len for row in rows), default=0) for key in ("title", "because", "genres")}  # Text cells (see _cells)
         plan = column_plan(self.size.width or 100, longest)
         if plan == self._plan and not rows_changed:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
 from rich.text import Text
@@ -28,7 +28,7 @@ from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
 from animerec_tui.engine import Filters
-from animerec_tui.tui.formatting import METADATA_ONLY, members_text, similar_text, started_text
+from animerec_tui.tui.formatting import METADATA_ONLY, mal_id_of, members_text, similar_text, started_text
 from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone
 from training.catalog import TYPES
@@ -43,7 +43,7 @@ YEAR_MIN, YEAR_MAX = 1900, 2100
 
 def parse_years(start: str, end: str) -> tuple[int | None, int | None]:
     """The year range typed in the filters (blank = open); ValueError with a message a user can act on."""
-    years = []
+    years: list[int | None] = []
     for text, which in ((start.strip(), "from"), (end.strip(), "to")):
         if not text:
             years.append(None)
@@ -258,7 +258,7 @@ class DetailsScreen(ModalScreen[int | None]):
         """Where requests go: the screen that opened this one."""
 
     def compose(self) -> ComposeResult:
-        e = {k: escape(v) if isinstance(v, str) else v for k, v in self.entry.items()}
+        e: dict[str, Any] = {k: escape(v) if isinstance(v, str) else v for k, v in self.entry.items()}  # text escaped for markup
         e["studios"] = [escape(x) for x in self.entry.get("studios", [])]
         titles = [escape(t) for t in (self.entry.get("title_english"), *self.entry.get("titles_alt", [])) if t]
         model_note = {
@@ -317,7 +317,7 @@ class DetailsScreen(ModalScreen[int | None]):
 
     @on(OptionList.OptionSelected, "#similar")
     def open_similar(self, event: OptionList.OptionSelected) -> None:
-        self.opener.post_message(ShowDetails(int(event.option.id)))
+        self.opener.post_message(ShowDetails(mal_id_of(event.option.id)))
 
     def action_close(self) -> None:
         self.dismiss(None)

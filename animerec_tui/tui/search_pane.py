@@ -20,7 +20,7 @@ from textual.reactive import var
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from animerec_tui.tui.formatting import match_text
+from animerec_tui.tui.formatting import mal_id_of, match_text
 from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.messages import AddFavourites, SearchChanged, ShowDetails
 
@@ -146,7 +146,7 @@ class SearchPane(Vertical):
     @on(OptionList.OptionSelected, "#search-results")
     def picked(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(AddFavourites([int(event.option.id)]))
+        self.post_message(AddFavourites([mal_id_of(event.option.id)]))
 
     def watch_matches(self) -> None:
         self._show(reset=True)
