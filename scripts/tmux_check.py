@@ -8,6 +8,10 @@ anything, and check the favourites file holds each title's second match (↓ mov
 highlight from the first). Then, as often, open the export dialog (F7), wait for it, and send
 "ctrl+u, a path, Enter" as one burst: the file must be written at that path. Prints the
 screen as tmux shows it; exits 1 on a lost or wrong add or export.
+
+Every wait polls for what the screen or the disk shows, with a deadline generous enough for
+a machine busy with other work (the test suite runs this beside other tests on two cores): a
+fast run never waits for a deadline, a slow one is not failed by it.
 """
 
 from __future__ import annotations
@@ -20,12 +24,44 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
+
+START_S = 180
+"""How long the app may take to start (catalogue and model loads on a loaded machine)."""
+STEP_S = 60
+"""How long an add, a dialog opening or closing or an export may take to show."""
 
 QUERIES = ["death note", "steins gate", "code geass", "fullmetal", "naruto", "gintama", "cowboy bebop", "monogatari", "evangelion", "haikyuu", "one piece", "bleach"]
 
 
 def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-t", session, "-p")
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` have passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait_until_still(session: str, seconds: float) -> None:
+    """Wait until the screen stops changing (results drawn, spinners gone), or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    before = screen(session)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = screen(session)
+        if now == before:
+            return
+        before = now
 
 
 def expected_adds(count: int) -> tuple[list[str], list[int]]:
@@ -53,28 +89,23 @@ def check(width: int, height: int, queries: list[str], expected: list[int], prog
     session = f"animerec-check-{os.getpid()}-{width}x{height}"
     tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), f"ANIMEREC_HOME={home} {program} tui")
     try:
-        deadline = time.monotonic() + 60
-        while "search anime" not in tmux("capture-pane", "-t", session, "-p"):
-            if time.monotonic() > deadline:
-                return False, "the app did not start within 60 s:\n" + tmux("capture-pane", "-t", session, "-p")
-            time.sleep(0.1)
+        if not wait_for(lambda: "search anime" in screen(session), START_S):
+            return False, f"the app did not start within {START_S} s:\n" + screen(session)
         for query in queries:  # one send-keys call each, no pause between them
             tmux("send-keys", "-t", session, query, "Down", "Enter")
         store = FavouritesStore(home / "favourites.json")
-        deadline = time.monotonic() + 30
-        while len(store.load().favourites) < len(expected) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)  # let the results catch up for the screen shown below
-        screen = tmux("capture-pane", "-t", session, "-p")
+        wait_for(lambda: len(store.load().favourites) >= len(expected), STEP_S)
+        wait_until_still(session, STEP_S)  # the results catch up for the screen shown below
+        shown = screen(session)
         got = store.load().favourites
         ok = got == expected
         if not ok:
-            screen += f"\nfavourites: {got}\nexpected:   {expected}"
+            shown += f"\nfavourites: {got}\nexpected:   {expected}"
         missing = export_bursts(session, home, len(queries))
         if missing:
             ok = False
-            screen += f"\nexports not written: {missing}\n" + tmux("capture-pane", "-t", session, "-p")
-        return ok, screen
+            shown += f"\nexports not written: {missing}\n" + screen(session)
+        return ok, shown
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
@@ -83,21 +114,21 @@ def check(width: int, height: int, queries: list[str], expected: list[int], prog
 def export_bursts(session: str, home: Path, rounds: int) -> list[str]:
     """Open F7 and send "ctrl+u, path, Enter" as one burst ``rounds`` times: the paths not written."""
     missing = []
+
+    def dialog_open() -> bool:
+        return "The ending picks" in screen(session)
+
     for round_ in range(rounds):
         path = home / f"export-{round_}.{('md', 'csv', 'json')[round_ % 3]}"
         tmux("send-keys", "-t", session, "F7")
-        deadline = time.monotonic() + 10
-        while "The ending picks" not in tmux("capture-pane", "-t", session, "-p") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        if not wait_for(dialog_open, STEP_S):  # the path typed now would land in the search box
+            return missing + [f"{path.name} and the rest (the export dialog did not open within {STEP_S} s)"]
         tmux("send-keys", "-t", session, "C-u", str(path), "Enter")
-        deadline = time.monotonic() + 10
-        while not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not path.exists():
+        if not wait_for(path.exists, STEP_S):
             missing.append(path.name)
             tmux("send-keys", "-t", session, "Escape")
-        while "The ending picks" in tmux("capture-pane", "-t", session, "-p") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        if not wait_for(lambda: not dialog_open(), STEP_S):
+            return missing + [f"the rest after {path.name} (the export dialog did not close within {STEP_S} s)"]
     return missing
 
 
