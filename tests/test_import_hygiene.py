@@ -22,12 +22,14 @@ print("HEAVY=" + ",".join(heavy))
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("args", [["--help"], ["preprocess", "--help"], ["train", "--help"]])
 def test_help_imports_no_heavy_module(args):
     result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, check=True)
     assert "HEAVY=\n" in result.stdout, result.stdout
 
 
+@pytest.mark.subprocess
 def test_help_answers_quickly():
     best = min(_time_help() for _ in range(3))
     assert best < 1.0, f"animerec --help took {best:.2f} s"
@@ -54,11 +56,13 @@ def _loaded_after_importing(modules: list[str]) -> set[str]:
     return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
 
 
+@pytest.mark.subprocess
 def test_training_never_imports_the_app_or_textual():
     loaded = _loaded_after_importing(CORE)
     assert not {m for m in loaded if m.split(".")[0] in ("animerec_tui", "textual")}
 
 
+@pytest.mark.subprocess
 def test_the_engine_search_and_favourites_store_never_import_textual():
     loaded = _loaded_after_importing(ENGINE)
     assert not {m for m in loaded if m.split(".")[0] == "textual"}

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from training.model_files import resolve_model_dir
+
+pytestmark = pytest.mark.subprocess  # every test runs scripts/calibrate_readout.py in a child
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_readout.py"
 

@@ -350,6 +350,7 @@ app_module.run(None)
 """
 
 
+@pytest.mark.subprocess
 def test_animerec_tui_quits_at_once_while_a_worker_thread_is_stuck(home, tmp_path):
     import subprocess
     import sys

@@ -184,6 +184,7 @@ for k in range(100):
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(sys.platform == "win32", reason="no fcntl lock on Windows (documented)")
 def test_concurrent_writers_lose_nothing(home, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
