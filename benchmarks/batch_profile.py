@@ -4,8 +4,8 @@
 
 Each step (encode, bounds, exact scores, ...) is wrapped with a timer for one run of
 ``recommend_many`` over the inference benchmark's workload; nested steps count inside their
-callers (``shortlisted`` holds ``exact``, ``reach``, ``shown``...). The wrappers add about
-a microsecond a call.
+callers (``rank`` holds ``choose``, which holds ``exact``, ``reach`` and ``walk``). The
+wrappers add about a microsecond a call.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from _common import BusyCore, cpu_model, hardware
 from animerec_tui import engine as E
 from animerec_tui.catalog import load_catalog
 
-STEPS = {"scorer": ["encode", "bounds", "scores", "shares"], "engine": ["_answer", "_shortlisted", "_reach", "_walk", "_shown", "_recommendation", "split_known"]}
+STEPS = {"scorer": ["encode", "bounds", "scores", "shares"], "engine": ["_answer", "_exact", "_shown", "_recommendation", "split_known"],
+         "ranking": ["rank", "_choose", "_reach", "_walk"], "reasons": ["of"]}
 
 
 def main() -> None:
@@ -48,10 +49,9 @@ def main() -> None:
 
         setattr(owner, name, wrapper)
 
-    for name in STEPS["scorer"]:
-        timed(engine.scorer, name)
-    for name in STEPS["engine"]:
-        timed(engine, name)
+    for part, owner in (("scorer", engine.scorer), ("engine", engine), ("ranking", engine.ranking), ("reasons", engine.reasons)):
+        for name in STEPS[part]:
+            timed(owner, name)
     rng = np.random.default_rng(0)
     filters = E.Filters(hide_sequels=args.filters == "hidden-sequels")
     sizes = np.clip(rng.lognormal(3.5, 0.9, size=args.users).astype(int), 1, 400)

@@ -34,13 +34,13 @@ def main() -> None:
     for _ in range(args.requests):
         favs = rng.choice(e.item_ids[: e.num_rated], size=int(rng.integers(3, 12)), replace=False).tolist()
         known, _ = e.split_known(favs)
-        base = e._scores([known])[0]
-        drops = np.stack([e._scores([[k for k in known if k != d]])[0] for d in known])
+        base = e.scores([known])[0]
+        drops = np.stack([e.scores([[k for k in known if k != d]])[0] for d in known])
         for r in e.recommend(favs, 10).items:
             col = e.dense[r.mal_id] - 1
             costliest = int(np.argmax(base[col] - drops[:, col]))
-            counts["vote shares (shipped)"] += r.because[0] == e._title(known[costliest])
-            sim = e._unit[col] @ e._unit[np.asarray(known) - 1].T
+            counts["vote shares (shipped)"] += r.because[0] == e.title(known[costliest])
+            sim = e.reasons.unit[col] @ e.reasons.unit[np.asarray(known) - 1].T
             counts["nearest in item space (before)"] += int(np.argmax(sim)) == costliest
             total += 1
     print(f"# python {' '.join(sys.argv)}: {total} results of {args.requests} requests, model {args.model}\n")

@@ -95,50 +95,139 @@ def test_batch_matches_single_requests(engine):
         assert [(r.score, r.because, r.because_share) for r in result.items] == [(r.score, r.because, r.because_share) for r in alone.items]
 
 
-@pytest.mark.parametrize("start", [(200, 50), (3, 1)])
-def test_the_shortlist_walk_chooses_what_the_whole_catalogue_pass_does(catalogue_engine, monkeypatch, start):
-    # The batch path walks a shortlist of the columns with the best bounds (widened until
-    # the walk is final); the reference decides over every column's exact score. A start of
-    # (3, 1), without the lower bounds' first guess, forces widening.
-    engine = catalogue_engine
-    if start == (3, 1):
-        monkeypatch.setattr(engine, "_reach", lambda *args: -np.inf)
-    rng = np.random.default_rng(7)
+def _rules(engine: Engine, favourites: list[int], k: int, filters: Filters) -> list[tuple[int, float, int]]:
+    """The list rules stated plainly over every column's exact score: (MAL id, score, franchise_more) as shown."""
+    known, _ = engine.split_known(favourites)
+    if known:
+        scores = engine.scores([known])[0].astype(np.float64)
+        if filters.novelty:
+            scores = scores - filters.novelty * engine.prior
+    else:  # the popularity list: the prior, with no lean
+        scores = engine.prior.astype(np.float64)
+    ok = engine.allowed(filters) & np.isfinite(scores)
+    franchise = engine.franchise_of
+    if known:
+        ok[np.asarray(known) - 1] = False
+        if filters.hide_sequels:
+            ok &= ~np.isin(franchise, franchise[np.asarray(known) - 1])
+    candidates = sorted(np.flatnonzero(ok).tolist(), key=lambda c: (-scores[c], c))
+    k = min(k, len(candidates))
+    opf = filters.one_per_franchise
+    group = (lambda c: int(franchise[c])) if opf else (lambda c: c)
+    some_new = filters.new_share < 1 and engine.num_rated < engine.item_ids.size
+    rated_groups = {group(c) for c in candidates if c < engine.num_rated}
+    first = math.ceil(filters.new_share * k - 1e-9)
+    short = max(0, k - len(rated_groups)) if some_new else 0
+    picked, shown, new_seen, taken, alone = [], set(), set(), 0, 0
+    for c in candidates:
+        if len(picked) == k:
+            break
+        g = group(c)
+        if some_new and c >= engine.num_rated:
+            if g in new_seen:
+                continue  # only a franchise's best new entry counts
+            new_seen.add(g)
+            keep = taken < first or alone < short  # the quota, raised while the rated ones cannot fill the list
+            taken, alone = taken + 1, alone + (g not in rated_groups)
+            if not keep:
+                continue
+        if g in shown:
+            continue
+        shown.add(g)
+        picked.append(c)
+    more = [int(np.count_nonzero(ok & (franchise == franchise[c]))) - 1 if opf else 0 for c in picked]
+    order = spread_order(np.asarray(picked) >= engine.num_rated, filters.new_share) if some_new else np.arange(len(picked))
+    return [(int(engine.item_ids[picked[i]]), round(float(scores[picked[i]]), 4), more[i]) for i in order.tolist()]
+
+
+def _requests(engine: Engine, count: int, seed: int) -> list[tuple[list[int], Filters]]:
+    rng = np.random.default_rng(seed)
     every = [Filters(), Filters(hide_sequels=True), Filters(one_per_franchise=False), Filters(novelty=0.7, new_share=0.5),
              Filters(new_share=1.0), Filters(new_share=0.0), Filters(types=frozenset({"Movie"}), hide_sequels=True),
-             Filters(year_from=2020, one_per_franchise=False), Filters(include_genres=frozenset({"Comedy"}), new_share=0.3)]
+             Filters(year_from=2020, one_per_franchise=False), Filters(include_genres=frozenset({"Comedy"}), new_share=0.3),
+             Filters(year_from=2022, new_share=0.2), Filters(year_from=2015, new_share=0.0, novelty=1.0), Filters(hide_adult=False, novelty=0.5)]
     requests = []
-    for n in range(60):
-        favourites = rng.choice(engine.item_ids, size=int(rng.integers(1, 12)), replace=False).tolist()
-        requests.append((favourites, every[n % len(every)]))
-    monkeypatch.setattr(engine, "shortlist", start)
-    for k in (1, 5, 20, 60):
-        walked = engine.recommend_many(requests, k)
-        with monkeypatch.context() as patched:
-            patched.setattr(engine, "_shortlisted", lambda *args, **kwargs: None)
-            reference = engine.recommend_many(requests, k)
-        for ours, theirs in zip(walked, reference):
-            assert [r.to_dict() for r in ours.items] == [r.to_dict() for r in theirs.items]
-    assert any(len(r.items) < 60 for r in walked) and any(any(not x.rated for x in r.items) for r in walked)
+    for n in range(count):
+        size = int(rng.integers(0, 12)) if n % 7 else 0  # some without favourites: the popularity list
+        requests.append((rng.choice(engine.item_ids, size=size, replace=False).tolist(), every[n % len(every)]))
+    return requests
 
 
-def test_the_walk_stops_where_a_left_out_column_could_rank_higher(catalogue_engine):
+@pytest.mark.parametrize("shortlist", [(200, 50), (3, 1)])
+def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engine, shortlist):
+    # The engine scores a shortlist chosen by bounds (widened until its walk is final); the
+    # rules here read every exact score. A shortlist of (3, 1) makes the walk widen often.
     engine = catalogue_engine
-    rated = np.flatnonzero(engine.first_of_franchise[: engine.num_rated])[:3]
-    new = engine.num_rated + np.arange(2)
-    order, values = np.concatenate([rated[:2], new[:1], rated[2:]]), np.asarray([5.0, 4.0, 3.0, 2.0])
+    engine.ranking.shortlist = shortlist
+    try:
+        requests = _requests(engine, 72, seed=7)
+        for k in (1, 5, 20, 60):
+            answers = engine.recommend_many(requests, k)
+            for (favourites, filters), answer in zip(requests, answers):
+                assert [(r.mal_id, r.score, r.franchise_more) for r in answer.items] == _rules(engine, favourites, k, filters), (favourites, filters, k)
+    finally:
+        engine.ranking.shortlist = (200, 50)
+    assert any(len(r.items) < 60 for r in answers) and any(any(not x.rated for x in r.items) for r in answers)
 
-    def walk(k, bound, new_bound, quota=1):
-        chosen = engine._walk(order, values, bound, new_bound, k, quota, True, True)
-        return chosen.tolist() if isinstance(chosen, np.ndarray) else chosen
 
-    assert walk(3, -np.inf, -np.inf) == [0, 1, 2]
-    assert walk(3, 3.5, -np.inf) == 0  # a left-out rated column may score up to 3.5, above the new one taken third
-    assert walk(2, 3.5, -np.inf) == [0, 1]
-    assert walk(3, -np.inf, 4.5) == 1  # the new one might not be the best new one left
-    assert walk(3, -np.inf, 4.5, quota=0) == [0, 1, 3]  # no new one may come, so none left out matters
-    assert walk(5, 1.0, -np.inf) == 0  # the list ran out above the bound: more rated ones are needed
-    assert walk(5, -np.inf, -np.inf) == [0, 1, 2, 3]  # nothing was left out: four is all there is
+def _is_new(engine: Engine, items) -> np.ndarray:
+    return np.asarray([not engine.rated(r.mal_id) for r in items])
+
+
+@pytest.mark.parametrize("share", [0.0, 0.2, 0.5])
+def test_anime_without_ratings_take_at_most_their_share_of_every_first_places(catalogue_engine, share):
+    engine = catalogue_engine
+    free = _is_new(engine, engine.recommend([DEATH_NOTE, NARUTO], k=30, filters=Filters(new_share=1.0, year_from=2015)).items).sum()
+    items = engine.recommend([DEATH_NOTE, NARUTO], k=30, filters=Filters(new_share=share, year_from=2015)).items
+    new = _is_new(engine, items)
+    assert len(items) == 30 and free > 6 and new.sum() == min(math.ceil(share * 30), free)
+    assert all(new[:n].sum() <= math.ceil(share * n - 1e-9) for n in range(1, 31))
+
+
+def test_with_too_few_rated_anime_the_new_ones_fill_the_list(catalogue_engine):
+    engine = catalogue_engine
+    filters = Filters(year_from=2022, new_share=0.2, one_per_franchise=False)
+    passing = engine.allowed(filters)
+    rated = int(passing[: engine.num_rated].sum())
+    items = engine.recommend([DEATH_NOTE], k=20, filters=filters).items
+    assert rated < 20 and len(items) == min(20, int(passing.sum()))
+    assert _is_new(engine, items).sum() == len(items) - rated  # every rated one, and new ones for the rest
+
+
+def test_without_a_share_new_anime_rank_freely_and_the_novelty_lean_is_in_the_score(catalogue_engine):
+    engine = catalogue_engine
+    known, _ = engine.split_known([DEATH_NOTE])
+    exact = engine.scores([known])[0]
+    for novelty in (0.0, 1.0):
+        items = engine.recommend([DEATH_NOTE], k=40, filters=Filters(new_share=1.0, novelty=novelty, one_per_franchise=False, year_from=2015)).items
+        scores = [r.score for r in items]
+        assert scores == sorted(scores, reverse=True) and _is_new(engine, items).any()
+        expected = [round(float(exact[engine.dense[r.mal_id] - 1] - np.float32(novelty) * engine.prior[engine.dense[r.mal_id] - 1]), 4) for r in items]
+        np.testing.assert_allclose(scores, expected, atol=2e-4)
+
+
+def test_one_per_franchise_counts_the_rest_and_hiding_sequels_hides_the_favourites_franchises(catalogue_engine):
+    engine = catalogue_engine
+    franchise = {int(m): int(f) for m, f in zip(engine.item_ids, engine.franchise_of)}
+    folded = engine.recommend([DEATH_NOTE], k=200, filters=Filters(new_share=1.0)).items
+    every = engine.recommend([DEATH_NOTE], k=1000, filters=Filters(new_share=1.0, one_per_franchise=False)).items
+    assert len({franchise[r.mal_id] for r in folded}) == len(folded)
+    assert any(r.franchise_more for r in folded)
+    for r in folded:
+        assert r.franchise_more == sum(franchise[x.mal_id] == franchise[r.mal_id] for x in every) - 1
+    favourites = [m for m in franchise if franchise[m] != m][:3]  # sequels: their franchises are hidden whole
+    hidden = engine.recommend(favourites, k=1000, filters=Filters(hide_sequels=True, new_share=1.0)).items
+    assert hidden and not {franchise[r.mal_id] for r in hidden} & {franchise[m] for m in favourites}
+    assert not any(engine.by_id[r.mal_id]["is_sequel"] for r in hidden)
+
+
+def test_the_popularity_list_follows_the_same_rules(catalogue_engine):
+    engine = catalogue_engine
+    items = engine.recommend([], k=30, filters=Filters(new_share=0.2, novelty=1.0)).items
+    new = _is_new(engine, items)
+    assert len(items) == 30 and all(new[:n].sum() <= math.ceil(0.2 * n - 1e-9) for n in range(1, 31))
+    assert [r.score for r in items] == [round(float(engine.prior[engine.dense[r.mal_id] - 1]), 4) for r in items]  # no lean without favourites
+    assert all(not r.because for r in items)
 
 
 def _spread_by_places(is_new, share):
@@ -182,8 +271,8 @@ def test_the_nth_largest_by_block_maxima_is_the_partitions():
 
 def test_a_batch_pauses_the_cycle_collector_and_leaves_it_as_it_was(engine, monkeypatch):
     seen = []
-    answer = engine._answer
-    monkeypatch.setattr(engine, "_answer", lambda *args: seen.append(gc.isenabled()) or answer(*args))
+    encode = engine.scorer.encode
+    monkeypatch.setattr(engine.scorer, "encode", lambda *args: seen.append(gc.isenabled()) or encode(*args))
     assert gc.isenabled()
     engine.recommend_many([([DEATH_NOTE], Filters()), ([NARUTO, FMA_B], Filters())], 5)
     assert seen and not any(seen) and gc.isenabled()
@@ -352,14 +441,36 @@ def test_scores_that_overflow_never_come_back(engine, monkeypatch):
                 engine.recommend([DEATH_NOTE], k=5)
 
 
-def test_the_torch_scorer_answers_as_numpy_does(catalogue_model, catalog):
-    # The GPU path's engine logic, on the CPU: the torch scorer's bounds are its exact scores.
+@pytest.mark.parametrize("config", [{"readout": "mask"}, {"readout": "mask", "positional": True}], ids=["mask readout", "positional"])
+def test_models_numpy_cannot_run_answer_through_torch_by_the_same_rules(catalogue_model, catalog, tmp_path, config):
+    from tests.random_model import write_random_model
+
+    meta = json.loads((catalogue_model / "meta.json").read_text())
+    rated = meta["vocab"]["item_ids"][: meta["model_config"]["num_rated"]]
+    folder = write_random_model(tmp_path / "model", rated, catalog, unrated=meta["vocab"]["item_ids"][len(rated) :], hidden=16, heads=2, max_len=8, **config)
+    engine = Engine(folder, catalog)
+    assert type(engine.scorer).__name__ == "TorchScorer"
+    requests = _requests(engine, 24, seed=3)
+    for k in (5, 30):
+        for (favourites, filters), answer in zip(requests, engine.recommend_many(requests, k)):
+            assert [(r.mal_id, r.score, r.franchise_more) for r in answer.items] == _rules(engine, favourites, k, filters)
+    reasons = engine.recommend([DEATH_NOTE, NARUTO], 5).items
+    assert all(r.because and all(share is None for share in r.because_share) for r in reasons)  # the mask readout has no vote shares
+
+
+def test_the_torch_scorer_of_an_items_model_answers_as_numpy_does(catalogue_model, catalog):
+    # What a GPU runs for the shipped kind of model, on the CPU: full torch scores through the same ranking.
+    import torch
+
+    from animerec_tui.engine.backends import TorchScorer
+    from training.checkpoint import load_model
+
     ours, theirs = Engine(catalogue_model, catalog), Engine(catalogue_model, catalog)
-    theirs._load_torch("cpu", 1)
-    assert type(theirs.scorer).__name__ == "SetScorer" and theirs.scorer.exact_bounds
-    rng = np.random.default_rng(3)
-    filters = [Filters(), Filters(hide_sequels=True), Filters(novelty=0.5, new_share=0.5), Filters(one_per_franchise=False)]
-    requests = [(rng.choice(ours.item_ids, size=int(rng.integers(1, 15)), replace=False).tolist(), filters[n % 4]) for n in range(24)]
+    model, _ = load_model(catalogue_model)
+    with torch.no_grad():
+        theirs.scorer = TorchScorer(model, model.output_table(), "cpu")
+    requests = _requests(ours, 24, seed=3)
     for mine, reference in zip(ours.recommend_many(requests, 15), theirs.recommend_many(requests, 15)):
         assert [r.mal_id for r in mine.items] == [r.mal_id for r in reference.items]
         np.testing.assert_allclose([r.score for r in mine.items], [r.score for r in reference.items], atol=2e-3)
+        np.testing.assert_allclose([s for r in mine.items for s in r.because_share], [s for r in reference.items for s in r.because_share], atol=2e-3)

@@ -39,12 +39,12 @@ def test_the_named_favourite_is_the_one_whose_removal_costs_the_most(tiny_model,
     favourites = [DEATH_NOTE, STEINS_GATE, FMA_B, NARUTO, YOUR_NAME]
     known, _ = engine.split_known(favourites)
     results = engine.recommend(favourites, 30).items
-    base = engine._scores([known])[0]
-    without = np.stack([engine._scores([[k for k in known if k != gone]])[0] for gone in known])
+    base = engine.scores([known])[0]
+    without = np.stack([engine.scores([[k for k in known if k != gone]])[0] for gone in known])
     agree = 0
     for result in results:
         column = engine.dense[result.mal_id] - 1
-        costliest = engine._title(known[int(np.argmax(base[column] - without[:, column]))])
+        costliest = engine.title(known[int(np.argmax(base[column] - without[:, column]))])
         agree += result.because[0] == costliest
     assert agree >= 0.9 * len(results), f"{agree} of {len(results)}"
 

@@ -1,0 +1,188 @@
+"""The engine: a loaded model and the catalogue, answering recommendation requests.
+
+Loads once (``backends``); then each chunk of requests is one forward pass, bounds of every
+allowed anime's score, the exact scores of the few that can make each list, the list rules
+(``ranking``) and a short reason per result (``reasons``). Never imports Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from animerec_tui.catalog import load_catalog
+from animerec_tui.engine.backends import load_backend
+from animerec_tui.engine.columns import Columns, FranchiseRuns
+from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
+from animerec_tui.engine.reasons import Reasons
+from animerec_tui.engine.runtime import cyclic_gc_paused, default_model_dir
+from animerec_tui.engine.types import Filters, Recommendation, Result
+from training.catalog import Catalog, as_catalog
+from training.errors import UserError
+
+
+class Engine:
+    """A loaded model and catalogue. Build once; ``recommend`` and ``similar`` are cheap."""
+
+    def __init__(self, model_dir: Path | None = None, catalog: Catalog | list[dict] | None = None, device: str = "cpu", threads: int | None = None) -> None:
+        """``threads``: the threads of this process's matrix arithmetic (None leaves the libraries'
+        choice); the CLI and the TUI pass 1 unless told otherwise (see ``options.Threads``).
+
+        On the CPU a set model with the items readout (the shipped one) runs in numpy
+        (``training.numpy_model``), so answering never imports torch. Other models (the mask
+        readout, positional ones) and other devices use torch (``backends``).
+        """
+        self.model_dir = model_dir or default_model_dir()
+        backend = load_backend(self.model_dir, device, threads)
+        self.scorer = backend.scorer
+        self.meta = backend.meta
+        self.catalog = load_catalog() if catalog is None else as_catalog(catalog)
+        self.by_id = self.catalog.by_id
+        vocab = self.meta["vocab"]
+        if vocab.get("id_space") != "mal":
+            raise UserError("this model was trained on raw item ids, not MyAnimeList ids; it cannot recommend anime")
+        self.item_ids = np.asarray(vocab["item_ids"], dtype=np.int64)
+        missing = [int(i) for i in self.item_ids if int(i) not in self.by_id]
+        if missing:
+            raise UserError(f"the model knows {len(missing):,} anime the catalogue lacks (e.g. MAL id {missing[0]}); model and catalogue do not match")
+        self.dense = {int(mal): dense for dense, mal in enumerate(self.item_ids, start=1)}
+        self.num_rated = backend.config.rated
+        self.prior = backend.table[1] * np.float32(backend.config.bias_weight)
+        """The popularity prior in every score: the output bias (per anime and from metadata), as weighted at inference."""
+        self.chunk = 64
+        """Requests answered together in ``recommend_many`` (64: the bounds of a chunk stay in cache; 256 ran 10% slower)."""
+        self.columns = Columns(self.item_ids, [self.by_id[i] for i in self.item_ids.tolist()])
+        self.franchise_of, self.first_of_franchise, self.year_of = self.columns.franchise_of, self.columns.first_of_franchise, self.columns.year_of
+        self.genre_names = self.columns.genre_names
+        self.ranking = Ranking(self.columns, self.num_rated, self._broken)
+        self.reasons = Reasons(backend.table[0], self.title)
+        self._fields: dict[int, tuple] = {}
+
+    def knows(self, mal_id: int) -> bool:
+        """Whether the model can use (and recommend) this anime: with a whole-catalogue model, every catalogue anime."""
+        return int(mal_id) in self.dense
+
+    def rated(self, mal_id: int) -> bool:
+        """Whether the model learnt this anime from ratings (else it knows it from its metadata only)."""
+        return self.dense.get(int(mal_id), self.num_rated + 1) <= self.num_rated
+
+    def allowed(self, filters: Filters) -> np.ndarray:
+        """Boolean mask over the model's items (column j = dense id j+1) that pass ``filters``."""
+        return self.columns.allowed(filters, self.dense)
+
+    def split_known(self, favourites: Iterable[int]) -> tuple[list[int], list[int]]:
+        """Favourites as dense ids (duplicates dropped, order kept) and the MAL ids the model lacks."""
+        known: list[int] = []
+        unknown: list[int] = []
+        seen: set[int] = set()
+        for mal in favourites:
+            mal = int(mal)
+            if mal in seen:
+                continue
+            seen.add(mal)
+            (known if mal in self.dense else unknown).append(self.dense.get(mal, mal))
+        return known, unknown
+
+    def recommend(self, favourites: Iterable[int], k: int = 20, filters: Filters = Filters()) -> Result:  # noqa: B008 (frozen; pyproject names the old path immutable)
+        """Top ``k`` anime for a set of favourite MAL ids (order does not matter)."""
+        return self.recommend_many([(list(favourites), filters)], k)[0]
+
+    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = 20, reasons: bool = True) -> list[Result]:
+        """Answer many requests with batched forward passes.
+
+        Requests of similar lengths go in chunks (``chunk``, 64): each chunk is encoded once, and its
+        requests with the same filters are scored together, only over the anime their
+        filters let through. ``reasons=False`` leaves every ``because`` empty: a program that
+        reads only the picks (``recommend --batch``) saves their cost. A request with no
+        favourite the model knows gets the model's learned popularity (its prior)."""
+        parsed = [self.split_known(favs) for favs, _ in requests]
+        results: list[Result | None] = [None] * len(requests)
+        # Chunks of similar lengths: a forward pass pads every row to its longest.
+        rows = sorted((i for i, (known, _) in enumerate(parsed) if known), key=lambda i: len(parsed[i][0]))
+        for i, (known, unknown) in enumerate(parsed):
+            if not known:
+                results[i] = Result(self._popular(k, requests[i][1]), unknown)
+        with cyclic_gc_paused():
+            for start in range(0, len(rows), self.chunk):
+                self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk])
+        return results  # type: ignore[return-value]
+
+    def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Result | None], k: int, reasons: bool, batch: list[int]) -> None:
+        """Fill ``results`` for the requests ``batch`` (indices; each with a favourite the model knows)."""
+        encoded = self.scorer.encode([parsed[i][0] for i in batch])
+        groups: dict[Filters, list[int]] = {}
+        for row, i in enumerate(batch):  # novelty and new_share change the ranking, not what may be shown
+            groups.setdefault(replace(requests[i][1], novelty=0.0, new_share=0.0), []).append(row)
+        for members in groups.values():
+            columns = np.flatnonzero(self.allowed(requests[batch[members[0]]][1]))
+            # Bounds of every allowed column's score; the exact scores of the few that can
+            # make the list: the bounds skip the exps of every vote.
+            upper, lower = self.scorer.bounds(encoded, np.asarray(members), columns)
+            runs = FranchiseRuns.of_columns(self.columns, columns)
+            for n, row in enumerate(members):
+                i = batch[row]
+                known, unknown = parsed[i]
+                filters = requests[i][1]
+                exact = partial(self._exact, encoded, row, columns)
+                ranked = self.ranking.rank(Candidates(columns, upper[n], lower[n], exact, runs), known, k, filters, filters.novelty, self.prior)
+                shares = partial(self.scorer.shares, encoded, row, np.asarray(known)) if reasons else None
+                results[i] = Result(self._shown(ranked, known, shares), unknown)
+
+    def scores(self, rows: list[list[int]]) -> np.ndarray:
+        """Every column's exact score (len(rows), columns) for favourite lists as dense ids, without any list rule."""
+        return self.scorer.scores(self.scorer.encode(rows), np.arange(len(rows)), np.arange(self.item_ids.size))
+
+    def title(self, dense: int) -> str:
+        """The title of the anime with dense id ``dense``."""
+        return self.by_id[int(self.item_ids[dense - 1])]["title"]
+
+    def _exact(self, encoded: Any, row: int, columns: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Encoded request ``row``'s exact scores of ``columns[positions]``."""
+        return self.scorer.scores(encoded, np.asarray([row]), columns[positions])[0]
+
+    def _popular(self, k: int, filters: Filters) -> list[Recommendation]:
+        """With no usable favourites: the model's learned popularity (its output bias), by the same rules."""
+        columns = np.flatnonzero(self.allowed(filters))
+        prior = self.prior.astype(np.float64)[columns]
+        candidates = Candidates(columns, prior.copy(), prior.copy(), prior.__getitem__, FranchiseRuns.of_columns(self.columns, columns))
+        return self._shown(self.ranking.rank(candidates, [], k, filters, 0.0, self.prior), [], None)
+
+    def _broken(self) -> UserError:
+        return UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
+
+    def _shown(self, ranked: Ranked, known: list[int], shares: Any) -> list[Recommendation]:
+        """A ranked list as recommendations, with their reasons."""
+        because = self.reasons.of(known, ranked.columns, shares)
+        return [self._recommendation(j, value, why, extra) for j, value, why, extra in zip(ranked.columns.tolist(), ranked.scores.tolist(), because, ranked.franchise_more.tolist())]
+
+    def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]], franchise_more: int = 0) -> Recommendation:
+        fields = self._fields.get(column)
+        if fields is None:  # its catalogue fields, once per anime shown
+            entry = self.columns.entries[column]
+            fields = self._fields[column] = (entry["mal_id"], entry["title"], entry.get("title_english"), entry.get("type"), entry.get("episodes"),
+                                             tuple(entry.get("genres", [])), entry.get("members"), entry.get("url", ""), entry.get("year"), entry.get("score"))
+        mal_id, title, english, kind, episodes, genres, members, url, year, mal_score = fields
+        names, shares = ([name for name, _ in because], [None if share is None else round(share, 4) for _, share in because]) if because else ([], [])
+        return Recommendation(
+            mal_id=mal_id, title=title, title_english=english, type=kind, episodes=episodes, genres=list(genres), members=members, score=round(score, 4),
+            because=names, url=url, year=year, rated=column < self.num_rated, franchise_more=franchise_more, because_share=shares, mal_score=mal_score,
+        )
+
+    def franchise(self, mal_id: int) -> list[int]:
+        """Every entry of ``mal_id``'s franchise the model knows (itself included), by year then MAL id."""
+        column = self.dense.get(int(mal_id))
+        if column is None:
+            return [int(mal_id)]
+        members = self.columns.franchise(column - 1)
+        return sorted((int(self.item_ids[j]) for j in members), key=lambda m: (self.by_id[m].get("year") or 9999, m))
+
+    def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:  # noqa: B008 (frozen; pyproject names the old path immutable)
+        """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""
+        if int(mal_id) not in self.dense:
+            where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"
+            raise UserError(f"MAL id {mal_id} {where}, so there are no similar anime for it")
+        return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k)[0].items

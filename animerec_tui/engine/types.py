@@ -1,0 +1,92 @@
+"""What a request asks for and what comes back: the filters, one recommendation, a result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What may come back. Favourites and ``exclude`` never do."""
+
+    types: frozenset[str] = frozenset()
+    """Allowed types (TV, Movie, ...); empty means all."""
+    hide_sequels: bool = False
+    """Leave out every entry of a favourite's franchise, and every entry but the first of any franchise."""
+    one_per_franchise: bool = True
+    """Show only the best-scored entry of each franchise (the rest are counted in ``franchise_more``)."""
+    hide_adult: bool = True
+    include_genres: frozenset[str] = frozenset()
+    """If set, a result must have at least one of these genres."""
+    exclude_genres: frozenset[str] = frozenset()
+    """A result must have none of these genres."""
+    exclude: frozenset[int] = frozenset()
+    """MAL ids never to recommend (already watched, not interested)."""
+    novelty: float = 0.0
+    """Not a filter but a lean, 0 to 1: how much of the model's popularity prior (its output
+    bias) is taken out of every score. 0 is the model as trained, 1 ranks by fit to the
+    favourites alone (benchmarks/RESULTS.md section 11 measures what it costs and gives)."""
+    new_share: float = 0.2
+    """At most this share of the results (rounded up) are anime without ratings, known from
+    their metadata alone, and of every first n results at most ``ceil(new_share * n)`` (1 of
+    the first 5, 2 of the first 10 at 0.2), unless too few rated anime pass the filters to
+    fill the list; 1 ranks them freely among the rest. Their scores run high (nothing in the
+    data holds them down): left free they take 13% of the test users' top-10 places and cost
+    8% of NDCG@10 (benchmarks/RESULTS.md section 9 measures the trade)."""
+    year_from: int | None = None
+    """If set, a result must have started in this year or later."""
+    year_to: int | None = None
+    """If set, a result must have started in this year or earlier.
+
+    With either bound set, anime whose year the catalogue does not know are left out: a
+    range asks for anime known to be in it.
+    """
+
+    @property
+    def years(self) -> bool:
+        """Whether a year range is set."""
+        return self.year_from is not None or self.year_to is not None
+
+
+@dataclass
+class Recommendation:
+    """One recommended anime, with what a person needs to judge it."""
+
+    mal_id: int
+    title: str
+    title_english: str | None
+    type: str | None
+    episodes: int | None
+    genres: list[str]
+    members: int | None
+    score: float
+    because: list[str] = field(default_factory=list)
+    """The favourites that make up most of its score (items readout; see ``Engine._reasons``)."""
+    url: str = ""
+    year: int | None = None
+    """The year it started, when the catalogue knows it."""
+    rated: bool = True
+    """Whether the model learnt it from ratings; False: known from its genres, studio and year only."""
+    franchise_more: int = 0
+    """Other entries of its franchise that passed the filters but were folded under it."""
+    because_share: list[float | None] = field(default_factory=list)
+    """Each ``because`` favourite's share of the score (0-1); None where the readout has no such split."""
+    mal_score: float | None = None
+    """Its mean score on MyAnimeList (1-10), when the catalogue has it."""
+
+    def reasons(self) -> str:
+        """``because`` as one line: titles with their shares, joined by " · " (no title contains it)."""
+        return " · ".join(title if share is None else f"{title} {share:.0%}" for title, share in zip(self.because, self.because_share))
+
+    def to_dict(self) -> dict:
+        keys = ("mal_id", "title", "title_english", "type", "episodes", "year", "genres", "members", "mal_score", "score", "rated", "because", "because_share", "franchise_more", "url")
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass
+class Result:
+    """Recommendations plus the favourites the model could not use."""
+
+    items: list[Recommendation]
+    unknown: list[int]
+
