@@ -1,10 +1,14 @@
 """The hybrid BERT4Rec model: a bidirectional transformer over a set (or sequence) of items.
 
 Token ids: 0 = padding, 1..n = items, n+1 = mask. Each item's input vector is its own
-embedding plus, when genres are on, the mean of its metadata-token embeddings (genres and
-themes, studios, type, era, length, popularity: see ``genres.py``). The output layer is
-tied to that same input table (plus a bias), and scores are only ever computed at the
-positions asked for, never batch x length x catalogue.
+embedding plus, when genres are on, its metadata-token embeddings (genres and themes,
+studios, type, era, length, popularity: see ``genres.py``) pooled as ``pooling`` says:
+``fields``, each field's mean summed over the fields (the shipped model), or ``mean``, the
+mean of them all. The output layer is tied to that same input table (plus a bias). Two
+readouts (``readout``): ``items`` (the shipped one) scores an anime by the log-sum-exp of
+the votes of every item of the set, in context, and of the mask token (``set_scores``);
+``mask`` reads the hidden state at the positions asked for. Neither builds batch x length
+x catalogue scores outside training.
 
 Items ``1..num_rated`` are the rated ones: they have a learnt per-anime part (embedding row
 and bias). Items above ``num_rated`` (anime no one in the data rated: recent ones, rare
@@ -33,6 +37,7 @@ from training.model_config import (  # noqa: F401  (re-exported: the model's con
     parameter_count,
     training_bytes,
 )
+from training.numpy_model import EXP_SAFE  # the one definition, in a module without torch
 
 
 class Block(nn.Module):
@@ -88,7 +93,8 @@ OutputTable = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass(frozen=True)
 class Voters:
-    """The items readout's voters of some rows: what each votes with, and for whom it cannot."""
+    """The items readout's voters of some rows: what each votes with, and for whom it cannot.
+    ``numpy_model.Voters`` is its numpy twin (the same fields, as arrays), for inference without torch."""
 
     vectors: torch.Tensor
     """(V, H) float32: each voter's hidden vector."""
@@ -107,16 +113,12 @@ class Voters:
         return Voters(self.vectors[mine], position[self.row[mine]], self.own[mine], int(rows.numel()))
 
 
-EXP_SAFE = 75.0
-"""|vote| bound below which exp() needs no shift: exp(75) times 4,096 voters stays finite in
-fp32, and exp(-75) is no denormal."""
-
-
 def vote_logsumexp(voters: Voters, weights: torch.Tensor, mask_id: int, columns: torch.Tensor | None = None, block: int = 1024, group: int = 512,
                    largest: float | None = None) -> torch.Tensor:
     """Each row's log-sum-exp of its voters' votes, for every output column (item j+1 is column
     j of ``weights``, float32 (n, H)) or only ``columns`` (sorted): (rows, C). A voter never
     votes for its own item. Voters come sorted by row (as ``BERT4Rec.voters`` gives them).
+    ``numpy_model.vote_logsumexp`` is its numpy twin, for inference without torch.
 
     The votes go through ``block`` columns by about ``group`` voters (whole rows) at a time,
     so each slice is multiplied, exponentiated and summed into its rows while it is still in
@@ -261,7 +263,7 @@ class BERT4Rec(nn.Module):
 
     def embed_items(self, ids: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Input vectors of token ids (any shape): per-anime embedding (where it has one and
-        ``keep`` keeps it) + mean metadata-token embedding."""
+        ``keep`` keeps it) + pooled metadata-token embeddings (``_pooled``)."""
         vectors = self.item_emb(ids)
         on = self._has_id(ids, keep)
         if on is not None:

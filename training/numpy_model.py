@@ -6,7 +6,8 @@ else they do before the first answer. This module computes what ``model.BERT4Rec
 in eval mode for the items readout (no dropout; float32): the input vectors (per-anime part
 plus pooled metadata), the transformer over each set, the voters, and their votes, from the
 same safetensors + JSON files. ``tests/unit/test_numpy_model.py`` holds it to the torch
-model's scores, shares and output table on scrambled models of every pooling and bias variant.
+model's scores (``scoring.score_users``), shares (``scoring.vote_shares``) and output table on
+scrambled models of every pooling and bias variant.
 
 Only what inference needs is here: training, the mask readout and positional models stay
 with torch (``NumpyModel.supports`` says which models this path can take).
@@ -27,7 +28,9 @@ from training.model_config import ModelConfig
 from training.model_files import read_meta, read_weights, resolve_model_dir
 
 EXP_SAFE = 75.0
-"""|vote| bound below which exp() needs no shift (as ``model.EXP_SAFE``)."""
+"""|vote| bound below which exp() needs no shift: exp(75) times 4,096 voters stays finite in
+fp32, and exp(-75) is no denormal. The one definition: ``model.py`` takes it from here (this
+module never imports torch)."""
 LAYER_NORM_EPS = 1e-5
 """torch.nn.LayerNorm's default, which the model uses."""
 
@@ -82,8 +85,9 @@ def linear(x: np.ndarray, weights: dict[str, np.ndarray], name: str) -> np.ndarr
 
 @dataclass(frozen=True)
 class Voters:
-    """The voters of some token rows (as ``model.Voters``, in numpy): vectors (V, H), each
-    one's row (sorted), its token (its item id, or the mask id), and how many rows there are."""
+    """The voters of some token rows: the numpy twin of ``model.Voters`` (same fields, same
+    meaning; numpy arrays instead of tensors): vectors (V, H), each one's row (sorted), its
+    token (its item id, or the mask id), and how many rows there are."""
 
     vectors: np.ndarray
     row: np.ndarray
@@ -268,7 +272,8 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
 
 def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: np.ndarray, block: int = 1024, group: int = 512, owned: bool = True) -> np.ndarray:
     """Each row's log-sum-exp of its voters' votes for ``columns`` (sorted output columns):
-    (rows, len(columns)); a voter never votes for its own item. ``block`` columns by about
+    (rows, len(columns)); a voter never votes for its own item. The numpy twin of
+    ``model.vote_logsumexp``, with its own blocking. ``block`` columns by about
     ``group`` voters (whole rows) at a time, while they are in cache. Without the max-shift
     where a row's votes for a column are all within ``EXP_SAFE`` (in practice every one: the
     shipped model's lie within -21..39); with it elsewhere. Each (row, column) is decided by
@@ -335,9 +340,9 @@ def vote_logsumexp(voters: Voters, weights: np.ndarray, mask_id: int, columns: n
     return out
 
 
-def vote_shares(voters: Voters, weights: np.ndarray, favourites: np.ndarray, columns: np.ndarray, mask_id: int) -> np.ndarray:
+def shares_from_voters(voters: Voters, weights: np.ndarray, favourites: np.ndarray, columns: np.ndarray, mask_id: int) -> np.ndarray:
     """Each favourite's share of a candidate's score, from one user's voters (all their rows):
-    (len(columns), F), as ``scoring.shares_of``."""
+    (len(columns), F), as ``scoring.vote_shares`` computes it from a torch model and favourites."""
     columns = np.asarray(columns, dtype=np.int64)
     votes = voters.vectors @ weights[columns].T  # (voters, candidates)
     votes[voters.own[:, None] == (columns + 1)[None, :]] = -np.inf  # no vote for oneself
@@ -386,8 +391,9 @@ class Encoded:
 
 
 class NumpyScorer:
-    """``scoring.SetScorer`` in numpy: encode requests once, score the columns they may show,
-    and the reasons' vote shares from the same voters."""
+    """The items readout for an app that answers many requests of a few favourites each: encode
+    requests once, score only the columns they may show (or bound those scores cheaply), and
+    the reasons' vote shares from the same voters."""
 
     def __init__(self, model: NumpyModel, table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.model = model
@@ -512,7 +518,8 @@ class NumpyScorer:
         a few maxima before any exp (which would cost a third of ``scores``), and once per
         distinct output vector. The lower bound holds for every column but a user's own
         favourites (their own votes count in the maxima). The engine picks a list's
-        candidates by these and scores only those exactly (typically 100 to 500 of 12,000)."""
+        candidates by these and scores only those exactly (on the shipped model, with sequels
+        hidden, a median of about 300 of the 12,579 allowed; 90 to 730 for 8 requests in 10)."""
         users = np.asarray(users, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
         voters, owner = self._voters(encoded, users)
@@ -555,7 +562,7 @@ class NumpyScorer:
 
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Vote shares of encoded request ``user``: (len(columns), len(favourites))."""
-        return vote_shares(encoded.of_user(user), self.weights, np.asarray(favourites, dtype=np.int64), columns, self.model.config.mask_id)
+        return shares_from_voters(encoded.of_user(user), self.weights, np.asarray(favourites, dtype=np.int64), columns, self.model.config.mask_id)
 
 
 def load_numpy_model(path: Path, which: str = "best") -> tuple[NumpyModel, dict] | None:

@@ -283,23 +283,6 @@ def test_the_blocked_exp_sums_equal_the_log_sum_exp_path_for_any_columns_and_row
         torch.testing.assert_close(vote_logsumexp(some, table[0], model.config.mask_id, block=64) + table[1], expected[[1, 3]], rtol=1e-5, atol=1e-5)
 
 
-def test_the_app_scorer_matches_score_users_over_chunked_lists_and_only_the_columns_asked():
-    from training.scoring import SetScorer, score_users, vote_shares
-
-    model = _model(readout="items", num_items=300)
-    rng = np.random.default_rng(4)
-    rows = [rng.choice(np.arange(1, 301), size=n, replace=False).tolist() for n in (1, 5, 30, 11)]  # 30 > max_len - 1: chunked
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-    expected = score_users(model, offsets, np.concatenate(rows), np.arange(4), False).numpy()
-    scorer = SetScorer(model)
-    encoded = scorer.encode(rows)
-    columns = np.sort(rng.choice(300, size=120, replace=False))
-    np.testing.assert_allclose(scorer.scores(encoded, np.arange(4), columns), expected[:, columns], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(scorer.scores(encoded, np.asarray([2]), columns), expected[[2]][:, columns], rtol=1e-5, atol=1e-5)
-    top = columns[:6]
-    np.testing.assert_allclose(scorer.shares(encoded, 2, np.asarray(rows[2]), top), vote_shares(model, np.asarray(rows[2]), top), rtol=1e-5, atol=1e-6)
-
-
 # --- the popularity-debiased loss (--pop-debias) ----------------------------------------------
 
 
