@@ -74,7 +74,7 @@ class LeavesEnter:
 
     @classmethod
     def _merge_bindings(cls) -> BindingsMap:
-        bindings: BindingsMap = super()._merge_bindings()  # type: ignore[misc]
+        bindings: BindingsMap = super()._merge_bindings()  # type: ignore[misc]  # a mixin: super() is the widget it is mixed into, unseen by mypy
         bindings.key_to_bindings.pop("enter", None)
         return bindings
 
