@@ -11,18 +11,18 @@ positional embedding and the classic ``mask`` readout with half of each sequence
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
-import numpy as np
-
-from training.catalog import Catalog
-from training.data import Dataset
 from training.errors import UserError
-from training.genres import genre_table
-from training.model import ModelConfig, Readout
+from training.model_config import ModelConfig, Range, Readout, defaults_of, setting
+
+if TYPE_CHECKING:  # numpy, the data and the catalogue load when a run is resolved: the CLI's --help reads this module
+    import numpy as np
+
+    from training.catalog import Catalog
+    from training.data import Dataset
 
 Crop = Literal["latest", "random"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -31,74 +31,110 @@ MASK_PROB: dict[Readout, float] = {"items": 0.25, "mask": 0.5}
 SEED_MAX = 2**32 - 1
 POP_DEBIAS_MAX = 2.0
 """Largest ``pop_debias``: 1 already hands the training softmax each anime's whole log popularity."""
-
-
-def _whole(value, low: int, high: float = math.inf) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _number(value, low: float, high: float = math.inf, above: bool = False) -> bool:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return ok and (value > low if above else value >= low) and value <= high
-
-
-# Each field: (a test of its value, what it must be).
-_RULES = {
-    "epochs": (lambda v: _whole(v, 1), "a whole number of at least 1"),
-    "batch_size": (lambda v: _whole(v, 1, 1 << 20), "a whole number from 1 to 1,048,576"),
-    "lr": (lambda v: _number(v, 0, above=True), "a number above 0"),
-    "weight_decay": (lambda v: _number(v, 0), "a number of at least 0"),
-    "warmup": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
-    "mask_prob": (lambda v: _number(v, 0, 1, above=True), "a number above 0, at most 1"),
-    "mask_last": (lambda v: _number(v, 0, 1), "a number from 0 to 1"),
-    "id_dropout": (lambda v: _number(v, 0, 1) and v < 1, "a number from 0 to below 1"),
-    "prior_weight": (lambda v: _number(v, 0), "a number of at least 0"),
-    "pop_debias": (lambda v: _number(v, 0, POP_DEBIAS_MAX), f"a number from 0 to {POP_DEBIAS_MAX:g}"),
-    "crop": (lambda v: v in ("latest", "random"), "latest or random"),
-    "clip": (lambda v: _number(v, 0, above=True), "a number above 0"),
-    "seed": (lambda v: _whole(v, 0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}"),
-    "val_users": (lambda v: _whole(v, 1), "a whole number of at least 1"),
-    "compile": (lambda v: isinstance(v, bool), "true or false"),
-    "precision": (lambda v: v in ("auto", "fp32", "bf16"), "auto, fp32 or bf16"),
-}
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings; saved with the run. Checks itself like ``ModelConfig``."""
-
-    epochs: int = 30
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.05
-    mask_prob: float = MASK_PROB["items"]
-    mask_last: float = 0.0
-    id_dropout: float = 0.0
-    """Share of rated items whose per-anime part each step drops, so metadata learns to stand in."""
-    prior_weight: float = 0.0
-    """Weight of the prior loss over the biases of rated and era-matched unrated anime (``cloze_loss``)."""
-    pop_debias: float = 0.0
-    """Popularity-debiased loss: beta * log(training count) is added to every training logit (``model.popularity_adjustment``); 0: off."""
-    crop: Crop = "latest"
-    clip: float = 1.0
-    seed: int = 0
-    val_users: int = 10_000
-    compile: bool = False
-    precision: Precision = "auto"
-    """auto: bf16 autocast on CUDA, fp32 elsewhere."""
-
-    def __post_init__(self) -> None:
-        for name, (ok, rule) in _RULES.items():
-            value = getattr(self, name)
-            if not ok(value):
-                raise ValueError(f"{name} is {value!r:.40}, not {rule}")
-
-
 ID_DROPOUT = 0.25
 """Default ``id_dropout`` of a whole-catalogue model (RESULTS.md section 9)."""
 PRIOR_WEIGHT = 1.0
 """Default ``prior_weight`` of a whole-catalogue model (RESULTS.md section 9)."""
+
+_POSITIVE = Range(0, above=True)
+_SHARE = Range(0, 1)
+_CHOICES = {"crop": ("latest", "random"), "precision": ("auto", "fp32", "bf16"), "compile": (False, True)}
+"""The fields that take one of a few values, and the values (their help lives in the field too)."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; saved with the run. Checks itself like ``ModelConfig``.
+
+    Each field's default, range and help are declared here once (``setting``): the CLI's
+    options, their bounds and help are made from them. None of ``mask_prob``, ``id_dropout``
+    and ``prior_weight``'s defaults here is what a run gets: ``resolve_config`` picks them by
+    the data (``MASK_PROB``, ``ID_DROPOUT``, ``PRIOR_WEIGHT``)."""
+
+    epochs: int = setting(30, "Epochs to train (in total, when resuming).", Range(1, whole=True))
+    batch_size: int = setting(16, "Users per batch.", Range(1, 1 << 20, whole=True))
+    lr: float = setting(3e-3, "Peak learning rate (AdamW).", _POSITIVE)
+    weight_decay: float = setting(0.01, "AdamW weight decay.", Range(0))
+    warmup: float = setting(0.05, "Share of steps spent warming up.", _SHARE)
+    mask_prob: float = setting(MASK_PROB["items"], "Share of items masked per sequence.", Range(0.01, 1))
+    mask_last: float = setting(0.0, "Share of sequences that mask a single item (the last one of ordered data): the inference task.", _SHARE)
+    id_dropout: float = setting(0.0, "Share of rated anime whose own embedding each step drops, so metadata learns to stand in.", Range(0, 0.99))
+    prior_weight: float = setting(0.0, "Weight of the prior loss that teaches the output bias which anime of the data's years no one liked.", Range(0))
+    """Weight of the prior loss over the biases of rated and era-matched unrated anime (``cloze_loss``)."""
+    pop_debias: float = setting(
+        0.0,
+        "Popularity-debiased loss: training adds BETA x log(how many training lists hold the anime, at least 1) to each anime's logit, "
+        "so the scores served (nothing is added then) need not carry popularity; 0 is off.",
+        Range(0, POP_DEBIAS_MAX),
+    )
+    """Popularity-debiased loss: beta * log(training count) is added to every training logit (``model.popularity_adjustment``); 0: off."""
+    crop: Crop = setting("latest", "Ordered data longer than --max-len: the latest items, or a random window each epoch.")
+    clip: float = setting(1.0, "Gradient norm clip.", _POSITIVE)
+    seed: int = setting(0, "Seed for initialisation, batches and masks.", Range(0, SEED_MAX, whole=True))
+    val_users: int = setting(10_000, "Validation users checked after each epoch (a seeded sample).", Range(1, whole=True))
+    compile: bool = setting(False, "torch.compile the training step.")
+    """Worth it on GPUs (benchmarks/RESULTS.md)."""
+    precision: Precision = setting("auto", "Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere.")
+    """bf16 also pays on CPUs with AMX for large models (benchmarks/RESULTS.md)."""
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value, bounds = getattr(self, item.name), item.metadata.get("range")
+            if bounds is not None and not bounds.holds(value):
+                raise ValueError(f"{item.name} is {value!r:.40}, not {bounds.rule()}")
+            choices = _CHOICES.get(item.name)
+            if choices is not None and not any(value is c if isinstance(c, bool) else value == c for c in choices):
+                words = "true or false" if item.name == "compile" else ", ".join(choices[:-1]) + f" or {choices[-1]}"
+                raise ValueError(f"{item.name} is {value!r:.40}, not {words}")
+
+
+@dataclass(frozen=True)
+class PreprocessParams:
+    """Everything that changes ``preprocess``'s output besides the input bytes."""
+
+    min_rating: float = setting(7.0, "Ratings at or above this count as liked.", Range())
+    min_user_items: int = setting(10, "k-core: keep users with at least this many liked anime.", Range(1, whole=True))
+    min_item_users: int = setting(10, "k-core: keep anime liked by at least this many users.", Range(1, whole=True))
+    holdout: str = setting("auto", "Held-out items: random (unordered data) or last (ordered); auto picks.")
+    seed: int = setting(0, "Seed of the random hold-out.", Range(0, SEED_MAX, whole=True))
+
+
+EASE_LAMBDA = 500.0
+"""EASE's default L2 weight, its paper's order of magnitude for data of a few thousand items;
+the baseline tables tune it on validation (benchmarks/RESULTS.md)."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``animerec eval``'s settings: how the held-out items are ranked, and the EASE baseline."""
+
+    split: str = setting("test", "Which held-out item to rank.")
+    negatives: int = setting(0, "0 = full ranking; N = rank against N sampled negatives.", Range(0, whole=True))
+    sampler: str = setting("uniform", "How sampled negatives are drawn.")
+    ease_lambda: float = setting(EASE_LAMBDA, "EASE regularisation.", _POSITIVE)
+    seed: int = setting(0, "Seed of the sampled negatives.", Range(0, SEED_MAX, whole=True))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A model's recipe by name: how its ratings were preprocessed and what its training changes
+    from ``TrainConfig``'s defaults (the rest is ``resolve_config``'s, by the data)."""
+
+    name: str
+    preprocess: PreprocessParams
+    train: dict
+    """``TrainConfig`` or ``ModelConfig`` fields by name."""
+
+    def __post_init__(self) -> None:
+        TrainConfig(**{k: v for k, v in self.train.items() if k in _TRAIN_FIELDS})  # a typo here fails at import, not at the build's end
+        unknown = set(self.train) - _TRAIN_FIELDS - _MODEL_FIELDS
+        if unknown:
+            raise TypeError(f"recipe {self.name}: unknown settings {sorted(unknown)}")
+
+
+TRAIN_DEFAULTS = defaults_of(TrainConfig)
+"""Every training setting's default (what a run gets unless the data or the user says otherwise)."""
+MODEL_DEFAULTS = defaults_of(ModelConfig)
 
 
 @dataclass
@@ -118,6 +154,12 @@ class RunConfig:
 
 _MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genres", "genres_per_item", "positional", "genres", "readout", "num_rated", "meta_bias", "pooling"}
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob", "id_dropout", "prior_weight"}
+
+
+SHIPPED = Recipe("shipped", PreprocessParams(min_rating=7.0, min_user_items=5, min_item_users=5), {"epochs": 25})
+"""The shipped model's recipe (``scripts/build_default_model.py``; Data/MODEL_CARD.md): the real
+MAL ratings at 7 or more in a 5-core, 25 epochs, every other setting the default. A bare
+``animerec train`` (no ``--data``) trains on that data with it."""
 
 
 def resolve_config(
@@ -146,6 +188,11 @@ def resolve_config(
     ``id_dropout`` (default ``ID_DROPOUT`` then, else 0) and the prior loss (``prior_weight``,
     default ``PRIOR_WEIGHT`` then, else 0).
     """
+    import numpy as np
+
+    from training.catalog import Catalog
+    from training.genres import genre_table
+
     unknown = set(overrides) - _MODEL_FIELDS - _TRAIN_FIELDS
     if unknown:
         raise TypeError(f"resolve_config() got unknown settings: {', '.join(sorted(unknown))}")
@@ -191,6 +238,8 @@ def resolve_config(
 def _aired_with_the_data(item_ids: np.ndarray, rated: int, catalog: Catalog) -> np.ndarray:
     """Rated anime, and unrated ones that first aired no later than the newest rated anime
     (or whose year is unknown): those the data's users could have liked and did not."""
+    import numpy as np
+
     years = np.asarray([catalog.by_id.get(int(m), {}).get("year") or 0 for m in item_ids])
     newest = int(years[:rated].max(initial=0)) or 9999
     return (np.arange(item_ids.size) < rated) | (years <= newest)

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from training.config import EASE_LAMBDA
 from training.data import Dataset, gather_ranges
 from training.errors import UserError
 
@@ -133,7 +134,7 @@ def popularity_scorer(data: Dataset, split: str) -> Scorer:
     return score
 
 
-def ease_scorer(data: Dataset, split: str, lam: float = 500.0) -> Scorer:
+def ease_scorer(data: Dataset, split: str, lam: float = EASE_LAMBDA) -> Scorer:
     """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + lam I)^-1."""
     if not (math.isfinite(lam) and lam > 0):  # NaN would score every item NaN: all metrics 0, no error
         raise UserError(f"--ease-lambda must be a finite number above 0, not {lam}")

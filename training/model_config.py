@@ -6,8 +6,9 @@ inference path (``numpy_model``) alike.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Literal
+import math
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from typing import Any, Literal
 
 Readout = Literal["items", "mask"]
 READOUTS: tuple[Readout, ...] = ("items", "mask")
@@ -15,12 +16,60 @@ Pooling = Literal["mean", "fields"]
 POOLINGS: tuple[Pooling, ...] = ("mean", "fields")
 MAX_LEN_LIMIT = 4096
 """Longest input a model may take: attention is quadratic in it, and inference pads to it."""
-# Whole-number fields: (lowest, highest). Bounded so that a damaged meta.json cannot ask for
-# a model that would allocate without limit.
-_INT_RANGES = {
-    "num_items": (1, 1 << 31), "num_rated": (0, 1 << 31), "max_len": (2, MAX_LEN_LIMIT), "hidden": (1, 1 << 16), "layers": (1, 1024),
-    "heads": (1, 1 << 16), "num_genres": (0, 1 << 16), "genres_per_item": (0, 1 << 10),
-}
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: ``low`` to ``high``, ``low`` itself left out when ``above``.
+
+    One rule for the dataclass that checks itself and for the command-line option made from
+    the field (``animerec_tui.options.config_option``)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    above: bool = False
+    whole: bool = False
+
+    def holds(self, value: object) -> bool:
+        """Whether ``value`` is such a number (never a bool; NaN and infinity never are)."""
+        if isinstance(value, bool) or not isinstance(value, int if self.whole else (int, float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        return (value > self.low if self.above else value >= self.low) and value <= self.high
+
+    def rule(self) -> str:
+        """What a value must be, in words: 'a whole number from 1 to 1,048,576', 'a number above 0'."""
+        kind = "a whole number" if self.whole else "a number"
+        if self.high == math.inf:
+            return f"{kind} above {self.low:,g}" if self.above else f"{kind} of at least {self.low:,g}"
+        if self.above:
+            return f"{kind} above {self.low:,g}, at most {self.high:,g}"
+        return f"{kind} from {self.low:,g} to {self.high:,g}" if not self.whole else f"{kind} from {int(self.low):,} to {int(self.high):,}"
+
+
+def setting(default: Any = MISSING, help: str = "", range: Range | None = None) -> Any:
+    """A configuration field with its default, its help and its range: the one place each is written."""
+    return field(default=default, metadata={"help": help, "range": range})
+
+
+def setting_of(cls: type, name: str) -> Field:
+    """``cls``'s field ``name`` (a KeyError names an unknown one)."""
+    found = {f.name: f for f in fields(cls)}
+    return found[name]
+
+
+def defaults_of(cls: type) -> dict[str, Any]:
+    """Every field of ``cls`` that has a default, with it."""
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+def range_of(cls: type, name: str) -> Range | None:
+    return setting_of(cls, name).metadata.get("range")
+
+
+def _whole(low: int, high: int) -> Range:
+    return Range(low, high, whole=True)
 
 
 @dataclass
@@ -31,41 +80,44 @@ class ModelConfig:
     name says which field no model can be built from (a bad flag or a damaged meta.json).
     """
 
-    num_items: int
-    max_len: int = 128
-    hidden: int = 64
-    layers: int = 2
-    heads: int = 4
-    dropout: float = 0.1
+    num_items: int = setting(range=_whole(1, 1 << 31))
+    max_len: int = setting(128, "Longest input; longer lists are subsampled each epoch.", _whole(2, MAX_LEN_LIMIT))
+    hidden: int = setting(64, "Hidden size.", _whole(1, 1 << 16))
+    layers: int = setting(2, "Transformer blocks.", _whole(1, 1024))
+    heads: int = setting(4, "Attention heads.", _whole(1, 1 << 16))
+    dropout: float = setting(0.1, "Dropout.", Range(0, 0.9))
     positional: bool = False
     genres: bool = True
-    num_genres: int = 0
-    genres_per_item: int = 0
+    num_genres: int = setting(0, range=_whole(0, 1 << 16))
+    genres_per_item: int = setting(0, range=_whole(0, 1 << 10))
     readout: Readout = "items"
     """items: every item of the set votes (sets only); mask: the mask token's vector (classic BERT4Rec)."""
-    num_rated: int = 0
+    num_rated: int = setting(0, range=_whole(0, 1 << 31))
     """Items 1..num_rated have a learnt per-anime part; the rest are known from metadata only. 0: all."""
     meta_bias: bool = False
     """An output bias from the metadata tokens too (needs genres), so unrated items get a prior."""
     pooling: Pooling = "mean"
     """How metadata tokens pool: mean of all, or per-field means summed (``genres.token_weights``)."""
-    vote_temperature: float = 1.0
+    vote_temperature: float = setting(1.0, "Items readout at inference: a score is T x logsumexp(votes / T); below 1 it leans toward a candidate's strongest votes.", Range(0.05, 20.0))
     """Items readout at inference: a score is T * logsumexp(votes / T) (and a vote's share its
     softmax weight at T); below 1 it leans toward a candidate's strongest votes. Training is at
     1; ``scripts/calibrate_readout.py`` chooses it on the validation split."""
-    bias_weight: float = 1.0
+    bias_weight: float = setting(1.0, "At inference the output bias (the popularity prior) counts this many times.", Range(0.0, 20.0))
     """At inference the output bias (the popularity prior) counts this many times; chosen with
     ``vote_temperature``."""
 
     def __post_init__(self) -> None:
-        for name, (low, high) in _INT_RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name} is {value!r:.40} (must be from {low} to {high})")
+        # Bounded so that a damaged meta.json cannot ask for a model that would allocate without limit.
+        for item in fields(self):
+            bounds, value = item.metadata.get("range"), getattr(self, item.name)
+            if bounds is not None and bounds.whole and not bounds.holds(value):
+                raise ValueError(f"{item.name} is {value!r:.40} (must be from {int(bounds.low)} to {int(bounds.high)})")
         if self.hidden % self.heads:
             raise ValueError(f"hidden {self.hidden} is not divisible by heads {self.heads}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout is {self.dropout!r:.40} (must be from 0 to below 1)")
+        for name in ("dropout", "vote_temperature", "bias_weight"):
+            bounds, number = range_of(ModelConfig, name), getattr(self, name)
+            if bounds is not None and not bounds.holds(number):
+                raise ValueError(f"{name} is {number!r:.40} (must be from {bounds.low:g} to {bounds.high:g})")
         for name in ("positional", "genres"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} is {getattr(self, name)!r:.40} (must be true or false)")
@@ -79,10 +131,6 @@ class ModelConfig:
             raise ValueError("meta_bias needs the metadata input (genres)")
         if self.rated < self.num_items and not self.genres:
             raise ValueError("items beyond num_rated are known from metadata only; they need the metadata input (genres)")
-        for name, bottom, top in (("vote_temperature", 0.05, 20.0), ("bias_weight", 0.0, 20.0)):
-            number = getattr(self, name)
-            if isinstance(number, bool) or not isinstance(number, (int, float)) or not bottom <= number <= top:
-                raise ValueError(f"{name} is {number!r:.40} (must be from {bottom} to {top})")
         if self.readout != "items" and (self.vote_temperature != 1.0 or self.bias_weight != 1.0):
             raise ValueError("vote_temperature and bias_weight are for the items readout only (must be 1 with readout mask)")
         if self.readout == "items" and self.positional:

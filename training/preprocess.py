@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from training import __version__
+from training.config import PreprocessParams  # declared with the other settings, imported from here too
 from training.errors import UserError
 from training.formats import Interactions, apply_item_map, read_interactions, read_item_map
 from training.fsutil import atomic_output_dir, check_output, check_replaceable, data_manifest, is_regular_file, output_lock, sha256_file, shown, sweep_leftovers
@@ -36,17 +37,6 @@ SPLIT_FILES = (
 _LOOKUP_TABLE_LIMIT = 1 << 26
 MAL_ID_FORMATS = ("cooperunion", "mal2020", "reference")
 """Formats whose item ids are MyAnimeList ids (caserec needs --item-map for that)."""
-
-
-@dataclass(frozen=True)
-class PreprocessParams:
-    """Everything that changes the output besides the input bytes."""
-
-    min_rating: float = 7.0
-    min_user_items: int = 10
-    min_item_users: int = 10
-    holdout: str = "auto"
-    seed: int = 0
 
 
 @dataclass
@@ -222,7 +212,7 @@ def preprocess(
     out: Path,
     fmt: str = "auto",
     item_map: Path | None = None,
-    params: PreprocessParams = PreprocessParams(),
+    params: PreprocessParams | None = None,
     force: bool = False,
     report=lambda step, detail: None,
 ) -> dict:
@@ -232,6 +222,7 @@ def preprocess(
     holds neither input (see ``check_replaceable``).
     """
     ratings, out = Path(ratings), Path(out)
+    params = PreprocessParams() if params is None else params
     if params.holdout not in ("auto", "random", "last"):
         raise UserError(f"--holdout must be random, last or auto, not '{params.holdout}'")
     if params.min_user_items < 1 or params.min_item_users < 1:
