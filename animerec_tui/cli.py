@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from typer.core import TyperGroup
 
+from animerec_tui.defaults import MAL_MIN_SCORE, NEW_SHARE, NOVELTY, RECOMMEND_TOP, THREADS, TOP_LIMIT
 from animerec_tui.options import (
-    MAX_LEN,
-    POP_DEBIAS_MAX,
     Crop,
     Device,
     Holdout,
@@ -30,17 +30,24 @@ from animerec_tui.options import (
     Split,
     Threads,
     Titles,
+    config_option,
     number_in,
     printable,
-    seed_option,
     year_option,
 )
 from animerec_tui.streams import STDOUT, ReaderGone, guard_streams, os_error_line, silence_stdout
+from training.config import ID_DROPOUT, MASK_PROB, PRIOR_WEIGHT, SHIPPED, EvalConfig, PreprocessParams, TrainConfig
 from training.errors import UserError
+from training.model_config import ModelConfig, defaults_of
+
+# The defaults of every option made from a configuration field: the dataclasses', never restated.
+TRAIN, MODEL, PREPROCESS, EVAL = (defaults_of(c) for c in (TrainConfig, ModelConfig, PreprocessParams, EvalConfig))
+HOLDOUT, CROP, PRECISION = Holdout(PREPROCESS["holdout"]), Crop(TRAIN["crop"]), Precision(TRAIN["precision"])
+SPLIT, SAMPLER = Split(EVAL["split"]), Sampler(EVAL["sampler"])
 
 # Typer re-exports only BadParameter of click's exceptions (and vendors click from 0.22 on):
 # its base class is the one every usage error derives from.
-ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 class OneLineErrors(TyperGroup):
@@ -49,11 +56,11 @@ class OneLineErrors(TyperGroup):
     Click would print a usage box of five lines or more; the help is one ``--help`` away.
     """
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except ClickException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # "animerec" alone: the help, as git does
                 typer.echo(exc.ctx.get_help())
@@ -158,16 +165,15 @@ def preprocess(
     item_map: Annotated[
         Optional[Path], typer.Option("--item-map", help="CSV mapping the file's item ids to MAL ids (file id, MAL id).")
     ] = None,
-    min_rating: Annotated[float, typer.Option(callback=number_in(), help="Ratings at or above this count as liked.")] = 7,
-    min_user_items: Annotated[int, typer.Option(help="k-core: keep users with at least this many liked anime.")] = 10,
-    min_item_users: Annotated[int, typer.Option(help="k-core: keep anime liked by at least this many users.")] = 10,
-    holdout: Annotated[Holdout, typer.Option(help="Held-out items: random (unordered data) or last (ordered); auto picks.")] = Holdout.auto,
-    seed: Annotated[int, seed_option("Seed of the random hold-out.")] = 0,
+    min_rating: Annotated[float, config_option(PreprocessParams, "min_rating")] = PREPROCESS["min_rating"],
+    min_user_items: Annotated[int, config_option(PreprocessParams, "min_user_items")] = PREPROCESS["min_user_items"],
+    min_item_users: Annotated[int, config_option(PreprocessParams, "min_item_users")] = PREPROCESS["min_item_users"],
+    holdout: Annotated[Holdout, config_option(PreprocessParams, "holdout")] = HOLDOUT,
+    seed: Annotated[int, config_option(PreprocessParams, "seed")] = PREPROCESS["seed"],
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Turn a ratings file into train/validation/test splits for training and evaluation."""
     from animerec_tui.progress import StepReporter
-    from training.preprocess import PreprocessParams
     from training.preprocess import preprocess as run
 
     params = PreprocessParams(min_rating, min_user_items, min_item_users, holdout.value, seed)
@@ -218,41 +224,51 @@ def catalog(
     typer.echo(f"{printable(str(out))}: {len(entries):,} anime")
 
 
+def _recipe_words() -> str:
+    """The shipped recipe as a bare train's --help states it: what differs from the defaults, and the data."""
+    kcore = SHIPPED.preprocess
+    changed = ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in SHIPPED.train.items())
+    return f"{changed}, on ratings of {kcore.min_rating:g} or more in a {kcore.min_user_items}/{kcore.min_item_users} k-core; a flag you give still counts"
+
+
 @app.command()
 @user_errors
 def train(
-    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Folder made by animerec preprocess [default: the shipped model's training data].", show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help=f"Folder made by animerec preprocess [default: the shipped model's training data, trained with the shipped model's recipe: {_recipe_words()}].", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder for checkpoints and charts [default: a new one under the animerec home's runs/; with --resume, the latest].", show_default=False)] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (in total, when resuming).")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1, max=1 << 20, help="Users per batch.")] = 16,
-    lr: Annotated[float, typer.Option(callback=number_in(0, above=True), help="Peak learning rate (AdamW), above 0.")] = 3e-3,
-    hidden: Annotated[int, typer.Option(min=8, max=1 << 16, help="Hidden size.")] = 64,
-    layers: Annotated[int, typer.Option(min=1, max=1024, help="Transformer blocks.")] = 2,
-    heads: Annotated[int, typer.Option(min=1, max=1 << 16, help="Attention heads.")] = 4,
-    max_len: Annotated[int, typer.Option(min=2, max=MAX_LEN, help="Longest input; longer lists are subsampled each epoch.")] = 128,
-    mask_prob: Annotated[Optional[float], typer.Option(callback=number_in(0.01, 1.0), help="Share of items masked per sequence [default: 0.25 for the items readout, 0.5 for mask].", show_default=False)] = None,
-    mask_last: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of sequences that mask a single item (the last one of ordered data): the inference task.")] = 0.0,
-    crop: Annotated[Crop, typer.Option(help="Ordered data longer than --max-len: the latest items, or a random window each epoch.")] = Crop.latest,
-    dropout: Annotated[float, typer.Option(callback=number_in(0, 0.9), help="Dropout, 0 to 0.9.")] = 0.1,
-    weight_decay: Annotated[float, typer.Option(callback=number_in(0), help="AdamW weight decay (0 or more).")] = 0.01,
-    warmup: Annotated[float, typer.Option(callback=number_in(0, 1), help="Share (0-1) of steps spent warming up.")] = 0.05,
+    epochs: Annotated[int, config_option(TrainConfig, "epochs", default_note=f"{TRAIN['epochs']}; without --data, the shipped model's {SHIPPED.train['epochs']}; with --resume, the run's own")] = TRAIN["epochs"],
+    batch_size: Annotated[int, config_option(TrainConfig, "batch_size")] = TRAIN["batch_size"],
+    lr: Annotated[float, config_option(TrainConfig, "lr")] = TRAIN["lr"],
+    hidden: Annotated[int, config_option(ModelConfig, "hidden")] = MODEL["hidden"],
+    layers: Annotated[int, config_option(ModelConfig, "layers")] = MODEL["layers"],
+    heads: Annotated[int, config_option(ModelConfig, "heads")] = MODEL["heads"],
+    max_len: Annotated[int, config_option(ModelConfig, "max_len")] = MODEL["max_len"],
+    mask_prob: Annotated[Optional[float], config_option(TrainConfig, "mask_prob", default_note=f"{MASK_PROB['items']:g} for the items readout, {MASK_PROB['mask']:g} for mask")] = None,
+    mask_last: Annotated[float, config_option(TrainConfig, "mask_last")] = TRAIN["mask_last"],
+    crop: Annotated[Crop, config_option(TrainConfig, "crop")] = CROP,
+    dropout: Annotated[float, config_option(ModelConfig, "dropout")] = MODEL["dropout"],
+    weight_decay: Annotated[float, config_option(TrainConfig, "weight_decay")] = TRAIN["weight_decay"],
+    warmup: Annotated[float, config_option(TrainConfig, "warmup")] = TRAIN["warmup"],
     genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid metadata input: genres, studios, type, era, length, popularity [default: on for MAL ids].")] = None,
     catalogue: Annotated[Optional[bool], typer.Option("--catalogue/--no-catalogue", help="Know every catalogue anime, those without ratings from their metadata alone [default: on with --genres].")] = None,
-    id_dropout: Annotated[Optional[float], typer.Option(callback=number_in(0, 0.99), help="Share (0-0.99) of rated anime whose own embedding each step drops, so metadata learns to stand in [default: 0.25 with --catalogue, else 0].", show_default=False)] = None,
-    prior_weight: Annotated[Optional[float], typer.Option(callback=number_in(0), help="Weight of the prior loss that teaches the output bias which anime of the data's years no one liked [default: 1 with --catalogue, else 0].", show_default=False)] = None,
-    pop_debias: Annotated[float, typer.Option(metavar="BETA", callback=number_in(0, POP_DEBIAS_MAX), help=f"Popularity-debiased loss, 0 to {POP_DEBIAS_MAX:g}: training adds BETA x log(how many training lists hold the anime, at least 1) to each anime's logit, so the scores served (nothing is added then) need not carry popularity; 0 is off.")] = 0.0,
+    id_dropout: Annotated[Optional[float], config_option(TrainConfig, "id_dropout", default_note=f"{ID_DROPOUT:g} with --catalogue, else {TRAIN['id_dropout']:g}")] = None,
+    prior_weight: Annotated[Optional[float], config_option(TrainConfig, "prior_weight", default_note=f"{PRIOR_WEIGHT:g} with --catalogue, else {TRAIN['prior_weight']:g}")] = None,
+    pop_debias: Annotated[float, config_option(TrainConfig, "pop_debias", metavar="BETA")] = TRAIN["pop_debias"],
     positional: Annotated[Optional[bool], typer.Option("--positional/--no-positional", help="Positional embedding [default: on for ordered data].")] = None,
     readout: Annotated[Optional[Readout], typer.Option(help="How scores are read: items (every favourite votes; sets only) or mask (the mask token, classic BERT4Rec) [default: items for sets, mask for ordered data].", show_default=False)] = None,
-    val_users: Annotated[int, typer.Option(min=1, help="Validation users checked after each epoch (a seeded sample).")] = 10_000,
+    val_users: Annotated[int, config_option(TrainConfig, "val_users")] = TRAIN["val_users"],
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
-    precision: Annotated[Precision, typer.Option(help="Arithmetic of the training step: auto is bf16 on CUDA, fp32 elsewhere; bf16 also pays on CPUs with AMX for large models.")] = Precision.auto,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (worth it on GPUs).")] = False,
-    seed: Annotated[int, seed_option("Seed for initialisation, batches and masks.")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint, with its own settings (only --epochs changes); starts it over when nothing was saved yet.")] = False,
+    precision: Annotated[Precision, config_option(TrainConfig, "precision")] = PRECISION,
+    compile: Annotated[bool, config_option(TrainConfig, "compile", "--compile")] = TRAIN["compile"],
+    seed: Annotated[int, config_option(TrainConfig, "seed")] = TRAIN["seed"],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint with its own settings, vocabulary and catalogue (only --epochs, --device, --precision and --compile may change; another value of a setting it records is refused); starts it over when nothing was saved yet.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
-    """Train the hybrid BERT4Rec model on preprocessed data; Ctrl-C saves a resumable checkpoint."""
+    """Train the hybrid BERT4Rec model on preprocessed data; Ctrl-C saves a resumable checkpoint.
+
+    Without --data it trains on the shipped model's data with the shipped model's recipe (its settings, as scripts/build_default_model.py trains it).
+    """
     from animerec_tui.model_commands import train_command
 
     if resume and force:
@@ -263,20 +279,25 @@ def train(
         out = latest_run() if resume else new_run_dir()
         if out is None:
             raise UserError("--resume without --out continues the latest run, and there is none yet")
-    if data is None and not resume:
+    recipe = data is None and not resume
+    if recipe:
         data = shipped_training_data()
-        typer.echo(f"training on the shipped model's data ({printable(str(data))}) into {printable(str(out))}", err=True)
+        typer.echo(f"training on the shipped model's data ({printable(str(data))}) with its recipe into {printable(str(out))}", err=True)
     elif data is None:  # resuming: the data the run was trained on
         data = trained_on(out) or shipped_training_data()
 
-    settings = ("batch_size", "lr", "hidden", "layers", "heads", "max_len", "mask_prob", "mask_last", "crop", "dropout", "weight_decay", "warmup", "genres", "catalogue", "id_dropout", "prior_weight", "pop_debias", "positional", "readout", "val_users", "seed")
-    train_command(
-        data, out, resume=resume, force=force, device=device.value, typed=given(ctx, *settings),
-        genres=genres, catalogue=catalogue, id_dropout=id_dropout, prior_weight=prior_weight, pop_debias=pop_debias, positional=positional, readout=readout.value if readout else None, mask_prob=mask_prob,
-        epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, layers=layers, heads=heads, max_len=max_len,
-        mask_last=mask_last, crop=crop.value, dropout=dropout, weight_decay=weight_decay, warmup=warmup,
-        val_users=val_users, precision=precision.value, compile=compile, seed=seed,
-    )
+    values = {
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": hidden, "layers": layers, "heads": heads, "max_len": max_len, "mask_prob": mask_prob,
+        "mask_last": mask_last, "crop": crop.value, "dropout": dropout, "weight_decay": weight_decay, "warmup": warmup, "genres": genres, "catalogue": catalogue,
+        "id_dropout": id_dropout, "prior_weight": prior_weight, "pop_debias": pop_debias, "positional": positional, "readout": readout.value if readout else None,
+        "val_users": val_users, "precision": precision.value, "compile": compile, "seed": seed,
+    }
+    # Only what was typed goes on: the rest is the configuration's default (by the data), or the recipe's.
+    chosen = {name: values[name] for name in given(ctx, *values)}
+    if recipe:
+        chosen = {**SHIPPED.train, **chosen}
+    settings = [name for name in given(ctx, *values) if name not in ("epochs", "precision", "compile")]  # what a resumed run may not change
+    train_command(data, out, resume=resume, force=force, device=device.value, typed=settings, **chosen)
 
 
 @app.command(name="eval")
@@ -284,12 +305,12 @@ def train(
 def evaluate(
     run: Annotated[Optional[Path], typer.Option("--run", "-r", help="Run, checkpoint or model folder to evaluate [default: the latest run under the animerec home's runs/, else the shipped model].", show_default=False)] = None,
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Preprocessed folder [default: the one the run was trained on; for the shipped model, its training data].")] = None,
-    split: Annotated[Split, typer.Option(help="Which held-out item to rank.")] = Split.test,
-    negatives: Annotated[int, typer.Option(min=0, help="0 = full ranking; N = rank against N sampled negatives.")] = 0,
-    sampler: Annotated[Sampler, typer.Option(help="How sampled negatives are drawn.")] = Sampler.uniform,
+    split: Annotated[Split, config_option(EvalConfig, "split")] = SPLIT,
+    negatives: Annotated[int, config_option(EvalConfig, "negatives")] = EVAL["negatives"],
+    sampler: Annotated[Sampler, config_option(EvalConfig, "sampler")] = SAMPLER,
     baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Also score popularity and EASE on the same split [default: on without --run].", show_default=False)] = None,
-    ease_lambda: Annotated[float, typer.Option(callback=number_in(0, above=True), help="EASE regularisation (a number above 0).")] = 500.0,
-    seed: Annotated[int, seed_option("Seed of the sampled negatives.")] = 0,
+    ease_lambda: Annotated[float, config_option(EvalConfig, "ease_lambda")] = EVAL["ease_lambda"],
+    seed: Annotated[int, config_option(EvalConfig, "seed")] = EVAL["seed"],
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
@@ -323,7 +344,7 @@ def evaluate(
 def recommend(
     titles: Annotated[Optional[list[str]], typer.Argument(help="Favourite titles (fuzzy); none = your saved favourites.", show_default=False)] = None,
     mal_id: MalIds = None,
-    top: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="How many recommendations.")] = 20,
+    top: Annotated[int, typer.Option("-k", "--top", min=1, max=TOP_LIMIT, help="How many recommendations.")] = RECOMMEND_TOP,
     type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these types: TV, Movie, OVA, ONA, Special, Music (repeatable).", show_default=False)] = None,
     hide_sequels: Annotated[bool, typer.Option("--hide-sequels", help="Leave out every entry of your favourites' franchises, and every entry but the first of any franchise.")] = False,
     every_entry: Annotated[bool, typer.Option("--every-entry", help="Show every entry of a franchise (default: only its best-scored one, with how many more it has).")] = False,
@@ -333,13 +354,13 @@ def recommend(
     exclude: Annotated[Optional[list[int]], typer.Option("--exclude", help="Never recommend this MAL id (repeatable).", show_default=False)] = None,
     year_from: Annotated[Optional[int], year_option("--year-from", "Only anime that started in this year or later; anime of unknown year are then left out.")] = None,
     year_to: Annotated[Optional[int], year_option("--year-to", "Only anime that started in this year or earlier; anime of unknown year are then left out.")] = None,
-    novelty: Annotated[float, typer.Option(callback=number_in(0, 1), help="From 0 (what fans of your favourites loved most) to 1 (hidden gems): how much of the model's popularity prior leaves the scores.")] = 0.0,
-    new_share: Annotated[float, typer.Option(callback=number_in(0, 1), help="At most this share of the results are anime without ratings yet (known from metadata), unless too few rated anime pass the filters; 1 ranks them freely.")] = 0.2,
+    novelty: Annotated[float, typer.Option(callback=number_in(0, 1), help="From 0 (what fans of your favourites loved most) to 1 (hidden gems): how much of the model's popularity prior leaves the scores.")] = NOVELTY,
+    new_share: Annotated[float, typer.Option(callback=number_in(0, 1), help="At most this share of the results are anime without ratings yet (known from metadata), unless too few rated anime pass the filters; 1 ranks them freely.")] = NEW_SHARE,
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table, json, markdown (with MAL links) or csv.")] = OutputFormat.table,
     model: ModelDir = None,
-    threads: Threads = 1,
+    threads: Threads = THREADS,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
@@ -418,7 +439,7 @@ def favourites_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do n
 @user_errors
 def import_mal(
     export: Annotated[Path, typer.Argument(help="MyAnimeList export (animelist_*.xml or .xml.gz).", show_default=False)],
-    min_score: Annotated[int, typer.Option(min=1, max=10, help="Scores at or above this become favourites.")] = 7,
+    min_score: Annotated[int, typer.Option(min=1, max=10, help="Scores at or above this become favourites.")] = MAL_MIN_SCORE,
     include_unscored_completed: Annotated[bool, typer.Option("--include-unscored-completed", help="Also add completed anime you did not score.")] = False,
 ) -> None:
     """Turn a MyAnimeList list export into favourites."""
@@ -431,7 +452,7 @@ def import_mal(
 @user_errors
 def tui(
     model: ModelDir = None,
-    threads: Threads = 1,
+    threads: Threads = THREADS,
 ) -> None:
     """Open the terminal app: search, favourites and live recommendations."""
     # A folder that cannot be a model is refused here, in a line; a damaged one (which takes
@@ -461,4 +482,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -75,8 +75,9 @@ class TrainProgress:
 def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, device: str, typed: tuple[str, ...] | list[str] = (), **choices) -> None:
     """Load the data, build or resume the model, train, and print the curves.
 
-    ``choices`` are the user's settings for ``training.config.resolve_config`` (None: the
-    data's default); an unknown one is a programming error there, not silently dropped.
+    ``choices`` are the user's settings for ``training.config.resolve_config`` (those left
+    out, or None: the data's default); an unknown one is a programming error there, not
+    silently dropped. Resuming without ``epochs`` trains to the run's own last epoch.
     ``typed`` names the settings typed on the command line: with ``--resume`` one that
     differs from the run's own is refused rather than silently ignored.
     """
@@ -103,13 +104,16 @@ def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, de
 def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, context, device: str) -> Callable[[], None]:
     from animerec_tui.catalog import load_catalog
     from training.config import resolve_config
+    from training.model_config import Range
     from training.train import train
 
+    saved = _saved_settings(run) if resume else None
+    if saved is not None and "epochs" not in choices and Range(1, whole=True).holds(saved[1].get("epochs")):
+        choices = {**choices, "epochs": saved[1]["epochs"]}  # a resumed run trains to its own end unless told another
     resolved = resolve_config(data, load_catalog, **choices)
     model_config, config = resolved.model, resolved.train
-    saved = _saved_settings(run) if resume else None
     if saved is not None and typed:
-        _refuse_changed_settings(saved, typed, {**model_config.to_dict(), **asdict(config)})
+        _refuse_changed_settings(saved, typed, {**model_config.to_dict(), **asdict(config), "catalogue": model_config.meta_bias})
     shown = model_config.to_dict() if saved is None else saved[0]  # a resumed run is its own model, whatever the catalogue is now
     err = Console(stderr=True, highlight=False, quiet=not context.main)
     ranks = f" x {context.world} processes" if context.enabled else ""
@@ -157,7 +161,7 @@ def _saved_settings(run: Path) -> tuple[dict, dict] | None:
 
 def _refuse_changed_settings(saved: tuple[dict, dict], typed, wanted: dict) -> None:
     """A resumed run keeps its own settings: refuse a typed one that differs (the same value is fine)."""
-    own = {**saved[0], **saved[1]}
+    own = {**saved[0], **saved[1], "catalogue": saved[0].get("meta_bias")}  # --catalogue is what gave the model its metadata bias
     changed = [f"--{name.replace('_', '-')} {wanted[name]!r} (the run has {own[name]!r})" for name in typed if name in own and own[name] != wanted[name]]
     if changed:
         raise UserError(f"a resumed run keeps its own settings, and only --epochs, --device, --precision and --compile may change: leave out {', '.join(changed)}")

@@ -13,12 +13,10 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-# training.config.SEED_MAX and POP_DEBIAS_MAX and training.model.MAX_LEN_LIMIT, written out so
-# that --help need not import numpy or torch (tests/test_import_hygiene.py checks that they agree).
-SEED_MAX = 2**32 - 1
-MAX_LEN = 4096
-POP_DEBIAS_MAX = 2.0
-
+from animerec_tui.defaults import THREADS_LIMIT, YEAR_MAX, YEAR_MIN
+from training.config import POP_DEBIAS_MAX, SEED_MAX  # noqa: F401  (the names --help once wrote out; tests/test_import_hygiene.py compares them)
+from training.model_config import MAX_LEN_LIMIT as MAX_LEN  # noqa: F401  (likewise)
+from training.model_config import Range, setting_of  # the configurations' modules are light: no numpy, no torch
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """Control characters (ESC, CR, BEL, ...), line separators, bidi overrides and lone surrogates."""
@@ -59,9 +57,38 @@ def number_in(low: float = -math.inf, high: float = math.inf, above: bool = Fals
     return check
 
 
-def seed_option(help_text: str):
-    """A --seed option: a whole number from 0 to SEED_MAX."""
-    return typer.Option(min=0, max=SEED_MAX, help=help_text)
+def _notation(bounds: Range) -> str:
+    """A float's range as click writes an int's: '0<=x<=1', 'x>0'."""
+    low = f"{bounds.low:g}{'<' if bounds.above else '<='}" if math.isfinite(bounds.low) else ""
+    high = f"<={bounds.high:g}" if math.isfinite(bounds.high) else ""
+    if not high:
+        return f"x{'>' if bounds.above else '>='}{bounds.low:g}"
+    return f"{low}x{high}"
+
+
+def config_option(config: type, name: str, *flags: str, default_note: str | None = None, **kwargs) -> typer.models.OptionInfo:
+    """A Typer option made from ``config``'s field ``name`` (``training.model_config.setting``):
+    its help, and its range as the option's bounds, so the flag and the dataclass share one rule.
+
+    A whole number gets click's ``min``/``max`` (shown as ``[1<=x<=1048576]``), any other number
+    a checked callback (``number_in``: click's float ranges let NaN through) and its range in
+    the help. ``default_note``: the default in words when it is not one value (it depends on
+    the data, or on another flag); the option's default is then None.
+    """
+    item = setting_of(config, name)
+    text = item.metadata.get("help", "")
+    bounds = item.metadata.get("range")
+    if bounds is not None and bounds.whole:
+        kwargs.setdefault("min", int(bounds.low) if math.isfinite(bounds.low) else None)
+        kwargs.setdefault("max", int(bounds.high) if math.isfinite(bounds.high) else None)
+    elif bounds is not None:
+        kwargs.setdefault("callback", number_in(bounds.low, bounds.high, above=bounds.above))
+        if math.isfinite(bounds.low) or math.isfinite(bounds.high):
+            text += f" [{_notation(bounds)}]"
+    if default_note is not None:
+        text += f" [default: {default_note}]"
+        kwargs.setdefault("show_default", False)
+    return typer.Option(*flags, help=text, **kwargs)
 
 
 class InputFormat(str, Enum):
@@ -119,10 +146,6 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-YEAR_MIN, YEAR_MAX = 1900, 2100
-"""The years --year-from and --year-to accept: every anime's, with room to spare."""
-
-
 def year_option(flag: str, help_text: str):
     """A --year-from/--year-to option: a whole year from YEAR_MIN to YEAR_MAX."""
     return typer.Option(flag, min=YEAR_MIN, max=YEAR_MAX, help=help_text, show_default=False)
@@ -135,9 +158,8 @@ ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model 
 Threads = Annotated[
     int,
     typer.Option(
-        "--threads", min=1, max=256,
-        help="Threads of the scoring arithmetic (numpy's BLAS; torch's for a model numpy cannot run). 1 by default: with one core of two busy, one thread answered at p99 "
-        "11 ms where two took 136-157 ms, and a --batch ran 2.4-2.9x faster; on an idle machine two were no faster "
-        "(benchmarks/RESULTS.md section 3).",
+        "--threads", min=1, max=THREADS_LIMIT,
+        help="Threads of the scoring arithmetic (numpy's BLAS; torch's for a model numpy cannot run).",
     ),
 ]
+"""The default is ``defaults.THREADS``, whose docstring says why."""

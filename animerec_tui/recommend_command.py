@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import Engine, Filters, Recommendation
 from animerec_tui.favourites import validate_ids
 from animerec_tui.options import printable
@@ -25,18 +26,16 @@ MAX_LINE_BYTES = 16 << 20
 """A batch line longer than this (about two million ids) is refused and skipped piece by piece, so a file
 without newlines (a binary named by mistake) is never held whole in memory."""
 SHOWN_UNKNOWN = 5
+BATCH_CHUNK = 512
+"""Batch requests scored together (one matrix product each time): the memory a batch holds is bounded by it."""
 BATCH_KEYS = frozenset({"id", "favourites", "exclude"})
 
 
-METADATA_ONLY = "no ratings yet: known from its genres, studio and year"
-"""How an anime the model knows from its metadata alone is described."""
-NEW_TAG = "new"
-"""The short mark of such an anime in a table (explained in the table's caption)."""
 
 
 def build_filters(
     types: list[str], hide_sequels: bool, show_adult: bool, genres: list[str], exclude_genres: list[str], exclude: list[int],
-    year_from: int | None = None, year_to: int | None = None, novelty: float = 0.0, every_entry: bool = False, new_share: float = Filters.new_share,
+    year_from: int | None = None, year_to: int | None = None, novelty: float = Filters.novelty, every_entry: bool = False, new_share: float = Filters.new_share,
 ) -> Filters:
     """Filters from CLI options, with type names checked case-insensitively and the year range in order."""
     canonical = {t.lower(): t for t in TYPES}
@@ -192,13 +191,13 @@ def run_recommend(opts: dict) -> None:
     # Cheap checks first: a typo in a flag or a missing batch file should not wait for the model.
     filters = build_filters(
         opts["type"], opts["hide_sequels"], opts["show_adult"], opts["genre"], opts["exclude_genre"], opts["exclude"], opts["year_from"], opts["year_to"],
-        opts.get("novelty", 0.0), opts.get("every_entry", False), opts.get("new_share", Filters.new_share),
+        opts.get("novelty", Filters.novelty), opts.get("every_entry", False), opts.get("new_share", Filters.new_share),
     )
     check_sources(opts["titles"], opts["mal_id"], opts["similar"], opts["batch"])
     source = None
     if opts["batch"] is not None:
         source = _stdin() if str(opts["batch"]) == "-" else _open(opts["batch"])
-    engine = Engine(opts["model"], threads=opts.get("threads", 1))
+    engine = Engine(opts["model"], threads=opts.get("threads", THREADS))
     filters = known_genres(engine, filters)
     if source is not None:
         try:
@@ -290,7 +289,7 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
     sys.stdout.write(render(form, entries, unknown, items, f"animerec: {title}"))
 
 
-def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = 512) -> int:
+def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = BATCH_CHUNK) -> int:
     """Answer a JSONL stream, one line per request; a bad line gets an error object. Returns bad lines.
 
     Every line written is strict JSON (no NaN or Infinity, valid UTF-8), so any parser can read it.

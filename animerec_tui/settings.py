@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from animerec_tui.defaults import YEAR_MAX, YEAR_MIN
 from animerec_tui.engine import Filters
 from animerec_tui.favourites import UnreadableState, lock_of, locked, read_state_bytes, refuse_read_only, write_target
 from animerec_tui.paths import home_dir
@@ -35,7 +36,7 @@ from training.fsutil import atomic_write_bytes
 
 FILE_NAME = "settings.json"
 VERSION = 1
-YEARS = (1900, 2100)
+YEARS = (YEAR_MIN, YEAR_MAX)
 KEYS = frozenset({"version", "filters", "theme", "watched", "hide_watched"})
 """The top-level fields this version writes; a file with others came from a newer animerec."""
 FIELDS = ("filters", "theme", "watched", "hide_watched")

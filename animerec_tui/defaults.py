@@ -1,0 +1,42 @@
+"""The app's own defaults and labels, each declared once with its reason, for the command line
+and the TUI alike. Imports nothing, so ``animerec --help`` can read it.
+
+The model's and the training's defaults are not here: they are fields of
+``training.config.TrainConfig`` and ``training.model_config.ModelConfig``. Two of these values
+are the engine's ``Filters`` defaults as well (``NEW_SHARE``, ``NOVELTY``): the engine needs
+numpy, which ``--help`` must not load, so they are written here and
+``tests/cli/test_option_defaults.py`` holds the two to the same value.
+"""
+
+from __future__ import annotations
+
+RECOMMEND_TOP = 20
+"""How many recommendations ``animerec recommend`` prints: a table that fits a terminal's screen."""
+APP_TOP = 50
+"""How many the TUI's results list holds: it scrolls, so it can hold more than a screen."""
+TOP_LIMIT = 1000
+"""The most ``--top`` may ask for."""
+
+THREADS = 1
+"""Threads of the scoring arithmetic: with one core of two busy, one thread answered a
+recommendation at p99 much faster than two, and on an idle machine two were no faster
+(benchmarks/RESULTS.md section 3 has the figures)."""
+THREADS_LIMIT = 256
+
+YEAR_MIN, YEAR_MAX = 1900, 2100
+"""The years the year filters accept (--year-from, --year-to, the TUI's and settings.json's):
+every anime's, with room to spare."""
+
+NEW_SHARE = 0.2
+"""At most this share of a list are anime without ratings yet (``engine.Filters.new_share``,
+which says why: benchmarks/RESULTS.md section 9)."""
+NOVELTY = 0.0
+"""No lean away from the popularity prior: the model as trained (``engine.Filters.novelty``)."""
+
+MAL_MIN_SCORE = 7
+"""A MyAnimeList score at or above this makes a favourite on import (``malimport.liked``)."""
+
+METADATA_ONLY = "no ratings yet: known from its genres, studio and year"
+"""How an anime the model knows from its metadata alone is described in full."""
+NEW_TAG = "new"
+"""Its short mark in lists and tables, put first so a narrow pane's ellipsis keeps it."""
