@@ -52,7 +52,7 @@ def main() -> None:
                 for threads in args.threads:
                     started = time.perf_counter()
                     with open(Path(tmp) / "out.jsonl", "w") as sink:
-                        subprocess.run([sys.executable, "-m", "animerec_tui", "recommend", "--batch", str(requests), "--threads", str(threads), "-k", "20", *extra],
+                        subprocess.run([sys.executable, "-m", "animerec_tui", "recommend", "--batch", str(requests), "--threads", str(threads), *extra],  # --top: the CLI's default
                                        stdout=sink, check=True, cwd=REPO)
                     walls[threads].append(time.perf_counter() - started)
             load = os.getloadavg()[0]

@@ -5,7 +5,7 @@
 Same split for both variants (the build's: scored >= 7 only). Variant "+ unscored
 completions" adds each crawl user's completed-but-unscored anime to that user's training
 input (only anime of the split's vocabulary; validation and test untouched). EASE
-(lambda 500) is fitted on each variant's training lists and ranks every validation item
+(lambda training.config.EASE_LAMBDA) is fitted on each variant's training lists and ranks every validation item
 (full ranking, inputs excluded). Reported for all users and for the crawl's users.
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from training.config import EASE_LAMBDA  # noqa: E402
 from training.data import load_dataset  # noqa: E402
 from training.evaluate import metrics_from_ranks  # noqa: E402
 
@@ -28,7 +29,7 @@ CRAWL = REPO.parent / "shared" / "data" / "anime" / "mal_crawl_2023_hatuank" / "
 CRAWL_USER_OFFSET = 2_000_000
 
 
-def ease_ranks(x: np.ndarray, targets: np.ndarray, users: np.ndarray, lam: float = 500.0) -> np.ndarray:
+def ease_ranks(x: np.ndarray, targets: np.ndarray, users: np.ndarray, lam: float = EASE_LAMBDA) -> np.ndarray:
     gram = (x.T @ x).astype(np.float64)
     gram[np.diag_indices(gram.shape[0])] += lam
     p = np.linalg.inv(gram)

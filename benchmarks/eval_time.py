@@ -19,7 +19,7 @@ import torch
 from _common import REPO, hardware
 
 from animerec_tui.catalog import load_catalog
-from training.config import resolve_config
+from training.config import SHIPPED, resolve_config
 from training.data import load_dataset
 from training.evaluate import evaluate
 from training.model import BERT4Rec
@@ -38,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [
             ("anime (caserec, 5-core)", dict(ratings=caserec / "anime_ratings.dat", item_map=caserec / "DERIVED_caserec_item_to_mal_id.csv",
-                                              params=PreprocessParams(min_user_items=5, min_item_users=5)), {}),
+                                              params=SHIPPED.preprocess), {}),
             ("ml-1m", dict(ratings=args.ml1m, params=PreprocessParams(min_user_items=3, min_item_users=1)), dict(max_len=200, heads=2)),
         ]
         for name, pre, arch in jobs:

@@ -10,14 +10,15 @@ Steps (each printed as the animerec command it runs):
    below 7 is given to 31% of the completed anime that were scored, so "completed" alone
    does not say "liked", and 12,248 of the 37,653 unscored completions are one
    completionist's. Plan-to-watch entries carry no score and never count.
-2. `animerec preprocess` (rating >= 7, 5-core, random hold-out, seed 0).
-3. `animerec train` with the defaults and genres on.
+2. `animerec preprocess` and 3. `animerec train` with the shipped recipe, ``training.config.SHIPPED``
+   (ratings of 7 or more, 5-core, random hold-out, seed 0; 25 epochs, every other setting the
+   default, which for MAL ids is the genre input on): a bare `animerec train` uses it too.
 4. `animerec eval --baselines` on val and test, then export the best checkpoint's weights
    in fp16 with its meta.json to Data/model, choose its readout's vote temperature and bias
    weight on the validation split (`scripts/calibrate_readout.py --write`), and pack the preprocessed data into
    Data/training (what `animerec train` with no --data trains on; Data/training/NOTICE.md).
 
-    python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs 25] [--work runs/default]
+    python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs N] [--work runs/default]
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ import json
 import subprocess
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere: the repository's training package
+from training.config import SHIPPED  # noqa: E402  (after the path it needs)
+
 TAIL_USER_OFFSET = 1_000_000
 CRAWL_USER_OFFSET = 2_000_000
 
@@ -75,6 +80,11 @@ def merged_ratings(data: Path, out: Path, catalog: set[int] | None = None) -> di
     }
 
 
+def flags(settings: dict) -> list[str]:
+    """``{"min_user_items": 5}`` -> ``["--min-user-items", "5"]``: a recipe as the command line takes it."""
+    return [part for name, value in settings.items() for part in (f"--{name.replace('_', '-')}", str(value))]
+
+
 def animerec(*args) -> str:
     print("$ animerec " + " ".join(map(str, args)), flush=True)
     return subprocess.run([sys.executable, "-m", "animerec_tui", *map(str, args)], cwd=REPO, check=True, text=True, stdout=subprocess.PIPE).stdout
@@ -84,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Rebuild Data/model")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "anime")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "default")
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=SHIPPED.train["epochs"], help="[default: the shipped recipe's]")
     parser.add_argument("--out", type=Path, default=REPO / "Data" / "model")
     args = parser.parse_args()
     ratings = args.work / "ratings.csv"
@@ -93,8 +103,8 @@ def main() -> None:
     counts = merged_ratings(args.data, ratings, set(read_catalog(REPO / "Data" / "catalog.json.gz").by_id))
     print(json.dumps(counts))
     pre, run = args.work / "data", args.work / "run"
-    animerec("preprocess", ratings, "--format", "cooperunion", "--min-rating", "7", "--min-user-items", "5", "--min-item-users", "5", "--out", pre, "--force")
-    animerec("train", "--data", pre, "--out", run, "--epochs", args.epochs, "--genres", "--force")
+    animerec("preprocess", ratings, "--format", "cooperunion", *flags(asdict(SHIPPED.preprocess)), "--out", pre, "--force")
+    animerec("train", "--data", pre, "--out", run, *flags({**SHIPPED.train, "epochs": args.epochs}), "--genres", "--force")
     report = {split: json.loads(animerec("eval", "--run", run, "--split", split, "--baselines", "--json")) for split in ("val", "test")}
     from training.checkpoint import export_model
 

@@ -34,13 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training.data import load_dataset  # noqa: E402
 from training.errors import UserError  # noqa: E402
 from training.evaluate import full_ranks, metrics_from_ranks, split_inputs  # noqa: E402
-from training.model_config import ModelConfig  # noqa: E402
+from training.model_config import ModelConfig, range_of  # noqa: E402
 from training.model_files import META_FILE, read_meta, resolve_model_dir  # noqa: E402
 from training.numpy_model import NumpyScorer, Voters, load_numpy_model, vote_logsumexp  # noqa: E402
 
 
-def numbers(low: float, high: float):
-    """An argparse type: a comma-separated list of numbers from ``low`` to ``high`` (as ModelConfig takes them)."""
+def numbers(field: str):
+    """An argparse type: a comma-separated list of numbers in ModelConfig's range for ``field``."""
+    bounds = range_of(ModelConfig, field)
+    assert bounds is not None
+    low, high = bounds.low, bounds.high
 
     def parse(text: str) -> list[float]:
         try:
@@ -122,8 +125,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--data", type=Path)
-    parser.add_argument("--temperatures", type=numbers(0.05, 20.0), default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0])
-    parser.add_argument("--bias-weights", type=numbers(0.0, 20.0), default=[0.9, 1.0, 1.1, 1.2])
+    parser.add_argument("--temperatures", type=numbers("vote_temperature"), default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0])
+    parser.add_argument("--bias-weights", type=numbers("bias_weight"), default=[0.9, 1.0, 1.1, 1.2])
     parser.add_argument("--write", action="store_true", help="Store the best pair in the model's meta.json.")
     args = parser.parse_args()
     try:
