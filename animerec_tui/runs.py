@@ -2,7 +2,7 @@
 
 Runs go under ``<animerec home>/runs/run-YYYYmmdd-HHMMSS`` (``ANIMEREC_HOME`` overrides the
 home); the shipped model's training data is unpacked once under ``<home>/training-data``.
-Never imports torch.
+Never imports torch: finding a run, the latest one or the data it was trained on reads files only.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def shipped_training_data() -> Path:
 
 def trained_on(run: Path) -> Path | None:
     """The data folder ``run``'s latest checkpoint names, if it names one that is still there."""
-    from training.checkpoint import read_meta, resolve_model_dir
+    from training.model_files import read_meta, resolve_model_dir  # not training.checkpoint, which imports torch
 
     try:
         saved = read_meta(resolve_model_dir(run, "latest")).get("data", {}).get("path")
