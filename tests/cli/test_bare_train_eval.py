@@ -72,3 +72,23 @@ def test_resume_without_data_takes_the_run_s_own(tiny_run, tmp_path, home):
     assert resumed.exit_code == 0, resumed.output
     assert len(json.loads((run / "history.json").read_text())) == 2
     assert not (home / "training-data").exists(), "the shipped data is not needed"
+
+
+def test_resume_refuses_a_changed_catalogue(tiny_run, toy_data, tmp_path):
+    """--catalogue is recorded as the model's metadata bias: another value is refused, not ignored."""
+    import shutil
+
+    from tests.conftest import assert_refused
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    assert_refused(invoke("train", "--data", toy_data, "--out", run, "--resume", "--epochs", "2", "--no-catalogue"), "leave out --catalogue False (the run has True)")
+
+
+def test_finding_runs_and_their_data_never_imports_torch(tiny_run):
+    """What `animerec_tui.runs` says of itself: the bare commands find runs without loading torch."""
+    import subprocess
+    import sys
+
+    code = f"import sys\nfrom pathlib import Path\nfrom animerec_tui import runs\nassert runs.trained_on(Path({str(tiny_run)!r})) is not None\nruns.latest_run()\nprint('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", result.stdout + result.stderr
