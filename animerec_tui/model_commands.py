@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from animerec_tui.options import printable
@@ -38,7 +39,7 @@ class TrainProgress:
             console=console,
             transient=True,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> "TrainProgress":
         return self
@@ -190,7 +191,7 @@ def eval_command(
     data = load_dataset(folder)
     check_vocab(meta, data.item_ids, f"the data in {folder}")
     check_split(meta, data, "evaluate it on the data it was trained on")
-    kwargs = {"negatives": negatives, "sampler": sampler, "seed": seed}
+    kwargs: dict[str, Any] = {"negatives": negatives, "sampler": sampler, "seed": seed}
     results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), data, split, **kwargs)}
     if baselines:
         if data.num_items > 20_000:

@@ -84,7 +84,7 @@ class TrainConfig:
                 raise ValueError(f"{item.name} is {value!r:.40}, not {bounds.rule()}")
             choices = _CHOICES.get(item.name)
             if choices is not None and not any(value is c if isinstance(c, bool) else value == c for c in choices):
-                words = "true or false" if item.name == "compile" else ", ".join(choices[:-1]) + f" or {choices[-1]}"
+                words = "true or false" if item.name == "compile" else ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
                 raise ValueError(f"{item.name} is {value!r:.40}, not {words}")
 
 
