@@ -46,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from animerec_tui.engine import spread_order  # noqa: E402
+from animerec_tui.engine import Filters, spread_order  # noqa: E402
 from training.catalog import read_catalog  # noqa: E402
 from training.checkpoint import load_model  # noqa: E402
 from training.config import resolve_config  # noqa: E402
@@ -263,7 +263,8 @@ def recent(args) -> None:
     counts = np.zeros(vocab.size)
     counts[: data.num_items] = np.bincount(data.splits["train"][1], minlength=data.num_items + 1)[1:]
     members = np.asarray([catalog.by_id.get(int(m), {}).get("members") or 0 for m in vocab], dtype=np.float64)
-    shipped = ("BERT4Rec, new_share 0.2 (as the app ranks)", metrics_from_ranks(spread_ranks(scores, inputs, targets, data.num_items, 0.2, in_years)))
+    share = Filters().new_share
+    shipped = (f"BERT4Rec, new_share {share:g} (as the app ranks)", metrics_from_ranks(spread_ranks(scores, inputs, targets, data.num_items, share, in_years)))
     rows = [shipped] + [(name, metrics_from_ranks(ranks_among(s, inputs, targets, in_years)))
             for name, s in (("BERT4Rec, anime without ratings ranked freely", scores),
                             ("popularity (training counts)", np.broadcast_to(counts, scores.shape)),
