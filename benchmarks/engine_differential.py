@@ -71,7 +71,8 @@ def make_requests(count: int, seed: int) -> list[dict]:
         kind = ["recommend", "recommend", "batch", "similar"][n % 4]
         k = int(rng.choice([1, 5, 20, 50, 200]))
         if kind == "similar":
-            out.append({"kind": kind, "k": k, "mal_id": int(rng.choice(ids if rng.random() < 0.3 else rated)), "filters": _filters(rng, genres, rare, ids)})
+            asked = 99999999 if rng.random() < 0.03 else int(rng.choice(ids if rng.random() < 0.3 else rated))
+            out.append({"kind": kind, "k": k, "mal_id": asked, "filters": _filters(rng, genres, rare, ids)})
             continue
         batch = []
         for _ in range(1 if kind == "recommend" else int(rng.integers(2, 40))):
@@ -103,7 +104,7 @@ def emit(requests_file: str, out_file: str) -> None:
     for request in json.loads(Path(requests_file).read_text()):
         try:
             if request["kind"] == "similar":
-                answer = [r.to_dict() for r in engine.similar(request["mal_id"], request["k"], filters(request["filters"]))]
+                answer = [{"items": [r.to_dict() for r in engine.similar(request["mal_id"], request["k"], filters(request["filters"]))], "unknown": []}]
             else:
                 batch = [(r["favourites"], filters(r["filters"])) for r in request["batch"]]
                 results = engine.recommend_many(batch, request["k"], reasons=request["reasons"]) if request["kind"] == "batch" else [engine.recommend(*batch[0][:1], request["k"], batch[0][1])]
@@ -131,11 +132,11 @@ def _tied_at_the_cut(old: dict, new: dict) -> bool:
 
 def _difference(n: int, request: dict, old, new) -> str:
     """Where request ``n``'s two answers first part."""
-    if isinstance(old, dict) or isinstance(new, dict) or request["kind"] == "similar":
+    if isinstance(old, dict) or isinstance(new, dict):
         return f"request {n}: {json.dumps(request)[:300]}\n  old {json.dumps(old)[:300]}\n  new {json.dumps(new)[:300]}"
     for m, (a, b) in enumerate(zip(old, new)):
         if a != b:
-            asked = request["batch"][m]
+            asked = request["batch"][m] if "batch" in request else request
             ids = lambda answer: [(r["mal_id"], r["score"], r["rated"], r["franchise_more"]) for r in answer["items"]]  # noqa: E731
             return f"request {n}, list {m} (k {request['k']}): {json.dumps(asked)[:300]}\n  old {ids(a)}\n  new {ids(b)}"
     return f"request {n}: lengths differ"
@@ -163,8 +164,8 @@ def main() -> None:
             answers[name] = json.loads(out.read_text())
     lists = differ = ties = 0
     for n, (request, old, new) in enumerate(zip(requests, answers["old"], answers["new"])):
-        lists += len(old) if isinstance(old, list) and request["kind"] != "similar" else 1
-        if old != new and isinstance(old, list) and isinstance(new, list) and request["kind"] != "similar" and len(old) == len(new):
+        lists += len(old) if isinstance(old, list) else 1
+        if old != new and isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
             if all(a == b or _tied_at_the_cut(a, b) for a, b in zip(old, new)):
                 ties += sum(a != b for a, b in zip(old, new))
                 continue

@@ -185,12 +185,20 @@ class Ranking:
 
         Rated (before ``split``) and new columns are shortlisted apart: new ones score high,
         and but a few of them count. When the quota may have to grow (``quota.short``) every
-        passing column is scored: that happens only when few pass."""
+        allowed column is scored, in one call: that happens only when few rated ones pass."""
         columns = candidates.columns
         size = columns.size
         scored = np.full(size, np.nan)  # exact (leaned) scores, as they are needed
+
+        def score(todo: np.ndarray) -> None:
+            fresh = candidates.exact(todo).astype(np.float64)
+            if novelty:
+                fresh -= novelty * prior[columns[todo]]
+            scored[todo] = np.where(np.isfinite(fresh), fresh, -np.inf)  # an overflowed score is no recommendation
+
         spans = [(0, split, k), (split, size, quota.first)]
         if quota.short:
+            score(np.arange(size))
             reach, want = [-np.inf, -np.inf], [size, size]
         else:
             reach = [self._reach(columns, lower, start, stop, need, runs, free) for (start, stop, need), free in zip(spans, available)]
@@ -215,10 +223,7 @@ class Ranking:
             shortlist = np.concatenate(lists)
             todo = np.sort(shortlist[np.isnan(scored[shortlist])])
             if todo.size:
-                fresh = candidates.exact(todo).astype(np.float64)
-                if novelty:
-                    fresh -= novelty * prior[columns[todo]]
-                scored[todo] = np.where(np.isfinite(fresh), fresh, -np.inf)  # an overflowed score is no recommendation
+                score(todo)
             shortlist = shortlist[scored[shortlist] > -np.inf]
             shortlist = shortlist[np.argsort(-scored[shortlist], kind="stable")]  # best first; ties by column (it was sorted by column)
             if split < size and not quota.short:  # the walk takes the first new ones (one per franchise) and skips every later one

@@ -61,7 +61,7 @@ class Recommendation:
     members: int | None
     score: float
     because: list[str] = field(default_factory=list)
-    """The favourites that make up most of its score (items readout; see ``Engine._reasons``)."""
+    """The favourites that make up most of its score (see ``reasons.Reasons``)."""
     url: str = ""
     year: int | None = None
     """The year it started, when the catalogue knows it."""
