@@ -1,7 +1,7 @@
 """The items readout in numpy: a trained model's inference without torch.
 
 ``animerec recommend`` and the TUI answer a few favourites at a time; importing torch cost
-them about 1.2 s of every start (on the project's 2-core AMD EPYC), more than everything
+them about 1.4 s of every start (on the project's 2-core AMD EPYC), more than everything
 else they do before the first answer. This module computes what ``model.BERT4Rec`` computes
 in eval mode for the items readout (no dropout; float32): the input vectors (per-anime part
 plus pooled metadata), the transformer over each set, the voters, and their votes, from the
@@ -402,7 +402,7 @@ class NumpyScorer:
         self.largest = float(np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights)).max()) if len(self.weights) else 0.0
         """The output table's largest norm (for the bounds' rounding room)."""
         self.bunch = 16
-        """Token rows per transformer pass in ``encode`` (16: its arrays stay in cache; 64 took 12% longer)."""
+        """Token rows per transformer pass in ``encode`` (16: its arrays stay in cache; 64 took 10% longer)."""
         self._first_alike: np.ndarray | None = None
 
     exact_bounds = False

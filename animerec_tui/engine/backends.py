@@ -3,8 +3,8 @@
 
 Both give the one interface the engine ranks with (``RequestScorer``): encode requests once,
 then bounds of their scores, exact scores of the few columns that can make a list, the reasons'
-vote shares, and the output table. The numpy path never imports torch (about 1.2 s of every
-start, on the project's 2-core AMD EPYC).
+vote shares, and the output table. The numpy path never imports torch: a process that
+imports it takes 1.4 to 1.6 s, one with numpy alone 0.08 (the project's 2-core AMD EPYC).
 """
 
 from __future__ import annotations
