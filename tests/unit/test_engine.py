@@ -170,6 +170,34 @@ def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engin
     assert any(len(r.items) < 60 for r in answers) and any(any(not x.rated for x in r.items) for r in answers)
 
 
+def test_loose_bounds_only_widen_the_shortlist(catalogue_engine):
+    # The walk stops where a column left out of the shortlist could still beat the scores it
+    # walks, and the shortlist widens: bounds far from the scores (and a first shortlist of
+    # one) change how much is scored exactly, never the list.
+    from animerec_tui.engine.columns import FranchiseRuns
+    from animerec_tui.engine.ranking import Candidates, Ranking
+
+    engine = catalogue_engine
+    ranking = Ranking(engine.columns, engine.num_rated, lambda: UserError("broken"))
+    ranking.shortlist = (1, 1)
+    rng = np.random.default_rng(11)
+    for favourites, filters in _requests(engine, 48, seed=5):
+        known, _ = engine.split_known(favourites)
+        if not known:
+            continue
+        columns = np.flatnonzero(engine.allowed(filters))
+        exact = engine.scores([known])[0][columns].astype(np.float64)
+        runs = FranchiseRuns.of_columns(engine.columns, columns)
+        k = int(rng.choice([1, 5, 20]))
+        slack = rng.uniform(0, 3, size=(2, columns.size))
+        lower = exact - slack[1] if rng.random() < 0.5 else np.full(columns.size, -np.inf)  # no lower bound: the shortlist starts at its first size
+        loose = Candidates(columns, exact + slack[0], lower, exact.__getitem__, runs)
+        tight = Candidates(columns, exact.copy(), exact.copy(), exact.__getitem__, runs)
+        ours, theirs = (ranking.rank(c, known, k, filters, filters.novelty, engine.prior) for c in (loose, tight))
+        assert ours.columns.tolist() == theirs.columns.tolist() and ours.scores.tolist() == theirs.scores.tolist()
+        assert ours.franchise_more.tolist() == theirs.franchise_more.tolist()
+
+
 def _is_new(engine: Engine, items) -> np.ndarray:
     return np.asarray([not engine.rated(r.mal_id) for r in items])
 
