@@ -2,10 +2,9 @@
 and the TUI alike. Imports nothing, so ``animerec --help`` can read it.
 
 The model's and the training's defaults are not here: they are fields of
-``training.config.TrainConfig`` and ``training.model_config.ModelConfig``. Two of these values
-are the engine's ``Filters`` defaults as well (``NEW_SHARE``, ``NOVELTY``): the engine needs
-numpy, which ``--help`` must not load, so they are written here and
-``tests/cli/test_option_defaults.py`` holds the two to the same value.
+``training.config.TrainConfig`` and ``training.model_config.ModelConfig``. The engine's
+``Filters``, the MAL import and the TUI take theirs from here (the engine needs numpy, which
+``--help`` must not load, so the values cannot live there).
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ RECOMMEND_TOP = 20
 """How many recommendations ``animerec recommend`` prints: a table that fits a terminal's screen."""
 APP_TOP = 50
 """How many the TUI's results list holds: it scrolls, so it can hold more than a screen."""
+SIMILAR_TOP = 10
+"""How many similar anime a details view lists (and ``Engine.similar`` gives unless asked)."""
 TOP_LIMIT = 1000
 """The most ``--top`` may ask for."""
 
@@ -30,6 +31,8 @@ every anime's, with room to spare."""
 NEW_SHARE = 0.2
 """At most this share of a list are anime without ratings yet (``engine.Filters.new_share``,
 which says why: benchmarks/RESULTS.md section 9)."""
+NEW_SHARE_STEPS = (NEW_SHARE, 0.5, 1.0, 0.0)
+"""The shares the TUI's F6 steps through, from the default and round."""
 NOVELTY = 0.0
 """No lean away from the popularity prior: the model as trained (``engine.Filters.novelty``)."""
 

@@ -22,6 +22,7 @@ from typing import IO, Callable, Iterator
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from animerec_tui.defaults import MAL_MIN_SCORE
 from training.errors import UserError
 from training.fsutil import NotRegularFile, open_regular_file
 
@@ -129,7 +130,7 @@ class _Collector:
         self.entries.append(Entry(anime_id, score, status))
 
 
-def liked(entries: list[Entry], min_score: int = 7, include_unscored_completed: bool = False) -> list[int]:
+def liked(entries: list[Entry], min_score: int = MAL_MIN_SCORE, include_unscored_completed: bool = False) -> list[int]:
     """MAL ids of the anime the user liked, in file order, without repeats.
 
     An anime is kept when its score is at least ``min_score`` (1-10), or, with
@@ -145,7 +146,7 @@ def watched(entries: list[Entry]) -> list[int]:
     return list(dict.fromkeys(e.anime_id for e in entries if e.status != "plan to watch"))
 
 
-def parse_mal_export(path: Path, min_score: int = 7, include_unscored_completed: bool = False) -> list[int]:
+def parse_mal_export(path: Path, min_score: int = MAL_MIN_SCORE, include_unscored_completed: bool = False) -> list[int]:
     """``liked`` of the export at ``path`` (a valid export with nothing that qualifies gives ``[]``)."""
     _check_min_score(min_score)  # before the file is read
     return liked(read_mal_export(path), min_score, include_unscored_completed)

@@ -14,8 +14,6 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from animerec_tui.defaults import THREADS_LIMIT, YEAR_MAX, YEAR_MIN
-from training.config import POP_DEBIAS_MAX, SEED_MAX  # noqa: F401  (the names --help once wrote out; tests/test_import_hygiene.py compares them)
-from training.model_config import MAX_LEN_LIMIT as MAX_LEN  # noqa: F401  (likewise)
 from training.model_config import Range, setting_of  # the configurations' modules are light: no numpy, no torch
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")

@@ -21,6 +21,7 @@ from _common import BusyCore, cpu_model, hardware
 
 from animerec_tui import engine as E
 from animerec_tui.catalog import load_catalog
+from animerec_tui.defaults import THREADS
 
 STEPS = {"scorer": ["encode", "bounds", "scores", "shares"], "engine": ["_answer", "_exact", "_shown", "_recommendation", "split_known"],
          "ranking": ["rank", "_choose", "_reach", "_walk"], "reasons": ["of"]}
@@ -33,7 +34,7 @@ def main() -> None:
     parser.add_argument("--reasons", action="store_true", help="Compute the reasons too (recommend --batch does not).")
     parser.add_argument("--busy", action="store_true", help="Keep one core busy with a competing process meanwhile.")
     args = parser.parse_args()
-    engine = E.Engine(E.default_model_dir(), load_catalog(), threads=1)
+    engine = E.Engine(E.default_model_dir(), load_catalog(), threads=THREADS)
     spent: collections.Counter[str] = collections.Counter()
 
     def timed(owner, name: str) -> None:

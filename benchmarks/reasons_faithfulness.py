@@ -19,6 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from animerec_tui.catalog import load_catalog  # noqa: E402
+from animerec_tui.defaults import THREADS  # noqa: E402
 from animerec_tui.engine import Engine, default_model_dir  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
-    e = Engine(args.model, load_catalog(), threads=1)
+    e = Engine(args.model, load_catalog(), threads=THREADS)
     rng = np.random.default_rng(0)
     counts = {"vote shares (shipped)": 0, "nearest in item space (before)": 0}
     total = 0

@@ -74,10 +74,3 @@ def test_every_training_module_is_checked():
     found = {f"training.{p.stem}" for p in (Path(__file__).parents[1] / "training").glob("*.py") if p.stem != "__init__"}
     assert found == set(CORE)
 
-
-def test_cli_bounds_written_out_agree_with_the_library():
-    from animerec_tui import options
-    from training.config import POP_DEBIAS_MAX, SEED_MAX
-    from training.model import MAX_LEN_LIMIT
-
-    assert (options.SEED_MAX, options.MAX_LEN, options.POP_DEBIAS_MAX) == (SEED_MAX, MAX_LEN_LIMIT, POP_DEBIAS_MAX)

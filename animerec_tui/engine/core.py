@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from animerec_tui.catalog import load_catalog
+from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_TOP
 from animerec_tui.engine.backends import load_backend
 from animerec_tui.engine.columns import Columns, FranchiseRuns
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
@@ -87,11 +88,11 @@ class Engine:
             (known if mal in self.dense else unknown).append(self.dense.get(mal, mal))
         return known, unknown
 
-    def recommend(self, favourites: Iterable[int], k: int = 20, filters: Filters = Filters()) -> Result:  # noqa: B008 (frozen; pyproject names the old path immutable)
+    def recommend(self, favourites: Iterable[int], k: int = RECOMMEND_TOP, filters: Filters = Filters()) -> Result:
         """Top ``k`` anime for a set of favourite MAL ids (order does not matter)."""
         return self.recommend_many([(list(favourites), filters)], k)[0]
 
-    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = 20, reasons: bool = True) -> list[Result]:
+    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = RECOMMEND_TOP, reasons: bool = True) -> list[Result]:
         """Answer many requests with batched forward passes.
 
         Requests of similar lengths go in chunks (``chunk``, 64): each chunk is encoded once, and its
@@ -180,7 +181,7 @@ class Engine:
         members = self.columns.franchise(column - 1)
         return sorted((int(self.item_ids[j]) for j in members), key=lambda m: (self.by_id[m].get("year") or 9999, m))
 
-    def similar(self, mal_id: int, k: int = 10, filters: Filters = Filters()) -> list[Recommendation]:  # noqa: B008 (frozen; pyproject names the old path immutable)
+    def similar(self, mal_id: int, k: int = SIMILAR_TOP, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""
         if int(mal_id) not in self.dense:
             where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"

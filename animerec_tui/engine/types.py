@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from animerec_tui.defaults import NEW_SHARE, NOVELTY
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -22,17 +24,17 @@ class Filters:
     """A result must have none of these genres."""
     exclude: frozenset[int] = frozenset()
     """MAL ids never to recommend (already watched, not interested)."""
-    novelty: float = 0.0
+    novelty: float = NOVELTY
     """Not a filter but a lean, 0 to 1: how much of the model's popularity prior (its output
     bias) is taken out of every score. 0 is the model as trained, 1 ranks by fit to the
-    favourites alone (benchmarks/RESULTS.md section 11 measures what it costs and gives)."""
-    new_share: float = 0.2
+    favourites alone (benchmarks/RESULTS.md, "Reasons, novelty and franchises", measures what it costs and gives)."""
+    new_share: float = NEW_SHARE
     """At most this share of the results (rounded up) are anime without ratings, known from
     their metadata alone, and of every first n results at most ``ceil(new_share * n)`` (1 of
     the first 5, 2 of the first 10 at 0.2), unless too few rated anime pass the filters to
     fill the list; 1 ranks them freely among the rest. Their scores run high (nothing in the
-    data holds them down): left free they take 13% of the test users' top-10 places and cost
-    8% of NDCG@10 (benchmarks/RESULTS.md section 9 measures the trade)."""
+    data holds them down): left free they take top-10 places from rated anime the users went
+    on to like (benchmarks/RESULTS.md, "Anime without ratings", measures the trade)."""
     year_from: int | None = None
     """If set, a result must have started in this year or later."""
     year_to: int | None = None

@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from animerec_tui.defaults import NEW_SHARE_STEPS, THREADS
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.help import HelpScreen, key_sections
 from animerec_tui.tui.main_screen import MainScreen
@@ -39,7 +40,7 @@ class AnimeRecApp(App[None]):
         Binding("f3", "screen.toggle_sequels", "Sequels", id="sequels", tooltip="Hide or show sequels"),
         Binding("f4", "screen.toggle_adult", "Adult", id="adult", tooltip="Hide or show adult titles"),
         Binding("f5", "screen.step_novelty", "Novelty", id="novelty", tooltip="Step from what fans loved most (0) towards hidden gems (1) and round"),
-        Binding("f6", "screen.step_new_share", "New", id="new-share", tooltip="How much of the list may be anime without ratings yet: 20%, 50%, any, none"),
+        Binding("f6", "screen.step_new_share", "New", id="new-share", tooltip="How much of the list may be anime without ratings yet: " + ", ".join("none" if s <= 0 else "any" if s >= 1 else f"{s:.0%}" for s in NEW_SHARE_STEPS)),
         Binding("ctrl+k", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, … (ctrl+p moves up in the search list)"),
         Binding("f7", "screen.export", "Export", id="export", tooltip="Write favourites and recommendations to a file: Markdown with MAL links, CSV or JSON"),
         Binding("f8", "screen.import_mal", "Import MAL", id="import", tooltip="Add your MyAnimeList list's favourites (and hide what you watched)"),
@@ -88,7 +89,7 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("help: keys", "Every key of the app", self.action_help)
 
 
-def run(model_dir: Path | None = None, threads: int | None = 1) -> None:
+def run(model_dir: Path | None = None, threads: int | None = THREADS) -> None:
     """Entry point for ``animerec tui``.
 
     Once the app has closed, the process ends at once: everything the user had is already

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from animerec_tui.defaults import NEW_TAG
+
 if TYPE_CHECKING:
     from animerec_tui.engine import Filters, Recommendation
 
@@ -27,11 +29,6 @@ def members_text(members: int | None) -> str:
         return f"{members / 1_000:.1f}k"
     return str(members)
 
-
-METADATA_ONLY = "no ratings yet: known from its genres, studio and year"
-"""How an anime the model knows from its metadata alone is described in full."""
-NEW_TAG = "new"
-"""Its short mark in lists and the results table, put first so a narrow pane's ellipsis keeps it."""
 
 
 def _tagged(title: str, rated: bool, style: str = "") -> Text:

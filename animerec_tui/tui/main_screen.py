@@ -22,6 +22,7 @@ from textual.markup import escape
 from textual.reactive import var
 from textual.widgets import Footer, Header
 
+from animerec_tui.defaults import METADATA_ONLY, NEW_SHARE_STEPS, NEW_TAG
 from animerec_tui.engine import Filters
 from animerec_tui.export import check_export_target, expand_user_path, format_of, render, write_export
 from animerec_tui.favourites import FavouritesStore
@@ -30,7 +31,7 @@ from animerec_tui.settings import SettingsStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
 from animerec_tui.tui.file_screens import ExportScreen, ImportRead, ImportScreen
-from animerec_tui.tui.formatting import METADATA_ONLY, NEW_TAG, filters_text, new_share_text
+from animerec_tui.tui.formatting import filters_text, new_share_text
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import SearchPane
@@ -540,11 +541,8 @@ class MainScreen(WorkingScreen):
         lean = "what fans of your favourites loved most" if novelty == 0 else "hidden gems" if novelty == 1 else "further from the most watched"
         self.notify(f"novelty {novelty:.2f}: {lean}")
 
-    NEW_SHARE_STEPS = (0.2, 0.5, 1.0, 0.0)
-    """F6 goes through these and round, from the default (``Filters.new_share``; RESULTS.md section 9)."""
-
     def action_step_new_share(self) -> None:
-        steps = self.NEW_SHARE_STEPS
+        steps = NEW_SHARE_STEPS
         at = next((i for i, step in enumerate(steps) if abs(step - self.filters.new_share) < 1e-9), -1)
         share = steps[(at + 1) % len(steps)]
         self.filters = replace(self.filters, new_share=share)

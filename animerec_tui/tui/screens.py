@@ -27,8 +27,9 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
+from animerec_tui.defaults import METADATA_ONLY, YEAR_MAX, YEAR_MIN
 from animerec_tui.engine import Filters
-from animerec_tui.tui.formatting import METADATA_ONLY, mal_id_of, members_text, similar_text, started_text
+from animerec_tui.tui.formatting import mal_id_of, members_text, similar_text, started_text
 from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone
 from training.catalog import TYPES
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
 SAFE_URL_PREFIX = "https://myanimelist.net/"
-YEAR_MIN, YEAR_MAX = 1900, 2100
-"""The years the filters accept (as the CLI's --year-from and --year-to)."""
 
 
 def parse_years(start: str, end: str) -> tuple[int | None, int | None]:

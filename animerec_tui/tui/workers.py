@@ -20,6 +20,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from animerec_tui.defaults import APP_TOP, SIMILAR_TOP
 from animerec_tui.tui import messages as m
 from training.errors import UserError
 
@@ -176,13 +177,13 @@ class WorkingScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="recommend", exit_on_error=False)
     def recommend(self, engine: Engine, request: m.RecommendationRequest) -> None:
-        self.post_message(m.RecommendationsDone(request, engine.recommend(list(request.favourites), 50, request.filters)))
+        self.post_message(m.RecommendationsDone(request, engine.recommend(list(request.favourites), APP_TOP, request.filters)))
 
     @work(thread=True, group="similar", exit_on_error=False)
     def find_similar(self, engine: Engine, details: DetailsScreen, mal_id: int, filters: Filters) -> None:
         """Post the anime similar to ``mal_id`` to the details view, an empty list on failure."""
         items: list[Recommendation] = []
         try:
-            items = engine.similar(mal_id, 10, filters)
+            items = engine.similar(mal_id, SIMILAR_TOP, filters)
         finally:  # the failure is reported like any other; the spinner must stop either way
             details.post_message(m.SimilarDone(mal_id, items))
