@@ -21,7 +21,7 @@ TOP_LIMIT = 1000
 THREADS = 1
 """Threads of the scoring arithmetic: with one core of two busy, one thread answered a
 recommendation at p99 much faster than two, and on an idle machine two were no faster
-(benchmarks/RESULTS.md section 3 has the figures)."""
+(benchmarks/RESULTS.md, "Recommendations" under Speed, has the figures)."""
 THREADS_LIMIT = 256
 
 YEAR_MIN, YEAR_MAX = 1900, 2100
@@ -30,7 +30,7 @@ every anime's, with room to spare."""
 
 NEW_SHARE = 0.2
 """At most this share of a list are anime without ratings yet (``engine.Filters.new_share``,
-which says why: benchmarks/RESULTS.md section 9)."""
+which says why: benchmarks/RESULTS.md, "Anime without ratings")."""
 NEW_SHARE_STEPS = (NEW_SHARE, 0.5, 1.0, 0.0)
 """The shares the TUI's F6 steps through, from the default and round."""
 NOVELTY = 0.0

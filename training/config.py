@@ -3,7 +3,7 @@
 ``resolve_config`` is the only function that turns a dataset and a user's choices into a
 ``ModelConfig`` and a ``TrainConfig``; the CLI, the benchmarks, the default-model build and
 the test fixtures all call it, so none of them can drift to another model than the one
-that ships. The defaults, measured on the anime data (benchmarks/RESULTS.md section 1):
+that ships. The defaults, measured on the anime data (benchmarks/RESULTS.md, "Design choices, measured on the earlier split"):
 a set (no positional embedding) read by the ``items`` readout with a quarter of each set
 masked, the hybrid genre input whenever items are MAL ids; ordered data (ml-1m) gets the
 positional embedding and the classic ``mask`` readout with half of each sequence masked.
@@ -32,9 +32,9 @@ SEED_MAX = 2**32 - 1
 POP_DEBIAS_MAX = 2.0
 """Largest ``pop_debias``: 1 already hands the training softmax each anime's whole log popularity."""
 ID_DROPOUT = 0.25
-"""Default ``id_dropout`` of a whole-catalogue model (RESULTS.md section 9)."""
+"""Default ``id_dropout`` of a whole-catalogue model (RESULTS.md, "The shipped model on the anime data")."""
 PRIOR_WEIGHT = 1.0
-"""Default ``prior_weight`` of a whole-catalogue model (RESULTS.md section 9)."""
+"""Default ``prior_weight`` of a whole-catalogue model (RESULTS.md, "The shipped model on the anime data")."""
 
 _POSITIVE = Range(0, above=True)
 _SHARE = Range(0, 1)
@@ -100,8 +100,8 @@ class PreprocessParams:
 
 
 EASE_LAMBDA = 500.0
-"""EASE's default L2 weight, its paper's order of magnitude for data of a few thousand items;
-the baseline tables tune it on validation (benchmarks/RESULTS.md)."""
+"""EASE's default L2 weight, its paper's order of magnitude for data of a few thousand items.
+Not yet tuned on validation for the tables in benchmarks/RESULTS.md (issue 28 does that)."""
 
 
 @dataclass(frozen=True)

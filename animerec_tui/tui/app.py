@@ -96,7 +96,7 @@ def run(model_dir: Path | None = None, threads: int | None = THREADS) -> None:
     on disk (each change to the favourites and settings is written as it happens), and the
     interpreter's own teardown of torch and the loaded model took about a second after
     ctrl+q (measured in tmux: 1.15-1.3 s from ctrl+q to the shell prompt before, see
-    RESULTS.md section 4). Nor does it wait for a worker thread still busy (an import
+    RESULTS.md, "The terminal app"). Nor does it wait for a worker thread still busy (an import
     reading a slow file): its work is dropped with the app."""
     app = AnimeRecApp(model_dir, threads=threads, freeze_loaded=True)
     # A loop of its own, not asyncio.run's: that one waits on the way out for every worker

@@ -532,7 +532,7 @@ class MainScreen(WorkingScreen):
         self.notify("sequels hidden" if self.filters.hide_sequels else "sequels shown")
 
     NOVELTY_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
-    """F5 goes through these and round (``Filters.novelty``; RESULTS.md section 11)."""
+    """F5 goes through these and round (``Filters.novelty``; RESULTS.md, "Reasons, novelty and franchises")."""
 
     def action_step_novelty(self) -> None:
         now = self.filters.novelty
