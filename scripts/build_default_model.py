@@ -15,7 +15,9 @@ Steps (each printed as the animerec command it runs):
    default, which for MAL ids is the genre input on): a bare `animerec train` uses it too.
 4. `animerec eval --baselines` on val and test, then export the best checkpoint's weights
    in fp16 with its meta.json to Data/model, choose its readout's vote temperature and bias
-   weight on the validation split (`scripts/calibrate_readout.py --write`), and pack the preprocessed data into
+   weight on the validation split (`scripts/calibrate_readout.py --write`), build the item-item
+   (EASE) table from the training rows and choose its blend weight on the validation split as the
+   app ranks (`scripts/calibrate_blend.py --write`), and pack the preprocessed data into
    Data/training (what `animerec train` with no --data trains on; Data/training/NOTICE.md).
 
     python scripts/build_default_model.py [--data ../shared/data/anime] [--epochs N] [--work runs/default]
@@ -115,6 +117,9 @@ def main() -> None:
     # The readout's vote temperature and bias weight, chosen on the validation split only.
     print(f"$ python scripts/calibrate_readout.py {args.out} --data {pre} --write", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, str(REPO / "scripts" / "calibrate_readout.py"), str(args.out), "--data", str(pre), "--write"], check=True)
+    # After the readout: the blend weight is chosen against the readout as it ships.
+    print(f"$ python scripts/calibrate_blend.py {args.out} --data {pre} --write", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, str(REPO / "scripts" / "calibrate_blend.py"), str(args.out), "--data", str(pre), "--write"], check=True)
     exported = json.loads(animerec("eval", "--run", args.out, "--data", pre, "--split", "test", "--json"))
     report["test_fp16"] = exported
     (args.work / "report.json").write_text(json.dumps({"merge": counts, **report}, indent=1) + "\n")

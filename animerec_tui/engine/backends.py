@@ -58,11 +58,131 @@ def load_backend(model_dir: Path, device: str = "cpu", threads: int | None = Non
 
     loaded = load_numpy_model(model_dir) if device == "cpu" else None
     if loaded is None:
-        return _load_torch(model_dir, device, threads)
-    limit_blas_threads(threads)
-    model, meta = loaded
-    table = model.output_table()
-    return Backend(NumpyScorer(model, table), meta, table, model.config)
+        backend = _load_torch(model_dir, device, threads)
+    else:
+        limit_blas_threads(threads)
+        model, meta = loaded
+        table = model.output_table()
+        backend = Backend(NumpyScorer(model, table), meta, table, model.config)
+    return with_blend(backend, model_dir)
+
+
+def with_blend(backend: Backend, model_dir: Path) -> Backend:
+    """``backend`` with the item-item blend when its folder holds the table (``training.itemitem``), else itself."""
+    from training.errors import UserError
+    from training.itemitem import ITEMITEM_FILE, read_itemitem
+    from training.model_files import resolve_model_dir
+
+    folder = resolve_model_dir(model_dir)
+    rated = backend.config.rated
+    table = read_itemitem(folder, np.asarray(backend.meta["vocab"]["item_ids"][:rated], dtype=np.int64))
+    blend: Any = backend.meta.get("blend")
+    if table is None:
+        if blend is not None:
+            raise UserError(f"{folder}: meta.json names an item-item blend but {ITEMITEM_FILE} is missing")
+        return backend
+    try:
+        weight, scale = float(blend["weight"]), float(blend["scale"])
+        if not (np.isfinite(weight) and np.isfinite(scale) and weight >= 0 and scale > 0):
+            raise ValueError("weight must be >= 0 and scale > 0")
+        level = float(blend.get("new_level", 0.0))
+        if not 0.0 <= level <= 1.0:
+            raise ValueError("new_level must be from 0 to 1")
+    except (TypeError, KeyError, ValueError) as exc:
+        raise UserError(f"{folder}: meta.json's blend is missing or bad ({exc}); run scripts/calibrate_blend.py --write") from None
+    scorer = BlendedScorer(backend.scorer, table, weight * scale, float(backend.config.vote_temperature), level)
+    return Backend(scorer, backend.meta, backend.table, backend.config)
+
+
+@dataclass(frozen=True)
+class _Blend:
+    """Requests encoded by the model, and their item-item scores over the rated columns."""
+
+    inner: Any
+    ease: np.ndarray
+    """(requests, rated) float32: sum over a request's favourites of B[f, j]."""
+    level: np.ndarray
+    """(requests,) float32: the item-item part given to every anime without ratings."""
+
+
+class BlendedScorer:
+    """A model's scores plus ``coefficient`` times the item-item (EASE) score, exact for every
+    rated column (anime without ratings have no item-item weights: their part is 0).
+
+    The item-item part is known exactly and cheaply (a scatter of each favourite's kept
+    weights), so it is added to the model's bounds as well as its exact scores: the list
+    rules (``ranking``) see one score and stay written once. ``coefficient`` is the blend
+    weight times the scale that makes the parts comparable (meta.json's ``blend``,
+    chosen on validation by scripts/calibrate_blend.py).
+
+    Anime without ratings have no item-item weights. Given 0 they would lose to every rated
+    anime the favourites' weights lift, whatever the model thinks of them (at w 0.05 their
+    share of top-10 places fell from 3.7% to 1.3%), and validation cannot say what that
+    costs: every held-out anime there is a rated one. So each request gives them the
+    ``new_level`` quantile of its own rated anime's item-item scores, a level chosen to keep
+    their share of top-10 places where the model alone puts it."""
+
+    def __init__(self, inner: RequestScorer, table: Any, coefficient: float, temperature: float, new_level: float = 0.0) -> None:
+        self.inner = inner
+        self.table = table
+        self.coefficient = coefficient
+        self.temperature = temperature
+        self.new_level = new_level
+
+    def encode(self, rows: list[list[int]]) -> _Blend:
+        rated = self.table.rated
+        ease = np.empty((len(rows), rated), dtype=np.float32)
+        level = np.zeros(len(rows), dtype=np.float32)
+        at = min(rated - 1, int(round(self.new_level * (rated - 1))))
+        for n, row in enumerate(rows):
+            ease[n] = self.table.scores(np.asarray(row, dtype=np.int64) - 1)
+            if self.new_level:
+                level[n] = np.partition(ease[n], at)[at]
+        return _Blend(self.inner.encode(rows), ease, level)
+
+    def _part(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """The blend's part (len(users), len(columns)); columns without ratings (sorted, so they come last) get the request's level."""
+        columns = np.asarray(columns, dtype=np.int64)
+        rated = int(np.searchsorted(columns, self.table.rated))
+        users = np.asarray(users)
+        part = np.empty((users.size, columns.size), dtype=np.float32)
+        part[:, :rated] = encoded.ease[users[:, None], columns[None, :rated]]
+        part[:, rated:] = encoded.level[users][:, None]
+        part *= np.float32(self.coefficient)
+        return part
+
+    def scores(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        return self.inner.scores(encoded.inner, users, columns) + self._part(encoded, users, columns)
+
+    def bounds(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.inner.bounds(encoded.inner, users, columns)
+        part = self._part(encoded, users, columns)
+        upper += part
+        lower += part
+        return upper, lower
+
+    def shares(self, encoded: _Blend, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
+        """Each favourite's share of what the request adds to a column's score over its prior
+        (len(columns), F); the rest of each row (1 - its sum) is the list as a whole's.
+
+        The votes add V = -T log p_list over the list as a whole's vote alone (p_list: that
+        vote's softmax weight; exact for a request of one token row), split by the vote shares
+        p_f; the item-item part adds E = the positive parts of c B[f, j], split by each
+        favourite's own. A favourite's share is lambda p_f + (1 - lambda) c B[f, j]+ / E with
+        lambda = V / (V + E), so the list as a whole keeps lambda p_list; with no item-item
+        part (E = 0) these are the model's vote shares unchanged."""
+        votes = self.inner.shares(encoded.inner, user, favourites, columns)
+        if votes is None:
+            return None
+        own = np.maximum(self.table.parts(np.asarray(favourites) - 1, columns) * np.float32(self.coefficient), 0.0)
+        ease = own.sum(axis=1, keepdims=True)
+        listed = np.clip(1.0 - votes.sum(axis=1, keepdims=True), 1e-12, 1.0)
+        v = -self.temperature * np.log(listed)
+        whole = v + ease
+        with np.errstate(invalid="ignore", divide="ignore"):
+            by_votes = np.where(whole > 0, v / whole, 1.0)
+            from_ease = np.where(ease > 0, own / ease, 0.0)
+        return (by_votes * votes + (1.0 - by_votes) * from_ease).astype(np.float32)
 
 
 def _load_torch(model_dir: Path, device: str, threads: int | None) -> Backend:

@@ -6,6 +6,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+LIST_REASON = "your list as a whole"
+"""The reason of a result that no single favourite carries: the model's vote of the whole
+list (its mask token), shown without a share."""
+SHOWN = 0.01
+"""The least share a favourite needs to be a reason: below it the share would read "0%"."""
+
 Shares = Callable[[np.ndarray], "np.ndarray | None"]
 """A request's vote shares of some columns: (len(columns), favourites); None where the readout has no such split."""
 
@@ -17,6 +23,12 @@ class Reasons:
     favourite's share of it is exact (``vote_shares``): these are the model's own reasons.
     With the mask readout no such split exists; the reasons are then the favourites nearest
     to the result in the model's item space, without a share.
+
+    What a row of shares leaves (1 - its sum) is the list as a whole's: the vote of the
+    model's mask token, which stands for the whole list (and, with the item-item blend, the
+    part of the score no favourite's own weight explains). It competes with the favourites
+    as one more reason, shown as ``LIST_REASON`` without a share; a favourite under
+    ``SHOWN`` is never a reason, so no reason reads "0%", and every result has at least one.
     """
 
     def __init__(self, weights: np.ndarray, title: Callable[[int], str], per_item: int = 2) -> None:
@@ -39,8 +51,16 @@ class Reasons:
             return [[] for _ in top]
         split = shares(np.asarray(top))
         if split is not None:
+            whole = np.clip(1.0 - split.sum(axis=1, keepdims=True), 0.0, 1.0)
+            split = np.concatenate([split, whole], axis=1)  # the list as a whole: the last "favourite"
             best = np.argsort(-split, axis=1, kind="stable")[:, : self.per_item]
-            return [[(self.title(known[c]), float(split[row, c])) for c in cols] for row, cols in enumerate(best)]
+            out: list[list[tuple[str, float | None]]] = []
+            for row, cols in enumerate(best):
+                chosen = [c for c in cols.tolist() if c == len(known) or split[row, c] >= SHOWN]
+                if not chosen:  # every favourite under SHOWN: then the list's part is the largest left
+                    chosen = [len(known)]
+                out.append([(LIST_REASON, None) if c == len(known) else (self.title(known[c]), float(split[row, c])) for c in chosen])
+            return out
         similarity = self.unit[np.asarray(top)] @ self.unit[np.asarray(known) - 1].T
         best = np.argsort(-similarity, axis=1)[:, : self.per_item]
         return [[(self.title(known[c]), None) for c in row] for row in best]

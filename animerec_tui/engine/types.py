@@ -63,7 +63,11 @@ class Recommendation:
     members: int | None
     score: float
     because: list[str] = field(default_factory=list)
-    """The favourites that make up most of its score (see ``reasons.Reasons``)."""
+    """The favourites that make up most of what the request adds to its score (see
+    ``reasons.Reasons``), at most two, largest share first. ``reasons.LIST_REASON`` ("your
+    list as a whole") stands where the model's vote of the whole list outweighs a favourite's
+    share: the result is carried by the list together (and its popularity), not by one
+    favourite. A favourite whose share would read "0%" is never a reason."""
     url: str = ""
     year: int | None = None
     """The year it started, when the catalogue knows it."""
@@ -72,7 +76,10 @@ class Recommendation:
     franchise_more: int = 0
     """Other entries of its franchise that passed the filters but were folded under it."""
     because_share: list[float | None] = field(default_factory=list)
-    """Each ``because`` favourite's share of the score (0-1); None where the readout has no such split."""
+    """Each ``because`` favourite's share (0-1, at least 0.01) of what the request adds to the
+    score over the popularity prior: its share of the model's votes and, with the item-item
+    blend, of the blend's part, weighted by what each part adds (``BlendedScorer.shares``).
+    None for ``LIST_REASON`` and where the readout has no such split (the mask readout)."""
     mal_score: float | None = None
     """Its mean score on MyAnimeList (1-10), when the catalogue has it."""
 

@@ -66,3 +66,21 @@ def test_the_cli_default_share_is_the_engine_default():
 
     command = typer.main.get_command(app).commands["recommend"]  # type: ignore[attr-defined]
     assert next(p.default for p in command.params if p.name == "new_share") == Filters.new_share
+
+
+def test_no_shipped_recommendation_for_one_to_three_favourites_gives_a_reason_at_zero_percent():
+    """A "0%" reason says a favourite carries a result it does not: the list as a whole is named instead."""
+    import re
+
+    import numpy as np
+
+    engine = Engine()
+    rng = np.random.default_rng(0)
+    popular = sorted((int(m) for m in engine.item_ids[: engine.num_rated]), key=lambda m: -(engine.by_id[m].get("members") or 0))[:300]
+    requests = [rng.choice(popular, size=n, replace=False).tolist() for n in (1, 2, 3) for _ in range(20)]
+    requests += [[52991], [47917], [457]]  # Frieren (no ratings), Bocchi the Rock!, Mushishi
+    for favourites in requests:
+        for rec in engine.recommend(favourites, 20).items:
+            assert rec.because, (favourites, rec.title)
+            assert not re.search(r"(^|\s)0%", rec.reasons()), (favourites, rec.title, rec.reasons())
+            assert all(share is None or share >= 0.01 for share in rec.because_share)
