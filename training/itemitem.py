@@ -81,15 +81,13 @@ class ItemItem:
         favourites = np.asarray(favourites, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
         out = np.zeros((columns.size, favourites.size), dtype=np.float32)
-        for c, f in enumerate(favourites.tolist()):
-            if f >= self.rated:
-                continue
-            row = self.indices[f].astype(np.int64)
-            order = np.argsort(row)
-            at = np.searchsorted(row[order], columns)
-            at = np.minimum(at, row.size - 1)
-            hit = row[order][at] == columns
-            out[hit, c] = self.values[f][order][at][hit]
+        place = np.full(self.rated + 1, -1, dtype=np.int64)  # each rated column's row in ``out``; -1 elsewhere
+        wanted = columns < self.rated
+        place[columns[wanted]] = np.flatnonzero(wanted)
+        mine = np.flatnonzero(favourites < self.rated)
+        rows = place[self.indices[favourites[mine]].astype(np.int64)]  # (favourites, keep)
+        hit = rows >= 0
+        out[rows[hit], np.broadcast_to(mine[:, None], rows.shape)[hit]] = self.values[favourites[mine]][hit]
         return out
 
     def full(self) -> np.ndarray:

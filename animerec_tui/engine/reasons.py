@@ -27,8 +27,8 @@ class Reasons:
     What a row of shares leaves (1 - its sum) is the list as a whole's: the vote of the
     model's mask token, which stands for the whole list (and, with the item-item blend, the
     part of the score no favourite's own weight explains). It competes with the favourites
-    as one more reason, shown as ``LIST_REASON`` without a share; a favourite under
-    ``SHOWN`` is never a reason, so no reason reads "0%", and every result has at least one.
+    as one more reason, shown as ``LIST_REASON`` without a share; a part under ``SHOWN`` is
+    never a reason (so none reads "0%"), and every result has at least one.
     """
 
     def __init__(self, weights: np.ndarray, title: Callable[[int], str], per_item: int = 2) -> None:
@@ -56,8 +56,8 @@ class Reasons:
             best = np.argsort(-split, axis=1, kind="stable")[:, : self.per_item]
             out: list[list[tuple[str, float | None]]] = []
             for row, cols in enumerate(best):
-                chosen = [c for c in cols.tolist() if c == len(known) or split[row, c] >= SHOWN]
-                if not chosen:  # every favourite under SHOWN: then the list's part is the largest left
+                chosen = [c for c in cols.tolist() if split[row, c] >= SHOWN]
+                if not chosen:  # every favourite under SHOWN: the list's part is then all but a few percent
                     chosen = [len(known)]
                 out.append([(LIST_REASON, None) if c == len(known) else (self.title(known[c]), float(split[row, c])) for c in chosen])
             return out

@@ -56,12 +56,13 @@ def test_the_named_favourite_is_the_one_whose_removal_costs_the_most(tiny_model,
 
 def test_no_reason_reads_zero_and_the_list_as_a_whole_is_named_when_it_carries_a_result():
     reasons = Reasons(np.zeros((4, 2), dtype=np.float32), lambda dense: f"anime {dense}")
-    split = np.asarray([[0.6, 0.3], [0.004, 0.002], [0.2, 0.009], [0.05, 0.5]], dtype=np.float32)  # rows: results; columns: 2 favourites
-    got = reasons.of([1, 2], np.arange(4), lambda top: split[top])
+    split = np.asarray([[0.6, 0.3], [0.004, 0.002], [0.2, 0.009], [0.05, 0.5], [0.995, 0.0]], dtype=np.float32)  # rows: results; columns: 2 favourites
+    got = reasons.of([1, 2], np.arange(5), lambda top: split[top])
     assert got[0] == [("anime 1", pytest.approx(0.6)), ("anime 2", pytest.approx(0.3))]
     assert got[1] == [(LIST_REASON, None)]  # 99.4% the list's: no favourite at "0%"
     assert got[2] == [(LIST_REASON, None), ("anime 1", pytest.approx(0.2))]
     assert got[3] == [("anime 2", pytest.approx(0.5)), (LIST_REASON, None)]
+    assert got[4] == [("anime 1", pytest.approx(0.995))]  # the list's 0.5% is no reason either
     rec = Recommendation(1, "x", None, None, None, [], None, 1.0, because=[LIST_REASON, "A"], because_share=[None, 0.2])
     assert rec.reasons() == "your list as a whole · A 20%"
 
