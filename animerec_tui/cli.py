@@ -308,8 +308,9 @@ def evaluate(
     split: Annotated[Split, config_option(EvalConfig, "split")] = SPLIT,
     negatives: Annotated[int, config_option(EvalConfig, "negatives")] = EVAL["negatives"],
     sampler: Annotated[Sampler, config_option(EvalConfig, "sampler")] = SAMPLER,
-    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Also score popularity and EASE on the same split [default: on without --run].", show_default=False)] = None,
-    ease_lambda: Annotated[float, config_option(EvalConfig, "ease_lambda")] = EVAL["ease_lambda"],
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Also score the peers (--peers), each tuned on validation, on the same split [default: on without --run].", show_default=False)] = None,
+    peers: Annotated[str, config_option(EvalConfig, "peers")] = EVAL["peers"],
+    ease_lambda: Annotated[Optional[float], config_option(EvalConfig, "ease_lambda", default_note="chosen on validation")] = EVAL["ease_lambda"],
     seed: Annotated[int, config_option(EvalConfig, "seed")] = EVAL["seed"],
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
@@ -329,13 +330,13 @@ def evaluate(
             data = data if data is not None else shipped_training_data()
         typer.echo(f"evaluating {printable(str(run))}", err=True)
     if not baselines:
-        refuse_ignored(given(ctx, "ease_lambda"), "without --baselines")
+        refuse_ignored(given(ctx, "peers", "ease_lambda"), "without --baselines")
     if negatives == 0:
         refuse_ignored(given(ctx, "sampler", "seed"), "without --negatives (they choose the sampled negatives)")
 
     eval_command(
         run, data, split=split.value, negatives=negatives, sampler=sampler.value, baselines=baselines,
-        ease_lambda=ease_lambda, seed=seed, json_output=json_output, device=device.value,
+        peers=peers, ease_lambda=ease_lambda, seed=seed, json_output=json_output, device=device.value,
     )
 
 

@@ -170,16 +170,20 @@ def _refuse_changed_settings(saved: tuple[dict, dict], typed, wanted: dict) -> N
 
 def eval_command(
     run: Path, data_folder: Path | None, *, split: str, negatives: int, sampler: str, baselines: bool,
-    ease_lambda: float, seed: int, json_output: bool, device: str,
+    peers: str, ease_lambda: float | None, seed: int, json_output: bool, device: str,
 ) -> None:
-    """Score the run (and optionally the baselines) and print a table, bars, or JSON."""
+    """Score the run (and optionally its peers, each tuned on validation) and print a table, bars, or JSON."""
     from training.charts import metrics_bars
     from training.checkpoint import check_split, check_vocab, load_model
     from training.data import load_dataset
     from training.device import pick_device
-    from training.evaluate import ease_scorer, evaluate, popularity_scorer
+    from training.evaluate import evaluate
+    from training.peers import PEERS, compare, describe, parse_peers
     from training.scoring import model_scorer
 
+    names = parse_peers(peers) if baselines else []
+    if ease_lambda is not None and baselines and "ease" not in names:
+        raise UserError("--ease-lambda fixes EASE's lambda; add ease to --peers, or leave it out")
     device = pick_device(device)
     model, meta = load_model(run, device)
     saved = meta.get("data", {}).get("path")  # a random or hand-made model names no data
@@ -193,11 +197,13 @@ def eval_command(
     check_split(meta, data, "evaluate it on the data it was trained on")
     kwargs: dict[str, Any] = {"negatives": negatives, "sampler": sampler, "seed": seed}
     results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), data, split, **kwargs)}
-    if baselines:
-        if data.num_items > 20_000:
-            raise UserError(f"EASE needs a {data.num_items:,}² matrix inverse; run --baselines on data with at most 20,000 items")
-        results["popularity"] = evaluate(popularity_scorer(data, split), data, split, **kwargs)
-        results["ease"] = evaluate(ease_scorer(data, split, ease_lambda), data, split, **kwargs)
+    err = Console(stderr=True, highlight=False)
+    for name in names:
+        grid = [{"lam": ease_lambda}] if name == "ease" and ease_lambda is not None else None
+        started = time.perf_counter()
+        with err.status(f"tuning {name} on validation", spinner="line") as status:
+            results[name] = compare(PEERS[name], data, split, grid, progress=lambda line: status.update(line), **kwargs)
+        err.print(f"{name}: chose {describe(results[name]['chosen'])} on validation NDCG@10 in {time.perf_counter() - started:.0f} s", markup=False)
     first = results["bert4rec"]
     document = {
         "protocol": first["protocol"],
@@ -205,16 +211,18 @@ def eval_command(
         "users": first["users"],
         "run": str(run),
         "data_manifest_sha256": sha256_file(Path(folder) / "manifest.json"),
-        "ease_lambda": ease_lambda if baselines else None,
         "models": {name: r["metrics"] for name, r in results.items()},
+        "standard_errors": {name: r["standard_errors"] for name, r in results.items()},
+        "chosen": {name: results[name]["chosen"] for name in names},
+        "tuning": {name: results[name]["tuning"] for name in names},
     }
     if json_output:
         sys.stdout.write(json.dumps(document, indent=1) + "\n")
         return
-    _print_eval(document, metrics_bars)
+    _print_eval(document, metrics_bars, describe)
 
 
-def _print_eval(document: dict, bars) -> None:
+def _print_eval(document: dict, bars, describe) -> None:
     console = Console(highlight=False)
     models = document["models"]
     console.print(f"[bold]{document['split']} split[/], {document['users']:,} users, [bold]{document['protocol']}[/]")
@@ -227,5 +235,9 @@ def _print_eval(document: dict, bars) -> None:
         best = max(values)
         label = key.replace("ndcg", "NDCG").replace("recall", "Recall").replace("mrr", "MRR")
         table.add_row(label, *[f"[bold]{v:.4f}[/]" if v == best and len(values) > 1 else f"{v:.4f}" for v in values])
+        if key == "ndcg@10":  # the metric the peers are tuned by: its standard error says which gaps are noise
+            table.add_row("  ± SE", *[f"{document['standard_errors'][n].get(key, float('nan')):.4f}" for n in models])
     console.print(table)
+    for name, params in document["chosen"].items():
+        console.print(f"{name}: {describe(params)} (chosen on validation NDCG@10)", markup=False)
     console.print(bars(models), markup=False)

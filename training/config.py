@@ -100,18 +100,25 @@ class PreprocessParams:
 
 
 EASE_LAMBDA = 500.0
-"""EASE's default L2 weight, its paper's order of magnitude for data of a few thousand items.
-Not yet tuned on validation for the tables in benchmarks/RESULTS.md (issue 28 does that)."""
+"""EASE's L2 weight where one fixed value is wanted (``training.evaluate.ease_scorer``'s default);
+``animerec eval --baselines`` chooses it on validation instead (``training.peers.EASE_GRID``)."""
+PEER_NAMES = ("popularity", "ease", "itemknn", "rp3beta", "vae")
+"""Every peer ``animerec eval --baselines`` can score (``training.peers.PEERS``)."""
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """``animerec eval``'s settings: how the held-out items are ranked, and the EASE baseline."""
+    """``animerec eval``'s settings: how the held-out items are ranked, and the peers scored beside the model."""
 
     split: str = setting("test", "Which held-out item to rank.")
     negatives: int = setting(0, "0 = full ranking; N = rank against N sampled negatives.", Range(0, whole=True))
     sampler: str = setting("uniform", "How sampled negatives are drawn.")
-    ease_lambda: float = setting(EASE_LAMBDA, "EASE regularisation.", _POSITIVE)
+    peers: str = setting(
+        "popularity,ease,itemknn,rp3beta",
+        f"With --baselines: the peers to score, comma-separated, from {', '.join(PEER_NAMES)}; each is tuned on validation "
+        "(by NDCG@10, full ranking), then fitted once on the split's inputs. vae (Mult-VAE) trains a network: many minutes on a CPU, so it is left out unless named.",
+    )
+    ease_lambda: float | None = setting(None, "EASE regularisation, one fixed value instead of the validation grid.", _POSITIVE)
     seed: int = setting(0, "Seed of the sampled negatives.", Range(0, SEED_MAX, whole=True))
 
 

@@ -34,6 +34,22 @@ def metrics_from_ranks(ranks: np.ndarray, ks=KS) -> dict[str, float]:
     return out
 
 
+def standard_errors(ranks: np.ndarray, ks=KS) -> dict[str, float]:
+    """The standard error of each metric of ``metrics_from_ranks``: the standard deviation of
+    the per-user values over sqrt(users), so two systems' gap can be read against it."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if ranks.size < 2:
+        return {}
+    per_user = {}
+    for k in ks:
+        hit = ranks < k
+        per_user[f"recall@{k}"] = hit.astype(np.float64)
+        per_user[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+    per_user["mrr"] = 1.0 / (ranks + 1.0)
+    root = math.sqrt(ranks.size)
+    return {name: float(values.std(ddof=1) / root) for name, values in per_user.items()}
+
+
 def split_inputs(data: Dataset, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(users with a held-out item, input offsets, input items, target items) for a split."""
     if split not in ("val", "test"):
@@ -120,7 +136,7 @@ def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, samp
             neg_scores = np.take_along_axis(scores, neg[picked] - 1, axis=1)
             ranks[picked] = (neg_scores >= target_scores[:, None]).sum(axis=1)
     protocol = "full ranking" if neg is None else f"sampled: 1 positive vs {negatives} {sampler} negatives (seed {seed})"
-    return {"protocol": protocol, "split": split, "users": int(users.size), "metrics": metrics_from_ranks(ranks)}
+    return {"protocol": protocol, "split": split, "users": int(users.size), "metrics": metrics_from_ranks(ranks), "standard_errors": standard_errors(ranks)}
 
 
 def popularity_scorer(data: Dataset, split: str) -> Scorer:

@@ -36,11 +36,36 @@ def test_eval_json_has_protocol_split_models_and_manifest_hash(trained, toy_data
     run, _ = trained
     result = runner.invoke(app, ["eval", "--run", str(run), "--baselines", "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     assert document["protocol"] == "full ranking" and document["split"] == "test"
-    assert set(document["models"]) == {"bert4rec", "popularity", "ease"}
+    assert set(document["models"]) == {"bert4rec", "popularity", "ease", "itemknn", "rp3beta"}, "the cheap peers by default"
     assert {"recall@1", "ndcg@100", "mrr"} <= set(document["models"]["ease"])
+    assert set(document["standard_errors"]) == set(document["models"]) and document["standard_errors"]["ease"]["ndcg@10"] > 0
+    assert set(document["chosen"]) == {"popularity", "ease", "itemknn", "rp3beta"} and set(document["chosen"]["rp3beta"]) == {"alpha", "beta", "k"}
+    ease = document["tuning"]["ease"]
+    best = max(point["metrics"]["ndcg@10"] for point in ease)
+    assert len(ease) > 1 and next(p for p in ease if p["metrics"]["ndcg@10"] == best)["params"] == document["chosen"]["ease"], "chosen on validation"
     assert len(document["data_manifest_sha256"]) == 64
+
+
+def test_eval_table_shows_the_chosen_values_and_standard_errors(trained):
+    run, _ = trained
+    result = runner.invoke(app, ["eval", "--run", str(run), "--baselines", "--peers", "ease,itemknn", "--ease-lambda", "37"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "ease: lam=37 (chosen on validation NDCG@10)" in result.stdout, "a fixed --ease-lambda is the only grid point"
+    assert "itemknn: k=" in result.stdout and "shrink=" in result.stdout
+    assert "± SE" in result.stdout and "popularity" not in result.stdout
+
+
+def test_eval_peer_flags_that_would_be_ignored_are_refused(trained):
+    run, _ = trained
+    for args, message in [
+        (["--peers", "ease"], "--peers has no effect without --baselines"),
+        (["--baselines", "--peers", "ease,knn"], "--peers takes a comma-separated list of popularity, ease, itemknn, rp3beta, vae"),
+        (["--baselines", "--peers", "itemknn", "--ease-lambda", "5"], "--ease-lambda fixes EASE's lambda; add ease to --peers"),
+    ]:
+        result = runner.invoke(app, ["eval", "--run", str(run), *args])
+        assert result.exit_code != 0 and message in result.stderr, (args, result.output)
 
 
 def test_eval_table_names_the_sampled_protocol(trained):

@@ -10,7 +10,7 @@ import pytest
 
 from training.data import Dataset
 from training.errors import UserError
-from training.evaluate import ease_scorer, evaluate, metrics_from_ranks, popularity_scorer, sample_negatives
+from training.evaluate import ease_scorer, evaluate, metrics_from_ranks, popularity_scorer, sample_negatives, standard_errors
 
 
 def _csr(rows):
@@ -32,6 +32,15 @@ def test_known_ranks_give_known_metrics():
     assert m["ndcg@10"] == pytest.approx((1.0 + 1 / math.log2(4)) / 3)
     assert m["ndcg@50"] == pytest.approx((1.0 + 0.5 + 1 / math.log2(32)) / 3)
     assert m["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 31) / 3)
+
+
+def test_standard_errors_are_the_per_user_spread_over_root_n():
+    ranks = np.array([0, 2, 30, 0])
+    per_user_ndcg10 = np.array([1.0, 0.5, 0.0, 1.0])
+    se = standard_errors(ranks)
+    assert se["ndcg@10"] == pytest.approx(per_user_ndcg10.std(ddof=1) / 2)
+    assert se["recall@1"] == pytest.approx(np.array([1.0, 0, 0, 1]).std(ddof=1) / 2)
+    assert set(se) == set(metrics_from_ranks(ranks)) and standard_errors(np.array([3])) == {}
 
 
 def test_full_ranking_excludes_the_users_input_items():
