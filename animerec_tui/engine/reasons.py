@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-LIST_REASON = "your list as a whole"
+LIST_REASON = "your whole list"
 """The reason of a result that no single favourite carries: the model's vote of the whole
 list (its mask token), shown without a share."""
 SHOWN = 0.01

@@ -65,7 +65,7 @@ class Recommendation:
     because: list[str] = field(default_factory=list)
     """The favourites that make up most of what the request adds to its score (see
     ``reasons.Reasons``), at most two, largest share first. ``reasons.LIST_REASON`` ("your
-    list as a whole") stands where the model's vote of the whole list outweighs a favourite's
+    whole list") stands where the model's vote of the whole list outweighs a favourite's
     share: the result is carried by the list together (and its popularity), not by one
     favourite. A favourite whose share would read "0%" is never a reason."""
     url: str = ""

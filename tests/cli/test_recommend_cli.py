@@ -57,6 +57,7 @@ def test_a_year_range_shows_only_its_years_with_a_year_column(tiny_model, catalo
     header = next(line for line in table.stdout.splitlines() if "title" in line)
     assert header.split("┃")[3:5] == [" type  ", " year "]
     rows = [line.split("│") for line in table.stdout.splitlines() if line.startswith("│")]
+    rows = [row for row in rows if row[1].strip()]  # a long reason folds onto a line of its own
     assert [int(row[4]) for row in rows] == years, "the table shows the same years as the JSON"
 
 

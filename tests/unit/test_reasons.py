@@ -64,7 +64,7 @@ def test_no_reason_reads_zero_and_the_list_as_a_whole_is_named_when_it_carries_a
     assert got[3] == [("anime 2", pytest.approx(0.5)), (LIST_REASON, None)]
     assert got[4] == [("anime 1", pytest.approx(0.995))]  # the list's 0.5% is no reason either
     rec = Recommendation(1, "x", None, None, None, [], None, 1.0, because=[LIST_REASON, "A"], because_share=[None, 0.2])
-    assert rec.reasons() == "your list as a whole · A 20%"
+    assert rec.reasons() == "your whole list · A 20%"
 
 
 def test_reasons_read_as_one_line_with_a_separator_no_title_contains(catalog):
