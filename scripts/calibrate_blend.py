@@ -115,6 +115,19 @@ def scale_of(engine: Engine, table: ItemItem, favs: list, sample: int = 500) -> 
     return float(np.median(ratios))
 
 
+def cut_table(engine: Engine, data: Dataset, args: argparse.Namespace, *scorers) -> None:
+    """Validation NDCG@10 with each user's favourites cut to each of ``args.cuts`` (held-out anime fixed; seed 0): model, blend, EASE."""
+    for cut in [int(c) for c in args.cuts.split(",") if c]:
+        favs, targets = requests(engine, data, "val", cut=cut, users=args.users)
+        parts = []
+        for name, scorer in zip(("model", "blend", "EASE"), scorers):
+            engine.scorer = scorer
+            m = measure(engine, favs, targets)
+            parts.append(f"{name} {m['ndcg@10']:.4f} ± {m['se_ndcg@10']:.4f} (new {m['new_top10']:.3f})")
+        print(f"val, {cut} favourites, {len(favs):,} users: " + " | ".join(parts), flush=True)
+    engine.scorer = scorers[1]
+
+
 def row(name: str, m: dict) -> str:
     return (f"| {name} | {m['ndcg@10']:.4f} ± {m['se_ndcg@10']:.4f} | {m['recall@10']:.4f} ± {m['se_recall@10']:.4f} | "
             f"{m['recall@50']:.4f} ± {m['se_recall@50']:.4f} | {m['recall@100']:.4f} ± {m['se_recall@100']:.4f} | {m['new_top10']:.3f} |")
@@ -133,6 +146,7 @@ def main() -> int:
     parser.add_argument("--levels", default="0.99,0.995,0.998,0.999", help="Quantiles of a request's rated item-item scores given to anime without ratings (BlendedScorer.new_level).")
     parser.add_argument("--users", type=int, help="Only the first N users of the split (a quick look).")
     parser.add_argument("--cuts", default="", help="Also NDCG@10 with favourites cut to these counts (comma-separated; seed 0).")
+    parser.add_argument("--cuts-only", action="store_true", help="Only the --cuts table, for the folder's current blend (no grid, nothing written).")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--test", action="store_true", help="Measure the folder's current blend once on the test split.")
     args = parser.parse_args()
@@ -168,6 +182,12 @@ def main() -> int:
             engine.scorer = EaseAlone(blend.table, vocab.size)
             print(row(f"EASE alone (lambda {blend.table.meta['lambda']:g}, keep {blend.table.meta['keep']})", measure(engine, favs, targets)))
             return 0
+        if args.cuts_only:
+            blend = engine.scorer
+            if not isinstance(blend, BlendedScorer):
+                raise UserError(f"{folder}: has no blend to measure")
+            cut_table(engine, data, args, base, blend, EaseAlone(blend.table, vocab.size))
+            return 0
         g = gram(*data.splits["train"], data.num_items)
         best = None
         alone = None
@@ -196,14 +216,8 @@ def main() -> int:
         assert best is not None
         m, lam, w, scale, table, level = best
         print(f"best on validation: lambda {lam:g}, keep {table.meta['keep']}, w {w:g} (scale {scale:.4g}), new_level {level:g}: NDCG@10 {m['ndcg@10']:.4f}")
-        for cut in [int(c) for c in args.cuts.split(",") if c]:
-            cf, ct = requests(engine, data, "val", cut=cut, users=args.users)
-            parts = []
-            for name, scorer in (("model", base), ("blend", BlendedScorer(base, table, w * scale, temperature, level)), ("EASE", EaseAlone(table, vocab.size))):
-                engine.scorer = scorer
-                r = measure(engine, cf, ct)
-                parts.append(f"{name} {r['ndcg@10']:.4f} ± {r['se_ndcg@10']:.4f}")
-            print(f"val, {cut} favourites: " + " | ".join(parts), flush=True)
+        engine.scorer = base
+        cut_table(engine, data, args, base, BlendedScorer(base, table, w * scale, temperature, level), EaseAlone(table, vocab.size))
         if args.write:
             write_itemitem(folder, table)
             meta["blend"] = {"weight": w, "scale": scale, "new_level": level, "lambda": lam, "keep": table.meta["keep"]}

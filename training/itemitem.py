@@ -111,6 +111,7 @@ def write_itemitem(folder: Path, table: ItemItem) -> None:
     folder = Path(folder)
     tmp = folder / (ITEMITEM_FILE + ".tmp")
     save_file({"indices": np.ascontiguousarray(table.indices), "values": np.ascontiguousarray(table.values)}, str(tmp))
+    tmp.chmod(0o644)
     tmp.replace(folder / ITEMITEM_FILE)
     atomic_write_bytes(folder / ITEMITEM_META, (json.dumps({"format": ITEMITEM_FORMAT, **table.meta}, indent=1, sort_keys=True) + "\n").encode())
 
