@@ -100,9 +100,9 @@ class _Blend:
 
     inner: Any
     ease: np.ndarray
-    """(requests, rated) float32: sum over a request's favourites of B[f, j]."""
+    """(requests, rated) float32: the blend's part, coefficient times the sum over a request's favourites of B[f, j]."""
     level: np.ndarray
-    """(requests,) float32: the item-item part given to every anime without ratings."""
+    """(requests,) float32: the blend's part given to every anime without ratings."""
 
 
 class BlendedScorer:
@@ -131,34 +131,40 @@ class BlendedScorer:
 
     def encode(self, rows: list[list[int]]) -> _Blend:
         rated = self.table.rated
-        ease = np.empty((len(rows), rated), dtype=np.float32)
+        # Every request's item-item scores in one scatter: favourite f of request n adds its kept weights to row n.
+        owner = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+        favourites = np.asarray([i for r in rows for i in r], dtype=np.int64) - 1
+        mine = favourites < rated  # anime without ratings have no weights
+        owner, favourites = owner[mine], favourites[mine]
+        at = (owner[:, None] * rated + self.table.indices[favourites]).ravel()
+        ease = np.bincount(at, weights=self.table.values[favourites].ravel().astype(np.float64), minlength=len(rows) * rated)
+        ease = ease.reshape(len(rows), rated).astype(np.float32)
+        ease *= np.float32(self.coefficient)
         level = np.zeros(len(rows), dtype=np.float32)
-        at = min(rated - 1, int(round(self.new_level * (rated - 1))))
-        for n, row in enumerate(rows):
-            ease[n] = self.table.scores(np.asarray(row, dtype=np.int64) - 1)
-            if self.new_level:
-                level[n] = np.partition(ease[n], at)[at]
+        if self.new_level and rated:
+            q = min(rated - 1, int(round(self.new_level * (rated - 1))))
+            level = np.partition(ease, q, axis=1)[:, q].copy()
         return _Blend(self.inner.encode(rows), ease, level)
 
-    def _part(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """The blend's part (len(users), len(columns)); columns without ratings (sorted, so they come last) get the request's level."""
+    def _add(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
+        """Add the blend's part of ``columns`` (sorted: those without ratings last, at the request's level) to each of ``into``."""
         columns = np.asarray(columns, dtype=np.int64)
+        users = np.asarray(users, dtype=np.int64)
         rated = int(np.searchsorted(columns, self.table.rated))
-        users = np.asarray(users)
-        part = np.empty((users.size, columns.size), dtype=np.float32)
-        part[:, :rated] = encoded.ease[users[:, None], columns[None, :rated]]
-        part[:, rated:] = encoded.level[users][:, None]
-        part *= np.float32(self.coefficient)
-        return part
+        part = np.take(encoded.ease[users], columns[:rated], axis=1)
+        level = encoded.level[users][:, None]
+        for array in into:
+            array[:, :rated] += part
+            array[:, rated:] += level
 
     def scores(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        return self.inner.scores(encoded.inner, users, columns) + self._part(encoded, users, columns)
+        scores = np.array(self.inner.scores(encoded.inner, users, columns), dtype=np.float32)
+        self._add(encoded, users, columns, scores)
+        return scores
 
     def bounds(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         upper, lower = self.inner.bounds(encoded.inner, users, columns)
-        part = self._part(encoded, users, columns)
-        upper += part
-        lower += part
+        self._add(encoded, users, columns, upper, lower)
         return upper, lower
 
     def shares(self, encoded: _Blend, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
