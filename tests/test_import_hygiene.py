@@ -45,7 +45,7 @@ def _time_help() -> float:
 CORE = [
     "training.bundle", "training.catalog", "training.catalog_build", "training.charts", "training.checkpoint", "training.config", "training.data",
     "training.device", "training.distributed", "training.errors", "training.evaluate", "training.formats", "training.franchise", "training.fsutil",
-    "training.genres", "training.model", "training.model_config", "training.model_files", "training.numpy_model", "training.preprocess",
+    "training.genres", "training.itemitem", "training.model", "training.model_config", "training.model_files", "training.numpy_model", "training.peers", "training.preprocess",
     "training.run_folder", "training.scoring", "training.train",
 ]
 ENGINE = ["animerec_tui.engine", "animerec_tui.search", "animerec_tui.favourites", "animerec_tui.catalog", "animerec_tui.recommend_command"]
