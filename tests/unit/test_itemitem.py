@@ -126,3 +126,14 @@ def test_a_blend_named_without_its_file_or_a_bad_weight_is_one_line(tiny_model, 
     (folder / ITEMITEM_META).unlink()
     with pytest.raises(UserError, match="is missing"):
         Engine(folder, catalog)
+
+
+def test_the_level_of_anime_without_ratings_is_the_quantile_even_among_many_ties():
+    from animerec_tui.engine.backends import _quantile
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        row = rng.standard_normal(500).astype(np.float32)
+        row[rng.random(500) < rng.random()] = 0  # a short list's scores: mostly zeros
+        for q in (0, 10, 250, 492, 499):
+            assert _quantile(row, q) == np.sort(row)[q]
