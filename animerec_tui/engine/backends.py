@@ -149,8 +149,8 @@ class BlendedScorer:
         mine = favourites < rated  # anime without ratings have no weights
         owner, favourites = owner[mine], favourites[mine]
         at = (owner[:, None] * rated + self.table.indices[favourites]).ravel()
-        ease = np.bincount(at, weights=self.table.values[favourites].ravel().astype(np.float64), minlength=len(rows) * rated)
-        ease = ease.reshape(len(rows), rated).astype(np.float32)
+        sums = np.bincount(at, weights=self.table.values[favourites].ravel().astype(np.float64), minlength=len(rows) * rated)
+        ease: np.ndarray = sums.reshape(len(rows), rated).astype(np.float32)
         ease *= np.float32(self.coefficient)
         level = np.zeros(len(rows), dtype=np.float32)
         if self.new_level and rated:
