@@ -353,6 +353,9 @@ def cross(args, log) -> dict:
             res["chosen"][pname] = {"params": chosen, "grid": points}
             res["rows"][pname] = {split: summary(score_ranks(score, q)) for split, q in queries.items()}
             log(f"{name} {pname}: chose {chosen} in {time.perf_counter() - started:.0f} s")
+        out[name] = res
+        if args.peers_only:
+            continue
         run = root / "run"
         history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else None
         res["history"] = history
@@ -373,7 +376,6 @@ def cross(args, log) -> dict:
         engine = Engine(app, threads=1)
         res.setdefault("engine", {})[app_row(engine)] = engine_note(engine)
         res["rows"][app_row(engine)] = {split: summary(engine_ranks(engine, held.item_ids, q)) for split, q in queries.items()}
-        out[name] = res
     return out
 
 
@@ -455,7 +457,7 @@ def markdown(result: dict) -> str:
     for name, res in result.get("cross", {}).items():
         lines += [
             "",
-            f"### Beyond the training distribution: {name} (train {res['train_users']:,} users, held out {res['heldout_users']:,}): NDCG@10 ± s.e. (Recall@10)",
+            f"### Beyond the training distribution: {name} (train {res.get('train_users', 0):,} users, held out {res.get('heldout_users', 0):,}): NDCG@10 ± s.e. (Recall@10)",
             "",
             "| scorer | chosen on held-out val | val | test |",
             "|---|---|---|---|",
@@ -495,6 +497,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cuts", default=",".join(map(str, CUTS)), help="input lengths of table 2 ('' for the full input only)")
     parser.add_argument("--tune-users", type=int, default=0, help="choose the peers' values on this many validation users (seeded; 0: all)")
+    parser.add_argument("--peers-only", action="store_true", help="cross: the peers' rows only (the model's may run apart, at once)")
     parser.add_argument("--splits", default="crawl-out,era-out", help="the cross-group splits of table 3")
     parser.add_argument("--temperatures", default="0.5,0.6,0.7,0.75,0.8,0.9,1.0")
     parser.add_argument("--bias-weights", default="0.9,1.0,1.1,1.2")
@@ -540,7 +543,12 @@ def main() -> None:
             fresh["cross"] = cross_blend(args, log)
         else:
             standard(args, log, part, fresh.setdefault("standard", {}))
-        detail = {"peers": ",".join(args.peers), "cross": ",".join(args.splits), "blend": ",".join(args.splits), "app": "cuts " + (",".join(map(str, args.cuts)) or "none")}.get(part, "")
+        detail = {
+            "peers": ",".join(args.peers),
+            "cross": ",".join(args.splits) + " (peers " + (",".join(args.peers) or "none") + (", no model)" if args.peers_only else ")"),
+            "blend": ",".join(args.splits),
+            "app": "cuts " + (",".join(map(str, args.cuts)) or "none"),
+        }.get(part, "")
         fresh["runs"] = {f"{part} {detail}".strip(): {**result, "load": load, "wall_s": round(time.perf_counter() - before, 1)}}
         log(f"{part}: {time.perf_counter() - before:.0f} s")
         merge(whole, fresh)
