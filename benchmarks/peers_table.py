@@ -3,7 +3,12 @@
     python benchmarks/cross_group.py build --out runs/cross                 # the two cross-group splits' data
     OMP_NUM_THREADS=1 animerec train --data runs/cross/crawl-out/train --out runs/cross/crawl-out/run --epochs 25 --genres
     OMP_NUM_THREADS=1 animerec train --data runs/cross/era-out/train --out runs/cross/era-out/run --epochs 25 --genres
-    python benchmarks/peers_table.py [--model Data/model] [--cross runs/cross] [--json runs/peers_table.json]
+    python benchmarks/peers_table.py [--parts peers,model,app,cross,blend] [--peers ...] [--tune-users N] [--json runs/peers_table.json]
+
+Each part may run alone (``--parts app``), into the same JSON (a part replaces only its own
+figures) or into its own (``--json``) joined later with ``--merge``; ``--parts none --merge
+A --merge B`` only prints. ``cross`` needs the two runs above; ``blend`` (the cross-group
+models with an item-item blend, ``scripts/calibrate_blend.py``) needs ``cross`` first.
 
 Three tables, all full ranking (each user's held-out anime against every anime of the data
 but the user's inputs; ties count against it), NDCG@10 and Recall@10 with standard errors
@@ -26,8 +31,12 @@ but the user's inputs; ties count against it), NDCG@10 and Recall@10 with standa
 3. Beyond the training distribution (``benchmarks/cross_group.py``): models trained on one
    group of users, scored on the other group's users by fold-in. Peers are fitted on the
    rows the model trained on (the training group's train rows) and tuned on the held-out
-   group's validation items; the model's readout (vote temperature, bias weight) is shown as
-   trained and as chosen on the same validation items (``scripts/calibrate_readout.py``'s grid).
+   group's validation items (``--tune-users``: a seeded sample of them); the model's readout
+   (vote temperature, bias weight) is shown as trained and as chosen on the same validation
+   items (``scripts/calibrate_readout.py``'s grid); "as the app ranks" is the best checkpoint
+   exported in fp16 with that readout (``runs/cross/<split>/model``), and with ``blend`` an
+   item-item table fitted on the training group's train rows, its weight chosen on the
+   training group's validation users.
 
 The test split is read once per scorer, after every choice is made on validation.
 """
@@ -462,8 +471,10 @@ def markdown(result: dict) -> str:
             "| scorer | chosen on held-out val | val | test |",
             "|---|---|---|---|",
         ]
-        for row, splits in res["rows"].items():
-            chosen = res["chosen"].get(row, {}).get("params", "")
+        models = ("model (T 1, as trained)", "model (readout chosen on held-out val)", "app", "app + blend")
+        for row in [r for r in (*PEER_ORDER, *models) if r in res["rows"]] + [r for r in res["rows"] if r not in (*PEER_ORDER, *models)]:
+            splits = res["rows"][row]
+            chosen = res.get("chosen", {}).get(row, {}).get("params", "")
             if row.startswith("model (readout"):
                 chosen = f"T {res['readout_chosen']['temperature']:g}, bias weight {res['readout_chosen']['bias_weight']:g}"
             if row.startswith("app"):
