@@ -15,6 +15,7 @@ import numpy as np
 from training.config import EASE_LAMBDA
 from training.data import Dataset, gather_ranges
 from training.errors import UserError
+from training.itemitem import fit_ease
 
 KS = (1, 5, 10, 20, 50, 100)
 
@@ -151,24 +152,13 @@ def popularity_scorer(data: Dataset, split: str) -> Scorer:
 
 
 def ease_scorer(data: Dataset, split: str, lam: float = EASE_LAMBDA) -> Scorer:
-    """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + lam I)^-1."""
-    if not (math.isfinite(lam) and lam > 0):  # NaN would score every item NaN: all metrics 0, no error
-        raise UserError(f"--ease-lambda must be a finite number above 0, not {lam}")
+    """EASE (Steck 2019) at one fixed ``lam``, fitted on the split's inputs (``itemitem.fit_ease``)."""
     users, in_off, in_items, _ = split_inputs(data, split)
     n = data.num_items
     all_users = np.repeat(np.arange(in_off.size - 1), np.diff(in_off))
     x = np.zeros((in_off.size - 1, n), dtype=np.float32)
     x[all_users, in_items - 1] = 1.0
-    gram = (x.T @ x).astype(np.float64)
-    gram[np.diag_indices(n)] += lam
-    try:
-        p = np.linalg.inv(gram)
-    except np.linalg.LinAlgError:
-        p = None
-    if p is None or not np.isfinite(p).all():
-        raise UserError(f"--ease-lambda {lam:g} is too small: the item-item matrix cannot be inverted; use a larger one")
-    weights = (-p / np.diag(p)).astype(np.float32)
-    weights[np.diag_indices(n)] = 0.0
+    weights = fit_ease((x.T @ x).astype(np.float64), lam, "--ease-lambda")
 
     def score(batch_users, offsets, items):
         return x[batch_users] @ weights

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +36,21 @@ def gram(offsets: np.ndarray, items: np.ndarray, num_items: int) -> np.ndarray:
     return (x.T @ x).astype(np.float64)
 
 
-def fit_ease(g: np.ndarray, lam: float) -> np.ndarray:
-    """EASE's B (float32, zero diagonal) from the Gram matrix ``g`` = X'X and the ridge ``lam``."""
+def fit_ease(g: np.ndarray, lam: float, name: str = "EASE's lambda") -> np.ndarray:
+    """EASE's B (Steck 2019: B = I - P / diag(P), P = (X'X + lam I)^-1; float32, zero diagonal)
+    from the Gram matrix ``g`` = X'X (its dtype is the inverse's) and the ridge ``lam``: the one
+    EASE solver, for the engine's table, the peers and ``evaluate.ease_scorer``. ``name``: what
+    the one-line errors call ``lam``."""
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam > 0):  # NaN would score every item NaN
+        raise UserError(f"{name} must be a finite number above 0, not {lam}")
     p = g.copy()
     p[np.diag_indices_from(p)] += lam
-    p = np.linalg.inv(p)
+    try:
+        p = np.linalg.inv(p)
+    except np.linalg.LinAlgError:
+        p = np.full(1, np.nan)
+    if not np.isfinite(p).all():
+        raise UserError(f"{name} {lam:g} is too small: the item-item matrix cannot be inverted; use a larger one")
     b = p / (-np.diag(p))[None, :]
     b[np.diag_indices_from(b)] = 0.0
     return b.astype(np.float32)
