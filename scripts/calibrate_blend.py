@@ -22,7 +22,6 @@ it chooses nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -39,7 +38,7 @@ from training.errors import UserError  # noqa: E402
 from training.evaluate import split_inputs  # noqa: E402
 from training.fsutil import atomic_write_bytes  # noqa: E402
 from training.itemitem import ItemItem, fit_ease, gram, manifest_hash, write_itemitem  # noqa: E402
-from training.model_files import META_FILE, read_meta, resolve_model_dir  # noqa: E402
+from training.model_files import META_FILE, json_bytes, read_meta, resolve_model_dir  # noqa: E402
 
 TOP = 100
 
@@ -221,7 +220,7 @@ def main() -> int:
         if args.write:
             write_itemitem(folder, table)
             meta["blend"] = {"weight": w, "scale": scale, "new_level": level, "lambda": lam, "keep": table.meta["keep"]}
-            atomic_write_bytes(folder / META_FILE, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+            atomic_write_bytes(folder / META_FILE, json_bytes(meta), (folder / META_FILE).stat().st_mode & 0o777)
             print(f"wrote {folder / 'itemitem.safetensors'} and meta.json's blend")
     except UserError as error:
         print(f"calibrate_blend: {error}", file=sys.stderr)

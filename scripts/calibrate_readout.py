@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training.data import load_dataset  # noqa: E402
 from training.errors import UserError  # noqa: E402
 from training.evaluate import full_ranks, metrics_from_ranks, split_inputs  # noqa: E402
+from training.fsutil import atomic_write_bytes  # noqa: E402
 from training.model_config import ModelConfig, range_of  # noqa: E402
-from training.model_files import META_FILE, read_meta, resolve_model_dir  # noqa: E402
+from training.model_files import META_FILE, json_bytes, read_meta, resolve_model_dir  # noqa: E402
 from training.numpy_model import NumpyScorer, Voters, load_numpy_model, vote_logsumexp  # noqa: E402
 
 
@@ -102,23 +101,7 @@ def write_choice(folder: Path, temperature: float, weight: float) -> None:
         ModelConfig.from_dict(meta["model_config"])  # checked before anything is replaced
     except (TypeError, ValueError) as exc:
         raise UserError(f"{path}: would not be a valid model with these values ({exc}); nothing written") from None
-    text = json.dumps(meta, indent=1, sort_keys=True) + "\n"
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".meta-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777)  # mkstemp makes it owner-only; keep the file's own mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    atomic_write_bytes(path, json_bytes(meta), path.stat().st_mode & 0o777)  # the file's own mode kept
 
 
 def main() -> int:

@@ -118,13 +118,14 @@ def write_itemitem(folder: Path, table: ItemItem) -> None:
     from safetensors.numpy import save_file
 
     from training.fsutil import atomic_write_bytes
+    from training.model_files import json_bytes
 
     folder = Path(folder)
     tmp = folder / (ITEMITEM_FILE + ".tmp")
     save_file({"indices": np.ascontiguousarray(table.indices), "values": np.ascontiguousarray(table.values)}, str(tmp))
     tmp.chmod(0o644)
     tmp.replace(folder / ITEMITEM_FILE)
-    atomic_write_bytes(folder / ITEMITEM_META, (json.dumps({"format": ITEMITEM_FORMAT, **table.meta}, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(folder / ITEMITEM_META, json_bytes({"format": ITEMITEM_FORMAT, **table.meta}))
 
 
 def read_itemitem(folder: Path, item_ids: np.ndarray) -> ItemItem | None:
