@@ -9,11 +9,12 @@ Sources (see Data/SOURCES.md for origins and licences), in order of trust per fi
 - ``mal2018``: a 2018 MAL crawl (English-or-romaji name, premiered, studio, ...);
 - ``cooperunion``: CooperUnion's 2016 ``anime.csv``;
 - ``bangumi``: bangumi-data's ``data.json`` (first-air dates, MAL ids and titles), which
-  dates the anime the 2018 crawl does not and adds the MAL ids no other source has.
+  dates the anime the 2018 crawl does not and adds the MAL ids no other source has;
+- ``crawl``: the January 2023 MAL user lists, which fill members (an estimate), score and
+  episodes of anime the MAL tables counted only before they aired, or not at all.
 
-Each record's ``year`` and ``season`` (Winter, Spring, Summer, Fall) come from the 2018
-crawl's ``premiered`` ("Spring 1998"), else from bangumi-data's ``begin`` taken in Japan
-time (months 1-3 Winter, 4-6 Spring, 7-9 Summer, 10-12 Fall). ``premiered`` stays the
+Data/SOURCES.md states the rule for each field; ``build_with_report`` counts how many
+conflicts each rule settled (``animerec catalog --report``). ``premiered`` stays the 2018
 crawl's own text, unfilled: the details view shows it verbatim, and MAL gives it only for TV.
 
 The output is deterministic: same sources, same bytes (gzip with mtime 0, sorted keys).
