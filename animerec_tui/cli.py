@@ -83,7 +83,12 @@ class OneLineErrors(TyperGroup):
 app = typer.Typer(
     cls=OneLineErrors,
     name="animerec",
-    help="Personalised anime recommendations in your terminal.",
+    help=(
+        "Personalised anime recommendations in your terminal.\n\n"
+        "The ratings the model learnt from end in January 2023: anime from 2023 on are known from their "
+        "metadata only (genres, studio, year), so their scores are less sure. 'recommend --new-in-franchises' "
+        "lists what continues your favourites."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -363,6 +368,7 @@ def recommend(
     novelty: Annotated[float, typer.Option(callback=number_in(0, 1), help="From 0 (what fans of your favourites loved most) to 1 (hidden gems): how much of the model's popularity prior leaves the scores.")] = NOVELTY,
     new_share: Annotated[float, typer.Option(callback=number_in(0, 1), help="At most this share of the results are anime without ratings yet (known from metadata), unless too few rated anime pass the filters; 1 ranks them freely.")] = NEW_SHARE,
     similar: Annotated[Optional[str], typer.Option("--similar", help="List anime like this one title instead.", show_default=False)] = None,
+    new_in_franchises: Annotated[bool, typer.Option("--new-in-franchises", help="Instead of recommendations: the new seasons, films and spin-offs of your favourites' franchises, aired from --year-from (default: the year the ratings end) or announced, by air date.")] = False,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL requests, one per line ('-' = stdin); answers JSONL.", show_default=False)] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="table, json, markdown (with MAL links) or csv.")] = OutputFormat.table,
     model: ModelDir = None,
@@ -375,11 +381,15 @@ def recommend(
 
     if batch is not None and format != OutputFormat.json:  # table, csv and markdown alike
         refuse_ignored(given(ctx, "format"), "with --batch, which always answers JSON lines")
+    if new_in_franchises:  # a list of the catalogue's entries, not a ranking: the list's options would do nothing
+        refuse_ignored(given(ctx, "top", "hide_sequels", "every_entry", "genre", "exclude_genre", "year_to", "novelty", "new_share", "similar", "batch"), "with --new-in-franchises, which lists every new entry of the favourites' franchises")
+        if format in (OutputFormat.markdown, OutputFormat.csv):
+            raise UserError(f"--new-in-franchises prints a table or JSON, not {format.value}; use --format table or --format json")
 
     run_recommend({
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
-        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "format": format.value, "model": resolve_model(model), "threads": threads,
+        "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "new_in_franchises": new_in_franchises, "format": format.value, "model": resolve_model(model), "threads": threads,
     })
 
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
-from animerec_tui.engine import Engine, Filters, Recommendation
+from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
 from animerec_tui.favourites import validate_ids
 from animerec_tui.options import printable
 from animerec_tui.search import TitleIndex
@@ -225,6 +225,10 @@ def run_recommend(opts: dict) -> None:
         filters = replace(filters, exclude=filters.exclude | frozenset(saved.excluded))
         if not favourites:
             raise UserError("no favourites: name some titles, pass --mal-id, or add some with 'animerec favourites add'")
+    if opts.get("new_in_franchises"):  # the catalogue's answer: it needs no favourite the model knows
+        since = NEW_SINCE if opts["year_from"] is None else opts["year_from"]
+        _emit_news(engine, opts, favourites, engine.new_in_franchises(favourites, since, filters), since)
+        return
     unusable = _none_usable(engine, favourites)
     if unusable:
         where, unknown = unusable
@@ -287,6 +291,51 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
         return
     entries = [] if opts["similar"] is not None else [engine.by_id.get(m) or {"mal_id": m, "title": f"MAL id {m}"} for m in favourites]
     sys.stdout.write(render(form, entries, unknown, items, f"animerec: {title}"))
+
+
+NEWS_ANNOUNCED = "announced = no air date and no MyAnimeList count in the catalogue: announced, or aired after its sources were taken"
+
+
+def news_best_of(since: int) -> str:
+    """The one line that points from the franchise view to the ranking of recent anime."""
+    return (f"The best anime from {since} on for your taste: the same favourites with --year-from {since} (without --new-in-franchises). "
+            "The ratings end in January 2023: newer anime are known from their genres, studio and year only, so their scores are less sure.")
+
+
+def print_news(news: list[FranchiseNews], since: int) -> None:
+    """The franchise view as a table on stdout: per favourite franchise, its new entries by air date."""
+    console = Console(highlight=False)
+    if not news:
+        console.print(f"nothing new in your favourites' franchises from {since} on, and nothing announced")
+        console.print(news_best_of(since), style="dim")
+        return
+    table = Table(title=f"new in your favourites' franchises: aired from {since} on, or announced", title_justify="left", expand=False)
+    table.add_column("continues", max_width=max(12, min(28, console.width // 4)), overflow="fold")
+    table.add_column("aired", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("title", min_width=min(20, max(8, console.width - 40)), overflow="fold")
+    for franchise in news:
+        continues = escape(", ".join(title for _, title in franchise.favourites))
+        for n, entry in enumerate(franchise.entries):
+            title = escape(entry.title) + ("" if entry.rated else f" [yellow]({NEW_TAG})[/]")
+            table.add_row(continues if n == 0 else "", entry.aired, entry.type or "?", title, end_section=n == len(franchise.entries) - 1)
+    notes = [NEWS_ANNOUNCED] if any(e.announced for f in news for e in f.entries) else []
+    if not all(e.rated for f in news for e in f.entries):
+        notes.append(f"({NEW_TAG}) = {METADATA_ONLY}")
+    table.caption = "\n".join([*notes, news_best_of(since)])
+    table.caption_justify = "left"
+    console.print(table)
+
+
+def _emit_news(engine: Engine, opts: dict, favourites: list[int], news: list[FranchiseNews], since: int) -> None:
+    unknown = [m for m in dict.fromkeys(favourites) if m not in engine.by_id]
+    if unknown:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
+    if opts["format"] == "json":
+        document = {"favourites": favourites, "unknown": unknown, "since": since, "franchises": [f.to_dict() for f in news]}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
+        return
+    print_news(news, since)
 
 
 def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = BATCH_CHUNK) -> int:

@@ -18,6 +18,7 @@ from animerec_tui.catalog import load_catalog
 from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_TOP
 from animerec_tui.engine.backends import load_backend
 from animerec_tui.engine.columns import Columns, FranchiseRuns
+from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
 from animerec_tui.engine.reasons import Reasons
 from animerec_tui.engine.runtime import cyclic_gc_paused, default_model_dir
@@ -62,6 +63,7 @@ class Engine:
         self.ranking = Ranking(self.columns, self.num_rated, self._broken)
         self.reasons = Reasons(backend.table[0], self.title)
         self._fields: dict[int, tuple] = {}
+        self._franchises: FranchiseIndex | None = None
 
     def knows(self, mal_id: int) -> bool:
         """Whether the model can use (and recommend) this anime: with a whole-catalogue model, every catalogue anime."""
@@ -187,3 +189,12 @@ class Engine:
             where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"
             raise UserError(f"MAL id {mal_id} {where}, so there are no similar anime for it")
         return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k)[0].items
+
+    def new_in_franchises(self, favourites: Iterable[int], since: int = NEW_SINCE, filters: Filters = Filters()) -> list[FranchiseNews]:
+        """What continues the favourites: per favourite franchise, the entries not among them that
+        started in ``since`` or later or are announced, first aired first (``news`` states the
+        rule). ``filters``: only its adult flag, types and ``exclude`` apply. No scores: the
+        catalogue alone, with whether the model learnt each entry from ratings."""
+        if self._franchises is None:  # once, on first use: the recommendations never need it
+            self._franchises = FranchiseIndex(self.catalog)
+        return self._franchises.news(favourites, self.rated, since, filters)
