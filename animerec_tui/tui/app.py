@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from animerec_tui.defaults import NEW_SHARE_STEPS, THREADS
+from animerec_tui.engine import NEW_SINCE
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.help import HelpScreen, key_sections
 from animerec_tui.tui.main_screen import MainScreen
@@ -44,6 +45,7 @@ class AnimeRecApp(App[None]):
         Binding("ctrl+k", "command_palette", "palette", show=False, priority=True, tooltip="Commands: clear all, not interested list, … (ctrl+p moves up in the search list)"),
         Binding("f7", "screen.export", "Export", id="export", tooltip="Write favourites and recommendations to a file: Markdown with MAL links, CSV or JSON"),
         Binding("f8", "screen.import_mal", "Import MAL", id="import", tooltip="Add your MyAnimeList list's favourites (and hide what you watched)"),
+        Binding("f9", "screen.franchise_news", "Franchises", id="franchises", tooltip=f"New seasons, films and spin-offs of your favourites' franchises: aired from {NEW_SINCE} on, or announced"),
         Binding("u", "screen.undo", "Undo", id="undo", show=False, tooltip="Put back the favourites the last remove or clear all took away"),
         # priority: a dialog (a modal screen) cuts off the app's other keys, and ctrl+q has to quit from any
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="Quit animerec"),
@@ -86,6 +88,7 @@ class AnimeRecApp(App[None]):
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", main.action_toggle_adult)
         yield SystemCommand("novelty: next step", "From what fans loved most (0) towards hidden gems (1)", main.action_step_novelty)
         yield SystemCommand("new anime: next step", "How much of the list may be anime without ratings yet", main.action_step_new_share)
+        yield SystemCommand("franchises: what is new", "New seasons, films and spin-offs of your favourites' franchises", main.action_franchise_news)
         yield SystemCommand("help: keys", "Every key of the app", self.action_help)
 
 

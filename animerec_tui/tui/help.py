@@ -20,6 +20,7 @@ from textual.widgets import Footer, Label, Static
 
 from animerec_tui.tui.favourites_pane import FavouritesList
 from animerec_tui.tui.file_screens import ExportScreen, ImportScreen
+from animerec_tui.tui.franchise_screen import FranchiseScreen
 from animerec_tui.tui.main_screen import MainScreen
 from animerec_tui.tui.results_pane import ResultsPane, ResultsTable
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
@@ -63,6 +64,7 @@ def key_sections(app: type[App]) -> list[Section]:
         ("Favourites", declared_bindings(FavouritesList)),
         ("Recommendations", declared_bindings(ResultsTable) + declared_bindings(ResultsPane)),
         ("Details", declared_bindings(DetailsScreen)),
+        ("New in your franchises (F9)", declared_bindings(FranchiseScreen)),
         ("Filters", declared_bindings(FiltersScreen)),
         ("Not interested list (Enter lets one be recommended again)", declared_bindings(NotInterestedScreen)),
         ("Export and import", declared_bindings(ExportScreen) + declared_bindings(ImportScreen)),
@@ -75,7 +77,8 @@ COLUMNS_NOTE = (
     "In the recommendations, match is the model's score for an anime: the higher, the better it fits your favourites "
     "(it ranks the anime of one list; it is not a rating, nor comparable between lists). \"because you liked\" names the "
     "favourites whose votes make up most of that score, with their shares. new marks anime without ratings yet, known from "
-    "their genres, studio and year; MAL is the anime's mean score on MyAnimeList."
+    "their genres, studio and year; MAL is the anime's mean score on MyAnimeList. The ratings the model learnt from end in "
+    "January 2023: anime from 2023 on are known from their metadata only (genres, studio, year), so their match is less sure."
 )
 
 

@@ -23,7 +23,7 @@ from textual.reactive import var
 from textual.widgets import Footer, Header
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_SHARE_STEPS, NEW_TAG
-from animerec_tui.engine import Filters
+from animerec_tui.engine import NEW_SINCE, Filters
 from animerec_tui.export import check_export_target, expand_user_path, format_of, render, write_export
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
@@ -32,6 +32,7 @@ from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
 from animerec_tui.tui.file_screens import ExportScreen, ImportRead, ImportScreen
 from animerec_tui.tui.formatting import filters_text, new_share_text
+from animerec_tui.tui.franchise_screen import FranchiseScreen
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import SearchPane
@@ -405,6 +406,19 @@ class MainScreen(WorkingScreen):
         self.app.push_screen(details, closed)
         if engine is not None and known:
             self.find_similar(engine, details, mal_id, self.wanted_filters())
+
+    def action_franchise_news(self) -> None:
+        """What is new in the favourites' franchises: seasons, films and spin-offs aired from 2023 on or announced (F9)."""
+        if self.engine is None:
+            self.notify("the model is still loading; try again in a moment" if self.model_loading else "no model: the franchise view needs one")
+            return
+        if not self.favourites:
+            self.notify("no favourites yet: add some, and F9 lists what is new in their franchises")
+            return
+        view = FranchiseScreen(self.favourites, NEW_SINCE, opener=self)
+        self.app.push_screen(view)
+        # Only the adult flag, the types and the not-interested list apply (engine/news.py).
+        self.find_franchise_news(self.engine, view, self.favourites, self.wanted_filters())
 
     # ------------------------------------------------------- export and import
 

@@ -16,7 +16,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from animerec_tui.engine import Engine, Filters, Recommendation, Result
+    from animerec_tui.engine import Engine, Filters, FranchiseNews, Recommendation, Result
     from animerec_tui.search import Match, TitleIndex
     from animerec_tui.tui.file_screens import ImportRead
     from training.catalog import Catalog
@@ -75,6 +75,14 @@ class SimilarDone(Message):
 
     mal_id: int
     items: list[Recommendation]
+
+
+@dataclass
+class FranchiseNewsDone(Message):
+    """What is new in the favourites' franchises, for the F9 view (empty when finding it failed)."""
+
+    favourites: tuple[int, ...]
+    news: list[FranchiseNews]
 
 
 @dataclass

@@ -25,8 +25,9 @@ from animerec_tui.tui import messages as m
 from training.errors import UserError
 
 if TYPE_CHECKING:
-    from animerec_tui.engine import Engine, Filters, Recommendation
+    from animerec_tui.engine import Engine, Filters, FranchiseNews, Recommendation
     from animerec_tui.search import Match, TitleIndex
+    from animerec_tui.tui.franchise_screen import FranchiseScreen
     from animerec_tui.tui.screens import DetailsScreen
     from training.catalog import Catalog
 
@@ -187,3 +188,12 @@ class WorkingScreen(Screen[None]):
             items = engine.similar(mal_id, SIMILAR_TOP, filters)
         finally:  # the failure is reported like any other; the spinner must stop either way
             details.post_message(m.SimilarDone(mal_id, items))
+
+    @work(thread=True, group="franchise-news", exit_on_error=False)
+    def find_franchise_news(self, engine: Engine, view: FranchiseScreen, favourites: tuple[int, ...], filters: Filters) -> None:
+        """Post what is new in the favourites' franchises to the F9 view, an empty list on failure."""
+        news: list[FranchiseNews] = []
+        try:
+            news = engine.new_in_franchises(favourites, view.since, filters)
+        finally:  # the failure is reported like any other; the spinner must stop either way
+            view.post_message(m.FranchiseNewsDone(favourites, news))
