@@ -104,7 +104,7 @@ def catalogue_model(tiny_model, tmp_path_factory, catalog) -> Path:
     from tests.random_model import write_random_model
 
     rated = json.loads((tiny_model / "meta.json").read_text())["vocab"]["item_ids"]
-    rated += [e["mal_id"] for e in sorted(catalog, key=lambda e: -(e.get("members") or 0)) if e.get("year") is None and not e["is_adult"]][:10]
+    rated += [e["mal_id"] for e in sorted(catalog, key=lambda e: -(e.get("members") or 0)) if e.get("year") is None and not e["is_adult"] and e["mal_id"] not in rated][:10]
     recent = [e["mal_id"] for e in catalog if (e.get("year") or 0) >= 2022 and not e["is_adult"] and e["mal_id"] not in rated][:40]
     return write_random_model(tmp_path_factory.mktemp("catalogue") / "model", rated, catalog, unrated=recent, hidden=16, heads=2, max_len=8)
 

@@ -206,8 +206,8 @@ def _is_new(engine: Engine, items) -> np.ndarray:
 @pytest.mark.parametrize("share", [0.0, 0.2, 0.5])
 def test_anime_without_ratings_take_at_most_their_share_of_every_first_places(catalogue_engine, share):
     engine = catalogue_engine
-    free = _is_new(engine, engine.recommend([DEATH_NOTE, NARUTO], k=30, filters=Filters(new_share=1.0, year_from=2015)).items).sum()
-    items = engine.recommend([DEATH_NOTE, NARUTO], k=30, filters=Filters(new_share=share, year_from=2015)).items
+    free = _is_new(engine, engine.recommend([DEATH_NOTE, NARUTO], k=30, filters=Filters(new_share=1.0, year_from=2017)).items).sum()
+    items = engine.recommend([DEATH_NOTE, NARUTO], k=30, filters=Filters(new_share=share, year_from=2017)).items
     new = _is_new(engine, items)
     assert len(items) == 30 and free > 6 and new.sum() == min(math.ceil(share * 30), free)
     assert all(new[:n].sum() <= math.ceil(share * n - 1e-9) for n in range(1, 31))
