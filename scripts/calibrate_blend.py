@@ -1,7 +1,7 @@
 """Build the item-item (EASE) table beside a model and choose its blend weight on validation, as the app ranks.
 
     python scripts/calibrate_blend.py MODEL [--data DATA] [--lambdas 100] [--keep 200]
-        [--weights 0,0.25,0.5,...] [--users N] [--write] [--test]
+        [--weights 0,0.02,0.035,...] [--users N] [--write] [--test]
 
 For each lambda: EASE (``training.itemitem``) is fitted on DATA's training rows only (the rows
 the model trained on; the validation and test anime are never in it) and pruned to each
@@ -141,8 +141,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path)
     parser.add_argument("--lambdas", default="100")
     parser.add_argument("--keep", type=int, default=200)
-    parser.add_argument("--weights", default="0,0.25,0.5,0.75,1,1.5,2")
-    parser.add_argument("--levels", default="0.99,0.995,0.998,0.999", help="Quantiles of a request's rated item-item scores given to anime without ratings (BlendedScorer.new_level).")
+    parser.add_argument("--weights", default="0,0.02,0.035,0.05,0.075,0.1,0.25,0.5,1", help="Blend weights to try (times the scale); the shipped model's 0.035 came from this grid.")
+    parser.add_argument("--levels", default="0.98,0.985,0.99,0.995", help="Quantiles of a request's rated item-item scores given to anime without ratings (BlendedScorer.new_level).")
     parser.add_argument("--users", type=int, help="Only the first N users of the split (a quick look).")
     parser.add_argument("--cuts", default="", help="Also NDCG@10 with favourites cut to these counts (comma-separated; seed 0).")
     parser.add_argument("--cuts-only", action="store_true", help="Only the --cuts table, for the folder's current blend (no grid, nothing written).")
