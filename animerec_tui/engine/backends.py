@@ -64,7 +64,7 @@ def load_backend(model_dir: Path, device: str = "cpu", threads: int | None = Non
         model, meta = loaded
         table = model.output_table()
         backend = Backend(NumpyScorer(model, table), meta, table, model.config)
-    return with_blend(backend, model_dir)
+    return with_new_calibration(with_blend(backend, model_dir), model_dir)
 
 
 def with_blend(backend: Backend, model_dir: Path) -> Backend:
@@ -201,6 +201,100 @@ class BlendedScorer:
             by_votes = np.where(whole > 0, v / whole, 1.0)
             from_ease = np.where(ease > 0, own / ease, 0.0)
         return (by_votes * votes + (1.0 - by_votes) * from_ease).astype(np.float32)
+
+
+NEW_CALIBRATION = "new_calibration"
+"""meta.json's key for the calibration of the scores of anime without ratings (``CalibratedScorer``)."""
+
+
+def with_new_calibration(backend: Backend, model_dir: Path) -> Backend:
+    """``backend`` with its scores of anime without ratings calibrated when meta.json holds
+    ``new_calibration`` (scripts/calibrate_new.py --write), else itself."""
+    from training.errors import UserError
+    from training.model_files import resolve_model_dir
+
+    spec: Any = backend.meta.get(NEW_CALIBRATION)
+    if spec is None:
+        return backend
+    rated, size = int(backend.config.rated), int(len(backend.meta["vocab"]["item_ids"]))
+    try:
+        a, b, weight = float(spec["a"]), float(spec["b"]), float(spec.get("anchor_weight", 0.0))
+        if not (np.isfinite(a) and np.isfinite(b) and np.isfinite(weight) and b > 0 and weight >= 0):
+            raise ValueError("a must be finite, b > 0 and anchor_weight >= 0")
+        offset = np.asarray(spec["offset"], dtype=np.float64)
+        anchor = np.asarray(spec.get("anchor", [-1] * (size - rated)), dtype=np.float64)
+        if offset.shape != (size - rated,) or anchor.shape != (size - rated,):
+            raise ValueError(f"offset and anchor must hold one value per anime without ratings ({size - rated:,})")
+        if not np.isfinite(offset).all():
+            raise ValueError("an offset is not a finite number")
+        if not (np.all(anchor == np.round(anchor)) and np.all((anchor >= -1) & (anchor < rated))):
+            raise ValueError(f"an anchor is not -1 or a rated column (0 to {rated - 1})")
+    except (TypeError, KeyError, ValueError) as exc:
+        raise UserError(f"{resolve_model_dir(model_dir)}: meta.json's {NEW_CALIBRATION} is bad ({exc}); rerun scripts/calibrate_new.py --write") from None
+    scorer = CalibratedScorer(backend.scorer, rated, a, b, offset.astype(np.float32), anchor.astype(np.int64), weight)
+    return Backend(scorer, backend.meta, backend.table, backend.config)
+
+
+class CalibratedScorer:
+    """Scores of anime without ratings (columns >= ``rated``) on the rated anime's scale: column
+    j's score s becomes ``a + b * s + offset[j] + anchor_weight * s(anchor[j])``, where the
+    anchor is the rated entry of j's franchise the fit chose (none: -1) and s(anchor) its exact
+    score for the same request. Rated columns keep their scores.
+
+    The parameters come from a fit on held-out anime (scripts/calibrate_new.py: a model that
+    knows a tenth of the rated anime from metadata only), so that an anime without ratings
+    scores what a rated one as likely to be the user's next liked anime scores. ``offset`` is
+    the fitted per-anime part from the catalogue (members, MAL score, how complete the
+    description is: a sparse one is pushed down), which also parts anime whose metadata tokens,
+    and so raw scores, are the same. The map is increasing in s (b > 0) and in the anchor's
+    score (anchor_weight >= 0), and the anchors' scores are exact, so mapped bounds are bounds
+    and the list rules (``ranking``) see one score."""
+
+    def __init__(self, inner: RequestScorer, rated: int, a: float, b: float, offset: np.ndarray, anchor: np.ndarray, anchor_weight: float = 0.0) -> None:
+        self.inner = inner
+        self.rated = rated
+        self.a, self.b = np.float32(a), np.float32(b)
+        self.offset = offset
+        self.anchor = anchor if anchor_weight > 0 else np.full_like(anchor, -1)
+        self.anchor_weight = np.float32(anchor_weight)
+
+    def encode(self, rows: list[list[int]]) -> Any:
+        return self.inner.encode(rows)
+
+    def _map(self, encoded: Any, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
+        """Map the parts of ``into`` (each (len(users), len(columns))) that are columns without ratings."""
+        columns = np.asarray(columns, dtype=np.int64)
+        first = int(np.searchsorted(columns, self.rated))
+        if first == columns.size:
+            return
+        new = columns[first:] - self.rated
+        extra = self.offset[new][None, :] + self.a
+        anchors = self.anchor[new]
+        has = np.flatnonzero(anchors >= 0)
+        if has.size:
+            distinct, where = np.unique(anchors[has], return_inverse=True)
+            anchored = self.anchor_weight * np.asarray(self.inner.scores(encoded, np.asarray(users, dtype=np.int64), distinct), dtype=np.float32)[:, where]
+        for array in into:
+            part = array[:, first:]
+            part *= self.b
+            part += extra
+            if has.size:
+                part[:, has] += anchored
+
+    def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        scores = np.array(self.inner.scores(encoded, users, columns), dtype=np.float32)
+        self._map(encoded, users, columns, scores)
+        return scores
+
+    def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.inner.bounds(encoded, users, columns)
+        upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
+        self._map(encoded, users, columns, upper, lower)
+        return upper, lower
+
+    def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
+        """The inner scorer's shares: the calibration moves a score, not who voted for it."""
+        return self.inner.shares(encoded, user, favourites, columns)
 
 
 def _load_torch(model_dir: Path, device: str, threads: int | None) -> Backend:
