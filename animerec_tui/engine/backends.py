@@ -218,26 +218,29 @@ def with_new_calibration(backend: Backend, model_dir: Path) -> Backend:
         return backend
     rated, size = int(backend.config.rated), int(len(backend.meta["vocab"]["item_ids"]))
     try:
-        a, b, weight = float(spec["a"]), float(spec["b"]), float(spec.get("anchor_weight", 0.0))
-        if not (np.isfinite(a) and np.isfinite(b) and np.isfinite(weight) and b > 0 and weight >= 0):
-            raise ValueError("a must be finite, b > 0 and anchor_weight >= 0")
+        a, weight = float(spec["a"]), float(spec.get("anchor_weight", 0.0))
+        b = np.asarray(spec["b"], dtype=np.float64)
+        if b.ndim == 0:
+            b = np.full(size - rated, float(b))
+        if not (np.isfinite(a) and np.isfinite(weight) and np.isfinite(b).all() and (b > 0).all() and weight >= 0):
+            raise ValueError("a must be finite, b (a number or one per anime without ratings) > 0 and anchor_weight >= 0")
         offset = np.asarray(spec["offset"], dtype=np.float64)
         anchor = np.asarray(spec.get("anchor", [-1] * (size - rated)), dtype=np.float64)
-        if offset.shape != (size - rated,) or anchor.shape != (size - rated,):
-            raise ValueError(f"offset and anchor must hold one value per anime without ratings ({size - rated:,})")
+        if offset.shape != (size - rated,) or anchor.shape != (size - rated,) or b.shape != (size - rated,):
+            raise ValueError(f"offset, anchor and a list b must hold one value per anime without ratings ({size - rated:,})")
         if not np.isfinite(offset).all():
             raise ValueError("an offset is not a finite number")
         if not (np.all(anchor == np.round(anchor)) and np.all((anchor >= -1) & (anchor < rated))):
             raise ValueError(f"an anchor is not -1 or a rated column (0 to {rated - 1})")
     except (TypeError, KeyError, ValueError) as exc:
         raise UserError(f"{resolve_model_dir(model_dir)}: meta.json's {NEW_CALIBRATION} is bad ({exc}); rerun scripts/calibrate_new.py --write") from None
-    scorer = CalibratedScorer(backend.scorer, rated, a, b, offset.astype(np.float32), anchor.astype(np.int64), weight)
+    scorer = CalibratedScorer(backend.scorer, rated, a, b.astype(np.float32), offset.astype(np.float32), anchor.astype(np.int64), weight)
     return Backend(scorer, backend.meta, backend.table, backend.config)
 
 
 class CalibratedScorer:
     """Scores of anime without ratings (columns >= ``rated``) on the rated anime's scale: column
-    j's score s becomes ``a + b * s + offset[j] + anchor_weight * s(anchor[j])``, where the
+    j's score s becomes ``a + b[j] * s + offset[j] + anchor_weight * s(anchor[j])``, where the
     anchor is the rated entry of j's franchise the fit chose (none: -1) and s(anchor) its exact
     score for the same request. Rated columns keep their scores.
 
@@ -246,14 +249,16 @@ class CalibratedScorer:
     scores what a rated one as likely to be the user's next liked anime scores. ``offset`` is
     the fitted per-anime part from the catalogue (members, MAL score, how complete the
     description is: a sparse one is pushed down), which also parts anime whose metadata tokens,
-    and so raw scores, are the same. The map is increasing in s (b > 0) and in the anchor's
+    and so raw scores, are the same; ``b[j]``, the slope, is smaller the sparser j's description
+    (its raw score says less). The map is increasing in s (b > 0) and in the anchor's
     score (anchor_weight >= 0), and the anchors' scores are exact, so mapped bounds are bounds
     and the list rules (``ranking``) see one score."""
 
-    def __init__(self, inner: RequestScorer, rated: int, a: float, b: float, offset: np.ndarray, anchor: np.ndarray, anchor_weight: float = 0.0) -> None:
+    def __init__(self, inner: RequestScorer, rated: int, a: float, b: np.ndarray | float, offset: np.ndarray, anchor: np.ndarray, anchor_weight: float = 0.0) -> None:
         self.inner = inner
         self.rated = rated
-        self.a, self.b = np.float32(a), np.float32(b)
+        self.a = np.float32(a)
+        self.b = np.broadcast_to(np.asarray(b, dtype=np.float32), offset.shape)
         self.offset = offset
         self.anchor = anchor if anchor_weight > 0 else np.full_like(anchor, -1)
         self.anchor_weight = np.float32(anchor_weight)
@@ -269,6 +274,7 @@ class CalibratedScorer:
             return
         new = columns[first:] - self.rated
         extra = self.offset[new][None, :] + self.a
+        slope = self.b[new][None, :]
         anchors = self.anchor[new]
         has = np.flatnonzero(anchors >= 0)
         if has.size:
@@ -276,7 +282,7 @@ class CalibratedScorer:
             anchored = self.anchor_weight * np.asarray(self.inner.scores(encoded, np.asarray(users, dtype=np.int64), distinct), dtype=np.float32)[:, where]
         for array in into:
             part = array[:, first:]
-            part *= self.b
+            part *= slope
             part += extra
             if has.size:
                 part[:, has] += anchored

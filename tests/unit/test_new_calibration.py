@@ -19,11 +19,11 @@ from training.errors import UserError
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from calibrate_new import FEATURES, richness, spec_for  # noqa: E402
 
-THETA = np.r_[1.0, 0.8, -0.5, 0.3, np.zeros(len(FEATURES))]
-THETA[4 + FEATURES.index("log10 members - 4")] = 1.5
-THETA[4 + FEATURES.index("missing fields (of 5)")] = -1.4
-THETA[4 + FEATURES.index("sparse description")] = -0.5
-"""A calibration like the fitted one: a slope under 1, members and a full description count, franchise anchors."""
+THETA = np.r_[1.0, 0.8, -0.5, 0.3, -0.1, np.zeros(len(FEATURES))]
+THETA[5 + FEATURES.index("log10 members - 4")] = 1.5
+THETA[5 + FEATURES.index("missing fields (of 5)")] = -1.4
+THETA[5 + FEATURES.index("sparse description")] = -0.5
+"""A calibration like the fitted one: a slope under 1 and smaller for a sparse description, members and a full description count, franchise anchors."""
 
 
 def _calibrated(folder: Path, catalog, theta: np.ndarray = THETA) -> dict:
@@ -56,7 +56,7 @@ def test_absent_changes_nothing_and_present_maps_only_the_anime_without_ratings(
     anchor = np.asarray(spec["anchor"])
     anchored = np.where(anchor >= 0, before[np.maximum(anchor, 0)], 0.0)
     assert (anchor >= 0).any()
-    np.testing.assert_allclose(after[rated:], spec["a"] + spec["b"] * before[rated:] + np.asarray(spec["offset"]) + spec["anchor_weight"] * anchored, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(after[rated:], spec["a"] + np.asarray(spec["b"]) * before[rated:] + np.asarray(spec["offset"]) + spec["anchor_weight"] * anchored, rtol=1e-5, atol=1e-4)
 
 
 def test_bounds_hold_and_every_list_is_the_rules_over_the_exact_scores(calibrated):
@@ -81,7 +81,8 @@ def test_sparse_descriptions_are_pushed_down(calibrated):
     plain, engine, _ = calibrated
     known, _ = plain.split_known([DEATH_NOTE])
     rated = engine.num_rated
-    gain = engine.scores([known])[0][rated:] - plain.scores([known])[0][rated:] * np.float32(THETA[1])
+    slope = np.asarray(engine.scorer.b)
+    gain = engine.scores([known])[0][rated:] - plain.scores([known])[0][rated:] * slope
     anchor = np.asarray(engine.scorer.anchor)
     sparse = np.asarray([richness(engine.by_id[int(m)]) < 3 for m in engine.item_ids[rated:]])
     plain_anchor = anchor < 0  # the anchors' part aside
@@ -90,7 +91,7 @@ def test_sparse_descriptions_are_pushed_down(calibrated):
     members = np.asarray([engine.by_id[int(m)].get("members") or 0 for m in engine.item_ids[rated:]])
     for i in np.flatnonzero(sparse & plain_anchor):
         rich = np.flatnonzero(~sparse & plain_anchor & (members >= members[i]))
-        assert (gain[rich] > gain[i]).all()
+        assert (gain[rich] > gain[i]).all() and (slope[rich] > slope[i]).all()
     items = engine.recommend([DEATH_NOTE], k=10, filters=Filters(new_share=1.0, year_from=2022)).items
     ranked = [richness(engine.by_id[r.mal_id]) < 3 for r in items]
     before = [richness(plain.by_id[r.mal_id]) < 3 for r in plain.recommend([DEATH_NOTE], k=10, filters=Filters(new_share=1.0, year_from=2022)).items]
@@ -118,7 +119,7 @@ def test_identical_metadata_no_longer_ties(catalogue_model, catalog, tmp_path):
     assert parted[0] != parted[1]
 
 
-@pytest.mark.parametrize("change", [{"b": -1.0}, {"b": 0}, {"a": float("nan")}, {"anchor_weight": -0.5}, {"offset": [0.0]},
+@pytest.mark.parametrize("change", [{"b": -1.0}, {"b": 0}, {"b": [1.0]}, {"a": float("nan")}, {"anchor_weight": -0.5}, {"offset": [0.0]},
                                     {"anchor": "x"}, {"anchor_big": True}, {"a": None}, {"offset_nan": True}])
 def test_a_bad_calibration_is_one_clear_error(calibrated, catalogue_model, catalog, tmp_path, change):
     _, _, spec = calibrated
