@@ -172,7 +172,7 @@ class Fit:
         has = self.anchor >= 0
         anchored = np.where(has[None, :], self.raw[rows][:, np.maximum(self.anchor, 0)], 0.0)  # a favourite's too, as the engine scores it
         ones = np.ones_like(s)
-        return np.concatenate([s[..., None], ones[..., None], anchored[..., None], (s * self.missing[None, :])[..., None], np.broadcast_to(self.feats, s.shape + self.feats.shape[1:])], axis=2)
+        return np.concatenate([s[..., None], ones[..., None], anchored[..., None], np.where(np.isfinite(s), s * self.missing[None, :], s)[..., None], np.broadcast_to(self.feats, s.shape + self.feats.shape[1:])], axis=2)
 
     def loglik(self, theta: np.ndarray, derivatives: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
         total, grad, hess = 0.0, np.zeros(self.dims), np.zeros((self.dims, self.dims))
@@ -183,9 +183,10 @@ class Fit:
             xn = self._new_x(rows)
             zr = theta[0] * np.where(np.isfinite(sr), sr, 0.0)
             zr[~np.isfinite(sr)] = -np.inf
-            zn = xn @ theta[1:]
-            zn[~np.isfinite(xn[..., 0])] = -np.inf
+            shown = np.isfinite(xn[..., 0])
             xn[~np.isfinite(xn)] = 0.0
+            zn = xn @ theta[1:]
+            zn[~shown] = -np.inf
             top = np.maximum(zr.max(axis=1), zn.max(axis=1))[:, None]
             er, en = np.exp(zr - top), np.exp(zn - top)
             norm = er.sum(axis=1) + en.sum(axis=1)
