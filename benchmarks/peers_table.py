@@ -35,8 +35,9 @@ but the user's inputs; ties count against it), NDCG@10 and Recall@10 with standa
    (vote temperature, bias weight) is shown as trained and as chosen on the same validation
    items (``scripts/calibrate_readout.py``'s grid); "as the app ranks" is the best checkpoint
    exported in fp16 with that readout (``runs/cross/<split>/model``), and with ``blend`` an
-   item-item table fitted on the training group's train rows, its weight chosen on the
-   training group's validation users.
+   item-item table fitted on the training group's train rows, its weight chosen (``--blend-on
+   heldout``, the default) on the held-out group's validation users, as the peers' values and
+   the readout are, or (``--blend-on train``) on the training group's.
 
 The test split is read once per scorer, after every choice is made on validation.
 """
@@ -391,7 +392,7 @@ def cross(args, log) -> dict:
 def cross_blend(args, log) -> dict:
     """Table 3's "app + blend" rows: the item-item blend built for each cross-group model as it
     was for the shipped one (``scripts/calibrate_blend.py --write``: EASE fitted on the training
-    group's train rows, its weight chosen on the training group's validation users, the first
+    group's train rows, its weight chosen on the validation users ``--blend-on`` names, the first
     ``--blend-users`` of them), then the held-out users through the engine."""
     from animerec_tui.engine import Engine
 
@@ -400,6 +401,10 @@ def cross_blend(args, log) -> dict:
         root = args.cross / name
         app = root / "model"
         command = [sys.executable, str(REPO / "scripts" / "calibrate_blend.py"), str(app), "--data", str(root / "train"), "--write"]
+        if args.blend_weights:
+            command += ["--weights", args.blend_weights]
+        if args.blend_on == "heldout":  # as the peers and the readout are chosen: on the held-out group's validation users
+            command += ["--choose-on", str(root / "heldout")]
         if args.blend_users:
             command += ["--users", str(args.blend_users)]
         started = time.perf_counter()
@@ -503,6 +508,8 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEER_ORDER))
     parser.add_argument("--parts", default="peers,model,app,cross", help="any of peers, model, app, cross, blend (after cross: the cross-group models with an item-item blend)")
     parser.add_argument("--blend-users", type=int, default=500, help="blend: choose its weight on the first N validation users of the training group (0: all)")
+    parser.add_argument("--blend-on", choices=("train", "heldout"), default="heldout", help="blend: choose its weight on the training group's validation users or, as the peers' values and the readout are, on the held-out group's")
+    parser.add_argument("--blend-weights", default="", help="blend: the weights to choose from (default: calibrate_blend.py's grid)")
     parser.add_argument("--fresh", action="store_true", help="start the JSON over instead of updating the parts run")
     parser.add_argument("--merge", type=Path, action="append", default=[], help="another run's JSON to merge in first (repeatable)")
     parser.add_argument("--seed", type=int, default=0)

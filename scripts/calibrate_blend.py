@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from animerec_tui.engine import Engine, Filters  # noqa: E402
-from animerec_tui.engine.backends import BlendedScorer  # noqa: E402
+from animerec_tui.engine.backends import BlendedScorer, CalibratedScorer  # noqa: E402
 from training.data import Dataset, load_dataset  # noqa: E402
 from training.errors import UserError  # noqa: E402
 from training.evaluate import split_inputs  # noqa: E402
@@ -144,6 +144,7 @@ def main() -> int:
     parser.add_argument("--weights", default="0,0.02,0.035,0.05,0.075,0.1,0.25,0.5,1", help="Blend weights to try (times the scale); the shipped model's 0.035 came from this grid.")
     parser.add_argument("--levels", default="0.98,0.985,0.99,0.995", help="Quantiles of a request's rated item-item scores given to anime without ratings (BlendedScorer.new_level).")
     parser.add_argument("--users", type=int, help="Only the first N users of the split (a quick look).")
+    parser.add_argument("--choose-on", type=Path, help="Choose the weight on this folder's validation users (same vocabulary; e.g. a cross-group split's held-out users, on whose validation the peers are tuned) instead of DATA's; EASE is still fitted on DATA's training rows.")
     parser.add_argument("--cuts", default="", help="Also NDCG@10 with favourites cut to these counts (comma-separated; seed 0).")
     parser.add_argument("--cuts-only", action="store_true", help="Only the --cuts table, for the folder's current blend (no grid, nothing written).")
     parser.add_argument("--write", action="store_true")
@@ -161,31 +162,44 @@ def main() -> int:
             args.data = shipped_training_data()
         data = load_dataset(args.data)
         engine = Engine(folder, threads=1)
-        base = engine.scorer.inner if isinstance(engine.scorer, BlendedScorer) else engine.scorer
+        calibrated = engine.scorer if isinstance(engine.scorer, CalibratedScorer) else None
+        shipped = calibrated.inner if calibrated is not None else engine.scorer
+        base = shipped.inner if isinstance(shipped, BlendedScorer) else shipped
+
+        def as_shipped(scorer):
+            """``scorer`` with the folder's calibration of anime without ratings around it, as the app runs it."""
+            return calibrated.around(scorer) if calibrated is not None else scorer
+
         temperature = float(meta["model_config"].get("vote_temperature", 1.0))
         vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
         if not np.array_equal(vocab[: data.num_items], data.item_ids) or data.num_items != engine.num_rated:
             raise UserError(f"{folder} was not trained on {args.data}")
         print(f"# python {' '.join(sys.argv)}\n# data {args.data}; top {TOP} as the app ranks (Filters() defaults)\n")
         split = "test" if args.test else "val"
-        favs, targets = requests(engine, data, split, users=args.users)
+        chooser = data
+        if args.choose_on is not None:
+            chooser = load_dataset(args.choose_on)
+            if not np.array_equal(chooser.item_ids, data.item_ids):
+                raise UserError(f"{args.choose_on} does not share {args.data}'s vocabulary")
+            print(f"# the weight chosen on {args.choose_on}'s {split} users\n")
+        favs, targets = requests(engine, chooser, split, users=args.users)
         if args.test:
-            blend = engine.scorer
+            blend = shipped
             if not isinstance(blend, BlendedScorer):
                 raise UserError(f"{folder}: has no blend to measure")
             print(f"{len(favs):,} test users\n\n{HEADER}")
-            engine.scorer = base
+            engine.scorer = as_shipped(base)
             print(row("model alone", measure(engine, favs, targets)))
-            engine.scorer = blend
+            engine.scorer = as_shipped(blend)
             print(row(f"blend (coefficient {blend.coefficient:.4g})", measure(engine, favs, targets)))
             engine.scorer = EaseAlone(blend.table, vocab.size)
             print(row(f"EASE alone (lambda {blend.table.meta['lambda']:g}, keep {blend.table.meta['keep']})", measure(engine, favs, targets)))
             return 0
         if args.cuts_only:
-            blend = engine.scorer
+            blend = shipped
             if not isinstance(blend, BlendedScorer):
                 raise UserError(f"{folder}: has no blend to measure")
-            cut_table(engine, data, args, base, blend, EaseAlone(blend.table, vocab.size))
+            cut_table(engine, data, args, as_shipped(base), as_shipped(blend), EaseAlone(blend.table, vocab.size))
             return 0
         g = gram(*data.splits["train"], data.num_items)
         best = None
@@ -196,14 +210,14 @@ def main() -> int:
             engine.scorer = base
             scale = scale_of(engine, table, favs)
             print(f"lambda {lam:g}: fitted and pruned to {table.meta['keep']} in {time.perf_counter() - t:.1f} s; scale {scale:.4g}\n\n{HEADER}")
-            engine.scorer = base
+            engine.scorer = as_shipped(base)
             alone = measure(engine, favs, targets)
             print(row("model alone (w 0)", alone), flush=True)
             for w in [float(v) for v in args.weights.split(",") if float(v) > 0]:
                 # Each w at the level that keeps the share of top-10 places without ratings nearest the model alone's.
                 tried = []
                 for level in [float(v) for v in args.levels.split(",")]:
-                    engine.scorer = BlendedScorer(base, table, w * scale, temperature, level)
+                    engine.scorer = as_shipped(BlendedScorer(base, table, w * scale, temperature, level))
                     m = measure(engine, favs, targets)
                     print(row(f"w {w:g}, new_level {level:g}", m), flush=True)
                     tried.append((abs(m["new_top10"] - alone["new_top10"]), level, m))
@@ -216,7 +230,7 @@ def main() -> int:
         m, lam, w, scale, table, level = best
         print(f"best on validation: lambda {lam:g}, keep {table.meta['keep']}, w {w:g} (scale {scale:.4g}), new_level {level:g}: NDCG@10 {m['ndcg@10']:.4f}")
         engine.scorer = base
-        cut_table(engine, data, args, base, BlendedScorer(base, table, w * scale, temperature, level), EaseAlone(table, vocab.size))
+        cut_table(engine, data, args, as_shipped(base), as_shipped(BlendedScorer(base, table, w * scale, temperature, level)), EaseAlone(table, vocab.size))
         if args.write:
             write_itemitem(folder, table)
             meta["blend"] = {"weight": w, "scale": scale, "new_level": level, "lambda": lam, "keep": table.meta["keep"]}

@@ -263,6 +263,10 @@ class CalibratedScorer:
         self.anchor = anchor if anchor_weight > 0 else np.full_like(anchor, -1)
         self.anchor_weight = np.float32(anchor_weight)
 
+    def around(self, inner: RequestScorer) -> CalibratedScorer:
+        """The same calibration around another scorer of the same model (a blend being chosen)."""
+        return CalibratedScorer(inner, self.rated, float(self.a), self.b, self.offset, self.anchor, float(self.anchor_weight))
+
     def encode(self, rows: list[list[int]]) -> Any:
         return self.inner.encode(rows)
 
