@@ -193,7 +193,8 @@ class SettingsStore:
             problems.append(f"left out what did not check ({', '.join(refused)})")
         if unknown:
             settings.writable = False
-            shown = ", ".join(name[:40] for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            # A key is the file's, any string: shown as Python writes it when it is not printable (a newline would break the one-line warning).
+            shown = ", ".join((name if name.isprintable() else ascii(name))[:40] for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
             problems.append(f"has fields this animerec does not know ({shown}), so changes are not saved to it")
         settings.warning = f"{self.path}: {'; '.join(problems)}" if problems else None
         return settings
