@@ -82,9 +82,10 @@ def requests(engine: Engine, data: Dataset, split: str, cut: int | None = None, 
     return favs, target
 
 
-def measure(engine: Engine, favs: list, targets: np.ndarray) -> dict:
-    """Metrics (with standard errors) of the held-out anime's place in the app's top 100, and the new anime's share of top-10 places."""
-    results = engine.recommend_many([(f, Filters()) for f in favs], TOP, reasons=False)
+def app_places(engine: Engine, favs: list, targets: np.ndarray, filters: Filters = Filters()) -> tuple[np.ndarray, float]:
+    """Each held-out anime's place (from 0) in the app's top 100 for its favourites (100: not
+    in it), and the share of top-10 places that anime without ratings take."""
+    results = engine.recommend_many([(f, filters) for f in favs], TOP, reasons=False)
     ranks = np.full(len(favs), TOP, dtype=np.int64)
     new = 0
     for n, (result, target) in enumerate(zip(results, targets.tolist())):
@@ -92,12 +93,18 @@ def measure(engine: Engine, favs: list, targets: np.ndarray) -> dict:
         new += sum(not r.rated for r in result.items[:10])
         if target in ids:
             ranks[n] = ids.index(target)
+    return ranks, new / (10 * len(favs))
+
+
+def measure(engine: Engine, favs: list, targets: np.ndarray) -> dict:
+    """Metrics (with standard errors) of the held-out anime's place in the app's top 100, and the new anime's share of top-10 places."""
+    ranks, new_top10 = app_places(engine, favs, targets)
     per = {"ndcg@10": np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)}
     for k in (10, 50, 100):
         per[f"recall@{k}"] = (ranks < k).astype(np.float64)
     out = {key: float(v.mean()) for key, v in per.items()}
     out.update({f"se_{key}": float(v.std(ddof=1) / math.sqrt(v.size)) for key, v in per.items()})
-    out["new_top10"] = new / (10 * len(favs))
+    out["new_top10"] = new_top10
     return out
 
 

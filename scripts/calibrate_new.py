@@ -43,6 +43,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from calibrate_blend import app_places  # noqa: E402
 
 from animerec_tui.engine import Engine, Filters  # noqa: E402
 from animerec_tui.engine.backends import NEW_CALIBRATION, BlendedScorer, CalibratedScorer, RequestScorer  # noqa: E402
@@ -55,7 +58,6 @@ from training.itemitem import ItemItem, fit_ease, gram  # noqa: E402
 from training.model_files import META_FILE, MODEL_FILE, json_bytes, read_meta, resolve_model_dir  # noqa: E402
 
 FEATURES = ("log10 members - 4", "members unknown", "missing fields (of 5)", "sparse description", "MAL score - 7", "has an English title", "has a rated franchise entry")
-TOP = 100
 
 
 def hidden_ids(data: Dataset) -> np.ndarray:
@@ -467,14 +469,8 @@ def stripped_table(cold: Engine, blended: BlendedScorer, favs: list, targets: np
 
 
 def ranks_in(engine: Engine, favs: list, target_ids: np.ndarray, filters: Filters) -> np.ndarray:
-    """0-based place of each held-out anime in the app's top ``TOP`` (``TOP`` when absent)."""
-    results = engine.recommend_many([(f, filters) for f in favs], TOP, reasons=False)
-    ranks = np.full(len(favs), TOP)
-    for n, (result, target) in enumerate(zip(results, target_ids.tolist())):
-        ids = [r.mal_id for r in result.items]
-        if target in ids:
-            ranks[n] = ids.index(target)
-    return ranks
+    """0-based place of each held-out anime in the app's top 100 (100 when absent)."""
+    return app_places(engine, favs, target_ids, filters)[0]
 
 
 def ndcg(ranks: np.ndarray) -> float:
@@ -513,15 +509,8 @@ def cost_table(folder: Path, spec: dict, data: Dataset, users: int) -> None:
         for scorer in (base, after):
             engine.scorer = scorer
             started = time.perf_counter()
-            results = engine.recommend_many([(f, replace(Filters(), new_share=share)) for f in favs], TOP, reasons=False)
-            ranks = np.full(len(favs), TOP)
-            new = 0
-            for n, (result, target) in enumerate(zip(results, targets.tolist())):
-                ids = [r.mal_id for r in result.items]
-                new += sum(not r.rated for r in result.items[:10])
-                if target in ids:
-                    ranks[n] = ids.index(target)
-            cells.append((ndcg(ranks), new / (10 * len(favs)), time.perf_counter() - started))
+            ranks, new_top10 = app_places(engine, favs, targets, replace(Filters(), new_share=share))
+            cells.append((ndcg(ranks), new_top10, time.perf_counter() - started))
         print(f"| {share:.1f} | {cells[0][0]:.4f} | {cells[1][0]:.4f} | {cells[0][1]:.3f} | {cells[1][1]:.3f} | {cells[0][2]:.1f} | {cells[1][2]:.1f} |", flush=True)
 
 
