@@ -65,9 +65,12 @@ def main() -> None:
         total = time.perf_counter() - started
         load = os.getloadavg()[0]
     columns = np.flatnonzero(engine.allowed(filters))
+    model = engine.scorer
+    while hasattr(model, "inner"):  # the calibration and the item-item blend wrap the model's scorer
+        model = model.inner
     busy = "one core kept busy by a competing process" if args.busy else "no competing process"
     print(f"\n### Batch steps — {cpu_model()}, {hardware()}, 1 thread, {busy}, load {load:.2f}; filters: {args.filters} "
-          f"({columns.size:,} columns, {engine.scorer._distinct(columns)[0].size:,} distinct); reasons {'on' if args.reasons else 'off'}\n")
+          f"({columns.size:,} columns, {model._distinct(columns)[0].size:,} distinct); reasons {'on' if args.reasons else 'off'}\n")
     print(f"{args.users:,} users: {args.users / total:,.0f} users/s, {total / args.users * 1e3:.3f} ms a user\n")
     print("| step | ms a user |")
     print("|---|---|")

@@ -83,10 +83,12 @@ def main() -> None:
                 rows.append((f"{args.items:,}-item model", measure(Engine(folder, catalog, threads=args.threads), args.requests, args.batch_users)))
         load = os.getloadavg()[0]
     busy = "one core kept busy by a competing process" if args.busy else "no competing process"
-    scorer = getattr(engine.scorer, "inner", engine.scorer)  # the item-item blend wraps the model's scorer
-    arithmetic = "numpy" if type(scorer).__name__ == "NumpyScorer" else "torch"
-    if scorer is not engine.scorer:
-        arithmetic += f" + item-item blend ({engine.scorer.table.meta.get('keep')} weights per anime)"
+    layers, scorer = [], engine.scorer  # the calibration wraps the item-item blend, which wraps the model's scorer
+    while hasattr(scorer, "inner"):
+        kind = type(scorer).__name__
+        layers.append(f"item-item blend ({scorer.table.meta.get('keep')} weights per anime)" if kind == "BlendedScorer" else "calibrated anime without ratings" if kind == "CalibratedScorer" else kind)
+        scorer = scorer.inner
+    arithmetic = " + ".join(["numpy" if type(scorer).__name__ == "NumpyScorer" else "torch", *reversed(layers)])
     print(f"\n### Inference — {cpu_model()}, {hardware()}, {args.threads} thread(s), engine arithmetic {arithmetic}, {busy}, load {load:.2f}\n")
     print("| model | items | median favourites | p50 ms | p99 ms | batch users/s, with reasons | batch users/s, picks only (`recommend --batch`) |")
     print("|---|---|---|---|---|---|---|")

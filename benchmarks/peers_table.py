@@ -403,6 +403,8 @@ def cross_blend(args, log) -> dict:
         command = [sys.executable, str(REPO / "scripts" / "calibrate_blend.py"), str(app), "--data", str(root / "train"), "--write"]
         if args.blend_weights:
             command += ["--weights", args.blend_weights]
+        if args.blend_lambdas:
+            command += ["--lambdas", args.blend_lambdas]
         if args.blend_on == "heldout":  # as the peers and the readout are chosen: on the held-out group's validation users
             command += ["--choose-on", str(root / "heldout")]
         if args.blend_users:
@@ -509,6 +511,7 @@ def main() -> None:
     parser.add_argument("--parts", default="peers,model,app,cross", help="any of peers, model, app, cross, blend (after cross: the cross-group models with an item-item blend)")
     parser.add_argument("--blend-users", type=int, default=500, help="blend: choose its weight on the first N validation users of the training group (0: all)")
     parser.add_argument("--blend-on", choices=("train", "heldout"), default="heldout", help="blend: choose its weight on the training group's validation users or, as the peers' values and the readout are, on the held-out group's")
+    parser.add_argument("--blend-lambdas", default="", help="blend: the EASE lambdas to choose from (default: calibrate_blend.py's)")
     parser.add_argument("--blend-weights", default="", help="blend: the weights to choose from (default: calibrate_blend.py's grid)")
     parser.add_argument("--fresh", action="store_true", help="start the JSON over instead of updating the parts run")
     parser.add_argument("--merge", type=Path, action="append", default=[], help="another run's JSON to merge in first (repeatable)")
