@@ -76,13 +76,19 @@ def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) ->
     """MAL ids for the given titles (fuzzy, refusing ambiguity) and ids."""
     index = TitleIndex(engine.catalog) if titles else None  # the index takes a fifth of a second to build
     err = Console(stderr=True, highlight=False)
-    resolved = []
+    resolved, refused = [], []
     for title in titles:
         assert index is not None
-        match = index.resolve(title)
+        try:
+            match = index.resolve(title)
+        except UserError as error:  # every title of the call is tried, and every one refused is told at once
+            refused.append(str(error))
+            continue
         if match.score < 200:
             err.print(f"'{escape(printable(title))}' → {escape(printable(match.title))} (MAL id {match.mal_id})")
         resolved.append(match.mal_id)
+    if refused:
+        raise UserError(" | ".join(refused))
     for mal_id in mal_ids:
         if mal_id not in engine.by_id:
             raise UserError(f"MAL id {mal_id} is not in the catalogue")

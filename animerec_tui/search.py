@@ -184,8 +184,14 @@ class TitleIndex:
     def resolve(self, query: str) -> Match:
         """The one anime ``query`` names, or a UserError listing the closest candidates.
 
-        Accepted: a title variant equal to the query (after normalisation) that belongs to a
-        single anime, or a clear best fuzzy match (a typo) well ahead of the next one.
+        Accepted, in turn (a score below 200 tells the caller to say which anime it took):
+
+        - a title variant equal to the query (after normalisation) that belongs to a single anime;
+        - several such anime: the one ten times as watched as any other, else, when they are
+          one franchise's entries ("Gintama", "Spy x Family"), the first aired of them;
+        - no equal variant: a clear best fuzzy match (a typo) well ahead of the next one, or
+          the first aired entry when every best match is of one franchise ("Frieren",
+          "Demon Slayer", "Fullmetal Alchemist Brotherhood").
         """
         matches = self.search(query, limit=6)
         if not matches:
@@ -198,9 +204,26 @@ class TitleIndex:
             if members[0][0] >= DOMINANT * max(members[1][0], 1):
                 top = members[0][1]
                 return Match(top.mal_id, top.title, top.matched, 199.0)  # below 200: the caller says which it took
+            first = self._first_of_one_franchise(exact)
+            if first is not None:
+                return first
         best = matches[0]
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         if not exact and best.score < 110 and best.score >= 85 and best.score - runner_up >= 8:
             return best
+        if not exact:
+            top = max(m.score for m in matches)
+            first = self._first_of_one_franchise([m for m in matches if m.score >= top])
+            if first is not None:
+                return first
         listed = "; ".join(f"{m.title} (--mal-id {m.mal_id})" for m in matches[:5])
         raise UserError(f"'{query}' is ambiguous or unknown; closest: {listed}")
+
+    def _first_of_one_franchise(self, matches: list[Match]) -> Match | None:
+        """The first aired of ``matches`` when they are all one franchise's entries (else None), scored below 200."""
+        entries = [self.by_id[m.mal_id] for m in matches]
+        if len({e.get("franchise") or e["mal_id"] for e in entries}) != 1:
+            return None
+        seasons = {"Winter": 0, "Spring": 1, "Summer": 2, "Fall": 3}
+        first = min(matches, key=lambda m: (self.by_id[m.mal_id].get("year") or 10_000, seasons.get(self.by_id[m.mal_id].get("season") or "", 4), m.mal_id))
+        return Match(first.mal_id, first.title, first.matched, min(first.score, 199.0))

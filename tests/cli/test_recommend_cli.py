@@ -77,9 +77,31 @@ def test_anime_known_from_metadata_only_are_marked(catalogue_model, catalog):
 
 
 def test_ambiguous_title_lists_candidates_and_fails(tiny_model):
-    result = runner.invoke(app, ["recommend", "fullmetal", "--model", str(tiny_model)])
+    result = runner.invoke(app, ["recommend", "Code Geass", "--model", str(tiny_model)])
     assert result.exit_code != 0
-    assert "--mal-id 5114" in result.output and "Traceback" not in result.output
+    assert "--mal-id 1575" in result.output and "Traceback" not in result.output
+
+
+def test_every_refused_title_of_a_call_is_told_at_once(tiny_model):
+    result = runner.invoke(app, ["recommend", "Death Note", "Code Geass", "zzqqxx", "--model", str(tiny_model)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = [row for row in result.output.splitlines() if "Code Geass" in row]
+    assert len(line) == 1 and "zzqqxx" in line[0]
+
+
+def test_a_franchise_name_or_a_title_several_entries_share_resolves_to_its_first_entry(tiny_model):
+    """Issue 30: "Gintama" is MAL 918's own title (its sequels' normalise to it too); "Frieren" and
+    "Fullmetal Alchemist Brotherhood" match only one franchise's entries: the first aired is taken, and said."""
+    from animerec_tui.catalog import load_catalog
+    from animerec_tui.search import TitleIndex
+
+    index = TitleIndex(load_catalog())
+    for query, mal_id in (("Gintama", 918), ("Spy x Family", 50265), ("Frieren", 52991), ("Demon Slayer", 38000),
+                          ("Fullmetal Alchemist Brotherhood", 5114), ("Apothecary Diaries", 54492), ("kusuriya", 54492)):
+        match = index.resolve(query)
+        assert match.mal_id == mal_id and match.score < 200, query  # below 200: the CLI says which it took
+    result = runner.invoke(app, ["recommend", "Gintama", "Death Note", "-k", "3", "--model", str(tiny_model)])
+    assert result.exit_code == 0 and "'Gintama' → Gintama (MAL id 918)" in result.stderr
 
 
 def test_bad_type_and_genre_are_one_line(tiny_model):
