@@ -212,8 +212,8 @@ class TitleIndex:
         if not exact and best.score < 110 and best.score >= 85 and best.score - runner_up >= 8:
             return best
         if not exact:
-            top = max(m.score for m in matches)
-            first = self._first_of_one_franchise([m for m in matches if m.score >= top])
+            best_score = max(m.score for m in matches)
+            first = self._first_of_one_franchise([m for m in matches if m.score >= best_score])
             if first is not None:
                 return first
         listed = "; ".join(f"{m.title} (--mal-id {m.mal_id})" for m in matches[:5])
