@@ -190,11 +190,25 @@ def eval_command(
     if not data_folder and not saved:
         raise UserError(f"{run} does not say what data it was trained on; name it with --data")
     folder = data_folder or Path(saved)
-    if not data_folder and not folder.is_dir():
-        raise UserError(f"the run's data folder {folder} is gone; name one with --data")
+    gone = f"the run's data folder {folder} is gone; name one with --data"
+    shipped = not data_folder and not folder.is_dir()
+    if shipped:  # the shipped model names the folder it was built in; the install carries the same data
+        from animerec_tui.runs import shipped_training_data
+
+        try:
+            folder = shipped_training_data()
+        except UserError:
+            raise UserError(gone) from None
     data = load_dataset(folder)
-    check_vocab(meta, data.item_ids, f"the data in {folder}")
-    check_split(meta, data, "evaluate it on the data it was trained on")
+    try:
+        check_vocab(meta, data.item_ids, f"the data in {folder}")
+        check_split(meta, data, "evaluate it on the data it was trained on")
+    except UserError:
+        if shipped:  # not the data it was trained on: say what is missing, not why another folder does not fit
+            raise UserError(gone) from None
+        raise
+    if shipped:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"the run's data folder {saved} is gone; evaluating on the shipped training data, the same split ({folder})")
     kwargs: dict[str, Any] = {"negatives": negatives, "sampler": sampler, "seed": seed}
     results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), data, split, **kwargs)}
     err = Console(stderr=True, highlight=False)
