@@ -45,6 +45,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from calibrate_new import cold_hidden  # noqa: E402
 
 from animerec_tui.engine import Filters, spread_order  # noqa: E402
 from training.catalog import read_catalog  # noqa: E402
@@ -117,8 +120,7 @@ def _hidden_dataset(data: Dataset, hidden: np.ndarray) -> Dataset:
 
 def cold(args) -> None:
     data, catalog = load_dataset(args.data), read_catalog(CATALOG)
-    rng = np.random.default_rng(0)
-    hidden = np.sort(rng.choice(np.arange(1, data.num_items + 1), size=data.num_items // 10, replace=False))
+    hidden = cold_hidden(data)
     sub = _hidden_dataset(data, hidden)
     run = args.work / "run"
     if not (run / "run.json").exists():
@@ -199,8 +201,7 @@ def new_share(args) -> None:
     the validation users of the full data with their natural mix of held-out anime, rated or
     hidden; each row keeps only its best N anime without ratings (Filters.new_share * 10)."""
     data = load_dataset(args.data)
-    rng = np.random.default_rng(0)  # the same hidden anime as ``cold``
-    hidden = np.sort(rng.choice(np.arange(1, data.num_items + 1), size=data.num_items // 10, replace=False))
+    hidden = cold_hidden(data)  # the same hidden anime as ``cold``
     model, meta = load_model(args.work / "run", which="best")
     vocab = np.asarray(meta["vocab"]["item_ids"], dtype=np.int64)
     column = {int(m): j for j, m in enumerate(vocab)}

@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from calibrate_blend import app_places  # noqa: E402
+from calibrate_blend import requests as validation_requests  # noqa: E402
 
 from animerec_tui.engine import Engine, Filters  # noqa: E402
 from animerec_tui.engine.backends import NEW_CALIBRATION, BlendedScorer, CalibratedScorer, RequestScorer  # noqa: E402
@@ -60,11 +61,16 @@ from training.model_files import META_FILE, MODEL_FILE, json_bytes, read_meta, r
 FEATURES = ("log10 members - 4", "members unknown", "missing fields (of 5)", "sparse description", "MAL score - 7", "has an English title", "has a rated franchise entry")
 
 
-def hidden_ids(data: Dataset) -> np.ndarray:
-    """The MAL ids the cold split hides (``catalogue_eval.cold``: seed 0, a tenth of the rated anime)."""
+def cold_hidden(data: Dataset) -> np.ndarray:
+    """The cold split's hidden anime as the data's dense ids, sorted: a random tenth of the rated
+    anime (seed 0), which ``benchmarks/catalogue_eval.py cold`` hides from training."""
     rng = np.random.default_rng(0)
-    hidden = np.sort(rng.choice(np.arange(1, data.num_items + 1), size=data.num_items // 10, replace=False))
-    return data.item_ids[hidden - 1]
+    return np.sort(rng.choice(np.arange(1, data.num_items + 1), size=data.num_items // 10, replace=False))
+
+
+def hidden_ids(data: Dataset) -> np.ndarray:
+    """The MAL ids the cold split hides (``cold_hidden``)."""
+    return data.item_ids[cold_hidden(data) - 1]
 
 
 def richness(entry: dict) -> int:
@@ -140,10 +146,9 @@ def cold_blend(engine: Engine, data: Dataset, hidden: np.ndarray, blend: dict, t
 
 
 def requests(engine: Engine, data: Dataset, users: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
-    """Validation users' favourites (their training rows, MAL ids) and held-out MAL ids."""
-    who, offsets, items, targets = split_inputs(data, "val")
-    favs = [data.item_ids[items[offsets[u] : offsets[u + 1]] - 1].tolist() for u in who[users]]
-    return favs, data.item_ids[targets[users] - 1]
+    """Validation users ``users`` (indices among them): favourites (their training rows, MAL ids) and held-out MAL ids."""
+    favs, targets = validation_requests(engine, data, "val")
+    return [favs[u] for u in users.tolist()], targets[users]
 
 
 def full_scores(scorer: RequestScorer, engine: Engine, favs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
