@@ -16,7 +16,7 @@ from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
 from animerec_tui.favourites import validate_ids
 from animerec_tui.options import printable
-from animerec_tui.search import TitleIndex
+from animerec_tui.search import Match, TitleIndex
 from training.catalog import TYPES
 from training.errors import UserError
 
@@ -72,11 +72,15 @@ def known_genres(engine: Engine, filters: Filters) -> Filters:
     return replace(filters, include_genres=spelt(filters.include_genres), exclude_genres=spelt(filters.exclude_genres))
 
 
-def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) -> list[int]:
-    """MAL ids for the given titles (fuzzy, refusing ambiguity) and ids."""
+def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int], resolved: list[dict] | None = None) -> list[int]:
+    """MAL ids for the given titles (as ``TitleIndex.resolve``: refusing ambiguity) and ids.
+
+    Each title not taken as the anime's own title is said on stderr with why it was taken;
+    every refused title of the call is told at once, in one line. ``resolved``, when given,
+    gets one ``{"query", "mal_id", "title", "how"}`` per title, for the JSON.
+    """
     index = TitleIndex(engine.catalog) if titles else None  # the index takes a fifth of a second to build
-    err = Console(stderr=True, highlight=False)
-    resolved, refused = [], []
+    ids, refused = [], []
     for title in titles:
         assert index is not None
         try:
@@ -84,16 +88,25 @@ def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int]) ->
         except UserError as error:  # every title of the call is tried, and every one refused is told at once
             refused.append(str(error))
             continue
-        if match.score < 200:
-            err.print(f"'{escape(printable(title))}' → {escape(printable(match.title))} (MAL id {match.mal_id})")
-        resolved.append(match.mal_id)
+        _say_resolved(title, match)
+        ids.append(match.mal_id)
+        if resolved is not None:
+            resolved.append({"query": title, "mal_id": match.mal_id, "title": match.title, "how": match.how})
     if refused:
         raise UserError(" | ".join(refused))
     for mal_id in mal_ids:
         if mal_id not in engine.by_id:
             raise UserError(f"MAL id {mal_id} is not in the catalogue")
-        resolved.append(mal_id)
-    return resolved
+        ids.append(mal_id)
+    return ids
+
+
+def _say_resolved(title: str, match: Match) -> None:
+    """One line on stderr for a title taken as another anime's than its own, and why."""
+    if match.score < 200:
+        how = f": {match.how}" if match.how else ""
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"'{escape(printable(title))}' → {escape(printable(match.title))} (MAL id {match.mal_id}){escape(how)}")
 
 
 def _named(engine: Engine, ids: list[int]) -> str:
@@ -218,11 +231,19 @@ def run_recommend(opts: dict) -> None:
         target = opts["similar"].strip()
         # isascii: "²".isdigit() is true but int() refuses it; MAX_TITLE keeps int() under its digit limit
         number = target.isascii() and target.isdigit() and int(target) in engine.by_id
-        mal_id = int(target) if number else TitleIndex(engine.catalog).resolve(target).mal_id
+        if number:
+            mal_id = int(target)
+        else:
+            match = TitleIndex(engine.catalog).resolve(target)
+            _say_resolved(target, match)
+            mal_id = match.mal_id
+            opts = {**opts, "resolved": [{"query": target, "mal_id": mal_id, "title": match.title, "how": match.how}]}
         items = engine.similar(mal_id, opts["top"], filters)
         _emit(engine, opts, [mal_id], items, [], f"anime like {engine.by_id[mal_id]['title']}")
         return
-    favourites = resolve_favourites(engine, opts["titles"], opts["mal_id"])
+    resolved: list[dict] = []
+    favourites = resolve_favourites(engine, opts["titles"], opts["mal_id"], resolved)
+    opts = {**opts, "resolved": resolved}
     if not favourites:
         from animerec_tui.favourites_command import open_store
 
@@ -293,7 +314,12 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
     from animerec_tui.export import json_text, render
 
     if form == "json":
-        sys.stdout.write(json_text(favourites, unknown, items))
+        text = json_text(favourites, unknown, items)
+        if opts.get("resolved"):  # what each title typed was taken for, after the document's own keys
+            document = json.loads(text)
+            document["resolved"] = opts["resolved"]
+            text = json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n"
+        sys.stdout.write(text)
         return
     entries = [] if opts["similar"] is not None else [engine.by_id.get(m) or {"mal_id": m, "title": f"MAL id {m}"} for m in favourites]
     sys.stdout.write(render(form, entries, unknown, items, f"animerec: {title}"))

@@ -77,31 +77,34 @@ def test_anime_known_from_metadata_only_are_marked(catalogue_model, catalog):
 
 
 def test_ambiguous_title_lists_candidates_and_fails(tiny_model):
-    result = runner.invoke(app, ["recommend", "Code Geass", "--model", str(tiny_model)])
+    result = runner.invoke(app, ["recommend", "Fate", "--model", str(tiny_model)])
     assert result.exit_code != 0
-    assert "--mal-id 1575" in result.output and "Traceback" not in result.output
+    assert "--mal-id 10087" in result.output and "Traceback" not in result.output
 
 
 def test_every_refused_title_of_a_call_is_told_at_once(tiny_model):
-    result = runner.invoke(app, ["recommend", "Death Note", "Code Geass", "zzqqxx", "--model", str(tiny_model)])
+    result = runner.invoke(app, ["recommend", "Death Note", "Fate", "zzqqxx", "precure", "--model", str(tiny_model)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    line = [row for row in result.output.splitlines() if "Code Geass" in row]
-    assert len(line) == 1 and "zzqqxx" in line[0]
+    line = [row for row in result.output.splitlines() if "'Fate'" in row]
+    assert len(line) == 1 and "zzqqxx" in line[0] and "'precure'" in line[0]
 
 
-def test_a_franchise_name_or_a_title_several_entries_share_resolves_to_its_first_entry(tiny_model):
-    """Issue 30: "Gintama" is MAL 918's own title (its sequels' normalise to it too); "Frieren" and
-    "Fullmetal Alchemist Brotherhood" match only one franchise's entries: the first aired is taken, and said."""
-    from animerec_tui.catalog import load_catalog
-    from animerec_tui.search import TitleIndex
-
-    index = TitleIndex(load_catalog())
-    for query, mal_id in (("Gintama", 918), ("Spy x Family", 50265), ("Frieren", 52991), ("Demon Slayer", 38000),
-                          ("Fullmetal Alchemist Brotherhood", 5114), ("Apothecary Diaries", 54492), ("kusuriya", 54492)):
-        match = index.resolve(query)
-        assert match.mal_id == mal_id and match.score < 200, query  # below 200: the CLI says which it took
-    result = runner.invoke(app, ["recommend", "Gintama", "Death Note", "-k", "3", "--model", str(tiny_model)])
-    assert result.exit_code == 0 and "'Gintama' → Gintama (MAL id 918)" in result.stderr
+def test_each_title_is_said_on_stderr_unless_exact_and_shown_in_the_json(tiny_model):
+    """Issue 30: "Gintama" is MAL 918's own title (its sequels' normalise to it too): the first aired of
+    them is taken; a franchise's name its first entry, an abbreviation its anime; each said with why."""
+    args = ["recommend", "Gintama", "Code Geass", "aot", "Cyberpunk Edgerunners", "Death Note", "-k", "3", "--model", str(tiny_model)]
+    result = runner.invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    said = result.stderr.splitlines()
+    assert "'Gintama' → Gintama (MAL id 918): the first aired of 4 entries of that title" in said
+    assert "'Code Geass' → Code Geass: Hangyaku no Lelouch (MAL id 1575): the best known anime of that name" in said
+    assert "'aot' → Shingeki no Kyojin (MAL id 16498): a fan abbreviation" in said
+    assert not any(line.startswith(("'Cyberpunk Edgerunners' →", "'Death Note' →")) for line in said), "its own title is not said"
+    document = json.loads(result.stdout)
+    assert document["favourites"] == [918, 1575, 16498, 42310, DEATH_NOTE]
+    assert [(r["query"], r["mal_id"], r["how"]) for r in document["resolved"]][3:] == [
+        ("Cyberpunk Edgerunners", 42310, "its title"), ("Death Note", DEATH_NOTE, "its title")]
+    assert set(document) == {"favourites", "unknown", "recommendations", "resolved"}
 
 
 def test_bad_type_and_genre_are_one_line(tiny_model):

@@ -64,3 +64,47 @@ def test_every_curated_alias_names_catalogue_anime(catalog):
 
     for alias, ids in ALIASES.items():
         assert ids and all(i in catalog.by_id for i in ids), alias
+
+
+# Issue 30: what a fan types, resolved as the TUI's first row would be; said on stderr unless it is the title itself.
+RESOLVED = [
+    ("Gintama", 918, True), ("Spy x Family", 50265, True), ("Frieren", 52991, True), ("Demon Slayer", 38000, True),
+    ("Apothecary Diaries", 54492, True), ("kusuriya", 54492, True), ("Code Geass", 1575, True), ("Monogatari", 5081, True),
+    ("Bocchi", 47917, True), ("aot", 16498, True), ("kny", 38000, True), ("spy family", 50265, True),
+    ("Cyberpunk Edgerunners", 42310, False), ("Fullmetal Alchemist Brotherhood", 5114, False),
+    ("Clannad After Story", 4181, False), ("Bocchi the Rock!", 47917, False), ("dungeon meshi", 52701, True),
+    ("apothecary 2", 58514, True), ("jjk 2", 51009, True), ("aot final", 40028, True), ("spy family 2", 53887, True),
+    ("solo leveling 2", 58567, True), ("Cowboy Beebop", 1, True),
+]
+
+
+@pytest.mark.parametrize(("query", "mal_id", "said"), RESOLVED, ids=[q for q, _, _ in RESOLVED])
+def test_titles_fans_type_resolve_as_the_first_search_row(index, query, mal_id, said):
+    match = index.resolve(query)
+    assert match.mal_id == mal_id and (match.score < 200) is said and match.how, (query, match)
+    assert index.search(query, limit=1)[0].mal_id == mal_id, "the CLI takes what the TUI's search shows first"
+
+
+@pytest.mark.parametrize("query", ["fate", "precure", "world"])
+def test_a_name_several_franchises_share_alike_is_refused_with_candidates(index, query):
+    from training.errors import UserError
+
+    with pytest.raises(UserError, match=r"ambiguous or unknown; closest: .*--mal-id"):
+        index.resolve(query)
+
+
+@pytest.mark.parametrize(("query", "first"), [
+    ("dungeon meshi", "Dungeon Meshi"), ("konosuba 2", "Kono Subarashii Sekai ni Shukufuku wo! 2"),
+    ("mha 2", "Boku no Hero Academia 2nd Season"), ("yuru camp s2", "Yuru Camp△ Season 2"),
+    ("attack on titan season 3 part 2", "Shingeki no Kyojin Season 3 Part 2"), ("mob psycho 100 ii", "Mob Psycho 100 II"),
+])
+def test_a_season_at_the_end_of_a_query_finds_that_season_first(index, catalog, query, first):
+    top = index.search(query, limit=5)[0]
+    assert top.title == first and catalog.by_id[top.mal_id]["type"] == "TV", [m.title for m in index.search(query, limit=5)]
+
+
+def test_a_season_number_keeps_the_rest_of_the_querys_matches(index):
+    assert index.search("spy family 2", limit=3)[0].title == "Spy x Family Season 2"
+    assert "Atashin'chi" not in [m.title for m in index.search("spy family 2", limit=3)]
+    assert index.search("mob psycho 100", limit=1)[0].title == "Mob Psycho 100", "a number in the title is no season"
+    assert index.search("steins gate 0", limit=1)[0].title == "Steins;Gate 0"
