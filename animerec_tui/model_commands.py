@@ -18,28 +18,36 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from animerec_tui.options import printable
+from animerec_tui.progress import CountProgress, ProgressLines
 from training.errors import UserError
 from training.fsutil import sha256_file
 
 
 class TrainProgress:
-    """A rich progress bar on stderr: epoch, step, loss, sequences/s and ETA for the whole run."""
+    """Training's progress on stderr: where the terminal redraws, a rich bar (epoch, step, loss,
+    sequences/s, ETA for the whole run) and a second one while an epoch validates; in a pipe,
+    a log or ``TERM=dumb``, plain lines (``ProgressLines``) for each epoch's steps and its validation."""
 
     def __init__(self, epochs: int, console: Console, banner: str = "") -> None:
         self.epochs = epochs
         self.console = console
         self.banner = banner
         self.started = False
+        self.redraws = console.is_interactive  # a terminal, and not TERM=dumb
         self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[rate]:,.0f} seq/s"),
+            TextColumn("{task.fields[detail]}"),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         )
         self.task: TaskID | None = None
+        self.validating: TaskID | None = None
+        self.lines = ProgressLines(lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True))
+        self.phase: tuple[int, str] | None = None
+        """The epoch and phase the plain lines follow."""
 
     def __enter__(self) -> "TrainProgress":
         return self
@@ -48,8 +56,9 @@ class TrainProgress:
         """Called once the run's folder and model are settled: errors before it stay one line."""
         if self.banner:
             self.console.print(self.banner)
-        self.progress.start()
-        self.started = True
+        if self.redraws:
+            self.progress.start()
+            self.started = True
 
     def note(self, text: str) -> None:
         """A line for the user above the progress bar (training goes on)."""
@@ -60,16 +69,40 @@ class TrainProgress:
             self.progress.stop()
 
     def step(self, epoch: int, step: int, steps: int, loss: float, rate: float) -> None:
+        if not self.redraws:
+            if self.phase != (epoch, "train"):
+                self.phase = (epoch, "train")
+                self.lines.start(f"epoch {epoch + 1}/{self.epochs} training", steps, "steps", done=step - 1)
+            self.lines.update(step, f"loss {loss:.3f}, {rate:,.0f} seq/s")
+            return
+        description, detail = f"epoch {epoch + 1}/{self.epochs}", f"loss {loss:.3f}  {rate:,.0f} seq/s"
         if self.task is None:
-            self.task = self.progress.add_task("train", total=steps * self.epochs, completed=epoch * steps + step - 1, epoch=epoch + 1, epochs=self.epochs, loss=loss, rate=rate)
-        self.progress.update(self.task, completed=epoch * steps + step, epoch=epoch + 1, loss=loss, rate=rate)
+            self.task = self.progress.add_task(description, total=steps * self.epochs, completed=epoch * steps + step - 1, detail=detail)
+        self.progress.update(self.task, description=description, completed=epoch * steps + step, detail=detail)
+
+    def validation(self, epoch: int, done: int, total: int) -> None:
+        """The epoch's validation: ``done`` of ``total`` users ranked over the whole catalogue."""
+        if not self.redraws:
+            if self.phase != (epoch, "val"):
+                self.phase = (epoch, "val")
+                self.lines.start(f"epoch {epoch + 1}/{self.epochs} validation", total, "users", done=done)
+            else:
+                self.lines.update(done)
+            return
+        if self.validating is None:
+            self.validating = self.progress.add_task(f"epoch {epoch + 1} validation", total=total, completed=done, detail="users")
+        self.progress.update(self.validating, completed=done)
+        if done >= total:
+            self.progress.remove_task(self.validating)
+            self.validating = None
 
     def epoch_done(self, record: dict, improved: bool) -> None:
         mark = "[green]★ best[/]" if improved else ""
         loss = "   —  " if record["loss"] is None else f"{record['loss']:.4f}"  # an epoch resumed at its last step
+        spent = f"{record['seconds']:.0f} s" + (f" (validation {record['val_seconds']:.0f} s)" if "val_seconds" in record else "")
         self.console.print(
             f"epoch {record['epoch']:>3}  loss {loss}  val NDCG@10 {record['val_ndcg@10']:.4f}  "
-            f"Recall@10 {record['val_recall@10']:.4f}  {record['seconds']:.0f} s {mark}"
+            f"Recall@10 {record['val_recall@10']:.4f}  {spent} {mark}"
         )
 
 
@@ -174,7 +207,7 @@ def eval_command(
 ) -> None:
     """Score the run (and optionally its peers, each tuned on validation) and print a table, bars, or JSON."""
     from training.charts import metrics_bars
-    from training.checkpoint import check_split, check_vocab, load_model
+    from training.checkpoint import check_split, check_vocab, load_model, resolve_model_dir
     from training.data import load_dataset
     from training.device import pick_device
     from training.evaluate import evaluate
@@ -210,8 +243,10 @@ def eval_command(
     if shipped:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"the run's data folder {saved} is gone; evaluating on the shipped training data, the same split ({folder})")
     kwargs: dict[str, Any] = {"negatives": negatives, "sampler": sampler, "seed": seed}
-    results = {"bert4rec": evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), data, split, **kwargs)}
     err = Console(stderr=True, highlight=False)
+    scorer = model_scorer(model, data.ordered, device, columns=data.num_items)
+    with CountProgress(err, f"ranking the {split} split", "users") as progress:
+        results = {"bert4rec": evaluate(scorer, data, split, progress=progress, **kwargs)}
     for name in names:
         grid = [{"lam": ease_lambda}] if name == "ease" and ease_lambda is not None else None
         started = time.perf_counter()
@@ -224,16 +259,37 @@ def eval_command(
         "split": split,
         "users": first["users"],
         "run": str(run),
+        "checkpoint": str(resolve_model_dir(run)),
         "data_manifest_sha256": sha256_file(Path(folder) / "manifest.json"),
         "models": {name: r["metrics"] for name, r in results.items()},
         "standard_errors": {name: r["standard_errors"] for name, r in results.items()},
         "chosen": {name: results[name]["chosen"] for name in names},
         "tuning": {name: results[name]["tuning"] for name in names},
     }
+    _save_evaluation(run, document, err)
     if json_output:
         sys.stdout.write(json.dumps(document, indent=1) + "\n")
         return
     _print_eval(document, metrics_bars, describe)
+
+
+def _save_evaluation(run: Path, document: dict, err: Console) -> None:
+    """Keep the evaluation (``runs.evaluation_file``), written atomically; say where on stderr, or why not.
+
+    It took minutes to compute, so a file that cannot be written costs a line, not the results."""
+    from animerec_tui.runs import evaluation_file
+    from training.fsutil import atomic_write_bytes
+
+    path, why_not = evaluation_file(run)
+    if path is None:
+        err.print(f"the results are not saved: {why_not}", markup=False, soft_wrap=True)
+        return
+    try:
+        atomic_write_bytes(path, (json.dumps({**document, "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1) + "\n").encode())
+    except UserError as exc:
+        err.print(f"the results are not saved: {exc}", markup=False, soft_wrap=True)
+        return
+    err.print(f"saved the results in {printable(str(path))}", markup=False, soft_wrap=True)
 
 
 def _print_eval(document: dict, bars, describe) -> None:

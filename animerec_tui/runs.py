@@ -7,6 +7,8 @@ Never imports torch: finding a run, the latest one or the data it was trained on
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -47,13 +49,90 @@ def latest_run() -> Path | None:
 
 
 def resolve_model(model: Path | None) -> Path | None:
-    """``--model``: a folder as given, ``latest`` for the newest run, None for the shipped model."""
-    if model is None or str(model) != LATEST:
+    """``--model``: a folder as given, ``latest`` for the newest run, None for the shipped model.
+
+    A run (or model) whose recorded validation is below the shipped model's on the same split
+    is still used, with one line on stderr saying so (``weaker_than_shipped``).
+    """
+    if model is None:
         return model
-    run = latest_run()
-    if run is None:
-        raise UserError(f"no trained run under {runs_dir()} yet: train one with 'animerec train --epochs 5'")
-    return run
+    if str(model) == LATEST:
+        run = latest_run()
+        if run is None:
+            raise UserError(f"no trained run under {runs_dir()} yet: train one with 'animerec train --epochs 5'")
+        model = run
+    warning = weaker_than_shipped(model)
+    if warning:
+        print(f"animerec: note: {warning}", file=sys.stderr)
+    return model
+
+
+SPLIT_FIELDS = ("input", "format", "params", "counts")
+"""What a model's meta.json records of its data that decides the split (``training.checkpoint.SPLIT_FIELDS``,
+which imports torch; a test holds the two equal)."""
+
+
+def recorded_validation(model: Path) -> tuple[float, dict, Path] | None:
+    """A run's (or model folder's) best validation NDCG@10, its data section and its checkpoint, as
+    its meta.json records them; None when it records none or cannot be read (loading it says why)."""
+    from training.fsutil import read_json_file
+    from training.model_files import META_FILE, resolve_model_dir
+
+    try:
+        folder = resolve_model_dir(model, "best")
+    except UserError:
+        return None
+    meta = read_json_file(folder / META_FILE)
+    best = meta.get("best") if isinstance(meta, dict) else None
+    data = meta.get("data") if isinstance(meta, dict) else None
+    value = best.get("ndcg@10") if isinstance(best, dict) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1 or not isinstance(data, dict):
+        return None
+    return float(value), data, folder
+
+
+def weaker_than_shipped(model: Path) -> str | None:
+    """One line when ``model``'s best validation NDCG@10 is below the shipped model's, on the same
+    split (else the two numbers are of different users and say nothing of each other); else None."""
+    from animerec_tui.options import printable
+
+    shipped_folder = data_dir() / "model"
+    mine = recorded_validation(model)
+    if mine is None or Path(os.path.realpath(mine[2])) == Path(os.path.realpath(shipped_folder)):
+        return None
+    shipped = recorded_validation(shipped_folder)
+    if shipped is None or any(mine[1].get(key) != shipped[1].get(key) for key in SPLIT_FIELDS) or mine[0] >= shipped[0]:
+        return None
+    return (
+        f"{printable(str(model))} has validation NDCG@10 {mine[0]:.4f} ({mine[2].name}), below the shipped model's {shipped[0]:.4f} "
+        "on the same split; leave out --model to use the shipped one"
+    )
+
+
+EVAL_FILE = "eval.json"
+"""Where ``animerec eval`` keeps a run's last evaluation, beside its run.json."""
+
+
+def evaluation_file(model: Path) -> tuple[Path | None, str]:
+    """Where ``animerec eval`` saves the evaluation of ``model``, or None and why it does not.
+
+    A run, or a checkpoint inside one: the run's ``eval.json`` (it records which checkpoint).
+    The shipped model lives in the install, which may be read-only and is no place for a
+    user's results: ``<home>/evaluations/shipped-model.json``. Another model folder (an
+    export) holds exactly its weights and meta.json, which ``export --force`` checks before
+    replacing it, so nothing is added to it.
+    """
+    from animerec_tui.options import printable
+    from training.fsutil import run_pointer
+
+    model = Path(model)
+    if run_pointer(model) is not None:
+        return model / EVAL_FILE, ""
+    if model.parent.name == "checkpoints" and run_pointer(model.parent.parent) is not None:
+        return model.parent.parent / EVAL_FILE, ""
+    if Path(os.path.realpath(model)) == Path(os.path.realpath(data_dir() / "model")):
+        return home_dir() / "evaluations" / "shipped-model.json", ""
+    return None, f"{printable(str(model))} is a model folder, not a run, and a model folder holds only its weights and meta.json; --json prints the results"
 
 
 def shipped_training_data() -> Path:

@@ -116,12 +116,18 @@ def full_ranks(scores: np.ndarray, users: np.ndarray, in_off: np.ndarray, in_ite
     return (scores >= target_scores[:, None]).sum(axis=1)
 
 
-def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, sampler: str = "uniform", seed: int = 0, batch: int = 256) -> dict:
-    """Rank every held-out item; full ranking when ``negatives`` is 0, else against N sampled negatives."""
+def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, sampler: str = "uniform", seed: int = 0, batch: int = 256,
+             progress: Callable[[int, int], None] | None = None) -> dict:
+    """Rank every held-out item; full ranking when ``negatives`` is 0, else against N sampled negatives.
+
+    ``progress(users done, users)``, if given, is called with 0 before the first batch and
+    after each batch, so a long evaluation can show how far it is."""
     users, in_off, in_items, targets = split_inputs(data, split)
     if users.size == 0:
         raise UserError(f"no user has a held-out {split} item; there is nothing to evaluate")
     neg = sample_negatives(data, users, negatives, sampler, seed) if negatives else None
+    if progress is not None:
+        progress(0, int(users.size))
     ranks = np.empty(users.size, dtype=np.int64)
     # Batches of users with similar input lengths waste little work on padding.
     by_length = np.argsort(in_off[users + 1] - in_off[users], kind="stable")
@@ -136,6 +142,8 @@ def evaluate(scorer: Scorer, data: Dataset, split: str, negatives: int = 0, samp
             target_scores = scores[np.arange(chunk.size), targets[picked] - 1]
             neg_scores = np.take_along_axis(scores, neg[picked] - 1, axis=1)
             ranks[picked] = (neg_scores >= target_scores[:, None]).sum(axis=1)
+        if progress is not None:
+            progress(min(start + batch, int(users.size)), int(users.size))
     protocol = "full ranking" if neg is None else f"sampled: 1 positive vs {negatives} {sampler} negatives (seed {seed})"
     return {"protocol": protocol, "split": split, "users": int(users.size), "metrics": metrics_from_ranks(ranks), "standard_errors": standard_errors(ranks)}
 

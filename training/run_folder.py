@@ -191,8 +191,9 @@ class RunFolder:
         return complete[-1] if complete else None
 
 
-RUN_FILES = (RUN_FILE, "history.json", "training_chart.txt")
-"""The files ``train`` writes at the top of a run, beside ``checkpoints/``."""
+RUN_FILES = (RUN_FILE, "history.json", "training_chart.txt", "eval.json")
+"""The files animerec writes at the top of a run, beside ``checkpoints/``: ``train``'s, and
+``eval``'s record of the run's last evaluation (so ``--force`` may replace a run that was evaluated)."""
 CHECKPOINT_FILES = (MODEL_FILE, META_FILE, STATE_FILE, STATE_META_FILE)
 
 

@@ -246,8 +246,9 @@ def train(
 ) -> dict:
     """Train (or resume) a run; return a summary with the history and the best epoch.
 
-    ``progress`` (optional) gets ``begin()``, ``note(text)``, ``step(...)`` and
-    ``epoch_done(record, improved)``. Under torchrun (``context.enabled``) each rank trains
+    ``progress`` (optional) gets ``begin()``, ``note(text)``, ``step(...)``,
+    ``validation(epoch, users done, users)`` (if it has one: from 0 before the first user, then
+    after each batch) and ``epoch_done(record, improved)``. Under torchrun (``context.enabled``) each rank trains
     on its share of every epoch's batches; only rank 0 validates, reports progress and
     writes checkpoints. ``item_ids``: the model's vocabulary when it knows more anime than the
     data rates (``RunConfig.item_ids``); default the data's items. ``prior_items``: the anime
@@ -342,7 +343,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                     break  # on an epoch's last step, the epoch ends as usual first
             if interrupted:
                 break
-            record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device)
+            record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device, _validation_report(progress, epoch))
             history.append(record)
             improved = math.isfinite(record["val_ndcg@10"]) and record["val_ndcg@10"] > best["ndcg@10"]
             if improved:
@@ -379,13 +380,25 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     return float(loss.detach())
 
 
-def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[float], started: float, epoch: int, context, device: str) -> tuple[dict, dict]:
-    """The epoch's history record (mean loss over ranks, validation NDCG@10 and Recall@10) and
-    every validation metric (rank 0's; empty on the other ranks)."""
+def _validation_report(progress, epoch: int) -> Callable[[int, int], None] | None:
+    """``evaluate``'s progress callback for the epoch's validation: ``progress.validation(epoch, done, total)``.
+
+    Optional on a progress object, so one that only follows the steps still works."""
+    report = getattr(progress, "validation", None)
+    return None if report is None else lambda done, total: report(epoch, done, total)
+
+
+def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[float], started: float, epoch: int, context, device: str,
+              report: Callable[[int, int], None] | None = None) -> tuple[dict, dict]:
+    """The epoch's history record (mean loss over ranks, validation NDCG@10 and Recall@10, the
+    epoch's seconds and how many of them validation took) and every validation metric (rank
+    0's; empty on the other ranks). ``report(users done, users)`` follows the validation."""
+    validating = time.perf_counter()
     if context.main:
-        metrics = evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), val_data, "val")["metrics"]
+        metrics = evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), val_data, "val", progress=report)["metrics"]
     else:  # only rank 0 validates; the others learn its verdict
         metrics = {"ndcg@10": 0.0, "recall@10": 0.0}
+    val_seconds = time.perf_counter() - validating
     mean_loss = distributed.mean(context, float(np.mean(losses)) if losses else 0.0, device)
     record = {
         "epoch": epoch + 1,
@@ -393,5 +406,6 @@ def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[fl
         "val_ndcg@10": distributed.from_main(context, metrics["ndcg@10"], device),
         "val_recall@10": metrics["recall@10"],
         "seconds": round(time.perf_counter() - started, 2),
+        "val_seconds": round(val_seconds, 2),
     }
     return record, metrics if context.main else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,18 @@ def test_bare_train_then_eval_then_recommend_with_the_latest_run(home, tiny_ship
     runs = sorted((home / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "run.json").is_file()
     assert f"into {runs[0]}" in trained.stderr
+    # Piped (CliRunner is no terminal): plain progress lines for the steps and the validation, no bar's control characters.
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", trained.stderr), repr(trained.stderr)
+    lines = trained.stderr.splitlines()
+    assert "epoch 1/1 training: 0/" in trained.stderr and any(re.fullmatch(r"epoch 1/1 training: [\d,]+/[\d,]+ steps \(100%\), loss [\d.]+, [\d,]+ seq/s, \d+ s elapsed, done", line) for line in lines), lines
+    assert any(re.fullmatch(r"epoch 1/1 validation: [\d,]+/[\d,]+ users \(100%\), \d+ s elapsed, done", line) for line in lines), lines
     evaluated = invoke("eval", "--json")
     assert evaluated.exit_code == 0, evaluated.output
     document = json.loads(evaluated.stdout)
     assert Path(document["run"]) == runs[0] and {"bert4rec", "popularity", "ease"} <= set(document["models"]), "baselines beside it"
+    assert "ranking the test split: 0/" in evaluated.stderr and f"saved the results in {runs[0] / 'eval.json'}" in evaluated.stderr
+    saved = json.loads((runs[0] / "eval.json").read_text())
+    assert saved["models"] == document["models"] and Path(saved["checkpoint"]).parent == runs[0] / "checkpoints"
     again = invoke("train", "--epochs", "1", *TINY_TRAIN)
     assert again.exit_code == 0 and len(list((home / "runs").iterdir())) == 2, "each bare train is a new run"
     resumed = invoke("train", "--epochs", "2", "--resume")

@@ -144,3 +144,15 @@ def test_ease_refuses_a_lambda_too_small_to_invert_the_matrix():
     data = _dataset(train=[[1, 2], [1, 2, 3]], val=[[3], [4]], test=[[4], [5]], n_items=5)
     with pytest.raises(UserError, match="--ease-lambda 1e-300 is too small"):
         ease_scorer(data, "test", 1e-300)
+
+
+def test_progress_follows_every_batch_and_changes_no_metric():
+    rng = np.random.default_rng(0)
+    train = [list(rng.choice(np.arange(1, 31), size=5, replace=False)) for _ in range(10)]
+    test = [[next(i for i in range(1, 31) if i not in row)] for row in train]
+    data = _dataset(train, [[] for _ in train], test, 30)
+    scorer = popularity_scorer(data, "test")
+    seen: list[tuple[int, int]] = []
+    followed = evaluate(scorer, data, "test", batch=4, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 10), (4, 10), (8, 10), (10, 10)]
+    assert followed == evaluate(scorer, data, "test", batch=4)
