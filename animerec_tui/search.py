@@ -313,10 +313,11 @@ class TitleIndex:
         - a clear best typo-tolerant match well ahead of the next one ("Cowboy Beebop");
         - the first aired of the best matches when they are all one franchise's entries
           ("Frieren", "Demon Slayer", "jjk 2", "aot final");
-        - the first match, when it is a franchise's first entry (no sequel) that the query names
-          by words of its title or by initials, ranked ahead of every other franchise's first
-          entry by at least twice the MAL members at equal strength ("Code Geass", "Monogatari",
-          "Bocchi", "kny").
+        - the first match, when the query names it by words of its title, it is no sequel, its
+          franchise's first entry does not match as well ("fullmetal": Fullmetal Alchemist and
+          Brotherhood are refused), and it ranks ahead of every other franchise's entries that
+          are no sequels by ``HEAD_LEAD`` times the MAL members at equal strength ("Code Geass",
+          "Monogatari", "Bocchi").
         """
         best, strength, rank = self._found(query)
         matches = [Match(int(self.owners[i]), self.by_id[int(self.owners[i])]["title"], self.shown[i], float(s))
@@ -360,10 +361,12 @@ class TitleIndex:
         top = int(best[0])
         if strength[0] < WORD_START or strength[0] >= EXACT or self.sequel[top]:
             return None
-        others = (self.franchise[best] != self.franchise[top]) & ~self.sequel[best]
+        owner, franchise = int(self.owners[top]), int(self.franchise[top])
+        if owner != franchise and (self.owners[best] == franchise).any():
+            return None  # its franchise's first entry matches too ("fullmetal": Fullmetal Alchemist, and Brotherhood)
+        others = (self.franchise[best] != franchise) & ~self.sequel[best]
         if others.any() and rank[0] - rank[others].max() < self.head_margin:
             return None
-        owner = int(self.owners[top])
         how = "by its initials" if strength[0] == INITIALS else "the best known anime of that name"
         return Match(owner, self.by_id[owner]["title"], self.shown[top], float(strength[0]), how)
 
