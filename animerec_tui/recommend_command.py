@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Iterator
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
@@ -150,36 +154,93 @@ def metadata_only_note(engine: Engine, favourites: list[int]) -> str | None:
 
 
 _OPTIONAL_COLUMNS = (("type", 8), ("year", 7), ("because", 17), ("eps", 6))
-"""The columns a narrow terminal can do without, most wanted first, with the width each takes
-(its narrowest content, padding and border). '#', the title (20) and the match always show."""
+"""The columns a terminal of ``NARROW`` columns or more can do without, most wanted first, with the width
+each takes (its narrowest content, padding and border). '#', the title (20) and the match always show."""
+_NARROW_COLUMNS = (("because", 17), ("type", 8), ("year", 7), ("eps", 6))
+"""The same below ``NARROW`` columns, where a row is one line: the reasons first, then the rest."""
+NARROW = 100
+"""Below this many columns each result is one line, its title and reasons cut short with '…'
+(folded, every row of a 50-column table took four or five lines, and most of an 80-column
+one's two or three). Where the reasons do not fit either (under 50), the title folds."""
+NARROW_TITLE = 16
 
 
 def _columns(width: int) -> set[str]:
-    """The optional columns that fit ``width`` beside the title at its full 20 characters.
+    """The optional columns that fit ``width`` beside the title at its full 20 characters
+    (16 below ``NARROW`` columns, where the reasons come before the type, year and episodes).
 
     Rich would otherwise squeeze every column to fit, down to a title column of no width at
     all (a 30-column pane showed ranks and scores without a single title), or crop the
     table's right edge (a 60-column one lost 'because you liked').
     """
     shown = {"genres"} if width >= 110 else set()
-    used = 1 + 5 + 23 + 8  # the left border, '#', the title and the match
-    for name, cost in _OPTIONAL_COLUMNS:
+    narrow = width < NARROW
+    used = 1 + 5 + (NARROW_TITLE if narrow else 20) + 3 + 8  # the left border, '#', the title and the match
+    for name, cost in _NARROW_COLUMNS if narrow else _OPTIONAL_COLUMNS:
         if used + cost <= width:
             shown.add(name)
             used += cost
     return shown
 
 
-def print_table(engine: Engine, items: list[Recommendation], title: str) -> None:
-    """The recommendations as a table on stdout, narrower on narrow terminals."""
-    console = Console(highlight=False)
+def _narrow_widths(width: int, shown: set[str]) -> tuple[int, int]:
+    """The widths of the title and reasons columns below ``NARROW`` columns, sharing what the
+    other columns leave: rich would otherwise take it from '#' and the match, down to nothing."""
+    costs = dict(_NARROW_COLUMNS)
+    free = width - (1 + 5 + NARROW_TITLE + 3 + 8 + sum(costs[name] for name in shown if name in costs))
+    if "because" not in shown:
+        return max(8, NARROW_TITLE + free), 0
+    return NARROW_TITLE + (free + 1) // 2, costs["because"] - 3 + free // 2
+
+
+def plain_output(console: Console) -> bool:
+    """Whether the table is written as plain lines (no box characters, no colour, no padding):
+    with ``TERM=dumb``, and on a pipe or file unless ``COLUMNS`` gives it a width to draw for."""
+    if os.environ.get("TERM", "").lower() == "dumb":
+        return True
+    return not console.is_terminal and not os.environ.get("COLUMNS")
+
+
+def _plain_width(console: Console) -> int | None:
+    """The width plain lines keep to: ``COLUMNS``, else a terminal's own (rich takes a dumb
+    terminal for 80 columns whatever its size), else none (a pipe or file)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not console.is_terminal:
+        return None
+    try:
+        return os.get_terminal_size(console.file.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # a file object without a descriptor
+        return console.width
+
+
+def _notes(items: list[Recommendation]) -> list[str]:
+    notes = [f"({NEW_TAG}) = {METADATA_ONLY}"] if not all(rec.rated for rec in items) else []
+    if any(rec.franchise_more for rec in items):
+        notes.append("+N = more entries of its franchise, folded under it (--every-entry shows them)")
+    return notes
+
+
+def print_table(engine: Engine, items: list[Recommendation], title: str, console: Console | None = None) -> None:
+    """The recommendations as a table on stdout: boxed for a terminal (one line a result when
+    narrow), plain lines for a pipe or a dumb terminal (``plain_output``)."""
+    console = console or Console(highlight=False)
     if not items:
         console.print("nothing passes these filters")
         return
+    if plain_output(console):
+        width = _plain_width(console)
+        notes = [line for note in _notes(items) for line in (textwrap.wrap(note, width) if width else [note])]
+        console.file.write("\n".join([title, *plain_table(items, width), *notes]) + "\n")
+        return
     table = Table(title=escape(title), title_justify="left", expand=False)
     shown = _columns(console.width)
+    title_width, because_width = (None, 32) if console.width >= NARROW else _narrow_widths(console.width, shown)
+    cut = {"no_wrap": True, "overflow": "ellipsis"} if console.width < NARROW else {"overflow": "fold"}
+    fold = {"overflow": "fold"} if "because" not in shown else cut  # too narrow for the reasons: titles cut that short are no titles
     table.add_column("#", justify="right", min_width=2, no_wrap=True)
-    table.add_column("title", min_width=min(20, max(8, console.width - 17)), overflow="fold")
+    table.add_column("title", min_width=min(NARROW_TITLE if console.width < NARROW else 20, max(8, console.width - 17)), max_width=title_width, **fold)
     for name, width in (("type", 5), ("year", 4), ("eps", 3)):
         if name in shown:
             table.add_column(name, justify="left" if name == "type" else "right", no_wrap=True, min_width=width)
@@ -187,7 +248,7 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
         table.add_column("genres", max_width=30, overflow="fold")
     table.add_column("match", justify="right", no_wrap=True, min_width=5)
     if "because" in shown:
-        table.add_column("because you liked", max_width=32, overflow="fold")
+        table.add_column("because you liked" if because_width >= 17 else "because", max_width=because_width, **cut)
     for rank, rec in enumerate(items, start=1):
         title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]") + (f" [dim]+{rec.franchise_more}[/]" if rec.franchise_more else "")
         cells = {
@@ -196,13 +257,61 @@ def print_table(engine: Engine, items: list[Recommendation], title: str) -> None
         }
         optional = [cells[name] for name in ("type", "year", "eps", "genres") if name in shown]
         table.add_row(str(rank), title, *optional, f"{rec.score:.2f}", *([cells["because"]] if "because" in shown else []))
-    notes = [f"({NEW_TAG}) = {METADATA_ONLY}"] if not all(rec.rated for rec in items) else []
-    if any(rec.franchise_more for rec in items):
-        notes.append("+N = more entries of its franchise, folded under it (--every-entry shows them)")
+    notes = _notes(items)
     if notes:
         table.caption = "\n".join(notes)
         table.caption_justify = "left"
     console.print(table)
+
+
+_PLAIN = (("#", True), ("title", False), ("type", False), ("year", True), ("eps", True), ("match", True), ("because you liked", False))
+"""The plain table's columns and whether each is aligned right."""
+PLAIN_GAP = 2
+PLAIN_MIN = 12
+"""The narrowest a plain title or reasons column is cut to before a column is dropped."""
+
+
+def plain_table(items: list[Recommendation], width: int | None = None) -> list[str]:
+    """The recommendations as lines of text, one a result, columns two spaces apart and no
+    trailing spaces. Within ``width`` (None: no limit) the episodes, year and type go first,
+    then the wider of the title and reasons is cut with '…', down to ``PLAIN_MIN`` each, then
+    the reasons go."""
+    rows = [[str(rank), rec.title + ("" if rec.rated else f" ({NEW_TAG})") + (f" +{rec.franchise_more}" if rec.franchise_more else ""),
+             rec.type or "?", str(rec.year or "?"), str(rec.episodes or "?"), f"{rec.score:.2f}", rec.reasons()]
+            for rank, rec in enumerate(items, start=1)]
+    columns = [[name, *(row[n] for row in rows)] for n, (name, _) in enumerate(_PLAIN)]
+    keep = list(range(len(_PLAIN)))
+    widths = [max(cell_len(cell) for cell in column) for column in columns]
+
+    def total() -> int:
+        return sum(widths[n] for n in keep) + PLAIN_GAP * (len(keep) - 1)
+
+    if width is not None:
+        for name in ("eps", "year", "type"):
+            if total() > width:
+                keep.remove([n for n, (title, _) in enumerate(_PLAIN) if title == name][0])
+        while total() > width and max(widths[1], widths[6]) > PLAIN_MIN:  # the wider of the title and reasons first
+            widths[1 if widths[1] > widths[6] else 6] -= 1
+        if total() > width:
+            keep.remove(6)
+            widths[1] = max(PLAIN_MIN, widths[1] - max(0, total() - width))
+    lines = []
+    for line in zip(*(columns[n] for n in keep)):
+        cells = []
+        for n, cell in zip(keep, line):
+            cell = _cut(cell, widths[n])
+            pad = " " * (widths[n] - cell_len(cell))
+            cells.append(pad + cell if _PLAIN[n][1] else cell + pad)
+        lines.append((" " * PLAIN_GAP).join(cells).rstrip())
+    return lines
+
+
+def _cut(text: str, width: int) -> str:
+    if cell_len(text) <= width:
+        return text
+    cut = Text(text)
+    cut.truncate(width, overflow="ellipsis")
+    return cut.plain
 
 
 def run_recommend(opts: dict) -> None:

@@ -226,3 +226,45 @@ def test_scoring_uses_one_thread_unless_told(tiny_model, monkeypatch):
     assert asked == [(1, "blas"), (2, "blas")]
     refused = runner.invoke(app, ["recommend", "Death Note", "--threads", "0", "--model", str(tiny_model)])
     assert refused.exit_code == 2
+
+
+BOX = set("┏┳┓┃┡╇┩│└┴┘━─")
+
+
+def _table(tiny_model, monkeypatch, env: dict[str, str | None], k: int = 6) -> list[str]:
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    result = runner.invoke(app, ["recommend", "Death Note", "Steins;Gate", "-k", str(k), "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def test_piped_the_table_is_plain_lines_one_a_result(tiny_model, monkeypatch):
+    """Issue 30: piped, the table drew boxes padded to 80 columns."""
+    lines = _table(tiny_model, monkeypatch, {"COLUMNS": None, "TERM": "xterm"})
+    assert not BOX & set("".join(lines)) and all(line == line.rstrip() for line in lines)
+    assert lines[0] == "top 6 for 2 favourite(s)" and lines[1].split() == ["#", "title", "type", "year", "eps", "match", "because", "you", "liked"]
+    rows = lines[2:8]
+    assert [row.split()[0] for row in rows] == [str(n) for n in range(1, 7)] and "because you liked" not in "".join(lines[8:])
+    assert len({len(row) for row in rows}) > 1, "no row padded to a width"
+
+
+def test_a_dumb_terminal_gets_plain_lines_within_its_width(tiny_model, monkeypatch):
+    lines = _table(tiny_model, monkeypatch, {"COLUMNS": "50", "TERM": "dumb"})
+    assert not BOX & set("".join(lines)) and all(len(line) <= 50 for line in lines), lines
+    assert lines[1].split()[:4] == ["#", "title", "match", "because"]
+    assert [row.split()[0] for row in lines[2:8]] == [str(n) for n in range(1, 7)]
+
+
+def test_a_50_column_table_keeps_the_match_and_reasons_on_one_line_a_result(tiny_model, monkeypatch):
+    """Issue 30: at 50 columns the match and reason columns were dropped and every row took 4-5 lines."""
+    lines = _table(tiny_model, monkeypatch, {"COLUMNS": "50", "TERM": "xterm"})
+    assert all(len(line) <= 50 for line in lines), lines
+    header = next(line for line in lines if line.startswith("┃"))
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["#", "title", "match", "because"]
+    rows = [line for line in lines if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == [str(n) for n in range(1, 7)], "one line a result"
+    assert all(row.split("│")[3].strip() and row.split("│")[4].strip() for row in rows)
