@@ -157,7 +157,8 @@ Threads = Annotated[
     int,
     typer.Option(
         "--threads", min=1, max=THREADS_LIMIT,
-        help="Threads of the scoring arithmetic (numpy's BLAS; torch's for a model numpy cannot run).",
+        help="How many CPU threads compute the scores (numpy's BLAS; torch's for a model numpy cannot run). "
+        "One is best on a shared or busy machine.",
     ),
 ]
 """The default is ``defaults.THREADS``, whose docstring says why."""
