@@ -150,7 +150,7 @@ def year_option(flag: str, help_text: str):
 
 
 MalIds = Annotated[Optional[list[int]], typer.Option("--mal-id", help="A MAL id (repeatable).", show_default=False)]
-Titles = Annotated[Optional[list[str]], typer.Argument(help="Titles (fuzzy, must be unambiguous).", show_default=False)]
+Titles = Annotated[Optional[list[str]], typer.Argument(help="Titles, as typed in the app's search: a title, a franchise's name, an abbreviation (aot) or a season (jjk 2); one taken for another anime's title is said on stderr, an ambiguous one refused.", show_default=False)]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Run or model folder, or latest (the newest run under the animerec home's runs/) [default: the shipped model].", show_default=False)]
 
 Threads = Annotated[
