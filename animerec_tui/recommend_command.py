@@ -183,14 +183,22 @@ def _columns(width: int) -> set[str]:
     return shown
 
 
-def _narrow_widths(width: int, shown: set[str]) -> tuple[int, int]:
-    """The widths of the title and reasons columns below ``NARROW`` columns, sharing what the
-    other columns leave: rich would otherwise take it from '#' and the match, down to nothing."""
+def _narrow_widths(width: int, shown: set[str], longest_title: int, longest_reasons: int) -> tuple[int, int]:
+    """The widths of the title and reasons columns below ``NARROW`` columns: what the other
+    columns leave, the longer of the two cut first (rich would take it from '#' and the match,
+    down to nothing)."""
     costs = dict(_NARROW_COLUMNS)
     free = width - (1 + 5 + NARROW_TITLE + 3 + 8 + sum(costs[name] for name in shown if name in costs))
     if "because" not in shown:
         return max(8, NARROW_TITLE + free), 0
-    return NARROW_TITLE + (free + 1) // 2, costs["because"] - 3 + free // 2
+    room = NARROW_TITLE + costs["because"] - 3 + free
+    title, reasons = longest_title, longest_reasons
+    while title + reasons > room and max(title, reasons) > 8:
+        if title > reasons:
+            title -= 1
+        else:
+            reasons -= 1
+    return title, reasons
 
 
 def plain_output(console: Console) -> bool:
@@ -236,7 +244,8 @@ def print_table(engine: Engine, items: list[Recommendation], title: str, console
         return
     table = Table(title=escape(title), title_justify="left", expand=False)
     shown = _columns(console.width)
-    title_width, because_width = (None, 32) if console.width >= NARROW else _narrow_widths(console.width, shown)
+    longest = [max(cell_len(_plain_title(rec)) for rec in items), max(cell_len(rec.reasons()) for rec in items)]
+    title_width, because_width = (None, 32) if console.width >= NARROW else _narrow_widths(console.width, shown, *longest)
     cut = {"no_wrap": True, "overflow": "ellipsis"} if console.width < NARROW else {"overflow": "fold"}
     fold = {"overflow": "fold"} if "because" not in shown else cut  # too narrow for the reasons: titles cut that short are no titles
     table.add_column("#", justify="right", min_width=2, no_wrap=True)
@@ -248,7 +257,7 @@ def print_table(engine: Engine, items: list[Recommendation], title: str, console
         table.add_column("genres", max_width=30, overflow="fold")
     table.add_column("match", justify="right", no_wrap=True, min_width=5)
     if "because" in shown:
-        table.add_column("because you liked" if because_width >= 17 else "because", max_width=because_width, **cut)
+        table.add_column("because you liked" if because_width >= 17 else "because", min_width=min(because_width, 7), max_width=because_width, **cut)
     for rank, rec in enumerate(items, start=1):
         title = escape(rec.title) + ("" if rec.rated else f" [yellow]({NEW_TAG})[/]") + (f" [dim]+{rec.franchise_more}[/]" if rec.franchise_more else "")
         cells = {
@@ -276,8 +285,7 @@ def plain_table(items: list[Recommendation], width: int | None = None) -> list[s
     trailing spaces. Within ``width`` (None: no limit) the episodes, year and type go first,
     then the wider of the title and reasons is cut with '…', down to ``PLAIN_MIN`` each, then
     the reasons go."""
-    rows = [[str(rank), rec.title + ("" if rec.rated else f" ({NEW_TAG})") + (f" +{rec.franchise_more}" if rec.franchise_more else ""),
-             rec.type or "?", str(rec.year or "?"), str(rec.episodes or "?"), f"{rec.score:.2f}", rec.reasons()]
+    rows = [[str(rank), _plain_title(rec), rec.type or "?", str(rec.year or "?"), str(rec.episodes or "?"), f"{rec.score:.2f}", rec.reasons()]
             for rank, rec in enumerate(items, start=1)]
     columns = [[name, *(row[n] for row in rows)] for n, (name, _) in enumerate(_PLAIN)]
     keep = list(range(len(_PLAIN)))
@@ -304,6 +312,10 @@ def plain_table(items: list[Recommendation], width: int | None = None) -> list[s
             cells.append(pad + cell if _PLAIN[n][1] else cell + pad)
         lines.append((" " * PLAIN_GAP).join(cells).rstrip())
     return lines
+
+
+def _plain_title(rec: Recommendation) -> str:
+    return rec.title + ("" if rec.rated else f" ({NEW_TAG})") + (f" +{rec.franchise_more}" if rec.franchise_more else "")
 
 
 def _cut(text: str, width: int) -> str:
