@@ -213,6 +213,7 @@ def eval_command(
     from training.evaluate import evaluate
     from training.peers import PEERS, compare, describe, parse_peers
     from training.scoring import model_scorer
+    from training.train import scoring_threads
 
     names = parse_peers(peers) if baselines else []
     if ease_lambda is not None and baselines and "ease" not in names:
@@ -245,7 +246,7 @@ def eval_command(
     kwargs: dict[str, Any] = {"negatives": negatives, "sampler": sampler, "seed": seed}
     err = Console(stderr=True, highlight=False)
     scorer = model_scorer(model, data.ordered, device, columns=data.num_items)
-    with CountProgress(err, f"ranking the {split} split", "users") as progress:
+    with CountProgress(err, f"ranking the {split} split", "users") as progress, scoring_threads():
         results = {"bert4rec": evaluate(scorer, data, split, progress=progress, **kwargs)}
     for name in names:
         grid = [{"lam": ease_lambda}] if name == "ease" and ease_lambda is not None else None

@@ -58,10 +58,11 @@ def clock(seconds: float) -> str:
 class ProgressLines:
     """Progress as plain lines, for a pipe, a log file or ``TERM=dumb``, where a bar cannot redraw.
 
-    ``update(done)`` prints one line when a phase passes another ``share`` of its total, or when
-    ``interval`` seconds went by without one (so a slow phase still shows it is alive), with
-    the phase's elapsed time and its ETA at the rate so far. No control characters: each line
-    is a line, whatever reads it. ``start(label, total, unit)`` begins a phase.
+    ``start(label, total, unit)`` begins a phase with one line; ``update(done)`` prints one when
+    the phase passes another ``share`` of its total or when ``interval`` seconds went by without
+    one (a slow phase still shows it is alive), never two within a sixth of the interval but
+    the last, each with the phase's elapsed time and its ETA at the rate so far. No control
+    characters: each line is a line, whatever reads it.
     """
 
     def __init__(self, write: Callable[[str], None], share: float = 0.1, interval: float = 60.0, now: Callable[[], float] = time.monotonic) -> None:
@@ -90,9 +91,12 @@ class ProgressLines:
 
     def update(self, done: int, detail: str = "") -> None:
         now = self.now()
-        if done < self._next and now - self._last_time < self.interval:
+        since = now - self._last_time
+        if done < self._next and since < self.interval:
             return
         self._next = self._step_after(done)
+        if done < self.total and since < self.interval / 6:
+            return  # a share passed seconds after the last line (the clock's): that line stands for it
         self._last_time = now
         elapsed = now - self._started
         ran = done - self._first  # the rate is this process's own: a resumed phase's earlier units took no time here

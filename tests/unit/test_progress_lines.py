@@ -43,6 +43,12 @@ def test_a_slow_phase_still_says_it_is_alive_every_interval():
         now.t += 2.0
         report.update(done)
     assert lines[1:] == ["validation: 30/1,000 users (3%), 1:00 elapsed, ETA 32:20"]
+    now.t = 65.0
+    report.update(100)
+    assert len(lines) == 2, "no 10% line 5 s after the minute's"
+    now.t = 110.0
+    report.update(200)
+    assert lines[2].startswith("validation: 200/1,000 users (20%)")
 
 
 def test_a_resumed_phase_counts_its_rate_from_here():
@@ -70,7 +76,7 @@ def test_count_progress_in_a_pipe_is_lines_without_control_characters():
     assert not CONTROL.search(text), repr(text)
     lines = text.splitlines()
     assert lines[0] == "ranking the test split: 0/5,230 users" and lines[-1].startswith("ranking the test split: 5,230/5,230 users (100%)")
-    assert all("elapsed" in line for line in lines[1:]) and 5 <= len(lines) <= 12, lines  # one per ~10%, never one per batch
+    assert all("elapsed" in line for line in lines[1:]) and len(lines) <= 12, lines  # at most one per ~10%, never one per batch
 
 
 def test_count_progress_under_term_dumb_is_lines_too(monkeypatch):
