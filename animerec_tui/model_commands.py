@@ -251,8 +251,11 @@ def eval_command(
     for name in names:
         grid = [{"lam": ease_lambda}] if name == "ease" and ease_lambda is not None else None
         started = time.perf_counter()
-        with err.status(f"tuning {name} on validation", spinner="line") as status:
-            results[name] = compare(PEERS[name], data, split, grid, progress=lambda line: status.update(line), **kwargs)
+        with CountProgress(err, f"tuning {name} on validation", "settings") as tuning:
+            points = len(PEERS[name].grid if grid is None else grid)
+            tuning(0, points)
+            follow = _tuned(tuning, points)
+            results[name] = compare(PEERS[name], data, split, grid, progress=follow, **kwargs)
         err.print(f"{name}: chose {describe(results[name]['chosen'])} on validation NDCG@10 in {time.perf_counter() - started:.0f} s", markup=False)
     first = results["bert4rec"]
     document = {
@@ -272,6 +275,18 @@ def eval_command(
         sys.stdout.write(json.dumps(document, indent=1) + "\n")
         return
     _print_eval(document, metrics_bars, describe)
+
+
+def _tuned(tuning: CountProgress, points: int) -> Callable[[str], None]:
+    """``peers.tune``'s callback (a line per grid point tried) as a count of the grid's points."""
+    done = 0
+
+    def follow(line: str) -> None:
+        nonlocal done
+        done += 1
+        tuning(done, points, line)
+
+    return follow
 
 
 def _save_evaluation(run: Path, document: dict, err: Console) -> None:

@@ -106,16 +106,16 @@ class ProgressLines:
 
 
 class CountProgress:
-    """One counted phase on stderr, as ``progress(done, total)``: a transient rich bar where the
-    terminal redraws, ``ProgressLines`` in a pipe, a log or ``TERM=dumb``."""
+    """One counted phase on stderr, as ``progress(done, total, detail="")``: a transient rich bar
+    where the terminal redraws, ``ProgressLines`` in a pipe, a log or ``TERM=dumb``."""
 
     def __init__(self, console: Console, label: str, unit: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.label, self.unit = label, unit
         self.redraws = console.is_interactive
-        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(),
-                            console=console, transient=True)
+        self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn(unit, markup=False),
+                            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[detail]}", markup=False), console=console, transient=True)
         self.lines = ProgressLines(lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True))
         self._task: TaskID | None = None
         self._begun = False
@@ -129,14 +129,14 @@ class CountProgress:
         if self.redraws:
             self.bar.stop()
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, detail: str = "") -> None:
         if not self.redraws:
             if not self._begun:
                 self._begun = True
                 self.lines.start(self.label, total, self.unit, done)
             else:
-                self.lines.update(done)
+                self.lines.update(done, detail)
         elif self._task is None:
-            self._task = self.bar.add_task(self.label, total=total, completed=done)
+            self._task = self.bar.add_task(self.label, total=total, completed=done, detail=detail)
         else:
-            self.bar.update(self._task, completed=done)
+            self.bar.update(self._task, completed=done, detail=detail)

@@ -42,6 +42,7 @@ def test_bare_train_then_eval_then_recommend_with_the_latest_run(home, tiny_ship
     document = json.loads(evaluated.stdout)
     assert Path(document["run"]) == runs[0] and {"bert4rec", "popularity", "ease"} <= set(document["models"]), "baselines beside it"
     assert "ranking the test split: 0/" in evaluated.stderr and f"saved the results in {runs[0] / 'eval.json'}" in evaluated.stderr
+    assert re.search(r"^tuning ease on validation: (\d+)/\1 settings \(100%\), ease lam=", evaluated.stderr, re.M), evaluated.stderr
     saved = json.loads((runs[0] / "eval.json").read_text())
     assert saved["models"] == document["models"] and Path(saved["checkpoint"]).parent == runs[0] / "checkpoints"
     again = invoke("train", "--epochs", "1", *TINY_TRAIN)
