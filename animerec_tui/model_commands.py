@@ -55,7 +55,7 @@ class TrainProgress:
     def begin(self) -> None:
         """Called once the run's folder and model are settled: errors before it stay one line."""
         if self.banner:
-            self.console.print(self.banner)
+            self.console.print(self.banner, soft_wrap=True)  # a log's line is one line, whatever its width
         if self.redraws:
             self.progress.start()
             self.started = True
@@ -102,7 +102,8 @@ class TrainProgress:
         spent = f"{record['seconds']:.0f} s" + (f" (validation {record['val_seconds']:.0f} s)" if "val_seconds" in record else "")
         self.console.print(
             f"epoch {record['epoch']:>3}  loss {loss}  val NDCG@10 {record['val_ndcg@10']:.4f}  "
-            f"Recall@10 {record['val_recall@10']:.4f}  {spent} {mark}"
+            f"Recall@10 {record['val_recall@10']:.4f}  {spent} {mark}",
+            soft_wrap=True,
         )
 
 

@@ -37,6 +37,7 @@ def test_bare_train_then_eval_then_recommend_with_the_latest_run(home, tiny_ship
     lines = trained.stderr.splitlines()
     assert "epoch 1/1 training: 0/" in trained.stderr and any(re.fullmatch(r"epoch 1/1 training: [\d,]+/[\d,]+ steps \(100%\), loss [\d.]+, [\d,]+ seq/s, \d+ s elapsed, done", line) for line in lines), lines
     assert any(re.fullmatch(r"epoch 1/1 validation: [\d,]+/[\d,]+ users \(100%\), \d+ s elapsed, done", line) for line in lines), lines
+    assert any(re.fullmatch(r"epoch +1  loss [\d.]+  val NDCG@10 [\d.]+  Recall@10 [\d.]+  \d+ s \(validation \d+ s\) ★ best", line) for line in lines), "one line, however narrow the pipe"
     evaluated = invoke("eval", "--json")
     assert evaluated.exit_code == 0, evaluated.output
     document = json.loads(evaluated.stdout)
