@@ -72,9 +72,10 @@ SPLIT_FIELDS = ("input", "format", "params", "counts")
 which imports torch; a test holds the two equal)."""
 
 
-def recorded_validation(model: Path) -> tuple[float, dict, Path] | None:
-    """A run's (or model folder's) best validation NDCG@10, its data section and its checkpoint, as
-    its meta.json records them; None when it records none or cannot be read (loading it says why)."""
+def recorded_validation(model: Path) -> tuple[float, dict, Path, object] | None:
+    """A run's (or model folder's) best validation NDCG@10, its data section, its checkpoint and the
+    epoch of its best, as its meta.json records them; None when it records none or cannot be read
+    (loading it says why)."""
     from training.fsutil import read_json_file
     from training.model_files import META_FILE, resolve_model_dir
 
@@ -88,7 +89,7 @@ def recorded_validation(model: Path) -> tuple[float, dict, Path] | None:
     value = best.get("ndcg@10") if isinstance(best, dict) else None
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1 or not isinstance(data, dict):
         return None
-    return float(value), data, folder
+    return float(value), data, folder, best.get("epoch")  # type: ignore[union-attr]  # a dict when value is set
 
 
 def weaker_than_shipped(model: Path) -> str | None:
@@ -103,9 +104,12 @@ def weaker_than_shipped(model: Path) -> str | None:
     shipped = recorded_validation(shipped_folder)
     if shipped is None or any(mine[1].get(key) != shipped[1].get(key) for key in SPLIT_FIELDS) or mine[0] >= shipped[0]:
         return None
+    def epoch(record: tuple) -> str:
+        return f"best epoch {record[3]}" if isinstance(record[3], int) and not isinstance(record[3], bool) else record[2].name
+
     return (
-        f"{printable(str(model))} has validation NDCG@10 {mine[0]:.4f} ({mine[2].name}), below the shipped model's {shipped[0]:.4f} "
-        "on the same split; leave out --model to use the shipped one"
+        f"{printable(str(model))} has validation NDCG@10 {mine[0]:.4f} ({epoch(mine)}), below the shipped model's {shipped[0]:.4f} "
+        f"({epoch(shipped)}) on the same split; leave out --model to use the shipped one"
     )
 
 
