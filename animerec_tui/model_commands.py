@@ -297,7 +297,10 @@ def _save_evaluation(run: Path, document: dict, err: Console) -> None:
     from animerec_tui.runs import evaluation_file
     from training.fsutil import atomic_write_bytes
 
-    path, why_not = evaluation_file(run)
+    try:
+        path, why_not = evaluation_file(run)  # the shipped model's goes under the home, which may be refused
+    except UserError as exc:
+        path, why_not = None, str(exc)
     if path is None:
         err.print(f"the results are not saved: {why_not}", markup=False, soft_wrap=True)
         return
