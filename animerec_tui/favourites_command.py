@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Container
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +13,7 @@ from rich.table import Table
 from animerec_tui.catalog import load_catalog
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.options import printable
+from animerec_tui.titles import check_titles, resolve_titles
 from training.errors import UserError
 
 
@@ -24,22 +24,6 @@ def open_store() -> FavouritesStore:
     if store.last_warning:
         Console(stderr=True, highlight=False, soft_wrap=True).print(printable(store.last_warning), style="yellow", markup=False)
     return store
-
-
-def _resolve(titles: list[str], mal_ids: list[int], allowed: Container[int] = frozenset()) -> tuple[list[int], dict[int, dict]]:
-    """MAL ids for titles and ids; an id must be in the catalogue unless it is in ``allowed``."""
-    from animerec_tui.search import TitleIndex
-
-    catalog = load_catalog()
-    by_id = catalog.by_id
-    ids = [TitleIndex(catalog).resolve(t).mal_id for t in titles] if titles else []
-    for mal_id in mal_ids:
-        if mal_id not in by_id and mal_id not in allowed:
-            raise UserError(f"MAL id {mal_id} is not in the catalogue")
-        ids.append(mal_id)
-    if not ids:
-        raise UserError("name at least one title or --mal-id")
-    return ids, by_id
 
 
 def _shown(text: str) -> str:
@@ -67,14 +51,27 @@ def list_favourites(as_json: bool) -> None:
 
 
 def change_favourites(action: str, titles: list[str], mal_ids: list[int]) -> None:
-    """add / remove favourites, or unhide anime marked not interested."""
+    """add / remove favourites, or unhide anime marked not interested.
+
+    Titles are taken as ``recommend`` takes them (``titles.resolve_titles``): one taken for
+    another anime is said on stderr, and when any title or id is refused, all of them are told
+    in one line and the favourites file is left as it was (the call changes all or nothing).
+    """
+    check_titles(titles)
+    if not titles and not mal_ids:
+        raise UserError("name at least one title or --mal-id")
+    verb = {"add": "added", "remove": "removed", "unhide": "shown again"}[action]
     store = open_store()
     state = store.load()
     # Removing needs no catalogue entry: a favourite may predate a catalogue update.
     allowed = set(state.favourites) | set(state.excluded) if action != "add" else set()
-    ids, by_id = _resolve(titles, mal_ids, allowed)
+    catalog = load_catalog()
+    try:
+        ids = resolve_titles(catalog, titles, mal_ids, allowed)
+    except UserError as error:
+        raise UserError(f"nothing {verb}: {error}", error.exit_code) from None  # not the titles that did resolve either
     changed = {"add": store.add, "remove": store.remove, "unhide": store.unexclude}[action](ids)
-    verb = {"add": "added", "remove": "removed", "unhide": "shown again"}[action]
+    by_id = catalog.by_id
     names = ", ".join(by_id.get(i, {}).get("title", f"MAL id {i}") for i in changed) or "nothing (no change)"
     Console(highlight=False).print(f"{verb}: {printable(names)}", markup=False)
 

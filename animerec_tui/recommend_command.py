@@ -20,12 +20,10 @@ from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
 from animerec_tui.favourites import validate_ids
 from animerec_tui.options import printable
-from animerec_tui.search import Match, TitleIndex
+from animerec_tui.titles import check_titles, resolve_titles, say_resolved, title_index
 from training.catalog import TYPES
 from training.errors import UserError
 
-MAX_TITLE = 300
-"""Longer than any anime title (the longest is under 200 characters); a longer one is a pasting accident."""
 MAX_LINE_BYTES = 16 << 20
 """A batch line longer than this (about two million ids) is refused and skipped piece by piece, so a file
 without newlines (a binary named by mistake) is never held whole in memory."""
@@ -74,43 +72,6 @@ def known_genres(engine: Engine, filters: Filters) -> Filters:
         return frozenset(canonical[g.lower()] for g in genres)
 
     return replace(filters, include_genres=spelt(filters.include_genres), exclude_genres=spelt(filters.exclude_genres))
-
-
-def resolve_favourites(engine: Engine, titles: list[str], mal_ids: list[int], resolved: list[dict] | None = None) -> list[int]:
-    """MAL ids for the given titles (as ``TitleIndex.resolve``: refusing ambiguity) and ids.
-
-    Each title not taken as the anime's own title is said on stderr with why it was taken;
-    every refused title of the call is told at once, in one line. ``resolved``, when given,
-    gets one ``{"query", "mal_id", "title", "how"}`` per title, for the JSON.
-    """
-    index = TitleIndex(engine.catalog) if titles else None  # the index takes a fifth of a second to build
-    ids, refused = [], []
-    for title in titles:
-        assert index is not None
-        try:
-            match = index.resolve(title)
-        except UserError as error:  # every title of the call is tried, and every one refused is told at once
-            refused.append(str(error))
-            continue
-        _say_resolved(title, match)
-        ids.append(match.mal_id)
-        if resolved is not None:
-            resolved.append({"query": title, "mal_id": match.mal_id, "title": match.title, "how": match.how})
-    if refused:
-        raise UserError(" | ".join(refused))
-    for mal_id in mal_ids:
-        if mal_id not in engine.by_id:
-            raise UserError(f"MAL id {mal_id} is not in the catalogue")
-        ids.append(mal_id)
-    return ids
-
-
-def _say_resolved(title: str, match: Match) -> None:
-    """One line on stderr for a title taken as another anime's than its own, and why."""
-    if match.score < 200:
-        how = f": {match.how}" if match.how else ""
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"'{escape(printable(title))}' → {escape(printable(match.title))} (MAL id {match.mal_id}){escape(how)}")
 
 
 def _named(engine: Engine, ids: list[int]) -> str:
@@ -223,6 +184,17 @@ def _plain_width(console: Console) -> int | None:
         return console.width
 
 
+def _write_plain(console: Console, title: str, lines: list[str], notes: list[str]) -> None:
+    """``title``, ``lines`` as they are, then ``notes``: the title and notes wrapped to the plain
+    width (a pipe's: not wrapped), never inside an option's name."""
+    width = _plain_width(console)
+
+    def wrapped(texts: list[str]) -> list[str]:
+        return [line for text in texts for line in (textwrap.wrap(text, width, break_on_hyphens=False) if width else [text])]
+
+    console.file.write("\n".join([*wrapped([title]), *lines, *wrapped(notes)]) + "\n")
+
+
 def _notes(items: list[Recommendation]) -> list[str]:
     notes = [f"({NEW_TAG}) = {METADATA_ONLY}"] if not all(rec.rated for rec in items) else []
     if any(rec.franchise_more for rec in items):
@@ -238,9 +210,7 @@ def print_table(engine: Engine, items: list[Recommendation], title: str, console
         console.print("nothing passes these filters")
         return
     if plain_output(console):
-        width = _plain_width(console)
-        notes = [line for note in _notes(items) for line in (textwrap.wrap(note, width) if width else [note])]
-        console.file.write("\n".join([title, *plain_table(items, width), *notes]) + "\n")
+        _write_plain(console, title, plain_table(items, _plain_width(console)), _notes(items))
         return
     table = Table(title=escape(title), title_justify="left", expand=False)
     shown = _columns(console.width)
@@ -287,29 +257,43 @@ def plain_table(items: list[Recommendation], width: int | None = None) -> list[s
     the reasons go."""
     rows = [[str(rank), _plain_title(rec), rec.type or "?", str(rec.year or "?"), str(rec.episodes or "?"), f"{rec.score:.2f}", rec.reasons()]
             for rank, rec in enumerate(items, start=1)]
-    columns = [[name, *(row[n] for row in rows)] for n, (name, _) in enumerate(_PLAIN)]
-    keep = list(range(len(_PLAIN)))
+    return plain_lines(_PLAIN, rows, width, drop=("eps", "year", "type"), cut=("title", "because you liked"))
+
+
+def plain_lines(header: tuple[tuple[str, bool], ...], rows: list[list[str]], width: int | None, drop: tuple[str, ...], cut: tuple[str, str]) -> list[str]:
+    """A header line and ``rows`` as lines of text, columns ``PLAIN_GAP`` spaces apart, each
+    padded to its widest cell (aligned right where ``header`` says so), no trailing spaces.
+
+    Within ``width`` (None: no limit) the columns named in ``drop`` go in turn, then the wider
+    of the two named in ``cut`` is cut with '…', down to ``PLAIN_MIN`` each, then the second of
+    them goes and the first is cut to fit (not below ``PLAIN_MIN``). Control characters in a
+    cell are written as their escapes (``options.printable``), as rich drops them from a box.
+    """
+    names = [name for name, _ in header]
+    columns = [[name, *(printable(row[n]) for row in rows)] for n, name in enumerate(names)]
+    keep = list(range(len(header)))
     widths = [max(cell_len(cell) for cell in column) for column in columns]
+    first, second = (names.index(name) for name in cut)
 
     def total() -> int:
         return sum(widths[n] for n in keep) + PLAIN_GAP * (len(keep) - 1)
 
     if width is not None:
-        for name in ("eps", "year", "type"):
+        for name in drop:
             if total() > width:
-                keep.remove([n for n, (title, _) in enumerate(_PLAIN) if title == name][0])
-        while total() > width and max(widths[1], widths[6]) > PLAIN_MIN:  # the wider of the title and reasons first
-            widths[1 if widths[1] > widths[6] else 6] -= 1
+                keep.remove(names.index(name))
+        while total() > width and max(widths[first], widths[second]) > PLAIN_MIN:  # the wider of the two first
+            widths[first if widths[first] > widths[second] else second] -= 1
         if total() > width:
-            keep.remove(6)
-            widths[1] = max(PLAIN_MIN, widths[1] - max(0, total() - width))
+            keep.remove(second)
+            widths[first] = max(PLAIN_MIN, widths[first] - max(0, total() - width))
     lines = []
     for line in zip(*(columns[n] for n in keep)):
         cells = []
         for n, cell in zip(keep, line):
             cell = _cut(cell, widths[n])
             pad = " " * (widths[n] - cell_len(cell))
-            cells.append(pad + cell if _PLAIN[n][1] else cell + pad)
+            cells.append(pad + cell if header[n][1] else cell + pad)
         lines.append((" " * PLAIN_GAP).join(cells).rstrip())
     return lines
 
@@ -350,20 +334,20 @@ def run_recommend(opts: dict) -> None:
         return
     if opts["similar"] is not None:
         target = opts["similar"].strip()
-        # isascii: "²".isdigit() is true but int() refuses it; MAX_TITLE keeps int() under its digit limit
+        # isascii: "²".isdigit() is true but int() refuses it; titles.MAX_TITLE keeps int() under its digit limit
         number = target.isascii() and target.isdigit() and int(target) in engine.by_id
         if number:
             mal_id = int(target)
         else:
-            match = TitleIndex(engine.catalog).resolve(target)
-            _say_resolved(target, match)
+            match = title_index(engine.catalog).resolve(target)
+            say_resolved(target, match)
             mal_id = match.mal_id
             opts = {**opts, "resolved": [{"query": target, "mal_id": mal_id, "title": match.title, "how": match.how}]}
         items = engine.similar(mal_id, opts["top"], filters)
         _emit(engine, opts, [mal_id], items, [], f"anime like {engine.by_id[mal_id]['title']}")
         return
     resolved: list[dict] = []
-    favourites = resolve_favourites(engine, opts["titles"], opts["mal_id"], resolved)
+    favourites = resolve_titles(engine.catalog, opts["titles"], opts["mal_id"], resolved=resolved)
     opts = {**opts, "resolved": resolved}
     if not favourites:
         from animerec_tui.favourites_command import open_store
@@ -393,11 +377,7 @@ def check_sources(titles: list[str], mal_ids: list[int], similar: str | None, ba
         raise UserError("--similar takes one title (or MAL id) on its own; leave out the other titles and --mal-id")
     if similar is not None and not similar.strip():
         raise UserError("--similar needs a title or MAL id, not an empty string")
-    if any(not title.strip() for title in titles):
-        raise UserError("a title cannot be empty; name an anime, or pass --mal-id")
-    for title in [*titles, similar or ""]:
-        if len(title) > MAX_TITLE:
-            raise UserError(f"a title of {len(title):,} characters is longer than any anime's; check the arguments")
+    check_titles([*titles, *([similar] if similar is not None else [])])  # an empty --similar was told apart above
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -455,14 +435,36 @@ def news_best_of(since: int) -> str:
             "The ratings end in January 2023: newer anime are known from their genres, studio and year only, so their scores are less sure.")
 
 
+_PLAIN_NEWS = (("continues", False), ("aired", False), ("type", False), ("title", False))
+"""The plain franchise view's columns (none aligned right)."""
+
+
 def print_news(news: list[FranchiseNews], since: int) -> None:
-    """The franchise view as a table on stdout: per favourite franchise, its new entries by air date."""
+    """The franchise view as a table on stdout: per favourite franchise, its new entries by air date;
+    boxed for a terminal, plain lines for a pipe or a dumb terminal (``plain_output``), as the
+    recommendations."""
     console = Console(highlight=False)
+    plain = plain_output(console)
     if not news:
-        console.print(f"nothing new in your favourites' franchises from {since} on, and nothing announced")
-        console.print(news_best_of(since), style="dim")
+        nothing = f"nothing new in your favourites' franchises from {since} on, and nothing announced"
+        if plain:
+            _write_plain(console, nothing, [], [news_best_of(since)])
+        else:
+            console.print(nothing, markup=False)
+            console.print(news_best_of(since), style="dim", markup=False)
         return
-    table = Table(title=f"new in your favourites' franchises: aired from {since} on, or announced", title_justify="left", expand=False)
+    heading = f"new in your favourites' franchises: aired from {since} on, or announced"
+    notes = [NEWS_ANNOUNCED] if any(e.announced for f in news for e in f.entries) else []
+    if not all(e.rated for f in news for e in f.entries):
+        notes.append(f"({NEW_TAG}) = {METADATA_ONLY}")
+    notes.append(news_best_of(since))
+    if plain:
+        rows = [[", ".join(title for _, title in franchise.favourites) if n == 0 else "", entry.aired, entry.type or "?",
+                 entry.title + ("" if entry.rated else f" ({NEW_TAG})")]
+                for franchise in news for n, entry in enumerate(franchise.entries)]
+        _write_plain(console, heading, plain_lines(_PLAIN_NEWS, rows, _plain_width(console), drop=("type",), cut=("title", "continues")), notes)
+        return
+    table = Table(title=heading, title_justify="left", expand=False)
     table.add_column("continues", max_width=max(12, min(28, console.width // 4)), overflow="fold")
     table.add_column("aired", no_wrap=True)
     table.add_column("type", no_wrap=True)
@@ -472,10 +474,7 @@ def print_news(news: list[FranchiseNews], since: int) -> None:
         for n, entry in enumerate(franchise.entries):
             title = escape(entry.title) + ("" if entry.rated else f" [yellow]({NEW_TAG})[/]")
             table.add_row(continues if n == 0 else "", entry.aired, entry.type or "?", title, end_section=n == len(franchise.entries) - 1)
-    notes = [NEWS_ANNOUNCED] if any(e.announced for f in news for e in f.entries) else []
-    if not all(e.rated for f in news for e in f.entries):
-        notes.append(f"({NEW_TAG}) = {METADATA_ONLY}")
-    table.caption = "\n".join([*notes, news_best_of(since)])
+    table.caption = "\n".join(notes)
     table.caption_justify = "left"
     console.print(table)
 
