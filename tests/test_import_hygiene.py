@@ -48,7 +48,7 @@ CORE = [
     "training.genres", "training.itemitem", "training.model", "training.model_config", "training.model_files", "training.numpy_model", "training.peers", "training.preprocess",
     "training.run_folder", "training.scoring", "training.train",
 ]
-ENGINE = ["animerec_tui.engine", "animerec_tui.search", "animerec_tui.favourites", "animerec_tui.catalog", "animerec_tui.recommend_command"]
+ENGINE = ["animerec_tui.engine", "animerec_tui.search", "animerec_tui.favourites", "animerec_tui.catalog", "animerec_tui.recommend_command", "animerec_tui.titles"]
 
 
 def _loaded_after_importing(modules: list[str]) -> set[str]:
