@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -20,11 +20,12 @@ from animerec_tui.defaults import NEW_SHARE_STEPS, THREADS
 from animerec_tui.engine import NEW_SINCE
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.tui.help import HelpScreen, key_sections
+from animerec_tui.tui.inputs import InOrderApp
 from animerec_tui.tui.main_screen import MainScreen
 
 
-class AnimeRecApp(App[None]):
-    """The animerec terminal app."""
+class AnimeRecApp(InOrderApp[None]):
+    """The animerec terminal app; it handles the keys one at a time, in the order typed (``InOrderApp``)."""
 
     TITLE = "animerec"
     COMMAND_PALETTE_BINDING = "ctrl+k"
