@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 class FavouritesList(OptionList):
-    """The user's favourites; Enter or i shows details, Delete/x removes, C clears."""
+    """The user's favourites; Enter or i shows details, Delete/x removes, C clears.
+
+    Each x acts on the favourite highlighted when it was pressed: the removal it posts travels
+    to the main screen ahead of the next key (``InOrderApp``), so the next x finds the list
+    rebuilt, with the highlight on the favourite that took the removed one's place."""
 
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next favourite (↓ too)"),
@@ -38,6 +42,16 @@ class FavouritesList(OptionList):
         if self.highlighted is None or self.option_count == 0:
             return None
         return mal_id_of(self.get_option_at_index(self.highlighted).id)
+
+    # Stop at the ends, as the results table and vim do: OptionList wraps round, and "k k k k x"
+    # sent from the fourth of five removed the last favourite, never seen highlighted.
+    def action_cursor_up(self) -> None:
+        if self.highlighted is None or self.highlighted > 0:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
 
     def action_remove(self) -> None:
         if (mal_id := self.highlighted_id()) is not None:

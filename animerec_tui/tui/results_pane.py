@@ -77,9 +77,17 @@ class ResultsTable(DataTable):
     ]
 
     def action_not_interested(self) -> None:
+        """Hide the row under the cursor at once, so that the next n acts on the one that took its place.
+
+        The recommendations without it are computed in the background; until they come, the
+        table would show the row still there, and "n n n" marked it three times."""
         if self.row_count and 0 <= self.cursor_row < self.row_count:
-            row_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
+            row = self.cursor_row
+            row_key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key
             self.post_message(MarkNotInterested(mal_id_of(row_key.value)))
+            self.remove_row(row_key)
+            if self.row_count:
+                self.move_cursor(row=min(row, self.row_count - 1), animate=False)
 
 
 class ResultsPane(Vertical):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -69,7 +69,20 @@ class SearchBox(OrderedInput):
         if self.value:
             self.value = ""
         else:
-            self.screen.focus_next()
+            self.screen.query_one("#results").focus()  # as F1 says (focus_next went to the favourites)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """A paste of several lines is a list of titles: each line is searched for and its top
+        match added, as if typed with Enter after it. One line is text to edit, as in any box."""
+        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
+        if len(lines) < 2:
+            return  # Input's own handler runs next
+        event.stop()
+        event.prevent_default()
+        for line in lines:
+            self.value = line
+            self.cursor_position = len(line)
+            self._pane().add()
 
     def _pane(self) -> SearchPane:
         pane = self.parent
