@@ -24,13 +24,13 @@ from textual.widgets import Footer, Header
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_SHARE_STEPS, NEW_TAG
 from animerec_tui.engine import NEW_SINCE, Filters
-from animerec_tui.export import check_export_target, expand_user_path, format_of, render, write_export
+from animerec_tui.export import render, write_export
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
 from animerec_tui.settings import SettingsStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
-from animerec_tui.tui.file_screens import ExportScreen, ImportRead, ImportScreen
+from animerec_tui.tui.file_screens import ExportScreen, ExportTarget, ImportRead, ImportScreen
 from animerec_tui.tui.formatting import filters_text, new_share_text
 from animerec_tui.tui.franchise_screen import FranchiseScreen
 from animerec_tui.tui.results_pane import ResultsPane
@@ -56,6 +56,20 @@ class Removal:
     unexclude: tuple[int, ...] = ()
     """Ids it marked "not interested" (a favourite dismissed with n in its details): u takes
     them off that list first, or :meth:`FavouritesStore.restore` would leave them out."""
+
+
+@dataclass(frozen=True)
+class Import:
+    """What one MyAnimeList import changed, for u."""
+
+    what: str
+    """What the user is told it was: "import of animelist.xml"."""
+    added: list[int]
+    """The favourites it added: u takes these and no others off the file."""
+    watched: tuple[int, ...]
+    """The watched list before it (an import replaces it): u puts it back."""
+    hide_watched: bool
+    """Whether the watched anime were hidden before it."""
 
 
 T = TypeVar("T")
@@ -91,8 +105,8 @@ class MainScreen(WorkingScreen):
         self.store = store
         self.settings = settings or SettingsStore(store.path.with_name(SETTINGS_FILE))
         """Where the filters and the theme are remembered (beside the favourites)."""
-        self.undo_stack: list[Removal] = []
-        """For u: each removal or clear all, last on top."""
+        self.undo_stack: list[Removal | Import] = []
+        """For u: each removal, clear all or import, last on top."""
         self._settings_loaded = False
         self._remembered: dict[str, object] = {}
         """The settings as this screen last had them in settings.json (or found them there): a
@@ -302,11 +316,14 @@ class MainScreen(WorkingScreen):
         self.notify(f"{removal.what} · u undoes it", markup=False)
 
     def action_undo(self) -> None:
-        """Put back exactly what the last removal (or clear all) took away."""
+        """Put back exactly what the last removal (or clear all) took away, or take off what the last import added."""
         if not self.undo_stack:
             self.notify("nothing to undo")
             return
         removal = self.undo_stack.pop()
+        if isinstance(removal, Import):
+            self._undo_import(removal)
+            return
 
         def undo() -> list[int]:
             if removal.unexclude:
@@ -323,6 +340,16 @@ class MainScreen(WorkingScreen):
             self.notify(f"nothing to put back ({removal.what}: marked not interested since; the palette's not interested list lets it back)", markup=False)
         else:
             self.notify(f"nothing to put back ({removal.what}: already there again)", markup=False)
+
+    def _undo_import(self, done: Import) -> None:
+        """Take off the favourites an import added and put back the watched list it replaced;
+        favourites added or removed since by other means stay as they are."""
+        taken = self._change_store(lambda: self.store.remove(done.added)) if done.added else []
+        if taken is None:
+            self.undo_stack.append(done)  # not undone (the user was told why): u can try again
+            return
+        self.watched, self.hide_watched = done.watched, done.hide_watched
+        self.notify(f"undone: {done.what} ({len(taken)} favourites taken off, the watched list as it was)", markup=False)
 
     @on(m.ClearFavourites)
     def action_clear_favourites(self) -> None:
@@ -425,20 +452,21 @@ class MainScreen(WorkingScreen):
     def action_export(self) -> None:
         """Ask for a file, then write the favourites and recommendations there (F7).
 
-        The name is checked and the file written in a worker (a name can sit on a mount that
-        hangs); the app's own files, a folder or a pipe are refused with one notification
-        and nothing asked, and only a file that may be replaced is asked about."""
+        The dialog checks the name in a worker (a name can sit on a mount that hangs) and
+        stays open on one that cannot be written: the app's own files, a folder or a pipe are
+        refused there and nothing asked; only a file that may be replaced is asked about."""
 
-        def chosen(text: str | None) -> None:
-            if text is None:
+        def chosen(target: ExportTarget | None) -> None:
+            if target is None:
                 return
             waiting = self._export_waits_for()
-            if waiting:  # the export would hold ids for titles, or recommendations of an older list
+            if waiting:  # changed while the name was checked
                 self.notify(f"{waiting}; try again in a moment", title="export", severity="warning", markup=False)
                 return
-            self.check_export(text, self.store.path.parent, self._export_document())
+            self.export_checked(m.ExportChecked(target.path, target.form, target.exists, self._export_document()))
 
-        self.app.push_screen(ExportScreen(os.path.join(os.path.expanduser("~"), "animerec-recommendations.md")), chosen)
+        default = os.path.join(os.path.expanduser("~"), "animerec-recommendations.md")
+        self.app.push_screen(ExportScreen(default, self.store.path.parent, self._export_waits_for), chosen)
 
     def _export_waits_for(self) -> str | None:
         """What an export has to wait for, if anything: the catalogue, the model, the answer to the latest change."""
@@ -457,17 +485,6 @@ class MainScreen(WorkingScreen):
             self.results.unknown if self.results else [],
             self.results.items if self.results else [],
         )
-
-    # Not exclusive: a second export must not cancel the first one's check or write.
-    @work(thread=True, group="export", exit_on_error=False)
-    def check_export(self, text: str, home: Path, document: m.ExportDocument) -> None:
-        """Expand and check the name the user typed (UserError: reported as one notification)."""
-        path = expand_user_path(text)
-        form = format_of(path)
-        refused = check_export_target(path, home)
-        if refused is not None:  # the app's own files, a folder, a pipe...: nothing is asked, nothing written
-            raise UserError(refused)
-        self.post_message(m.ExportChecked(path, form, os.path.lexists(path), document))
 
     @on(m.ExportChecked)
     def export_checked(self, message: m.ExportChecked) -> None:
@@ -517,11 +534,19 @@ class MainScreen(WorkingScreen):
         added = self._change_store(lambda: self.store.add(usable)) if usable else []
         if added is None:
             return
+        before = Import(f"import of {done.path.name}", list(added), self.watched, self.hide_watched)
         if done.watched is not None:
             self.watched, self.hide_watched = tuple(done.watched), True
+        changed = bool(added) or (self.watched, self.hide_watched) != (before.watched, before.hide_watched)
+        if changed:
+            self.undo_stack.append(before)
         hidden = f"; {len(done.watched)} watched anime hidden from the results" if done.watched is not None else ""
         missing = len(done.liked) - len(usable)
-        self.notify(f"{done.path.name}: {len(done.liked)} scored 7 or more, {len(added)} new favourites" + (f", {missing} not in the catalogue" if missing else "") + hidden, timeout=10, markup=False)
+        self.notify(
+            f"{done.path.name}: {len(done.liked)} scored 7 or more, {len(added)} new favourites" + (f", {missing} not in the catalogue" if missing else "") + hidden + (" · u undoes it" if changed else ""),
+            timeout=10,
+            markup=False,
+        )
 
     def action_toggle_watched(self) -> None:
         if not self.watched:

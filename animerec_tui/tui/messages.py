@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from animerec_tui.engine import Engine, Filters, FranchiseNews, Recommendation, Result
     from animerec_tui.search import Match, TitleIndex
-    from animerec_tui.tui.file_screens import ImportRead
+    from animerec_tui.tui.file_screens import ExportTarget, ImportRead
     from training.catalog import Catalog
 
 
@@ -122,6 +122,15 @@ class ExportChecked(Message):
     """markdown, csv or json."""
     exists: bool
     document: ExportDocument
+
+
+@dataclass
+class ExportNameChecked(Message):
+    """The name typed in the export dialog, checked in its worker: it may be written."""
+
+    text: str
+    """The name as typed (an answer for a name typed before it is dropped)."""
+    target: ExportTarget
 
 
 @dataclass

@@ -22,7 +22,7 @@ from textual.widgets import Input
 
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import SettingsStore
-from animerec_tui.tui.file_screens import ImportScreen
+from animerec_tui.tui.file_screens import ExportScreen, ImportScreen
 from animerec_tui.tui.main_screen import MainScreen
 from animerec_tui.tui.screens import ConfirmScreen
 from animerec_tui.tui.testing import settle, toasts
@@ -213,8 +213,9 @@ async def test_export_refuses_the_apps_own_files_without_asking(tiny_model, home
         for name in before:
             shown = len(toasts(app))
             await export_to(app, pilot, str(home / name))
-            assert isinstance(app.screen, MainScreen), "refused, not asked"
+            assert isinstance(app.screen, ExportScreen), "refused, not asked: the dialog stays to correct the name"
             assert len(toasts(app)) == shown + 1 and "export" in toasts(app)[-1], toasts(app)
+            await pilot.press("escape")
         assert {name: (home / name).read_bytes() for name in before} == before
 
 
@@ -254,8 +255,8 @@ async def test_export_and_import_of_names_that_cannot_be_are_one_notification(ti
         for text in ("~nosuchuser-animerec/x.md", long_name):
             shown = len(toasts(app))
             await export_to(app, pilot, text)
-            assert isinstance(app.screen, MainScreen) and len(toasts(app)) == shown + 1, toasts(app)
-            await pilot.press("f8")
+            assert isinstance(app.screen, ExportScreen) and len(toasts(app)) == shown + 1, toasts(app)
+            await pilot.press("escape", "f8")
             app.screen.query_one("#path", Input).value = text
             await pilot.press("enter")
             await settle(pilot)
