@@ -79,7 +79,7 @@ class AnimeRecApp(InOrderApp[None]):
         main = self.main_screen
         yield SystemCommand("search: focus the search box", "Type to find anime", main.action_focus_search)
         yield SystemCommand("favourites: clear all", "Remove every favourite (asks first)", main.action_clear_favourites)
-        yield SystemCommand("favourites: undo", "Put back what the last remove or clear all took away", main.action_undo)
+        yield SystemCommand("favourites: undo", "Put back what the last remove or clear all took away, or take off what the last import added", main.action_undo)
         yield SystemCommand("favourites: not interested list", "See and undo 'not interested'", main.action_show_not_interested)
         yield SystemCommand("export: favourites and recommendations", "To a Markdown, CSV or JSON file", main.action_export)
         yield SystemCommand("import: MyAnimeList list", "Add its favourites; hide what you watched", main.action_import_mal)
