@@ -114,6 +114,26 @@ def metadata_only_note(engine: Engine, favourites: list[int]) -> str | None:
     return f"{len(unrated):,} favourites have no ratings yet: known from their genres, studio and year: {_named(engine, unrated)}"
 
 
+SHORT_LIST = 2
+"""Up to this many favourites the model knows, a list leans on what most fans loved (``short_list_note``)."""
+
+
+def short_list_note(engine: Engine, favourites: list[int], novelty: float) -> str | None:
+    """One line for a list too short to say much about a taste (at no novelty lean); None otherwise.
+
+    With one or two favourites the model's vote of the whole list, popularity included, carries
+    most top places (a Mushishi fan is offered Death Note first): the best guess at what a
+    random fan with that favourite liked, which is what the held-out metrics reward, but not a
+    list about the favourite. The lean that makes it one costs accuracy (benchmarks/RESULTS.md,
+    "Short lists"), so it is the user's to ask for."""
+    known = [m for m in dict.fromkeys(favourites) if engine.knows(m)]
+    if not known or len(known) > SHORT_LIST or novelty > 0:
+        return None
+    count = "1 favourite" if len(known) == 1 else f"{len(known)} favourites"
+    return (f"With {count} the list leans on what most fans loved; add a few more favourites, "
+            "or --novelty 0.5 for picks nearer to yours")
+
+
 _OPTIONAL_COLUMNS = (("type", 8), ("year", 7), ("because", 17), ("eps", 6))
 """The columns a terminal of ``NARROW`` columns or more can do without, most wanted first, with the width
 each takes (its narrowest content, padding and border). '#', the title (20) and the match always show."""
@@ -407,6 +427,8 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
     if unknown:
         err.print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
     if opts["similar"] is None and (note := metadata_only_note(engine, favourites)) is not None:
+        err.print(escape(note))
+    if opts["similar"] is None and (note := short_list_note(engine, favourites, opts.get("novelty") or 0.0)) is not None:
         err.print(escape(note))
     form = opts["format"]
     if form == "table":
