@@ -171,6 +171,7 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
         Console(highlight=False).print(
             f"best epoch {best['epoch']}: val NDCG@10 {best['ndcg@10']:.4f}; {time.perf_counter() - started:.0f} s on {device}; run in {printable(str(run))}",
             markup=False,  # a folder named "[red]x" is a name, not markup
+            soft_wrap=True,  # one line in a log, however long the run's path
         )
 
     return report
