@@ -32,6 +32,8 @@ class AnimeRecApp(InOrderApp[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (150, "-wide")]
     """Below 100 columns (an 80-column SSH window) the left pane gives the results room; from
     150 it widens, so that long titles in the search list can be told apart."""
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    """Below 30 rows (an 80x24 terminal) the dialogs take the whole height, without padding."""
     CSS_PATH = "app.tcss"
     # The main screen's own keys live here, acting on the screen, so that the footer keeps
     # them in this order, after Quit and Help.

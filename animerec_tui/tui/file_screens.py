@@ -202,7 +202,7 @@ class ImportScreen(ModalScreen[ImportRead | None]):
             yield Label("[b]Import a MyAnimeList list[/b] (myanimelist.net/panel.php?go=export)")
             yield Label("[dim]Anime you scored 7 or more become favourites; space toggles the box[/dim]")
             yield ImportPath(self.default, placeholder="~/Downloads/animelist_….xml.gz", id="path")
-            yield TickBox("Hide what I have already watched (every entry but plan-to-watch)", self.hide_watched, id="hide-watched")
+            yield TickBox("Hide what I have watched (all but plan-to-watch)", self.hide_watched, id="hide-watched")
             yield Static("", id="import-progress")
         yield Footer()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -38,17 +39,32 @@ def _tagged(title: str, rated: bool, style: str = "") -> Text:
     return text.append(title)
 
 
-def match_text(entry: dict, favourite: bool) -> Text:
-    """One line of the search list: the favourite star, title, type, year, episodes, members.
+NARROW_LIST = 40
+"""Below this many cells, a search row shows only type and year after its title."""
+
+
+def match_text(entry: dict, favourite: bool, width: int = 0, title: str | None = None) -> Text:
+    """One line of the search list: the favourite star, title (or ``title``, its English one),
+    then type, year, episodes and members. In a list ``width`` cells wide the title is cut to
+    leave room for the rest, and below ``NARROW_LIST`` the rest is type and year only: three
+    seasons of one title ("Ore dake Level Up na Ken…") are told apart by them.
 
     Every catalogue anime can be a favourite, so nothing here depends on the model.
     """
+    year = str(entry["year"]) if entry.get("year") else "?"
+    kind = entry.get("type") or "?"
+    narrow = 0 < width < NARROW_LIST
+    meta = f"{kind} {year}" if narrow else f"{kind} · {year} · {entry.get('episodes') or '?'} ep · {members_text(entry.get('members'))}"
     text = Text(no_wrap=True, overflow="ellipsis")
     if favourite:
         text.append("★ ", style="bold")  # first, where a narrow pane's ellipsis cannot hide it
-    text.append(entry["title"] + "  ")
-    year = f" · {entry['year']}" if entry.get("year") else ""
-    text.append(f"{entry.get('type') or '?'}{year} · {entry.get('episodes') or '?'} ep · {members_text(entry.get('members'))}", style="dim")
+    name = Text(title or entry["title"])
+    if width:
+        room = max(6, width - text.cell_len - len(meta) - 2)
+        name.truncate(room, overflow="ellipsis")
+    text.append_text(name)
+    text.append("  ")
+    text.append(meta, style="dim")
     return text
 
 
@@ -98,19 +114,57 @@ def new_share_text(share: float) -> str:
     return "none" if share <= 0 else "any number" if share >= 1 else f"at most {share:.0%} of the list"
 
 
-def filters_text(filters: Filters, not_interested: int) -> str:
-    """'all types · years 2010-2015 · sequels · no adult · 2 not interested': what the recommendations leave out."""
+def filters_parts(filters: Filters, not_interested: int, short: bool = False) -> list[str]:
+    """What the recommendations leave out, part by part; ``short``: abbreviated for a narrow status line."""
     parts = [", ".join(sorted(filters.types)) if filters.types else "all types"]
     if filters.include_genres:
-        parts.append("genres: " + ", ".join(sorted(filters.include_genres)))
+        parts.append(("" if short else "genres: ") + ", ".join(sorted(filters.include_genres)))
     if (years := years_text(filters)) is not None:
-        parts.append("years " + years)
+        parts.append(("" if short else "years ") + years)
     parts.append("no sequels" if filters.hide_sequels else "sequels")
-    parts.append("no adult" if filters.hide_adult else "adult shown")
+    parts.append("no adult" if filters.hide_adult else "adult" if short else "adult shown")
     if filters.novelty:
         parts.append(f"novelty {filters.novelty:.2f}")
     if filters.new_share != type(filters).new_share:  # the default goes unsaid
-        parts.append(f"new: {new_share_text(filters.new_share)}")
+        share = filters.new_share
+        parts.append(("new: none" if share <= 0 else "new: any" if share >= 1 else f"new ≤{share:.0%}") if short else f"new: {new_share_text(share)}")
     if not_interested:
         parts.append(f"{not_interested} not interested")
-    return " · ".join(parts)
+    return parts
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """The status line over the results, in a long and a short form: console markup, part by part."""
+
+    long: tuple[str, ...]
+    short: tuple[str, ...]
+    legend: str = ""
+    """What the yellow mark means: last, and left out where there is no room (F1 says it too)."""
+
+
+def fit_status(status: StatusLine, width: int, lines: int = 2) -> str:
+    """The first form of ``status`` that fits ``lines`` lines of ``width`` cells (long, then short,
+    then short without the legend), broken only between its " · " parts; the short form
+    takes as many lines as it needs when none fits."""
+    forms = [
+        [*status.long, *([status.legend] if status.legend else [])],
+        [*status.short, *([status.legend] if status.legend else [])],
+        list(status.short),
+    ]
+    for parts in forms:
+        broken = break_parts(parts, width)
+        if len(broken) <= lines:
+            return "\n".join(broken)
+    return "\n".join(break_parts(forms[-1], width))
+
+
+def break_parts(parts: list[str], width: int) -> list[str]:
+    """Markup parts joined with " · " into lines of at most ``width`` cells (a part longer than that has a line of its own)."""
+    broken: list[str] = []
+    for part in parts:
+        if broken and Text.from_markup(broken[-1] + " · " + part).cell_len <= width:
+            broken[-1] += " · " + part
+        else:
+            broken.append(part)
+    return broken

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.reactive import var
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_SHARE_STEPS, NEW_TAG
 from animerec_tui.engine import NEW_SINCE, Filters
@@ -31,7 +31,8 @@ from animerec_tui.settings import SettingsStore
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
 from animerec_tui.tui.file_screens import ExportScreen, ExportTarget, ImportRead, ImportScreen
-from animerec_tui.tui.formatting import filters_text, new_share_text
+from animerec_tui.tui.footer import FKeyBar, MainFooter
+from animerec_tui.tui.formatting import StatusLine, filters_parts, new_share_text
 from animerec_tui.tui.franchise_screen import FranchiseScreen
 from animerec_tui.tui.results_pane import ResultsPane
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
@@ -126,7 +127,12 @@ class MainScreen(WorkingScreen):
                 yield SearchPane(self.search_now).data_bind(MainScreen.catalog, MainScreen.favourites, MainScreen.answered, MainScreen.matches)
                 yield FavouritesPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites)
             yield ResultsPane(id="right").data_bind(MainScreen.results, MainScreen.status, MainScreen.model_loading)
-        yield Footer()
+        yield FKeyBar(id="fkeys")
+        yield MainFooter()
+
+    def on_resize(self) -> None:
+        # After the screen's own resize handler has set its breakpoint class.
+        self.call_after_refresh(lambda: setattr(self.query_one(MainFooter), "narrow", self.has_class("-narrow")))
 
     def on_mount(self) -> None:
         self._load_settings()
@@ -194,10 +200,15 @@ class MainScreen(WorkingScreen):
         result = message.result
         self.results = result
         self._results_request = message.request
-        unknown = f"  [yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]" if result.unknown else ""
-        new = f"  [yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else ""
-        watched = f" · {len(self.watched)} watched hidden" if self.hide_watched and self.watched else ""
-        self.status = f"{len(result.items)} recommendations for {len(self.favourites)} favourites · {escape(filters_text(self.filters, len(self.not_interested)))}{watched}{unknown}{new}"
+        unknown = [f"[yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]"] if result.unknown else []
+        watched = [f"{len(self.watched)} watched hidden"] if self.hide_watched and self.watched else []
+        count, favourites = len(result.items), len(self.favourites)
+        excluded = len(self.not_interested)
+        self.status = StatusLine(
+            (f"{count} recommendations for {favourites} favourites", *map(escape, filters_parts(self.filters, excluded)), *watched, *unknown),
+            (f"{count} for {favourites} favourites", *map(escape, filters_parts(self.filters, excluded, short=True)), *watched, *unknown),
+            f"[yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else "",
+        )
 
     def wanted_filters(self) -> Filters:
         """The filters of the next request: the user's choices, the not-interested list and (if hidden) what was watched."""

@@ -13,7 +13,7 @@ from textual.coordinate import Coordinate
 from textual.reactive import var
 from textual.widgets import DataTable, Static
 
-from animerec_tui.tui.formatting import mal_id_of, members_text, result_title
+from animerec_tui.tui.formatting import StatusLine, break_parts, fit_status, mal_id_of, members_text, result_title
 from animerec_tui.tui.messages import MarkNotInterested, ShowDetails
 
 if TYPE_CHECKING:
@@ -99,8 +99,8 @@ class ResultsPane(Vertical):
 
     results: var[Result | None] = var(None)
     """The recommendations on show; None empties the table."""
-    status: var[str | Text] = var("")
-    """The line above the table (console markup in a str)."""
+    status: var[str | Text | StatusLine] = var("")
+    """The line above the table (console markup in a str or a StatusLine)."""
     model_loading: var[bool] = var(True)
     """True while the model loads: the table shows a spinner."""
     english: var[bool] = var(False)
@@ -131,17 +131,14 @@ class ResultsPane(Vertical):
         self._show_status()
 
     def _show_status(self) -> None:
-        """The status line, broken only between its " · " parts where it needs two lines."""
+        """The status line, broken only between its " · " parts: the long form where it fits two
+        lines, else the short one (``fit_status``)."""
         status = self.status
-        if isinstance(status, str) and " · " in status:
-            width = max(10, (self.size.width or 100) - 2)
-            lines: list[str] = []
-            for part in status.split(" · "):
-                if lines and Text.from_markup(lines[-1] + " · " + part).cell_len <= width:
-                    lines[-1] += " · " + part
-                else:
-                    lines.append(part)
-            status = "\n".join(lines)
+        width = max(10, (self.size.width or 100) - 2)
+        if isinstance(status, StatusLine):
+            status = fit_status(status, width, lines=2)
+        elif isinstance(status, str) and " · " in status:
+            status = "\n".join(break_parts(status.split(" · "), width))
         self.query_one("#status", Static).update(status)
 
     def watch_model_loading(self, loading: bool) -> None:

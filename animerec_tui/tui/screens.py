@@ -174,7 +174,8 @@ class FiltersScreen(ModalScreen[Filters | None]):
         f = self.filters
         with Vertical(id="dialog", classes="wide"):
             yield Label("[b]Filters[/b]  space toggles, Enter applies, Escape cancels")
-            with Horizontal():
+            # Scrolls where the terminal is too short for it (the focused control scrolls into view).
+            with Horizontal(id="filters-body"):
                 with Vertical(classes="column"):
                     yield Label("Types (none = all)")
                     yield TickList(*(Selection(t, t, t in f.types) for t in TYPES), id="types")
@@ -239,7 +240,7 @@ class DetailsScreen(ModalScreen[int | None]):
         Binding("c", "copy_url", "Copy MAL URL", tooltip="Copy its MyAnimeList URL"),
     ]
 
-    KEYS_HINT = "a add to favourites · n not interested · o open MAL · c copy URL · Esc close"
+    KEYS_HINT = "a add · n not interested · o open MAL · c copy URL · Esc close"
     """The keys, under the text (a test checks it against BINDINGS)."""
 
     FRANCHISE_SHOWN = 6
@@ -280,10 +281,12 @@ class DetailsScreen(ModalScreen[int | None]):
             model_note,
         ]
         with Vertical(id="dialog", classes="wide"):
+            # The text scrolls in at most half the dialog, so a long franchise never takes the
+            # similar anime's rows (at 80x24 it left them none).
             with VerticalScroll(id="details-body"):
                 yield Static("\n".join(line for line in lines if line), id="details-text")
-                yield Label("[b]Similar anime[/b]" if self.known else "")
-                yield OptionList(id="similar")
+            yield Label("[b]Similar anime[/b]" if self.known else "", id="similar-label")
+            yield OptionList(id="similar")
             yield Static(self.KEYS_HINT, id="details-keys")
         yield Footer()
 

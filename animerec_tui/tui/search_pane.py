@@ -170,6 +170,9 @@ class SearchPane(Vertical):
     def watch_favourites(self) -> None:
         self._show()
 
+    def on_resize(self) -> None:
+        self._show()  # the rows are cut to the list's width
+
     def _show(self, reset: bool = False) -> None:
         """(Re)draw the list, keeping the highlight unless a new answer arrived."""
         if self.catalog is None:
@@ -179,7 +182,10 @@ class SearchPane(Vertical):
         matches.clear_options()
         by_id = self.catalog.by_id
         if self.matches:
-            matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites), id=str(m.mal_id)) for m in self.matches)
+            width = matches.content_region.width
+            if len(self.matches) > matches.content_region.height:  # the scrollbar will take its columns
+                width -= matches.styles.scrollbar_size_vertical
+            matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites, width), id=str(m.mal_id)) for m in self.matches)
             matches.highlighted = 0 if reset or highlighted is None else min(highlighted, len(self.matches) - 1)
         elif self.answered and self.answered.strip():
             # Text, not markup: a query is whatever was typed ("x[/" was a MarkupError that closed the app).

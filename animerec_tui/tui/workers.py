@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from animerec_tui.defaults import APP_TOP, SIMILAR_TOP
 from animerec_tui.tui import messages as m
+from animerec_tui.tui.formatting import StatusLine
 from training.errors import UserError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class WorkingScreen(Screen[None]):
     """The titles matching the search box, best first."""
     answered: var[str | None] = var(None)
     """The query ``matches`` answer; None before the first answer."""
-    status: var[str | Text] = var("")
+    status: var[str | Text | StatusLine] = var("")
     """The line above the recommendations: what they are for, or what is happening."""
 
     def __init__(self, model_dir: Path | None, threads: int | None = None, freeze_loaded: bool = False) -> None:

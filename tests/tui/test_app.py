@@ -608,16 +608,6 @@ async def test_not_interested_keeps_the_cursor_on_its_row_and_details_go_straigh
 
 
 @pytest.mark.asyncio
-async def test_the_status_line_breaks_only_between_its_parts(tiny_model, home):
-    async with started(tiny_model, [DEATH_NOTE], excluded=(STEINS_GATE,), size=(80, 24)) as (app, pilot):  # a common SSH window
-        lines = str(app.query_one("#status", Static).render()).splitlines()
-        assert len(lines) == 2, lines
-        assert lines[0].startswith("50 recommendations for 1 favourites") and lines[1].endswith("1 not interested")
-        parts = " · ".join(lines).split(" · ")
-        assert parts == ["50 recommendations for 1 favourites", "all types", "sequels", "no adult", "1 not interested"]
-
-
-@pytest.mark.asyncio
 async def test_export_writes_markdown_csv_and_json_and_asks_before_replacing(tiny_model, home, tmp_path):
     import csv
     import json
