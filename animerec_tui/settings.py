@@ -1,7 +1,10 @@
-"""What the app remembers besides the favourites: the filters, the theme and the watched list.
+"""What the app remembers besides the favourites: the filters, the theme, the watched list,
+English titles or not, and the last export's file ending.
 
 ``settings.json`` beside ``favourites.json`` (see :func:`animerec_tui.paths.home_dir`),
-``{"version": 1, "filters": {...}, "theme": "...", "watched": [...], "hide_watched": false}``.
+``{"version": 1, "filters": {...}, "theme": "...", "watched": [...], "hide_watched": false,
+"english_titles": false, "export_extension": ".md"}``; a file without the last two (written
+before they were remembered) loads with their defaults.
 
 Reading never raises: a value that does not check out (hand-edited, a wrong type) is left
 out, its default used and a warning set, and the next change writes the file whole again.
@@ -28,6 +31,7 @@ from typing import Any, Callable
 
 from animerec_tui.defaults import YEAR_MAX, YEAR_MIN
 from animerec_tui.engine import Filters
+from animerec_tui.export import FORMATS
 from animerec_tui.favourites import UnreadableState, lock_of, locked, read_state_bytes, refuse_read_only, write_target
 from animerec_tui.paths import home_dir
 from training.catalog import TYPES
@@ -37,9 +41,9 @@ from training.fsutil import atomic_write_bytes
 FILE_NAME = "settings.json"
 VERSION = 1
 YEARS = (YEAR_MIN, YEAR_MAX)
-KEYS = frozenset({"version", "filters", "theme", "watched", "hide_watched"})
+KEYS = frozenset({"version", "filters", "theme", "watched", "hide_watched", "english_titles", "export_extension"})
 """The top-level fields this version writes; a file with others came from a newer animerec."""
-FIELDS = ("filters", "theme", "watched", "hide_watched")
+FIELDS = ("filters", "theme", "watched", "hide_watched", "english_titles", "export_extension")
 """The fields :meth:`SettingsStore.update` may change."""
 
 
@@ -51,6 +55,10 @@ class Settings:
     """MAL ids of a MyAnimeList export's entries (all but plan-to-watch), from the TUI's import."""
     hide_watched: bool = False
     """Whether ``watched`` leave the recommendations."""
+    english_titles: bool = False
+    """Whether the app shows English titles where the catalogue has one (``e``)."""
+    export_extension: str = ".md"
+    """The ending of the last file exported (a key of ``export.FORMATS``): F7 offers it again."""
     warning: str | None = None
     """Set when the file could not be read whole: what was wrong (the defaults stand in)."""
     writable: bool = True
@@ -126,6 +134,7 @@ def _document(settings: Settings) -> bytes:
     document = {
         "version": VERSION, "filters": filters_document(settings.filters), "theme": settings.theme,
         "watched": list(settings.watched), "hide_watched": settings.hide_watched,
+        "english_titles": settings.english_titles, "export_extension": settings.export_extension,
     }
     return (json.dumps(document, indent=1) + "\n").encode("utf-8")
 
@@ -141,6 +150,10 @@ def _check_changes(changes: dict[str, object]) -> None:
         raise TypeError("theme must be a str or None")
     if "hide_watched" in changes and not isinstance(changes["hide_watched"], bool):
         raise TypeError("hide_watched must be a bool")
+    if "english_titles" in changes and not isinstance(changes["english_titles"], bool):
+        raise TypeError("english_titles must be a bool")
+    if "export_extension" in changes and changes["export_extension"] not in FORMATS:
+        raise TypeError(f"export_extension must be one of {', '.join(FORMATS)}")
     if "watched" in changes:
         watched: Any = changes["watched"]
         if isinstance(watched, (str, bytes)) or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and int(i) > 0 for i in watched):
@@ -186,8 +199,14 @@ class SettingsStore:
         hide_watched = document.get("hide_watched", False)
         if not isinstance(hide_watched, bool):
             hide_watched, refused = False, [*refused, "hide_watched"]
+        english = document.get("english_titles", False)
+        if not isinstance(english, bool):
+            english, refused = False, [*refused, "english_titles"]
+        extension = document.get("export_extension", ".md")
+        if not (isinstance(extension, str) and extension in FORMATS):
+            extension, refused = ".md", [*refused, "export_extension"]
         unknown = sorted(str(key) for key in document if key not in KEYS) + [f"filters.{key}" for key in unknown_filters]
-        settings = Settings(filters, theme, tuple(dict.fromkeys(watched)), hide_watched)
+        settings = Settings(filters, theme, tuple(dict.fromkeys(watched)), hide_watched, english, extension)
         problems = []
         if refused:
             problems.append(f"left out what did not check ({', '.join(refused)})")
@@ -203,7 +222,8 @@ class SettingsStore:
         return Settings(warning=f"{self.path}: {reason}; the default filters stand in and changes are not saved to it", writable=False)
 
     def update(self, **changes: object) -> Settings:
-        """Change only the fields given (``filters``, ``theme``, ``watched``, ``hide_watched``) in
+        """Change only the fields given (``filters``, ``theme``, ``watched``, ``hide_watched``,
+        ``english_titles``, ``export_extension``) in
         the file as it is now, and return the settings as written.
 
         Done under the lock on a fresh read, so what another terminal changed in the other

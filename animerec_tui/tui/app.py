@@ -49,7 +49,7 @@ class AnimeRecApp(InOrderApp[None]):
         Binding("f7", "screen.export", "Export", id="export", tooltip="Write favourites and recommendations to a file: Markdown with MAL links, CSV or JSON"),
         Binding("f8", "screen.import_mal", "Import MAL", id="import", tooltip="Add your MyAnimeList list's favourites (and hide what you watched)"),
         Binding("f9", "screen.franchise_news", "Franchises", id="franchises", tooltip=f"New seasons, films and spin-offs of your favourites' franchises: aired from {NEW_SINCE} on, or announced"),
-        Binding("u", "screen.undo", "Undo", id="undo", show=False, tooltip="Put back the favourites the last remove or clear all took away"),
+        Binding("u", "screen.undo", "Undo", id="undo", show=False, tooltip="Undo the last remove, clear all or import"),
         # priority: a dialog (a modal screen) cuts off the app's other keys, and ctrl+q has to quit from any
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="Quit animerec"),
     ]

@@ -92,6 +92,8 @@ class FavouritesPane(Vertical):
     """The model, to mark favourites it knows from metadata only (or not at all); None while it loads."""
     favourites: var[tuple[int, ...]] = var(())
     """MAL ids, in the order they were added."""
+    english: var[bool] = var(False)
+    """Whether titles show in English where the catalogue has one."""
 
     def compose(self) -> ComposeResult:
         yield Label("Favourites", id="favourites-label")
@@ -112,6 +114,9 @@ class FavouritesPane(Vertical):
     def watch_favourites(self) -> None:
         self._show()
 
+    def watch_english(self) -> None:
+        self._show()
+
     def _show(self) -> None:
         if self.catalog is None:
             return
@@ -120,7 +125,7 @@ class FavouritesPane(Vertical):
         highlighted = favourites.highlighted
         favourites.clear_options()
         favourites.add_options(
-            Option(favourite_text(by_id.get(m), m, None if engine is None else engine.knows(m), engine is None or engine.rated(m)), id=str(m))
+            Option(favourite_text(by_id.get(m), m, None if engine is None else engine.knows(m), engine is None or engine.rated(m), self.english), id=str(m))
             for m in self.favourites
         )
         if self.favourites:

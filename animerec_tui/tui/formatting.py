@@ -68,15 +68,21 @@ def match_text(entry: dict, favourite: bool, width: int = 0, title: str | None =
     return text
 
 
-def favourite_text(entry: dict | None, mal_id: int, known: bool | None, rated: bool = True) -> Text:
-    """One line of the favourites list; an id the catalogue lacks shows as its number.
+def english_title(entry: dict) -> str:
+    """The anime's English title where the catalogue has one, else its MyAnimeList title."""
+    return entry.get("title_english") or entry["title"]
+
+
+def favourite_text(entry: dict | None, mal_id: int, known: bool | None, rated: bool = True, english: bool = False) -> Text:
+    """One line of the favourites list (``english``: its English title where there is one); an id the catalogue lacks shows as its number.
 
     ``known``: whether the model can use it (None while it loads); ``rated``: whether it learnt
     it from ratings, else the line starts with the "new" mark. One the model cannot use (an id
     the catalogue lacks, or a model trained on part of the catalogue) is dimmed and says so.
     """
     unknown = known is False
-    title = _tagged(entry["title"] if entry else f"MAL id {mal_id}", rated or not known, "dim italic" if unknown else "")
+    name = (english_title(entry) if english else entry["title"]) if entry else f"MAL id {mal_id}"
+    title = _tagged(name, rated or not known, "dim italic" if unknown else "")
     if unknown:
         title.append(" (not in the catalogue)" if entry is None else " (not in this model)", style="italic yellow")
     return title

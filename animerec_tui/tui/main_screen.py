@@ -24,7 +24,7 @@ from textual.widgets import Header
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_SHARE_STEPS, NEW_TAG
 from animerec_tui.engine import NEW_SINCE, Filters
-from animerec_tui.export import render, write_export
+from animerec_tui.export import FORMATS, render, write_export
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
 from animerec_tui.settings import SettingsStore
@@ -100,6 +100,10 @@ class MainScreen(WorkingScreen):
     """What the recommendations should answer now: favourites and filters; None without a model."""
     results: var[Result | None] = var(None)
     """The recommendations on show; None with no favourites."""
+    english: var[bool] = var(False)
+    """Whether titles show in English where the catalogue has one (results, favourites, search); remembered."""
+    export_extension: var[str] = var(".md")
+    """The ending of the last file exported: F7 offers it again; remembered."""
 
     def __init__(self, model_dir: Path | None, store: FavouritesStore, settings: SettingsStore | None = None, threads: int | None = None, freeze_loaded: bool = False) -> None:
         super().__init__(model_dir, threads, freeze_loaded)
@@ -124,9 +128,9 @@ class MainScreen(WorkingScreen):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield SearchPane(self.search_now).data_bind(MainScreen.catalog, MainScreen.favourites, MainScreen.answered, MainScreen.matches)
-                yield FavouritesPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites)
-            yield ResultsPane(id="right").data_bind(MainScreen.results, MainScreen.status, MainScreen.model_loading)
+                yield SearchPane(self.search_now).data_bind(MainScreen.catalog, MainScreen.favourites, MainScreen.answered, MainScreen.matches, MainScreen.english)
+                yield FavouritesPane().data_bind(MainScreen.catalog, MainScreen.engine, MainScreen.favourites, MainScreen.english)
+            yield ResultsPane(id="right").data_bind(MainScreen.results, MainScreen.status, MainScreen.model_loading, MainScreen.english)
         yield FKeyBar(id="fkeys")
         yield MainFooter()
 
@@ -164,6 +168,16 @@ class MainScreen(WorkingScreen):
     def watch_hide_watched(self) -> None:
         self._update_request()
         self._save_settings()
+
+    def watch_english(self) -> None:
+        self._save_settings()
+
+    def watch_export_extension(self) -> None:
+        self._save_settings()
+
+    def action_toggle_english(self) -> None:
+        self.english = not self.english
+        self.notify("English titles where there is one" if self.english else "MyAnimeList titles")
 
     def search_hides_adult(self) -> bool:
         return self.filters.hide_adult
@@ -223,6 +237,7 @@ class MainScreen(WorkingScreen):
             self.notify(settings.warning, title="settings", severity="warning", timeout=15, markup=False)
         self.filters = settings.filters
         self.watched, self.hide_watched = settings.watched, settings.hide_watched
+        self.english, self.export_extension = settings.english_titles, settings.export_extension
         if settings.theme in self.app.available_themes:
             self.app.theme = settings.theme
         self._remembered = self._settings_now()
@@ -230,7 +245,10 @@ class MainScreen(WorkingScreen):
         self.watch(self.app, "theme", lambda _: self._save_settings(), init=False)
 
     def _settings_now(self) -> dict[str, object]:
-        return {"filters": self.filters, "theme": self.app.theme, "watched": self.watched, "hide_watched": self.hide_watched}
+        return {
+            "filters": self.filters, "theme": self.app.theme, "watched": self.watched, "hide_watched": self.hide_watched,
+            "english_titles": self.english, "export_extension": self.export_extension,
+        }
 
     def _save_settings(self) -> None:
         """Write what changed since the last write into settings.json's current content.
@@ -476,7 +494,7 @@ class MainScreen(WorkingScreen):
                 return
             self.export_checked(m.ExportChecked(target.path, target.form, target.exists, self._export_document()))
 
-        default = os.path.join(os.path.expanduser("~"), "animerec-recommendations.md")
+        default = os.path.join(os.path.expanduser("~"), "animerec-recommendations" + self.export_extension)
         self.app.push_screen(ExportScreen(default, self.store.path.parent, self._export_waits_for), chosen)
 
     def _export_waits_for(self) -> str | None:
@@ -516,6 +534,8 @@ class MainScreen(WorkingScreen):
 
     @on(m.ExportDone)
     def export_done(self, message: m.ExportDone) -> None:
+        if message.path.suffix.lower() in FORMATS:
+            self.export_extension = message.path.suffix.lower()  # the next F7 offers it
         self.notify(f"wrote {message.favourites} favourites and {message.recommendations} recommendations to {message.path}", markup=False)
 
     def action_import_mal(self) -> None:

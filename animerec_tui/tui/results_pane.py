@@ -94,7 +94,7 @@ class ResultsPane(Vertical):
     """What the recommendations are for (or what is happening) above the table of them."""
 
     BINDINGS = [
-        Binding("e", "toggle_english", "English titles", tooltip="Show English titles where there is one, or the MAL titles again"),
+        Binding("e", "screen.toggle_english", "English titles", tooltip="Show English titles where there is one (here, in the favourites and in the search), or the MAL titles again; remembered"),
     ]
 
     results: var[Result | None] = var(None)
@@ -104,7 +104,7 @@ class ResultsPane(Vertical):
     model_loading: var[bool] = var(True)
     """True while the model loads: the table shows a spinner."""
     english: var[bool] = var(False)
-    """Whether titles are shown in English where the catalogue has an English title."""
+    """Whether titles are shown in English where the catalogue has an English title (the main screen's choice)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -117,10 +117,6 @@ class ResultsPane(Vertical):
     def on_resize(self) -> None:
         self._fill()
         self._show_status()
-
-    def action_toggle_english(self) -> None:
-        self.english = not self.english
-        self.notify("English titles where there is one" if self.english else "MyAnimeList titles")
 
     @on(DataTable.RowSelected, "#results")
     def opened(self, event: DataTable.RowSelected) -> None:

@@ -20,7 +20,7 @@ from textual.reactive import var
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from animerec_tui.tui.formatting import mal_id_of, match_text
+from animerec_tui.tui.formatting import english_title, mal_id_of, match_text
 from animerec_tui.tui.inputs import OrderedInput
 from animerec_tui.tui.messages import AddFavourites, SearchChanged, ShowDetails
 
@@ -105,6 +105,8 @@ class SearchPane(Vertical):
     """The titles matching the query, best first."""
     answered: var[str | None] = var(None)
     """The query ``matches`` answer (None: none yet)."""
+    english: var[bool] = var(False)
+    """Whether titles show in English where the catalogue has one."""
 
     def __init__(self, search_now: Callable[[str], None], *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -170,6 +172,9 @@ class SearchPane(Vertical):
     def watch_favourites(self) -> None:
         self._show()
 
+    def watch_english(self) -> None:
+        self._show()
+
     def on_resize(self) -> None:
         self._show()  # the rows are cut to the list's width
 
@@ -185,7 +190,7 @@ class SearchPane(Vertical):
             width = matches.content_region.width
             if len(self.matches) > matches.content_region.height:  # the scrollbar will take its columns
                 width -= matches.styles.scrollbar_size_vertical
-            matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites, width), id=str(m.mal_id)) for m in self.matches)
+            matches.add_options(Option(match_text(by_id[m.mal_id], m.mal_id in self.favourites, width, english_title(by_id[m.mal_id]) if self.english else None), id=str(m.mal_id)) for m in self.matches)
             matches.highlighted = 0 if reset or highlighted is None else min(highlighted, len(self.matches) - 1)
         elif self.answered and self.answered.strip():
             # Text, not markup: a query is whatever was typed ("x[/" was a MarkupError that closed the app).

@@ -22,7 +22,7 @@ from animerec_tui.tui.results_pane import ResultsTable
 from animerec_tui.tui.screens import ConfirmScreen, DetailsScreen, FiltersScreen, NotInterestedScreen
 from animerec_tui.tui.search_pane import MatchList
 from animerec_tui.tui.testing import burst, settle, toasts
-from tests.conftest import DEATH_NOTE, STEINS_GATE
+from tests.conftest import ATTACK_ON_TITAN, DEATH_NOTE, STEINS_GATE
 
 SIZE = (100, 32)
 
@@ -567,15 +567,22 @@ async def test_enter_applies_the_filters_and_a_box_shows_whether_it_is_ticked(ti
 
 
 @pytest.mark.asyncio
-async def test_filters_and_theme_are_remembered_and_a_bad_settings_file_is_named(tiny_model, home):
-    async with started(tiny_model, [DEATH_NOTE]) as (app, pilot):
+async def test_filters_theme_and_english_titles_are_remembered_and_a_bad_settings_file_is_named(tiny_model, home):
+    async with started(tiny_model, [DEATH_NOTE, ATTACK_ON_TITAN]) as (app, pilot):
         await pilot.press("f3", "f5")
         app.theme = "textual-light"
+        app.query_one(ResultsTable).focus()
+        await pilot.press("e")
         await settle(pilot)
+        assert favourite_titles(app) == ["Death Note", "Attack on Titan"], "e applies to the favourites too"
     app = make_app(tiny_model)
     async with run(app) as pilot:
         await settle(pilot)
         assert "no sequels" in status(app) and "novelty 0.25" in status(app) and app.theme == "textual-light"
+        assert favourite_titles(app) == ["Death Note", "Attack on Titan"]
+        app.query_one("#search", Input).value = "shingeki no kyojin"
+        await settle(pilot)
+        assert matches(app)[0].startswith("★ Attack on Titan"), "and to the search rows"
     settings = home / "settings.json"
     settings.write_text('{"version": 1, "filters": {"novelty": 7, "hide_sequels": true}, "theme": 3}')
     app = make_app(tiny_model)
@@ -627,6 +634,8 @@ async def test_export_writes_markdown_csv_and_json_and_asks_before_replacing(tin
         assert json.loads((tmp_path / "list.json").read_text())["favourites"] == [DEATH_NOTE, STEINS_GATE]
         (tmp_path / "keep.md").write_text("mine")
         await pilot.press("f7")
+        assert app.screen.query_one("#path", Input).value.endswith("animerec-recommendations.json"), "F7 offers the last format used"
+        assert json.loads((home / "settings.json").read_text())["export_extension"] == ".json", "and remembers it"
         app.screen.query_one("#path", Input).value = str(tmp_path / "keep.md")
         await pilot.press("enter")
         assert isinstance(app.screen, ConfirmScreen)

@@ -380,7 +380,7 @@ async def test_file_dialogs_take_a_dropped_file_in_quotes_an_empty_name_and_no_h
         monkeypatch.delenv("HOME", raising=False)
         monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
         await pilot.press("f7")
-        assert app.screen.query_one("#path", Input).value == "~/animerec-recommendations.md"
+        assert app.screen.query_one("#path", Input).value == "~/animerec-recommendations.csv"  # the format of the last export, "my lists.csv"
 
 
 @contextlib.contextmanager

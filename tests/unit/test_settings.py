@@ -65,7 +65,8 @@ def test_a_filter_of_the_wrong_type_is_dropped_and_the_rest_kept(tmp_path, key, 
 @pytest.mark.parametrize(
     ("key", "value"),
     [("filters", 5), ("filters", [[1]]), ("theme", 3), ("theme", ["nord"]), ("watched", 5), ("watched", [True]),
-     ("watched", [0]), ("watched", [[1]]), ("watched", [1.5]), ("hide_watched", "yes")],
+     ("watched", [0]), ("watched", [[1]]), ("watched", [1.5]), ("hide_watched", "yes"),
+     ("english_titles", "yes"), ("english_titles", 1), ("export_extension", ".exe"), ("export_extension", [".md"])],
 )
 def test_a_top_level_field_of_the_wrong_type_is_dropped(tmp_path, key, value):
     loaded = SettingsStore(write(tmp_path / "settings.json", {**GOOD, key: value})).load()
@@ -188,6 +189,16 @@ def test_two_terminals_changing_different_fields_keep_both(tmp_path):
     assert loaded == written
     assert loaded.watched == (1, 2, 3, 4, 5, 6, 7) and loaded.hide_watched, "A's import survived"
     assert loaded.filters == Filters(hide_adult=False) and loaded.theme == "nord"
+
+
+def test_a_file_from_before_the_title_and_export_choices_loads_and_gains_them(tmp_path):
+    store = SettingsStore(write(tmp_path / "settings.json", GOOD))  # no english_titles, no export_extension
+    before = store.load()
+    assert before.warning is None and (before.english_titles, before.export_extension) == (False, ".md")
+    after = store.update(english_titles=True, export_extension=".csv")
+    assert store.load() == after and (after.english_titles, after.export_extension, after.watched, after.filters) == (True, ".csv", before.watched, before.filters)
+    with pytest.raises(TypeError):
+        store.update(export_extension=".exe")
 
 
 def test_update_returns_the_merged_settings_and_refuses_unknown_fields(tmp_path):
