@@ -20,6 +20,7 @@ from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
 from animerec_tui.favourites import validate_ids
 from animerec_tui.options import printable
+from animerec_tui.short_lists import short_list_note
 from animerec_tui.titles import check_titles, resolve_titles, say_resolved, title_index
 from training.catalog import TYPES
 from training.errors import UserError
@@ -112,26 +113,6 @@ def metadata_only_note(engine: Engine, favourites: list[int]) -> str | None:
     if len(unrated) == 1:
         return f"1 favourite has {METADATA_ONLY}: {_named(engine, unrated)}"
     return f"{len(unrated):,} favourites have no ratings yet: known from their genres, studio and year: {_named(engine, unrated)}"
-
-
-SHORT_LIST = 2
-"""Up to this many favourites the model knows, a list leans on what most fans loved (``short_list_note``)."""
-
-
-def short_list_note(engine: Engine, favourites: list[int], novelty: float) -> str | None:
-    """One line for a list too short to say much about a taste (at no novelty lean); None otherwise.
-
-    With one or two favourites the model's vote of the whole list, popularity included, carries
-    most top places (a Mushishi fan is offered Death Note first): the best guess at what a
-    random fan with that favourite liked, which is what the held-out metrics reward, but not a
-    list about the favourite. The lean that makes it one costs accuracy (benchmarks/RESULTS.md,
-    "Short lists"), so it is the user's to ask for."""
-    known = [m for m in dict.fromkeys(favourites) if engine.knows(m)]
-    if not known or len(known) > SHORT_LIST or novelty > 0:
-        return None
-    count = "1 favourite" if len(known) == 1 else f"{len(known)} favourites"
-    return (f"With {count} the list leans on what most fans loved; add a few more favourites, "
-            "or --novelty 0.5 for picks nearer to yours")
 
 
 _OPTIONAL_COLUMNS = (("type", 8), ("year", 7), ("because", 17), ("eps", 6))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.text import Text
 
 from animerec_tui.defaults import NEW_TAG
@@ -147,6 +149,8 @@ class StatusLine:
     short: tuple[str, ...]
     legend: str = ""
     """What the yellow mark means: last, and left out where there is no room (F1 says it too)."""
+    note: tuple[str, str] = ("", "")
+    """A sentence on lines of its own under the parts, just over the results, long and short (plain text, not markup): the short one where the long takes over two lines."""
 
 
 def fit_status(status: StatusLine, width: int, lines: int = 2) -> str:
@@ -158,11 +162,18 @@ def fit_status(status: StatusLine, width: int, lines: int = 2) -> str:
         [*status.short, *([status.legend] if status.legend else [])],
         list(status.short),
     ]
+    note = [escape(line) for line in _note_lines(status.note, width)]
     for parts in forms:
         broken = break_parts(parts, width)
         if len(broken) <= lines:
-            return "\n".join(broken)
-    return "\n".join(break_parts(forms[-1], width))
+            return "\n".join([*broken, *note])
+    return "\n".join([*break_parts(forms[-1], width), *note])
+
+
+def _note_lines(note: tuple[str, str], width: int) -> list[str]:
+    long, short = note
+    wrapped = textwrap.wrap(long, width)
+    return wrapped if len(wrapped) <= 2 else textwrap.wrap(short, width)
 
 
 def break_parts(parts: list[str], width: int) -> list[str]:

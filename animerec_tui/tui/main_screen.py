@@ -28,6 +28,7 @@ from animerec_tui.export import FORMATS, render, write_export
 from animerec_tui.favourites import FavouritesStore
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
 from animerec_tui.settings import SettingsStore
+from animerec_tui.short_lists import short_list_note
 from animerec_tui.tui import messages as m
 from animerec_tui.tui.favourites_pane import FavouritesPane
 from animerec_tui.tui.file_screens import ExportScreen, ExportTarget, ImportRead, ImportScreen
@@ -74,6 +75,11 @@ class Import:
 
 
 T = TypeVar("T")
+
+SHORT_LIST_LEAN = "add a few more, or F5"
+"""What a list of one or two favourites is told to do to lean nearer to them (``short_list_note``)."""
+SHORT_LIST_SHORT = "Few favourites: popular picks. Add more, or F5"
+"""The same note where the long one takes over two lines (an 80-column terminal)."""
 
 EMPTY_HINT = "Search for anime you love and press Enter to add them: recommendations appear here."
 
@@ -218,10 +224,12 @@ class MainScreen(WorkingScreen):
         watched = [f"{len(self.watched)} watched hidden"] if self.hide_watched and self.watched else []
         count, favourites = len(result.items), len(self.favourites)
         excluded = len(self.not_interested)
+        note = short_list_note(self.engine, self.favourites, self.filters.novelty, lean=SHORT_LIST_LEAN) if self.engine is not None else None
         self.status = StatusLine(
             (f"{count} recommendations for {favourites} favourites", *map(escape, filters_parts(self.filters, excluded)), *watched, *unknown),
             (f"{count} for {favourites} favourites", *map(escape, filters_parts(self.filters, excluded, short=True)), *watched, *unknown),
             f"[yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else "",
+            (note, SHORT_LIST_SHORT) if note else ("", ""),
         )
 
     def wanted_filters(self) -> Filters:

@@ -30,6 +30,7 @@ async def test_at_80x24_the_fkeys_the_status_the_filters_and_the_similar_anime_a
         assert all(k.region.width and k.region.right <= 80 and k.region.y == 22 for k in keys), "F2-F9 whole, on the line over the footer"
         assert not any(k.key in ("f2", "f9") for k in main.query_one("MainFooter").query("FooterKey")), "not twice"
 
+        assert str(main.query_one("#status", Static).render()).endswith("\nFew favourites: popular picks. Add more, or F5"), "one favourite, no lean"
         main.watched, main.hide_watched = (1, 5, 6), True
         await pilot.press("f5", "f6")
         await settle(pilot)
@@ -37,6 +38,7 @@ async def test_at_80x24_the_fkeys_the_status_the_filters_and_the_similar_anime_a
         shown = str(status.render())
         for part in ("50 for 1 favourites", "all types", "no adult", "novelty 0.25", "new ≤50%", "1 not interested", "3 watched hidden"):
             assert part in shown, (part, shown)
+        assert "Few favourites" not in shown, "F5 leant"
         assert status.region.height == len(shown.splitlines()) <= 3 and all(len(line) <= status.region.width - 2 for line in shown.splitlines())
 
         app.query_one("#search", Input).value = "ore dake level"
