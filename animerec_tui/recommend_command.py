@@ -409,8 +409,8 @@ def _emit(engine: Engine, opts: dict, favourites: list[int], items: list[Recomme
         err.print(f"[yellow]{escape(unknown_note(engine, unknown))}[/]")
     if opts["similar"] is None and (note := metadata_only_note(engine, favourites)) is not None:
         err.print(escape(note))
-    if opts["similar"] is None and (note := short_list_note(engine, favourites, opts.get("novelty") or 0.0)) is not None:
-        err.print(escape(note))
+    if opts["similar"] is None and sys.stderr.isatty() and (note := short_list_note(engine, favourites, opts.get("novelty") or 0.0)) is not None:
+        err.print(escape(note))  # advice for a person at a terminal; a script reading stderr gets only what went wrong
     form = opts["format"]
     if form == "table":
         print_table(engine, items, title)

@@ -148,7 +148,7 @@ def test_columns_zero_is_no_width(monkeypatch):
 def test_columns_zero_still_prints_the_error_line(home):
     child = _animerec(home, "favourites", "add", "--mal-id", 0, env={"COLUMNS": "0"})
     _, stderr = child.communicate(timeout=60)
-    assert child.returncode == 2 and stderr.startswith("animerec: MAL id 0 is not in the catalogue"), (child.returncode, stderr)
+    assert child.returncode == 2 and stderr.startswith("animerec: nothing added: MAL id 0 is not in the catalogue"), (child.returncode, stderr)
 
 
 def test_no_home_folder_is_one_line(monkeypatch):
