@@ -243,8 +243,8 @@ class DetailsScreen(ModalScreen[int | None]):
     KEYS_HINT = "a add · n not interested · o open MAL · c copy URL · Esc close"
     """The keys, under the text (a test checks it against BINDINGS)."""
 
-    FRANCHISE_SHOWN = 6
-    """Other entries of the franchise listed by title; the rest are counted."""
+    FRANCHISE_SHOWN = 10
+    """Entries of the franchise listed (year, type, title) around this one; the rest are counted."""
 
     def __init__(self, entry: dict, known: bool | None, opener: MessagePump, rated: bool = True, franchise: list[dict] | None = None) -> None:
         """``known``: whether the model knows the anime (None while the model is loading); ``rated``: whether it learnt it
@@ -267,17 +267,19 @@ class DetailsScreen(ModalScreen[int | None]):
             None: "[i]The model is still loading: similar anime appear once it is ready (reopen this view).[/i]",
         }[self.known]
         started = started_text(self.entry)
+        episodes = e.get("episodes")
+        facts = [e.get("type") or "?", f"{episodes} episode{'' if episodes == 1 else 's'}" if episodes else "? episodes", escape(started) if started else "", ", ".join(e["studios"])]
+        audience = [f"MAL score {e['score']:.2f}" if e.get("score") else "", f"{members_text(e.get('members'))} members"]
         lines = [
             f"[b]{e['title']}[/b]",
             *(f"  also: {t}" for t in titles),
             "",
-            f"type: {e.get('type') or '?'}   episodes: {e.get('episodes') or '?'}   members: {members_text(e.get('members'))}" + (f"   MAL score: {e['score']:.2f}" if e.get("score") else ""),
+            " · ".join(f for f in facts if f),
+            " · ".join(a for a in audience if a),
             f"genres: {', '.join(e.get('genres', [])) or '?'}",
-            *([f"premiered: {escape(started)}"] if started else []),
-            *([f"studios: {', '.join(e['studios'])}"] if e.get("studios") else []),
             ("flags: " + ", ".join(f for f, on in (("sequel", e.get("is_sequel")), ("adult", e.get("is_adult"))) if on)) if (e.get("is_sequel") or e.get("is_adult")) else "",
             f"MAL: {e.get('url', '')}",
-            self._franchise_line(),
+            *self._franchise_lines(),
             model_note,
         ]
         with Vertical(id="dialog", classes="wide"):
@@ -290,13 +292,25 @@ class DetailsScreen(ModalScreen[int | None]):
             yield Static(self.KEYS_HINT, id="details-keys")
         yield Footer()
 
-    def _franchise_line(self) -> str:
-        """'3 more in this franchise: A (2011), B (2013), C' or nothing."""
+    def _franchise_lines(self) -> list[str]:
+        """The franchise, first aired first, this anime marked ▸: its year, type and title, at most
+        ``FRANCHISE_SHOWN`` entries around this one, the rest counted; nothing for an anime on its own."""
         if not self.franchise:
-            return ""
-        named = [escape(e["title"]) + (f" ({e['year']})" if e.get("year") else "") for e in self.franchise[: self.FRANCHISE_SHOWN]]
-        rest = len(self.franchise) - len(named)
-        return f"{len(self.franchise)} more in this franchise: {', '.join(named)}" + (f", and {rest} more" if rest else "")
+            return []
+        ordered = sorted([*self.franchise, self.entry], key=lambda x: (x.get("year") or 9999, x["mal_id"]))
+        at = next(n for n, x in enumerate(ordered) if x["mal_id"] == self.entry["mal_id"])
+        start = max(0, min(at - self.FRANCHISE_SHOWN // 3, len(ordered) - self.FRANCHISE_SHOWN))
+        shown = ordered[start : start + self.FRANCHISE_SHOWN]
+        kind = max(len(x.get("type") or "?") for x in shown)
+        lines = ["", f"[b]Franchise[/b] ({len(ordered)} entries, first aired first)"]
+        if start:
+            lines.append(f"  … {start} earlier")
+        for x in shown:
+            mark = "▸" if x["mal_id"] == self.entry["mal_id"] else " "
+            lines.append(f"{mark} {x.get('year') or '?':<4}  {x.get('type') or '?':<{kind}}  {escape(x['title'])}")
+        if (later := len(ordered) - start - len(shown)) > 0:
+            lines.append(f"  … {later} later")
+        return lines
 
     def on_mount(self) -> None:
         similar = self.query_one("#similar", OptionList)

@@ -314,7 +314,8 @@ async def test_anime_known_from_metadata_only_are_marked_new(catalogue_model, ho
         text = str(app.screen.query_one("#details-text", Static).render())
         assert "No ratings yet: known from its genres, studio and year." in text
         entry = catalog.by_id[next(iter(marked))]
-        assert f"premiered: {entry['season'] + ' ' if entry['season'] else ''}{entry['year']}" in text
+        aired = f"{entry['season'] + ' ' if entry['season'] else ''}{entry['year']}"
+        assert any(line.startswith(f"{entry['type']} · ") and f" · {aired}" in line for line in text.splitlines()), "type, episodes, season, studio on one line"
 
 
 @pytest.mark.asyncio

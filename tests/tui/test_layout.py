@@ -82,3 +82,14 @@ def test_a_narrow_search_row_cuts_the_title_and_keeps_type_and_year():
     entry = {"mal_id": 1, "title": "Ore dake Level Up na Ken Season 2: Arise from the Shadow", "type": "TV", "year": 2025, "episodes": 13, "members": 300000}
     assert str(match_text(entry, False, 26)).endswith("…  TV 2025") and match_text(entry, False, 26).cell_len <= 26
     assert str(match_text(entry, True, 0)) == "★ " + entry["title"] + "  TV · 2025 · 13 ep · 300.0k"
+
+
+def test_details_list_the_franchise_around_this_entry_with_years_and_types():
+    from animerec_tui.tui.screens import DetailsScreen
+
+    entries = [{"mal_id": n, "title": f"Part [x{n}]", "year": 2000 + n, "type": "TV" if n % 2 else "Movie"} for n in range(1, 16)]
+    this = entries[11]
+    lines = DetailsScreen(this, True, opener=None, franchise=[e for e in entries if e is not this])._franchise_lines()  # type: ignore[arg-type]
+    assert lines[1] == "[b]Franchise[/b] (15 entries, first aired first)" and lines[2] == "  … 5 earlier"
+    assert "▸ 2012  Movie  Part \\[x12]" in lines and lines[-1] == "  2015  TV     Part \\[x15]", "marked; titles escaped for markup"
+    assert len([line for line in lines if line[:1] in "▸ " and line[2:4] == "20"]) == DetailsScreen.FRANCHISE_SHOWN
