@@ -44,13 +44,14 @@ def _link(title: str, url: str) -> str:
     return f"[{label}]({url})" if url.startswith("https://myanimelist.net/") else label
 
 
-def markdown(favourites: list[dict], items: list[Recommendation], heading: str) -> str:
-    """A Markdown document: the favourites as a list, the recommendations as a table."""
+def markdown(favourites: list[dict], items: list[Recommendation], heading: str, plan: list[dict] | None = None) -> str:
+    """A Markdown document: the favourites and the plan-to-watch list as lists, the recommendations as a table."""
     lines = [f"# {heading}", ""]
-    if favourites:
-        lines += [f"## Favourites ({len(favourites)})", ""]
-        lines += [f"- {_link(e['title'], e.get('url', ''))}" + (f" ({e['year']})" if e.get("year") else "") for e in favourites]
-        lines.append("")
+    for title, entries in (("Favourites", favourites), ("Plan to watch", plan or [])):
+        if entries:
+            lines += [f"## {title} ({len(entries)})", ""]
+            lines += [f"- {_link(e['title'], e.get('url', ''))}" + (f" ({e['year']})" if e.get("year") else "") for e in entries]
+            lines.append("")
     lines += [f"## Recommendations ({len(items)})", ""]
     if items:
         lines += ["| # | title | type | year | MAL | match | because you liked |", "|---|---|---|---|---|---|---|"]
@@ -63,31 +64,33 @@ def markdown(favourites: list[dict], items: list[Recommendation], heading: str) 
     return "\n".join(lines) + "\n"
 
 
-def csv_text(favourites: list[dict], items: list[Recommendation]) -> str:
-    """One CSV table: the favourites (list "favourite", in the order added), then the recommendations."""
+def csv_text(favourites: list[dict], items: list[Recommendation], plan: list[dict] | None = None) -> str:
+    """One CSV table: the favourites (list "favourite", in the order added), the plan-to-watch list ("plan"), then the recommendations."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for rank, e in enumerate(favourites, start=1):
-        writer.writerow(["favourite", rank, e["mal_id"], e["title"], e.get("title_english") or "", e.get("type") or "", e.get("year") or "", e.get("episodes") or "", e.get("score") or "", "", "", e.get("url", "")])
+    for list_name, rank, e in [*(("favourite", n, e) for n, e in enumerate(favourites, start=1)), *(("plan", n, e) for n, e in enumerate(plan or [], start=1))]:
+        writer.writerow([list_name, rank, e["mal_id"], e["title"], e.get("title_english") or "", e.get("type") or "", e.get("year") or "", e.get("episodes") or "", e.get("score") or "", "", "", e.get("url", "")])
     for rank, r in enumerate(items, start=1):
         writer.writerow(["recommendation", rank, r.mal_id, r.title, r.title_english or "", r.type or "", r.year or "", r.episodes or "", r.mal_score or "", f"{r.score:.4f}", r.reasons(), r.url])
     return out.getvalue()
 
 
-def json_text(favourite_ids: list[int], unknown: list[int], items: list[Recommendation]) -> str:
-    """The document ``animerec recommend --format json`` prints."""
-    document = {"favourites": favourite_ids, "unknown": unknown, "recommendations": [r.to_dict() for r in items]}
+def json_text(favourite_ids: list[int], unknown: list[int], items: list[Recommendation], plan_ids: list[int] | None = None) -> str:
+    """The document ``animerec recommend --format json`` prints; the app's export adds ``plan_to_watch``."""
+    document: dict = {"favourites": favourite_ids, "unknown": unknown, "recommendations": [r.to_dict() for r in items]}
+    if plan_ids is not None:
+        document["plan_to_watch"] = plan_ids
     return json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def render(form: str, favourites: list[dict], unknown: list[int], items: list[Recommendation], heading: str) -> str:
-    """The export in ``form`` (markdown, csv or json); ``favourites``: catalogue entries (or {"mal_id", "title"})."""
+def render(form: str, favourites: list[dict], unknown: list[int], items: list[Recommendation], heading: str, plan: list[dict] | None = None) -> str:
+    """The export in ``form`` (markdown, csv or json); ``favourites`` and ``plan``: catalogue entries (or {"mal_id", "title"})."""
     if form == "markdown":
-        return markdown(favourites, items, heading)
+        return markdown(favourites, items, heading, plan)
     if form == "csv":
-        return csv_text(favourites, items)
-    return json_text([e["mal_id"] for e in favourites], unknown, items)
+        return csv_text(favourites, items, plan)
+    return json_text([e["mal_id"] for e in favourites], unknown, items, None if plan is None else [e["mal_id"] for e in plan])
 
 
 def format_of(path: Path) -> str:

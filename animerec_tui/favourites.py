@@ -1,8 +1,11 @@
-"""The user's favourites and "not interested" list, kept in one JSON file.
+"""The user's favourites, "not interested", watched and plan-to-watch lists, kept in one JSON file.
 
 ``favourites.json`` under :func:`animerec_tui.paths.home_dir` holds
-``{"version": 1, "favourites": [ids...], "excluded": [ids...]}`` with MAL anime ids,
-favourites in the order they were added.
+``{"version": 1, "favourites": [ids...], "excluded": [ids...], "watched": [ids...],
+"plan": [ids...]}`` with MAL anime ids, each list in the order added. ``watched`` and
+``plan`` are the anime marked watched or plan-to-watch in the app (a file without them, from
+before they were kept, loads with both empty); the watched list of a MyAnimeList import
+lives in ``settings.json``. An animerec from before them would leave them out when it writes.
 
 Two terminals may edit the list at once, so every change is a read-modify-write done
 under an exclusive ``fcntl.flock`` on the sibling ``favourites.json.lock`` and written
@@ -40,6 +43,10 @@ except ImportError:  # Windows: no advisory locks, see the module docstring.
 
 FILE_NAME = "favourites.json"
 VERSION = 1
+LISTS = ("favourites", "excluded", "watched", "plan")
+"""The file's lists, in the order of :class:`Favourites`' fields; each may be missing (empty)."""
+MARKS = ("watched", "plan")
+"""The lists :meth:`FavouritesStore.mark` and :meth:`FavouritesStore.unmark` change."""
 
 
 @dataclass
@@ -48,6 +55,10 @@ class Favourites:
 
     favourites: list[int] = field(default_factory=list)
     excluded: list[int] = field(default_factory=list)
+    watched: list[int] = field(default_factory=list)
+    """Marked watched in the app: they leave the recommendations."""
+    plan: list[int] = field(default_factory=list)
+    """Marked plan-to-watch in the app: the export lists them."""
 
 
 class _Corrupt(Exception):
@@ -158,7 +169,7 @@ def _decode(data: bytes) -> Favourites:
     if version != VERSION:
         raise _Corrupt(f"unknown version {version!r}")
     lists = []
-    for key in ("favourites", "excluded"):
+    for key in LISTS:
         value = document.get(key, [])
         if not isinstance(value, list):
             raise _Corrupt(f"{key!r} is not a list")
@@ -170,7 +181,9 @@ def _decode(data: bytes) -> Favourites:
 
 
 def _encode(state: Favourites) -> bytes:
-    document = {"version": VERSION, "favourites": state.favourites, "excluded": state.excluded}
+    document: dict = {"version": VERSION, "favourites": state.favourites, "excluded": state.excluded}
+    # Only when there are some: a file that never had them stays as older versions wrote it.
+    document.update({key: getattr(state, key) for key in MARKS if getattr(state, key)})
     return (json.dumps(document, indent=1) + "\n").encode("utf-8")
 
 
@@ -290,6 +303,31 @@ class FavouritesStore:
         """Take ids off the excluded list; returns those that were on it."""
         gone = set(validate_ids(ids))
         return self._update(lambda state: _drop(state.excluded, gone))
+
+    def mark(self, which: str, ids: Iterable[int]) -> list[int]:
+        """Add ids to the ``watched`` or ``plan`` list (MARKS); returns those not on it already.
+        Marked watched, an anime leaves the plan-to-watch list (and :meth:`unmark` does not put it back)."""
+        if which not in MARKS:
+            raise ValueError(f"mark() takes one of {MARKS}, not {which!r}")
+        new = list(dict.fromkeys(validate_ids(ids)))
+
+        def change(state: Favourites) -> list[int]:
+            marked: list[int] = getattr(state, which)
+            present = set(marked)
+            added = [i for i in new if i not in present]
+            marked.extend(added)
+            if which == "watched":
+                _drop(state.plan, set(new))
+            return added
+
+        return self._update(change)
+
+    def unmark(self, which: str, ids: Iterable[int]) -> list[int]:
+        """Take ids off the ``watched`` or ``plan`` list; returns those that were on it."""
+        if which not in MARKS:
+            raise ValueError(f"unmark() takes one of {MARKS}, not {which!r}")
+        gone = set(validate_ids(ids))
+        return self._update(lambda state: _drop(getattr(state, which), gone))
 
     def _update(self, change: Callable[[Favourites], list[int]]) -> list[int]:
         # Re-read inside the lock so a change made by another process since our last

@@ -74,6 +74,21 @@ class Import:
     """Whether the watched anime were hidden before it."""
 
 
+@dataclass(frozen=True)
+class Marked:
+    """One anime marked watched or plan-to-watch, for u."""
+
+    what: str
+    """What the user is told it was: "watched: X"."""
+    which: str
+    """The list it went on: "watched" or "plan"."""
+    mal_id: int
+    was_planned: bool = False
+    """Marked watched, it left the plan-to-watch list: u puts it back there."""
+    hide_watched: bool = True
+    """Whether the watched anime were hidden before (a first w hides them): u puts that back."""
+
+
 T = TypeVar("T")
 
 SHORT_LIST_LEAN = "add a few more, or F5"
@@ -100,8 +115,12 @@ class MainScreen(WorkingScreen):
     """The user's choice of types, genres, sequels and adult titles."""
     watched: var[tuple[int, ...]] = var(())
     """MAL ids of an imported MyAnimeList list's entries (all but plan-to-watch)."""
+    marked_watched: var[tuple[int, ...]] = var(())
+    """MAL ids marked watched in the app (w), as the favourites file has them."""
+    plan: var[tuple[int, ...]] = var(())
+    """MAL ids marked plan-to-watch in the app (p), as the favourites file has them: F7 exports them."""
     hide_watched: var[bool] = var(False)
-    """Whether ``watched`` leave the recommendations."""
+    """Whether ``watched`` and ``marked_watched`` leave the recommendations."""
     request: var[m.RecommendationRequest | None] = var(None)
     """What the recommendations should answer now: favourites and filters; None without a model."""
     results: var[Result | None] = var(None)
@@ -116,7 +135,7 @@ class MainScreen(WorkingScreen):
         self.store = store
         self.settings = settings or SettingsStore(store.path.with_name(SETTINGS_FILE))
         """Where the filters and the theme are remembered (beside the favourites)."""
-        self.undo_stack: list[Removal | Import] = []
+        self.undo_stack: list[Removal | Import | Marked] = []
         """For u: each removal, clear all or import, last on top."""
         self._settings_loaded = False
         self._remembered: dict[str, object] = {}
@@ -171,6 +190,9 @@ class MainScreen(WorkingScreen):
         self._update_request()
         self._save_settings()
 
+    def watch_marked_watched(self) -> None:
+        self._update_request()
+
     def watch_hide_watched(self) -> None:
         self._update_request()
         self._save_settings()
@@ -221,7 +243,8 @@ class MainScreen(WorkingScreen):
         self.results = result
         self._results_request = message.request
         unknown = [f"[yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]"] if result.unknown else []
-        watched = [f"{len(self.watched)} watched hidden"] if self.hide_watched and self.watched else []
+        hidden = len(self.hidden_watched())
+        watched = [f"{hidden} watched hidden"] if hidden else []
         count, favourites = len(result.items), len(self.favourites)
         excluded = len(self.not_interested)
         note = short_list_note(self.engine, self.favourites, self.filters.novelty, lean=SHORT_LIST_LEAN) if self.engine is not None else None
@@ -232,10 +255,13 @@ class MainScreen(WorkingScreen):
             (note, SHORT_LIST_SHORT) if note else ("", ""),
         )
 
+    def hidden_watched(self) -> set[int]:
+        """The watched anime the recommendations leave out: imported and marked, while hidden."""
+        return set(self.watched) | set(self.marked_watched) if self.hide_watched else set()
+
     def wanted_filters(self) -> Filters:
         """The filters of the next request: the user's choices, the not-interested list and (if hidden) what was watched."""
-        hidden = set(self.watched) if self.hide_watched else set()
-        return replace(self.filters, exclude=frozenset(self.not_interested) | frozenset(hidden))
+        return replace(self.filters, exclude=frozenset(self.not_interested) | frozenset(self.hidden_watched()))
 
     # -------------------------------------------------------------- requests
 
@@ -293,6 +319,7 @@ class MainScreen(WorkingScreen):
             self.notify(self.store.last_warning, title="favourites", severity="warning", timeout=15, markup=False)
             self.store.last_warning = None  # said once; a later load that finds a good file says nothing
         self.favourites, self.not_interested = tuple(state.favourites), tuple(state.excluded)
+        self.marked_watched, self.plan = tuple(state.watched), tuple(state.plan)
         return True
 
     def _change_store(self, change: Callable[[], T]) -> T | None:
@@ -361,6 +388,9 @@ class MainScreen(WorkingScreen):
         if isinstance(removal, Import):
             self._undo_import(removal)
             return
+        if isinstance(removal, Marked):
+            self._undo_mark(removal)
+            return
 
         def undo() -> list[int]:
             if removal.unexclude:
@@ -377,6 +407,38 @@ class MainScreen(WorkingScreen):
             self.notify(f"nothing to put back ({removal.what}: marked not interested since; the palette's not interested list lets it back)", markup=False)
         else:
             self.notify(f"nothing to put back ({removal.what}: already there again)", markup=False)
+
+    @on(m.MarkAnime)
+    def mark_anime(self, message: m.MarkAnime) -> None:
+        """w: watched (it leaves the recommendations, and a first w hides the watched); p: plan to watch (F7 exports it)."""
+        mal_id, which = message.mal_id, message.which
+        mark = Marked("", which, mal_id, was_planned=mal_id in self.plan, hide_watched=self.hide_watched)
+        marked = self._change_store(lambda: self.store.mark(which, [mal_id]))
+        if marked is None:
+            return
+        title = self._title(mal_id, str(mal_id))
+        if not marked:
+            self.notify(f"{title} is already {'marked watched' if which == 'watched' else 'on your plan-to-watch list'}", markup=False)
+            return
+        if which == "watched":
+            self.hide_watched = True
+        what = f"watched: {title}" if which == "watched" else f"plan to watch: {title} (F7 exports the list)"
+        self.undo_stack.append(replace(mark, what=what))
+        self.notify(f"{what} · u undoes it", markup=False)
+
+    def _undo_mark(self, mark: Marked) -> None:
+        def undo() -> list[int]:
+            taken = self.store.unmark(mark.which, [mark.mal_id])
+            if mark.was_planned:
+                self.store.mark("plan", [mark.mal_id])
+            return taken
+
+        if self._change_store(undo) is None:
+            self.undo_stack.append(mark)  # not undone (the user was told why): u can try again
+            return
+        if mark.which == "watched":
+            self.hide_watched = mark.hide_watched
+        self.notify(f"undone: {mark.what}", markup=False)
 
     def _undo_import(self, done: Import) -> None:
         """Take off the favourites an import added and put back the watched list it replaced;
@@ -461,7 +523,8 @@ class MainScreen(WorkingScreen):
         known = None if engine is None else engine.knows(mal_id)
         franchise = [e for e in catalog if e.get("franchise") == entry.get("franchise") and e["mal_id"] != mal_id] if entry.get("franchise") else []
         franchise.sort(key=lambda e: (e.get("year") or 9999, e["mal_id"]))
-        details = DetailsScreen(entry, known, opener=self, rated=engine is None or engine.rated(mal_id), franchise=franchise)
+        marked = "you marked it watched" if mal_id in self.marked_watched else "on your plan-to-watch list" if mal_id in self.plan else ""
+        details = DetailsScreen(entry, known, opener=self, rated=engine is None or engine.rated(mal_id), franchise=franchise, marked=marked)
 
         def closed(not_interested: int | None) -> None:
             if not_interested is not None:
@@ -521,6 +584,7 @@ class MainScreen(WorkingScreen):
             [by_id.get(i) or {"mal_id": i, "title": f"MAL id {i}"} for i in self.favourites],
             self.results.unknown if self.results else [],
             self.results.items if self.results else [],
+            [by_id.get(i) or {"mal_id": i, "title": f"MAL id {i}"} for i in self.plan],
         )
 
     @on(m.ExportChecked)
@@ -537,14 +601,15 @@ class MainScreen(WorkingScreen):
     @work(thread=True, group="export", exit_on_error=False)
     def write_export_file(self, checked: m.ExportChecked) -> None:
         document = checked.document
-        write_export(checked.path, render(checked.form, document.favourites, document.unknown, document.items, "animerec recommendations"), self.store.path.parent)
-        self.post_message(m.ExportDone(checked.path, len(document.favourites), len(document.items)))
+        write_export(checked.path, render(checked.form, document.favourites, document.unknown, document.items, "animerec recommendations", document.plan), self.store.path.parent)
+        self.post_message(m.ExportDone(checked.path, len(document.favourites), len(document.items), len(document.plan)))
 
     @on(m.ExportDone)
     def export_done(self, message: m.ExportDone) -> None:
         if message.path.suffix.lower() in FORMATS:
             self.export_extension = message.path.suffix.lower()  # the next F7 offers it
-        self.notify(f"wrote {message.favourites} favourites and {message.recommendations} recommendations to {message.path}", markup=False)
+        plan = f", {message.plan} to watch" if message.plan else ""
+        self.notify(f"wrote {message.favourites} favourites{plan} and {message.recommendations} recommendations to {message.path}", markup=False)
 
     def action_import_mal(self) -> None:
         """Ask for a MyAnimeList export; the dialog reads it in a worker (Esc cancels); then add
@@ -588,11 +653,12 @@ class MainScreen(WorkingScreen):
         )
 
     def action_toggle_watched(self) -> None:
-        if not self.watched:
-            self.notify("no watched list: import one from MyAnimeList (F8)")
+        watched = set(self.watched) | set(self.marked_watched)
+        if not watched:
+            self.notify("nothing watched: import a MyAnimeList list (F8), or mark a result with w")
             return
         self.hide_watched = not self.hide_watched
-        self.notify(f"{len(self.watched)} watched anime {'hidden from' if self.hide_watched else 'shown in'} the results")
+        self.notify(f"{len(watched)} watched anime {'hidden from' if self.hide_watched else 'shown in'} the results")
 
     # --------------------------------------------------------------- filters
 

@@ -8,7 +8,7 @@ app must not import the search index or the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -111,6 +111,8 @@ class ExportDocument:
     """Catalogue entries of the favourites, in the order added."""
     unknown: list[int]
     items: list[Recommendation]
+    plan: list[dict] = field(default_factory=list)
+    """Catalogue entries of the plan-to-watch list, in the order marked."""
 
 
 @dataclass
@@ -140,6 +142,8 @@ class ExportDone(Message):
     path: Path
     favourites: int
     recommendations: int
+    plan: int = 0
+    """Anime on the plan-to-watch list written with them."""
 
 
 # -------------------------------------------------------------- requests to the screen
@@ -176,6 +180,15 @@ class MarkNotInterested(Message):
     """Never recommend this anime again (until undone)."""
 
     mal_id: int
+
+
+@dataclass
+class MarkAnime(Message):
+    """Mark this anime watched (it leaves the recommendations) or plan-to-watch (the export lists it); u undoes it."""
+
+    mal_id: int
+    which: str
+    """"watched" or "plan" (``favourites.MARKS``)."""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Callable, cast
 
 from rich.text import Text
 from textual import on
@@ -14,9 +14,11 @@ from textual.reactive import var
 from textual.widgets import DataTable, Static
 
 from animerec_tui.tui.formatting import StatusLine, break_parts, fit_status, mal_id_of, members_text, result_title
-from animerec_tui.tui.messages import MarkNotInterested, ShowDetails
+from animerec_tui.tui.messages import MarkAnime, MarkNotInterested, ShowDetails
 
 if TYPE_CHECKING:
+    from textual.message import Message
+
     from animerec_tui.engine import Recommendation, Result
 
 Column = tuple[str, str, int]
@@ -73,19 +75,37 @@ class ResultsTable(DataTable):
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next recommendation (↓ too)"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous recommendation (↑ too)"),
         Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
+        Binding("w", "watched", "Watched", tooltip="Mark it watched: it leaves the results, as an imported watched list does (u undoes it)"),
+        Binding("p", "plan", "Plan to watch", tooltip="Put it on your plan-to-watch list, which F7 exports (u undoes it)"),
         Binding("enter,i", "select_cursor", "Details", show=False, tooltip="Everything about it, with similar anime"),
     ]
 
     def action_not_interested(self) -> None:
-        """Hide the row under the cursor at once, so that the next n acts on the one that took its place.
+        self._take_row(MarkNotInterested)
+
+    def action_watched(self) -> None:
+        self._take_row(lambda mal_id: MarkAnime(mal_id, "watched"))
+
+    def action_plan(self) -> None:
+        if (mal_id := self.cursor_id()) is not None:
+            self.post_message(MarkAnime(mal_id, "plan"))  # it stays: planned is not seen
+
+    def cursor_id(self) -> int | None:
+        """The MAL id of the row under the cursor, if any."""
+        if self.row_count and 0 <= self.cursor_row < self.row_count:
+            return mal_id_of(self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value)
+        return None
+
+    def _take_row(self, request: Callable[[int], Message]) -> None:
+        """Post ``request`` for the row under the cursor and hide the row at once, so that the
+        next key acts on the one that took its place.
 
         The recommendations without it are computed in the background; until they come, the
         table would show the row still there, and "n n n" marked it three times."""
-        if self.row_count and 0 <= self.cursor_row < self.row_count:
+        if (mal_id := self.cursor_id()) is not None:
             row = self.cursor_row
-            row_key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key
-            self.post_message(MarkNotInterested(mal_id_of(row_key.value)))
-            self.remove_row(row_key)
+            self.post_message(request(mal_id))
+            self.remove_row(str(mal_id))
             if self.row_count:
                 self.move_cursor(row=min(row, self.row_count - 1), animate=False)
 

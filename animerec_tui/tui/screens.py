@@ -31,7 +31,7 @@ from animerec_tui.defaults import METADATA_ONLY, YEAR_MAX, YEAR_MIN
 from animerec_tui.engine import Filters
 from animerec_tui.tui.formatting import mal_id_of, members_text, similar_text, started_text
 from animerec_tui.tui.inputs import OrderedInput
-from animerec_tui.tui.messages import AddFavourites, ShowDetails, SimilarDone
+from animerec_tui.tui.messages import AddFavourites, MarkAnime, ShowDetails, SimilarDone
 from training.catalog import TYPES
 
 if TYPE_CHECKING:
@@ -236,20 +236,24 @@ class DetailsScreen(ModalScreen[int | None]):
         Binding("escape,q", "close", "Close", tooltip="Back to where you were"),
         Binding("a", "add", "Add to favourites", tooltip="Add this anime to your favourites"),
         Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
+        Binding("w", "mark('watched')", "Watched", tooltip="Mark it watched: it leaves the results (u undoes it)"),
+        Binding("p", "mark('plan')", "Plan to watch", tooltip="Put it on your plan-to-watch list, which F7 exports (u undoes it)"),
         Binding("o", "open_url", "Open MAL page", tooltip="Open its MyAnimeList page (only https://myanimelist.net/ links)"),
         Binding("c", "copy_url", "Copy MAL URL", tooltip="Copy its MyAnimeList URL"),
     ]
 
-    KEYS_HINT = "a add · n not interested · o open MAL · c copy URL · Esc close"
+    KEYS_HINT = "a add · w watched · p plan · n not interested · o open MAL · c copy URL · Esc close"
     """The keys, under the text (a test checks it against BINDINGS)."""
 
     FRANCHISE_SHOWN = 10
     """Entries of the franchise listed (year, type, title) around this one; the rest are counted."""
 
-    def __init__(self, entry: dict, known: bool | None, opener: MessagePump, rated: bool = True, franchise: list[dict] | None = None) -> None:
+    def __init__(self, entry: dict, known: bool | None, opener: MessagePump, rated: bool = True, franchise: list[dict] | None = None, marked: str = "") -> None:
         """``known``: whether the model knows the anime (None while the model is loading); ``rated``: whether it learnt it
-        from ratings; ``franchise``: the other entries of its franchise, first aired first."""
+        from ratings; ``franchise``: the other entries of its franchise, first aired first; ``marked``: what
+        the user marked it, said under its title ("on your plan-to-watch list")."""
         super().__init__()
+        self.marked = marked
         self.entry = entry
         self.franchise = franchise or []
         self.known = known
@@ -273,6 +277,7 @@ class DetailsScreen(ModalScreen[int | None]):
         lines = [
             f"[b]{e['title']}[/b]",
             *(f"  also: {t}" for t in titles),
+            *([f"[i]{self.marked}[/i]"] if self.marked else []),
             "",
             " · ".join(f for f in facts if f),
             " · ".join(a for a in audience if a),
@@ -343,6 +348,9 @@ class DetailsScreen(ModalScreen[int | None]):
 
     def action_not_interested(self) -> None:
         self.dismiss(self.entry["mal_id"])
+
+    def action_mark(self, which: str) -> None:
+        self.opener.post_message(MarkAnime(self.entry["mal_id"], which))
 
     def action_open_url(self) -> None:
         url = self.entry.get("url", "")

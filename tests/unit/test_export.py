@@ -178,3 +178,18 @@ def test_an_export_beside_the_state_files_is_the_users_to_write(state):
     write_export(state / "my-list.md", "# export\n", home=state)
     assert (state / "my-list.md").read_text() == "# export\n"
     assert FavouritesStore(state / "favourites.json").load().favourites == [1, 2]
+
+
+def test_the_plan_to_watch_list_goes_into_each_format_and_the_cli_json_is_unchanged():
+    import csv
+    import io
+    import json
+
+    from animerec_tui.export import json_text, render
+
+    fav, plan = [{"mal_id": 1, "title": "A", "url": "https://myanimelist.net/anime/1"}], [{"mal_id": 2, "title": "B", "year": 2020}]
+    assert "## Plan to watch (1)\n\n- B (2020)" in render("markdown", fav, [], [], "h", plan)
+    rows = list(csv.DictReader(io.StringIO(render("csv", fav, [], [], "h", plan))))
+    assert [(r["list"], r["mal_id"]) for r in rows] == [("favourite", "1"), ("plan", "2")]
+    assert json.loads(render("json", fav, [], [], "h", plan))["plan_to_watch"] == [2]
+    assert "plan_to_watch" not in json.loads(json_text([1], [], []))

@@ -334,3 +334,17 @@ def test_a_favourites_file_made_read_only_is_not_replaced(tmp_path):
         store.add([2])
     assert (tmp_path / "favourites.json").read_bytes() == before
     assert store.load().favourites == [1]
+
+
+def test_a_file_from_before_the_watched_and_plan_lists_loads_and_keeps_them_once_marked(tmp_path):
+    path = tmp_path / "favourites.json"
+    path.write_text(json.dumps({"version": 1, "favourites": [1, 2], "excluded": [3]}))
+    store = FavouritesStore(path)
+    assert store.load() == Favourites([1, 2], [3], [], [])
+    assert store.mark("plan", [5, 6, 5]) == [5, 6] and store.mark("watched", [5]) == [5]
+    assert store.load() == Favourites([1, 2], [3], [5], [6]), "watched leaves the plan; favourites and excluded untouched"
+    assert store.unmark("watched", [5, 9]) == [5] and "watched" not in json.loads(path.read_text())
+    with pytest.raises(UserError):
+        store.mark("plan", [0])
+    with pytest.raises(ValueError):
+        store.mark("favourites", [1])
