@@ -21,6 +21,7 @@ from animerec_tui.options import (
     Device,
     Holdout,
     InputFormat,
+    Loss,
     MalIds,
     ModelDir,
     OutputFormat,
@@ -30,6 +31,7 @@ from animerec_tui.options import (
     Split,
     Threads,
     Titles,
+    TorchThreads,
     config_option,
     number_in,
     printable,
@@ -42,7 +44,8 @@ from training.model_config import ModelConfig, defaults_of
 
 # The defaults of every option made from a configuration field: the dataclasses', never restated.
 TRAIN, MODEL, PREPROCESS, EVAL = (defaults_of(c) for c in (TrainConfig, ModelConfig, PreprocessParams, EvalConfig))
-HOLDOUT, CROP, PRECISION = Holdout(PREPROCESS["holdout"]), Crop(TRAIN["crop"]), Precision(TRAIN["precision"])
+HOLDOUT, CROP, PRECISION, LOSS = Holdout(PREPROCESS["holdout"]), Crop(TRAIN["crop"]), Precision(TRAIN["precision"]), Loss(TRAIN["loss"])
+NEGATIVE_SAMPLER = Sampler(TRAIN["sampler"])
 SPLIT, SAMPLER = Split(EVAL["split"]), Sampler(EVAL["sampler"])
 
 # Typer re-exports only BadParameter of click's exceptions (and vendors click from 0.22 on):
@@ -256,6 +259,9 @@ def train(
     mask_prob: Annotated[Optional[float], config_option(TrainConfig, "mask_prob", default_note=f"{MASK_PROB['items']:g} for the items readout, {MASK_PROB['mask']:g} for mask")] = None,
     mask_last: Annotated[float, config_option(TrainConfig, "mask_last")] = TRAIN["mask_last"],
     crop: Annotated[Crop, config_option(TrainConfig, "crop")] = CROP,
+    loss: Annotated[Loss, config_option(TrainConfig, "loss")] = LOSS,
+    negatives: Annotated[int, config_option(TrainConfig, "negatives")] = TRAIN["negatives"],
+    sampler: Annotated[Sampler, config_option(TrainConfig, "sampler")] = NEGATIVE_SAMPLER,
     dropout: Annotated[float, config_option(ModelConfig, "dropout")] = MODEL["dropout"],
     weight_decay: Annotated[float, config_option(TrainConfig, "weight_decay")] = TRAIN["weight_decay"],
     warmup: Annotated[float, config_option(TrainConfig, "warmup")] = TRAIN["warmup"],
@@ -271,6 +277,7 @@ def train(
     precision: Annotated[Precision, config_option(TrainConfig, "precision")] = PRECISION,
     compile: Annotated[bool, config_option(TrainConfig, "compile", "--compile")] = TRAIN["compile"],
     seed: Annotated[int, config_option(TrainConfig, "seed")] = TRAIN["seed"],
+    threads: TorchThreads = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its latest checkpoint with its own settings, vocabulary and catalogue (only --epochs, --device, --precision and --compile may change; another value of a setting it records is refused); starts it over when nothing was saved yet.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start OUT over if it exists.")] = False,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
@@ -298,7 +305,7 @@ def train(
 
     values = {
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": hidden, "layers": layers, "heads": heads, "max_len": max_len, "mask_prob": mask_prob,
-        "mask_last": mask_last, "crop": crop.value, "dropout": dropout, "weight_decay": weight_decay, "warmup": warmup, "genres": genres, "catalogue": catalogue,
+        "mask_last": mask_last, "crop": crop.value, "loss": loss.value, "negatives": negatives, "sampler": sampler.value, "dropout": dropout, "weight_decay": weight_decay, "warmup": warmup, "genres": genres, "catalogue": catalogue,
         "id_dropout": id_dropout, "prior_weight": prior_weight, "pop_debias": pop_debias, "positional": positional, "readout": readout.value if readout else None,
         "val_users": val_users, "precision": precision.value, "compile": compile, "seed": seed,
     }
@@ -307,7 +314,9 @@ def train(
     if recipe:
         chosen = {**SHIPPED.train, **chosen}
     settings = [name for name in given(ctx, *values) if name not in ("epochs", "precision", "compile")]  # what a resumed run may not change
-    train_command(data, out, resume=resume, force=force, device=device.value, typed=settings, **chosen)
+    if chosen.get("loss", TRAIN["loss"]) != "sampled" and not resume:
+        refuse_ignored(given(ctx, "negatives", "sampler"), "without --loss sampled (they choose its negatives)")
+    train_command(data, out, resume=resume, force=force, device=device.value, typed=settings, threads=threads, **chosen)
 
 
 @app.command(name="eval")
@@ -324,6 +333,7 @@ def evaluate(
     seed: Annotated[int, config_option(EvalConfig, "seed")] = EVAL["seed"],
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="Where to score.")] = Device.auto,
+    threads: TorchThreads = None,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Evaluate a run: full-ranking Recall@K, NDCG@K and MRR (or sampled, with --negatives)."""
@@ -346,7 +356,7 @@ def evaluate(
 
     eval_command(
         run, data, split=split.value, negatives=negatives, sampler=sampler.value, baselines=baselines,
-        peers=peers, ease_lambda=ease_lambda, seed=seed, json_output=json_output, device=device.value,
+        peers=peers, ease_lambda=ease_lambda, seed=seed, json_output=json_output, device=device.value, threads=threads,
     )
 
 

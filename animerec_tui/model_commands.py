@@ -107,24 +107,42 @@ class TrainProgress:
         )
 
 
-def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, device: str, typed: tuple[str, ...] | list[str] = (), **choices) -> None:
+def use_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads for the command: ``--threads`` when given, else
+    ``training.config.THREADS`` unless the user set ``OMP_NUM_THREADS`` (then torch's own count,
+    which follows it, stays). Returns the threads the scoring of a split may use (``scoring_threads``)."""
+    import os
+
+    import torch
+
+    from training.config import THREADS
+
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return 1  # scoring_threads keeps the user's OMP_NUM_THREADS
+    torch.set_num_threads(THREADS if threads is None else threads)
+    return threads or THREADS
+
+
+def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, device: str, typed: tuple[str, ...] | list[str] = (), threads: int | None = None,
+                  **choices) -> None:
     """Load the data, build or resume the model, train, and print the curves.
 
     ``choices`` are the user's settings for ``training.config.resolve_config`` (those left
     out, or None: the data's default); an unknown one is a programming error there, not
     silently dropped. Resuming without ``epochs`` trains to the run's own last epoch.
     ``typed`` names the settings typed on the command line: with ``--resume`` one that
-    differs from the run's own is refused rather than silently ignored.
+    differs from the run's own is refused rather than silently ignored. ``threads``: ``use_threads``.
     """
     from training import distributed
     from training.data import load_dataset
     from training.device import pick_device
 
+    scoring = use_threads(threads)
     data = load_dataset(data_folder)
     context, device = distributed.setup(pick_device(device))
     finished = False
     try:
-        report = _train(data, Path(out), resume, force, choices, typed, context, device)
+        report = _train(data, Path(out), resume, force, choices, typed, context, device, scoring)
         finished = True
     except BrokenPipeError:
         raise  # the reader of stdout went away; main() ends quietly
@@ -136,7 +154,7 @@ def train_command(data_folder: Path, out: Path, *, resume: bool, force: bool, de
     report()
 
 
-def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, context, device: str) -> Callable[[], None]:
+def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, context, device: str, scoring: int) -> Callable[[], None]:
     from animerec_tui.catalog import load_catalog
     from training.config import resolve_config
     from training.model_config import Range
@@ -157,7 +175,8 @@ def _train(data, run: Path, resume: bool, force: bool, choices: dict, typed, con
     banner = f"training on {device}{ranks}: {data.num_users:,} users, {data.num_items:,} items{known}, genres {'on' if shown.get('genres') else 'off'}, positional {'on' if shown.get('positional') else 'off'}"
     started = time.perf_counter()
     with TrainProgress(config.epochs, err, banner) as progress:
-        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids, prior_items=resolved.prior_items)
+        summary = train(data, run, model_config, config, device, resolved.item_genres, resolved.genre_names, resume, force, progress, context=context, item_ids=resolved.item_ids, prior_items=resolved.prior_items,
+                        validation_threads=scoring)
 
     def report() -> None:
         """What rank 0 prints once every process has left the process group."""
@@ -205,9 +224,11 @@ def _refuse_changed_settings(saved: tuple[dict, dict], typed, wanted: dict) -> N
 
 def eval_command(
     run: Path, data_folder: Path | None, *, split: str, negatives: int, sampler: str, baselines: bool,
-    peers: str, ease_lambda: float | None, seed: int, json_output: bool, device: str,
+    peers: str, ease_lambda: float | None, seed: int, json_output: bool, device: str, threads: int | None = None,
 ) -> None:
-    """Score the run (and optionally its peers, each tuned on validation) and print a table, bars, or JSON."""
+    """Score the run (and optionally its peers, each tuned on validation) and print a table, bars, or JSON.
+
+    ``threads``: ``use_threads``."""
     from training.charts import metrics_bars
     from training.checkpoint import check_split, check_vocab, load_model, resolve_model_dir
     from training.data import load_dataset
@@ -217,6 +238,7 @@ def eval_command(
     from training.scoring import model_scorer
     from training.train import scoring_threads
 
+    scoring = use_threads(threads)
     names = parse_peers(peers) if baselines else []
     if ease_lambda is not None and baselines and "ease" not in names:
         raise UserError("--ease-lambda fixes EASE's lambda; add ease to --peers, or leave it out")
@@ -248,7 +270,7 @@ def eval_command(
     kwargs: dict[str, Any] = {"negatives": negatives, "sampler": sampler, "seed": seed}
     err = Console(stderr=True, highlight=False)
     scorer = model_scorer(model, data.ordered, device, columns=data.num_items)
-    with CountProgress(err, f"ranking the {split} split", "users") as progress, scoring_threads():
+    with CountProgress(err, f"ranking the {split} split", "users") as progress, scoring_threads(scoring):
         results = {"bert4rec": evaluate(scorer, data, split, progress=progress, **kwargs)}
     for name in names:
         grid = [{"lam": ease_lambda}] if name == "ease" and ease_lambda is not None else None

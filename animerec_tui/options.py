@@ -14,6 +14,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from animerec_tui.defaults import THREADS_LIMIT, YEAR_MAX, YEAR_MIN
+from training.config import THREADS as TORCH_THREADS
 from training.model_config import Range, setting_of  # the configurations' modules are light: no numpy, no torch
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -127,6 +128,11 @@ class Crop(str, Enum):
     random = "random"
 
 
+class Loss(str, Enum):
+    full = "full"
+    sampled = "sampled"
+
+
 class Sampler(str, Enum):
     uniform = "uniform"
     popularity = "popularity"
@@ -162,3 +168,14 @@ Threads = Annotated[
     ),
 ]
 """The default is ``defaults.THREADS``, whose docstring says why."""
+
+TorchThreads = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads", min=1, max=THREADS_LIMIT, show_default=False,
+        help="How many CPU threads torch computes with (training steps, validation, scoring). "
+        "One is best on a shared or busy machine: a step is many small products that each wait for every thread "
+        f"[default: {TORCH_THREADS}, or OMP_NUM_THREADS when it is set].",
+    ),
+]
+"""``animerec train`` and ``eval``'s: None lets ``training.config.THREADS`` or the user's ``OMP_NUM_THREADS`` decide."""

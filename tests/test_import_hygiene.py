@@ -46,7 +46,7 @@ CORE = [
     "training.bundle", "training.catalog", "training.catalog_build", "training.charts", "training.checkpoint", "training.config", "training.data",
     "training.device", "training.distributed", "training.errors", "training.evaluate", "training.formats", "training.franchise", "training.fsutil",
     "training.genres", "training.itemitem", "training.model", "training.model_config", "training.model_files", "training.numpy_model", "training.peers", "training.preprocess",
-    "training.run_folder", "training.scoring", "training.train",
+    "training.run_folder", "training.sampled_loss", "training.scoring", "training.train",
 ]
 ENGINE = ["animerec_tui.engine", "animerec_tui.search", "animerec_tui.favourites", "animerec_tui.catalog", "animerec_tui.recommend_command", "animerec_tui.titles"]
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # numpy, the data and the catalogue load when a run is resolv
     from training.data import Dataset
 
 Crop = Literal["latest", "random"]
+Loss = Literal["full", "sampled"]
+NegativeSampler = Literal["uniform", "popularity"]
 Precision = Literal["auto", "fp32", "bf16"]
 MASK_PROB: dict[Readout, float] = {"items": 0.25, "mask": 0.5}
 """Share of each sequence masked in training, by readout: what each learns best with."""
@@ -36,9 +38,17 @@ ID_DROPOUT = 0.25
 PRIOR_WEIGHT = 1.0
 """Default ``prior_weight`` of a whole-catalogue model (RESULTS.md, "The shipped model on the anime data")."""
 
+THREADS = 1
+"""torch's intra-op threads for ``animerec train`` and ``animerec eval`` when neither ``--threads``
+nor an ``OMP_NUM_THREADS`` the user set says otherwise. A training step of the shipped recipe is
+many small products, each a parallel region that waits for all its threads: on the 2-core
+machine shared with other jobs a second thread is off its core at most of them, and a step took
+about three times as long with two threads as with one (``benchmarks/train_threads.py``; the
+machine was never idle, so the idle case is unmeasured)."""
+
 _POSITIVE = Range(0, above=True)
 _SHARE = Range(0, 1)
-_CHOICES = {"crop": ("latest", "random"), "precision": ("auto", "fp32", "bf16"), "compile": (False, True)}
+_CHOICES = {"loss": ("full", "sampled"), "sampler": ("popularity", "uniform"), "crop": ("latest", "random"), "precision": ("auto", "fp32", "bf16"), "compile": (False, True)}
 """The fields that take one of a few values, and the values (their help lives in the field too)."""
 
 
@@ -68,6 +78,18 @@ class TrainConfig:
         Range(0, POP_DEBIAS_MAX),
     )
     """Popularity-debiased loss: beta * log(training count) is added to every training logit (``model.popularity_adjustment``); 0: off."""
+    loss: Loss = setting(
+        "full",
+        "The items readout's training softmax: full (over every rated anime: votes of batch x length x catalogue) or sampled "
+        "(over --negatives anime drawn each step, with the log-Q correction: an estimate of the full softmax in a fraction of the time and memory on a large catalogue).",
+    )
+    """``sampled``: ``BERT4Rec.sampled_items_loss``, for the items readout only; ``full`` is the loss as it always was."""
+    negatives: int = setting(1024, "With --loss sampled: anime drawn as negatives each step (all of them when it is more than the rated anime).", Range(1, whole=True))
+    sampler: NegativeSampler = setting(
+        "popularity",
+        "With --loss sampled: how the negatives are drawn: by popularity (how many training lists hold each anime, with replacement), "
+        "or uniformly; each is weighted so the estimate of the full softmax's sum is unbiased.",
+    )
     crop: Crop = setting("latest", "Ordered data longer than --max-len: the latest items, or a random window each epoch.")
     clip: float = setting(1.0, "Gradient norm clip.", _POSITIVE)
     seed: int = setting(0, "Seed for initialisation, batches and masks.", Range(0, SEED_MAX, whole=True))
@@ -224,6 +246,8 @@ def resolve_config(
     names, table = genre_table(item_ids, catalog, unknown=bool(catalogue)) if genres and isinstance(catalog, Catalog) else ([], None)
     positional = data.ordered if positional is None else positional
     readout = readout or ("mask" if positional else "items")
+    if overrides.get("loss") == "sampled" and readout != "items":
+        raise UserError("--loss sampled is for the items readout; the mask readout's full softmax is already cheap: leave out --loss")
     try:
         model = ModelConfig(
             num_items=int(item_ids.size), num_rated=data.num_items if item_ids.size > data.num_items else 0,

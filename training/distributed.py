@@ -106,8 +106,8 @@ class ClozeObjective(torch.nn.Module):
         self.model = model
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None,
-                prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.cloze_loss(tokens, positions, labels, keep, prior, adjust)
+                prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None, negatives: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        return self.model.cloze_loss(tokens, positions, labels, keep, prior, adjust, negatives)
 
 
 def wrap(model: BERT4Rec, context: Context, device: str) -> torch.nn.Module:

@@ -38,6 +38,7 @@ from training.model_config import (  # noqa: F401  (re-exported: the model's con
     training_bytes,
 )
 from training.numpy_model import EXP_SAFE  # the one definition, in a module without torch
+from training.sampled_loss import sampled_items_loss
 
 
 class Block(nn.Module):
@@ -318,6 +319,17 @@ class BERT4Rec(nn.Module):
             bias = bias + self._pooled(ids, self.genre_bias.weight).squeeze(1)
         return bias
 
+    def candidate_table(self, ids: torch.Tensor, keep: torch.Tensor | None = None) -> OutputTable:
+        """The output layer of the items ``ids`` alone (any order, repeats allowed): what
+        ``output_table`` gives for them, without computing the rest of the catalogue."""
+        bias = self.out_bias[ids - 1]
+        on = self._has_id(ids, keep)
+        if on is not None:
+            bias = bias * on.to(bias.dtype)
+        if self.genre_bias is not None:
+            bias = bias + self._pooled(ids, self.genre_bias.weight).view(ids.shape)
+        return self.embed_items(ids, keep), bias
+
     def score(self, hidden: torch.Tensor, table: OutputTable | None = None) -> torch.Tensor:
         """Scores over the table's items (column j is item j+1) for hidden vectors (..., H)."""
         weights, bias = self.output_table() if table is None else table
@@ -386,7 +398,8 @@ class BERT4Rec(nn.Module):
         return self.score(self.encode(tokens, positions))
 
     def cloze_loss(self, tokens: torch.Tensor, positions: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None,
-                   prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None) -> torch.Tensor:
+                   prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None,
+                   negatives: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Cross-entropy over the full catalogue at masked positions only (labels are item ids).
 
         Without positions the model reads a set, so every mask token of a row sees the same
@@ -404,8 +417,17 @@ class BERT4Rec(nn.Module):
         ``adjust`` (a (num_items,) float tensor, ``popularity_adjustment``) is added to every
         training logit of both softmaxes, never at inference: the popularity-debiased loss
         (``--pop-debias``). None leaves the loss exactly as it was.
+
+        ``negatives`` (the items readout only: ``sampled_loss.sample_negatives``' columns and
+        their log weights) makes the main softmax a sampled one (``sampled_loss.sampled_items_loss``);
+        None is the full softmax.
         """
-        loss = self._cloze_loss(tokens, positions, labels, keep, adjust)
+        if negatives is not None:
+            if self.config.readout != "items":
+                raise ValueError("a sampled softmax is for the items readout (the mask readout's full softmax is cheap)")
+            loss = sampled_items_loss(self, tokens, positions, labels, negatives, keep, adjust)
+        else:
+            loss = self._cloze_loss(tokens, positions, labels, keep, adjust)
         if prior is None or not prior[1]:
             return loss
         mask, weight = prior

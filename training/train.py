@@ -33,6 +33,7 @@ from training.evaluate import evaluate
 from training.genres import token_weights
 from training.model import BERT4Rec, ModelConfig, popularity_adjustment
 from training.run_folder import RunFolder
+from training.sampled_loss import sample_negatives
 from training.scoring import model_scorer, score_users
 
 
@@ -245,6 +246,7 @@ def train(
     context: distributed.Context = distributed.Context(),
     item_ids: np.ndarray | None = None,
     prior_items: np.ndarray | None = None,
+    validation_threads: int = 1,
 ) -> dict:
     """Train (or resume) a run; return a summary with the history and the best epoch.
 
@@ -255,14 +257,17 @@ def train(
     writes checkpoints. ``item_ids``: the model's vocabulary when it knows more anime than the
     data rates (``RunConfig.item_ids``); default the data's items. ``prior_items``: the anime
     the prior loss weighs (``RunConfig.prior_items``; with ``config.prior_weight``).
+    ``validation_threads``: at most this many torch threads score the validation (``scoring_threads``).
     """
     item_ids = data.item_ids if item_ids is None else item_ids
     with RunFolder(run, context.main) as folder:  # one command at a time writes a run
-        return _run(folder, data, model_config, config, device, item_genres, genre_names, item_ids, prior_items, resume, force, progress, stop_after, context)
+        return _run(folder, data, model_config, config, device, item_genres, genre_names, item_ids, prior_items, resume, force, progress, stop_after, context,
+                    validation_threads)
 
 
 def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None,
-         genre_names: list[str] | None, item_ids: np.ndarray, prior_items: np.ndarray | None, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context) -> dict:
+         genre_names: list[str] | None, item_ids: np.ndarray, prior_items: np.ndarray | None, resume: bool, force: bool, progress, stop_after: Callable[[int], bool] | None, context: distributed.Context,
+         validation_threads: int = 1) -> dict:
     # --- where the run starts
     resume_from = folder.prepare(data.folder, resume, force, sync=lambda: distributed.barrier(context))
     if resume_from is None:
@@ -290,6 +295,10 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     # --pop-debias: every training logit gets beta * log(training count), as computed from the data the run trains on
     adjust = popularity_adjustment(np.bincount(items, minlength=data.num_items + 1)[1:], config.pop_debias, model.config.num_items)
     adjust = None if adjust is None else adjust.to(device)
+    # --sampler popularity: how many training lists hold each rated anime (at least 1), the sampled softmax's Q
+    popularity = None
+    if config.loss == "sampled" and config.sampler == "popularity":
+        popularity = torch.from_numpy(np.maximum(np.bincount(items, minlength=model.config.rated + 1)[1 : model.config.rated + 1], 1)).to(device)
     progress = progress if context.main else None
     if progress is not None:
         progress.begin()
@@ -328,7 +337,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                 # A single process keeps the seeds of earlier versions; ranks add their number.
                 where = [config.seed, epoch, step] + ([context.rank] if context.enabled else [])
                 tokens = torch.from_numpy(builder(batch_users, np.random.default_rng(where)))
-                losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device, prior, adjust))
+                losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device, prior, adjust, popularity))
                 global_step += 1
                 seen += len(batch_users)
                 if progress is not None:
@@ -345,7 +354,8 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                     break  # on an epoch's last step, the epoch ends as usual first
             if interrupted:
                 break
-            record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device, _validation_report(progress, epoch))
+            record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device, _validation_report(progress, epoch),
+                                        validation_threads)
             history.append(record)
             improved = math.isfinite(record["val_ndcg@10"]) and record["val_ndcg@10"] > best["ndcg@10"]
             if improved:
@@ -365,16 +375,20 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
 
 
 def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: TrainConfig, ordered: bool, where: list[int], autocast, device: str,
-          prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None) -> float:
-    """One optimisation step on a batch of token rows: mask, forward, backward, clip, update; the loss."""
+          prior: tuple[torch.Tensor, float] | None = None, adjust: torch.Tensor | None = None, popularity: torch.Tensor | None = None) -> float:
+    """One optimisation step on a batch of token rows: mask, forward, backward, clip, update; the loss.
+
+    ``popularity``: the sampled softmax's Q with ``--sampler popularity`` (``sample_negatives``)."""
     if device.startswith("cuda"):  # copy once, then mask on the GPU
         tokens = tokens.pin_memory().to(device, non_blocking=True)
     generator = torch.Generator(device=tokens.device).manual_seed(_step_seed(*where, 1))
     inputs, positions, labels = mask_tokens(tokens, config.mask_prob, model.config.mask_id, model.config.rated, generator, config.mask_last, ordered)
     keep = model.id_keep(config.id_dropout, generator)
+    # Drawn after everything the full loss draws, so choosing it changes none of their draws.
+    negatives = sample_negatives(model.config.rated, config.negatives, generator, popularity) if config.loss == "sampled" else None
     torch.manual_seed(_step_seed(*where, 2))
     with autocast:
-        loss = objective(inputs, positions, labels, keep, prior, adjust)
+        loss = objective(inputs, positions, labels, keep, prior, adjust, negatives)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
@@ -412,13 +426,13 @@ def _validation_report(progress, epoch: int) -> Callable[[int, int], None] | Non
 
 
 def _validate(model: BERT4Rec, data: Dataset, val_data: Dataset, losses: list[float], started: float, epoch: int, context, device: str,
-              report: Callable[[int, int], None] | None = None) -> tuple[dict, dict]:
+              report: Callable[[int, int], None] | None = None, threads: int = 1) -> tuple[dict, dict]:
     """The epoch's history record (mean loss over ranks, validation NDCG@10 and Recall@10, the
     epoch's seconds and how many of them validation took) and every validation metric (rank
     0's; empty on the other ranks). ``report(users done, users)`` follows the validation."""
     validating = time.perf_counter()
     if context.main:
-        with scoring_threads():
+        with scoring_threads(threads):
             metrics = evaluate(model_scorer(model, data.ordered, device, columns=data.num_items), val_data, "val", progress=report)["metrics"]
     else:  # only rank 0 validates; the others learn its verdict
         metrics = {"ndcg@10": 0.0, "recall@10": 0.0}

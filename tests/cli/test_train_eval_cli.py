@@ -158,3 +158,31 @@ def test_resume_with_nothing_saved_says_so_and_starts_over(toy_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert "nothing to resume in" in result.stderr and "starting a new run" in result.stderr
     assert json.loads((tmp_path / "r" / "run.json").read_text())["latest"] == "e0001-s000000"
+
+
+def test_sampled_softmax_flags_that_cannot_apply_are_refused(toy_data, tmp_path):
+    for args, message in [
+        (["--negatives", "64", "--sampler", "uniform"], "--negatives, --sampler have no effect without --loss sampled"),
+        (["--loss", "sampled", "--readout", "mask"], "--loss sampled is for the items readout"),
+    ]:
+        result = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(tmp_path / "r"), *args, *TINY])
+        assert result.exit_code == 2 and message in result.stderr, (args, result.output)
+        assert not (tmp_path / "r").exists()
+
+
+def test_threads_default_to_one_unless_the_user_set_omp_num_threads(monkeypatch):
+    import torch
+
+    from animerec_tui.model_commands import use_threads
+    from training.config import THREADS
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(2)
+        assert use_threads(None) == THREADS and torch.get_num_threads() == THREADS
+        assert use_threads(2) == 2 and torch.get_num_threads() == 2, "--threads is the user's, validation included"
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert use_threads(None) == 1 and torch.get_num_threads() == 2, "OMP_NUM_THREADS stays the user's; validation lowers itself to one"
+    finally:
+        torch.set_num_threads(before)
