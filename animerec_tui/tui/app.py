@@ -81,11 +81,11 @@ class AnimeRecApp(InOrderApp[None]):
         main = self.main_screen
         yield SystemCommand("search: focus the search box", "Type to find anime", main.action_focus_search)
         yield SystemCommand("favourites: clear all", "Remove every favourite (asks first)", main.action_clear_favourites)
-        yield SystemCommand("favourites: undo", "Put back what the last remove or clear all took away, or take off what the last import added", main.action_undo)
+        yield SystemCommand("favourites: undo", "Put back what the last remove or clear all took away, take off what the last import added, or unmark the last watched or plan to watch", main.action_undo)
         yield SystemCommand("favourites: not interested list", "See and undo 'not interested'", main.action_show_not_interested)
         yield SystemCommand("export: favourites and recommendations", "To a Markdown, CSV or JSON file", main.action_export)
         yield SystemCommand("import: MyAnimeList list", "Add its favourites; hide what you watched", main.action_import_mal)
-        yield SystemCommand("filters: show or hide watched", "The anime of the imported MyAnimeList list", main.action_toggle_watched)
+        yield SystemCommand("filters: show or hide watched", "The anime of the imported MyAnimeList list and those marked watched (w)", main.action_toggle_watched)
         yield SystemCommand("filters: edit", "Types, genres, years, sequels, adult titles", main.action_filters)
         yield SystemCommand("filters: toggle sequels", "Hide or show sequels", main.action_toggle_sequels)
         yield SystemCommand("filters: toggle adult titles", "Hide or show adult titles", main.action_toggle_adult)

@@ -18,16 +18,25 @@ SHORT = {"f8": "Import", "f9": "Seasons"}
 """Labels shortened for the bar (the rest keep the binding's description): eight must fit 80 columns."""
 
 
+FIRST_KEYS = ("f1", "ctrl+q")
+"""Help and Quit, first on a narrow footer: the focused pane's keys after them may not all fit."""
+
+
 class MainFooter(Footer):
-    """The footer; ``narrow``, it leaves F2–F9 to the F-key bar."""
+    """The footer; ``narrow``, it leaves F2–F9 to the F-key bar, puts Help and Quit first and packs the keys closer."""
 
     narrow = reactive(False, recompose=True)
     """Whether the F-key bar shows (the screen is narrower than 100 columns)."""
 
     def compose(self) -> ComposeResult:
-        for widget in super().compose():
-            if not (self.narrow and isinstance(widget, FooterKey) and widget.key in BAR_KEYS):
-                yield widget
+        if not self.narrow:
+            yield from super().compose()
+            return
+        self.compact = True
+        widgets = [w for w in super().compose() if not (isinstance(w, FooterKey) and w.key in BAR_KEYS)]
+        first = [w for w in widgets if isinstance(w, FooterKey) and w.key in FIRST_KEYS]
+        yield from first
+        yield from (w for w in widgets if w not in first)
 
 
 class FKeyBar(Footer):

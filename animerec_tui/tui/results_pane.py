@@ -76,7 +76,7 @@ class ResultsTable(DataTable):
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous recommendation (↑ too)"),
         Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
         Binding("w", "watched", "Watched", tooltip="Mark it watched: it leaves the results, as an imported watched list does (u undoes it)"),
-        Binding("p", "plan", "Plan to watch", tooltip="Put it on your plan-to-watch list, which F7 exports (u undoes it)"),
+        Binding("p", "plan", "Plan", tooltip="Put it on your plan-to-watch list, which F7 exports (u undoes it)"),
         Binding("enter,i", "select_cursor", "Details", show=False, tooltip="Everything about it, with similar anime"),
     ]
 

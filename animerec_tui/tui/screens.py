@@ -237,7 +237,7 @@ class DetailsScreen(ModalScreen[int | None]):
         Binding("a", "add", "Add to favourites", tooltip="Add this anime to your favourites"),
         Binding("n", "not_interested", "Not interested", tooltip="Never recommend it (undo: command palette)"),
         Binding("w", "mark('watched')", "Watched", tooltip="Mark it watched: it leaves the results (u undoes it)"),
-        Binding("p", "mark('plan')", "Plan to watch", tooltip="Put it on your plan-to-watch list, which F7 exports (u undoes it)"),
+        Binding("p", "mark('plan')", "Plan", tooltip="Put it on your plan-to-watch list, which F7 exports (u undoes it)"),
         Binding("o", "open_url", "Open MAL page", tooltip="Open its MyAnimeList page (only https://myanimelist.net/ links)"),
         Binding("c", "copy_url", "Copy MAL URL", tooltip="Copy its MyAnimeList URL"),
     ]

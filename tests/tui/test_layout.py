@@ -28,7 +28,9 @@ async def test_at_80x24_the_fkeys_the_status_the_filters_and_the_similar_anime_a
         keys = list(bar.query("FooterKey"))
         assert [k.key for k in keys] == [f"f{n}" for n in range(2, 10)]
         assert all(k.region.width and k.region.right <= 80 and k.region.y == 22 for k in keys), "F2-F9 whole, on the line over the footer"
-        assert not any(k.key in ("f2", "f9") for k in main.query_one("MainFooter").query("FooterKey")), "not twice"
+        footer = list(main.query_one("MainFooter").query("FooterKey"))
+        assert not any(k.key in ("f2", "f9") for k in footer), "not twice"
+        assert [k.key for k in footer[:2]] == ["ctrl+q", "f1"] and footer[1].region.right <= 80, "Quit and Help never cut off"
 
         assert str(main.query_one("#status", Static).render()).endswith("\nFew favourites: popular picks. Add more, or F5"), "one favourite, no lean"
         main.watched, main.hide_watched = (1, 5, 6), True
