@@ -315,7 +315,7 @@ def train(
         chosen = {**SHIPPED.train, **chosen}
     settings = [name for name in given(ctx, *values) if name not in ("epochs", "precision", "compile")]  # what a resumed run may not change
     if chosen.get("loss", TRAIN["loss"]) != "sampled" and not resume:
-        refuse_ignored(given(ctx, "negatives", "sampler"), "without --loss sampled (they choose its negatives)")
+        refuse_ignored(given(ctx, "negatives", "sampler"), "without --loss sampled")
     train_command(data, out, resume=resume, force=force, device=device.value, typed=settings, threads=threads, **chosen)
 
 

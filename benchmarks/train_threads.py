@@ -3,9 +3,10 @@
 The same first ``--steps`` batches of epoch 1 on the shipped training data, from the same
 freshly built model, in each block; every block runs in its own process (torch's thread pool
 is sized once per process) and reports each step's seconds. ``animerec train --threads``'s
-default (``training.config.THREADS``) was chosen from this.
+default (``training.config.THREADS``) was chosen from this. ``--loss full,sampled`` alternates
+the losses too (``--negatives``, ``--sampler`` as ``animerec train``'s).
 
-    python benchmarks/train_threads.py [--steps 20] [--rounds 2] [--threads 1,2] [--loss full|sampled]
+    python benchmarks/train_threads.py [--steps 20] [--rounds 2] [--threads 1,2] [--loss full|sampled|full,sampled] [--negatives 1024] [--sampler popularity|uniform]
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import subprocess
 import sys
 import time
 
+from training.config import TrainConfig
 
-def block(threads: int, steps: int, loss: str) -> list[float]:
+
+def block(threads: int, steps: int, loss: str, negatives: int, sampler: str) -> list[float]:
     """Seconds of each of ``steps`` training steps with ``threads`` torch threads (after one warm-up step)."""
     import numpy as np
     import torch
@@ -33,7 +36,7 @@ def block(threads: int, steps: int, loss: str) -> list[float]:
     from training.train import _new_run, _step
 
     data = load_dataset(shipped_training_data())
-    resolved = resolve_config(data, load_catalog, **{**SHIPPED.train, "loss": loss})
+    resolved = resolve_config(data, load_catalog, **{**SHIPPED.train, "loss": loss, "negatives": negatives, "sampler": sampler})
     config = resolved.train
     start = _new_run(data, resolved.model, config, "cpu", resolved.item_genres, resolved.genre_names, resolved.item_ids, resolved.prior_items)
     model, optimizer = start.model, start.optimizer
@@ -59,27 +62,30 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", default="1,2", help="thread counts of one round, in order")
-    parser.add_argument("--loss", choices=["full", "sampled"], default="full")
+    parser.add_argument("--loss", default="full", help="full, sampled, or both in turn (full,sampled)")
+    parser.add_argument("--negatives", type=int, default=TrainConfig.negatives)
+    parser.add_argument("--sampler", choices=["popularity", "uniform"], default=TrainConfig.sampler)
     parser.add_argument("--block", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.block:
-        print(json.dumps(block(args.block, args.steps, args.loss)))
+        print(json.dumps(block(args.block, args.steps, args.loss, args.negatives, args.sampler)))
         return
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     rows = []
     for round_ in range(args.rounds):
-        for threads in map(int, args.threads.split(",")):
-            load = os.getloadavg()[0]
-            out = subprocess.run([sys.executable, __file__, "--block", str(threads), "--steps", str(args.steps), "--loss", args.loss], env=env, check=True, capture_output=True, text=True).stdout
-            seconds = json.loads(out)
-            rows.append((round_ + 1, threads, load, seconds))
-            print(f"round {round_ + 1}, {threads} threads: median {statistics.median(seconds):.3f} s/step", file=sys.stderr, flush=True)
-    print(f"\n### Shipped recipe, {args.loss} softmax, {args.steps} training steps per block\n")
-    print("| round | threads | load (1 min) at start | median s/step | min | max | sum s |")
-    print("|---|---|---|---|---|---|---|")
-    for round_, threads, load, seconds in rows:
-        print(f"| {round_} | {threads} | {load:.2f} | {statistics.median(seconds):.3f} | {min(seconds):.3f} | {max(seconds):.3f} | {sum(seconds):.1f} |")
-
+        for loss in args.loss.split(","):
+            for threads in map(int, args.threads.split(",")):
+                load = os.getloadavg()[0]
+                command = [sys.executable, __file__, "--block", str(threads), "--steps", str(args.steps), "--loss", loss, "--negatives", str(args.negatives), "--sampler", args.sampler]
+                seconds = json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
+                name = loss if loss == "full" else f"sampled ({args.negatives:,} {args.sampler})"
+                rows.append((round_ + 1, name, threads, load, seconds))
+                print(f"round {round_ + 1}, {name}, {threads} threads: median {statistics.median(seconds):.3f} s/step", file=sys.stderr, flush=True)
+    print(f"\n### Shipped recipe, {args.steps} training steps per block, in this order\n")
+    print("| round | loss | threads | load (1 min) at start | median s/step | min | max | sum s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for round_, name, threads, load, seconds in rows:
+        print(f"| {round_} | {name} | {threads} | {load:.2f} | {statistics.median(seconds):.3f} | {min(seconds):.3f} | {max(seconds):.3f} | {sum(seconds):.1f} |")
 
 if __name__ == "__main__":
     main()

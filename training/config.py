@@ -84,7 +84,8 @@ class TrainConfig:
         "(over --negatives anime drawn each step, with the log-Q correction: an estimate of the full softmax in a fraction of the time and memory on a large catalogue).",
     )
     """``sampled``: ``BERT4Rec.sampled_items_loss``, for the items readout only; ``full`` is the loss as it always was."""
-    negatives: int = setting(1024, "With --loss sampled: anime drawn as negatives each step (all of them when it is more than the rated anime).", Range(1, whole=True))
+    negatives: int = setting(1024, "With --loss sampled: anime drawn as negatives each step (all of them when it is more than the rated anime); "
+        "more come nearer the full softmax, at more time and memory.", Range(1, whole=True))
     sampler: NegativeSampler = setting(
         "popularity",
         "With --loss sampled: how the negatives are drawn: by popularity (how many training lists hold each anime, with replacement), "
