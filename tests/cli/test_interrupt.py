@@ -18,7 +18,10 @@ def test_a_stop_signal_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_pat
     run = tmp_path / "run"
     args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run),
             "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
-    process = subprocess.Popen([*args, "--epochs", "500"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # A hang-up's default action restored: run under nohup (as a CI job may be), the child would
+    # inherit SIG_IGN and rightly keep training (the test below).
+    default_hup = lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    process = subprocess.Popen([*args, "--epochs", "500"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=default_hup)
     deadline = time.monotonic() + 120
     for line in process.stderr:
         if line.startswith("epoch"):
