@@ -246,11 +246,12 @@ class MainScreen(WorkingScreen):
         hidden = len(self.hidden_watched())
         watched = [f"{hidden} watched hidden"] if hidden else []
         count, favourites = len(result.items), len(self.favourites)
+        favourites_text = "1 favourite" if favourites == 1 else f"{favourites} favourites"
         excluded = len(self.not_interested)
         note = short_list_note(self.engine, self.favourites, self.filters.novelty, lean=SHORT_LIST_LEAN) if self.engine is not None else None
         self.status = StatusLine(
-            (f"{count} recommendations for {favourites} favourites", *map(escape, filters_parts(self.filters, excluded)), *watched, *unknown),
-            (f"{count} for {favourites} favourites", *map(escape, filters_parts(self.filters, excluded, short=True)), *watched, *unknown),
+            (f"{count} recommendations for {favourites_text}", *map(escape, filters_parts(self.filters, excluded)), *watched, *unknown),
+            (f"{count} for {favourites_text}", *map(escape, filters_parts(self.filters, excluded, short=True)), *watched, *unknown),
             f"[yellow i]{NEW_TAG}[/] = no ratings yet" if not all(r.rated for r in result.items) else "",
             (note, SHORT_LIST_SHORT) if note else ("", ""),
         )

@@ -88,7 +88,7 @@ async def test_search_then_add_fills_favourites_results_and_taste(tiny_model, ho
         assert "added Death Note" in toasts(app)
         assert app.query_one(ResultsTable).row_count == 50
         assert DEATH_NOTE not in result_ids(app)
-        assert status(app).startswith("50 recommendations for 1 favourites · all types · sequels · no adult")
+        assert status(app).startswith("50 recommendations for 1 favourite · all types · sequels · no adult")
         note = "With 1 favourite the list leans on what most fans loved; add a few more, or F5 for picks nearer to yours"
         assert status(app).replace(" · ", " ").endswith(note), "a one-favourite list says how to lean nearer to it"
         genres = catalog.by_id[DEATH_NOTE]["genres"][:5]  # one favourite: every genre counts 1, first five shown

@@ -38,7 +38,7 @@ async def test_at_80x24_the_fkeys_the_status_the_filters_and_the_similar_anime_a
         await settle(pilot)
         status = main.query_one("#status", Static)
         shown = str(status.render())
-        for part in ("50 for 1 favourites", "all types", "no adult", "novelty 0.25", "new ≤50%", "1 not interested", "3 watched hidden"):
+        for part in ("50 for 1 favourite", "all types", "no adult", "novelty 0.25", "new ≤50%", "1 not interested", "3 watched hidden"):
             assert part in shown, (part, shown)
         assert "Few favourites" not in shown, "F5 leant"
         assert status.region.height == len(shown.splitlines()) <= 3 and all(len(line) <= status.region.width - 2 for line in shown.splitlines())
