@@ -268,7 +268,9 @@ def prune(run: Path, keep: set[str | None]) -> None:
     """Delete the checkpoints ``run.json`` no longer names, once the new pointer is on disk."""
     fsync_dir(run)  # the new pointer is on disk before the checkpoints the old one named are deleted
     remove_leftovers(run)
-    for folder in (run / "checkpoints").iterdir():
+    # Newest first: a checkpoint names as best itself or an older one, so a kill partway leaves
+    # every checkpoint still visible with the best it names (a loadable, resumable folder).
+    for folder in sorted((run / "checkpoints").iterdir(), reverse=True):
         if folder.name not in keep and CHECKPOINT_NAME.fullmatch(folder.name):  # nothing else is ours to delete
             _delete(folder)
 

@@ -25,7 +25,7 @@ from tests.conftest import REPO, toy_triples, write_lines
 
 pytestmark = pytest.mark.subprocess
 
-TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
+TINY = ["--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20", "--no-genres"]
 PAGE = resource.getpagesize()
 
 # Mount a tmpfs with options $1 on $2, run the command, copy what it left to $3.

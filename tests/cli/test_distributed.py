@@ -28,7 +28,7 @@ def _torchrun(toy_data, run, *extra: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
         "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run),
-        "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--lr", "1e-2", "--val-users", "60", *extra,
+        "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--lr", "1e-2", "--val-users", "60", "--no-genres", *extra,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)

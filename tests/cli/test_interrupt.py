@@ -17,7 +17,7 @@ pytestmark = pytest.mark.subprocess
 def test_a_stop_signal_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_path, sent, code):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run),
-            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
+            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20", "--no-genres"]
     # A hang-up's default action restored: run under nohup (as a CI job may be), the child would
     # inherit SIG_IGN and rightly keep training (the test below).
     default_hup = lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -44,7 +44,7 @@ def test_a_stop_signal_saves_a_checkpoint_that_resume_finishes(toy_data, tmp_pat
 def test_under_nohup_a_hang_up_does_not_stop_training(toy_data, tmp_path):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run), "--epochs", "4",
-            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
+            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20", "--no-genres"]
     ignore_hup = lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does
     process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_hup)
     for line in process.stderr:

@@ -155,6 +155,26 @@ def test_resume_after_a_kill_at_the_first_checkpoint(toy_data, tmp_path, monkeyp
     _same_weights(run, straight)
 
 
+def test_a_prune_killed_partway_deletes_the_newest_first(tmp_path, monkeypatch):
+    # Each checkpoint names as best itself or an older one: deleting the newest first keeps,
+    # at every kill point, the best that each checkpoint still on disk names.
+    names = ["e0001-s000000", "e0002-s000000", "e0003-s000000", "e0004-s000000"]
+    for name in names:
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+    deleted, delete = [], run_folder._delete
+
+    def delete_once(folder):
+        if deleted:
+            raise Killed
+        deleted.append(folder.name)
+        delete(folder)
+
+    monkeypatch.setattr(run_folder, "_delete", delete_once)
+    with pytest.raises(Killed):
+        run_folder.prune(tmp_path, keep={"e0004-s000000"})
+    assert deleted == ["e0003-s000000"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["e0001-s000000", "e0002-s000000", "e0004-s000000"]
+
 def _latest(run: Path) -> str | None:
     try:
         return json.loads((run / "run.json").read_text())["latest"]
@@ -172,7 +192,7 @@ def _wait(process: subprocess.Popen, ready, timeout: float = 60) -> None:
 def test_sigkill_at_random_moments_always_resumes_and_finishes(toy_data, tmp_path):
     epochs, rng, run = 15, random.Random(7), tmp_path / "run"
     args = [sys.executable, "-m", "animerec_tui", "train", "--data", str(toy_data), "--out", str(run), "--epochs", str(epochs),
-            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20"]
+            "--hidden", "16", "--heads", "2", "--layers", "1", "--max-len", "16", "--batch-size", "4", "--val-users", "20", "--no-genres"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     progress, kills = None, 0
     for number in range(4):
@@ -200,7 +220,7 @@ def test_sigkill_at_random_moments_always_resumes_and_finishes(toy_data, tmp_pat
     assert _hidden(run) == []
     # Killed and resumed, it ends with exactly the weights of a run never killed.
     reference, data = tmp_path / "reference", load_dataset(toy_data)
-    config = resolve_config(data, load_catalog, hidden=16, heads=2, layers=1, max_len=16, batch_size=4, val_users=20, epochs=epochs)
+    config = resolve_config(data, load_catalog, hidden=16, heads=2, layers=1, max_len=16, batch_size=4, val_users=20, epochs=epochs, genres=False)
     assert config.model == ModelConfig.from_dict(meta["model_config"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the killed processes, so that sums add up in the same order
