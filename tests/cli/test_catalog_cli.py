@@ -232,7 +232,7 @@ def test_report_prints_coverage_and_settled_conflicts_without_writing(tmp_path):
     assert lines[0].endswith(": 3 anime") and lines[1].split()[0] == "field" and "2010-17" in lines[1]
     assert lines[2].split() == ["anime", "0", "2", "1", "0", "0", "0", "0"]  # FMA 2009, Death Note 2006, Your Name 2016
     assert "conflicts settled, by rule (Data/SOURCES.md):" in lines
-    assert max(map(len, lines)) <= 80
+    assert max(map(len, lines[1:])) <= 80  # the first names the data folder, as long as its path
     assert not (tmp_path / "out").exists()
 
 
