@@ -61,6 +61,10 @@ class Favourites:
     """Marked plan-to-watch in the app: the export lists them."""
 
 
+def counted(n: int, noun: str = "favourite") -> str:
+    """``n`` of ``noun`` as a reader writes it: "1 favourite", "2 favourites", "1,200 new favourites"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
 class _Corrupt(Exception):
     """The file exists but is not a favourites file we can trust."""
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from animerec_tui.catalog import load_catalog
-from animerec_tui.favourites import FavouritesStore
+from animerec_tui.favourites import FavouritesStore, counted
 from animerec_tui.options import printable
 from animerec_tui.titles import check_titles, resolve_titles
 from training.errors import UserError
@@ -37,7 +37,7 @@ def list_favourites(as_json: bool) -> None:
         sys.stdout.write(json.dumps({"favourites": state.favourites, "excluded": state.excluded}) + "\n")
         return
     by_id = load_catalog().by_id
-    table = Table(title=f"{len(state.favourites)} favourite(s)", title_justify="left")
+    table = Table(title=counted(len(state.favourites)), title_justify="left")
     table.add_column("MAL id", justify="right")
     table.add_column("title")
     table.add_column("type")
@@ -83,7 +83,7 @@ def clear_favourites(yes: bool) -> None:
         if input("Remove every favourite? [y/N] ").strip().lower() not in ("y", "yes"):
             raise UserError("nothing cleared", exit_code=1)
     removed = open_store().clear()
-    Console(highlight=False).print(f"cleared {len(removed)} favourite(s)")
+    Console(highlight=False).print(f"cleared {counted(len(removed))}")
 
 
 def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> None:
@@ -96,6 +96,6 @@ def import_mal(path: Path, min_score: int, include_unscored_completed: bool) -> 
     Console(highlight=False).print(  # markup=False: a file named "[red]list.xml" is a name
         f"{printable(path.name)}: {len(ids)} anime scored >= {min_score}"
         + (" or completed unscored" if include_unscored_completed else "")
-        + f"; {len(added)} new favourite(s) added, {len(ids) - len(usable)} not in the catalogue",
+        + f"; {counted(len(added), 'new favourite')} added, {len(ids) - len(usable)} not in the catalogue",
         markup=False,
     )

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
-from animerec_tui.favourites import validate_ids
+from animerec_tui.favourites import counted, validate_ids
 from animerec_tui.options import printable
 from animerec_tui.short_lists import short_list_note
 from animerec_tui.titles import check_titles, resolve_titles, say_resolved, title_index
@@ -102,7 +102,7 @@ def unknown_note(engine: Engine, unknown: list[int]) -> str:
     one = len(unknown) == 1
     where = _missing_from(engine, unknown)
     verbs = f"is not {where} and was" if one else f"are not {where} and were"
-    return f"{len(unknown):,} favourite{'' if one else 's'} {verbs} left out: {_named(engine, unknown)}"
+    return f"{counted(len(unknown))} {verbs} left out: {_named(engine, unknown)}"
 
 
 def metadata_only_note(engine: Engine, favourites: list[int]) -> str | None:
@@ -367,7 +367,7 @@ def run_recommend(opts: dict) -> None:
         where, unknown = unusable
         raise UserError(f"none of the favourites is {where}: {printable(_named(engine, unknown))}")
     result = engine.recommend(favourites, opts["top"], filters)
-    _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {len(favourites):,} favourite(s)")
+    _emit(engine, opts, favourites, result.items, result.unknown, f"top {len(result.items)} for {counted(len(favourites))}")
 
 
 def check_sources(titles: list[str], mal_ids: list[int], similar: str | None, batch: Path | None) -> None:

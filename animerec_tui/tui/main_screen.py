@@ -25,7 +25,7 @@ from textual.widgets import Header
 from animerec_tui.defaults import METADATA_ONLY, NEW_SHARE_STEPS, NEW_TAG
 from animerec_tui.engine import NEW_SINCE, Filters
 from animerec_tui.export import FORMATS, render, write_export
-from animerec_tui.favourites import FavouritesStore
+from animerec_tui.favourites import FavouritesStore, counted
 from animerec_tui.settings import FILE_NAME as SETTINGS_FILE
 from animerec_tui.settings import SettingsStore
 from animerec_tui.short_lists import short_list_note
@@ -242,7 +242,7 @@ class MainScreen(WorkingScreen):
         result = message.result
         self.results = result
         self._results_request = message.request
-        unknown = [f"[yellow]{len(result.unknown)} favourite(s) unknown to the model[/yellow]"] if result.unknown else []
+        unknown = [f"[yellow]{counted(len(result.unknown))} unknown to the model[/yellow]"] if result.unknown else []
         hidden = len(self.hidden_watched())
         watched = [f"{hidden} watched hidden"] if hidden else []
         count, favourites = len(result.items), len(self.favourites)

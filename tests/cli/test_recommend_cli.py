@@ -18,7 +18,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "data" / "mal_export_small.xml"
 def test_table_for_titles(tiny_model):
     result = runner.invoke(app, ["recommend", "Death Note", "Steins;Gate", "-k", "5", "--model", str(tiny_model)])
     assert result.exit_code == 0, result.output
-    assert "because you liked" in result.output and "top 5 for 2 favourite(s)" in result.output
+    assert "because you liked" in result.output and "top 5 for 2 favourites" in result.output
 
 
 def test_json_output(tiny_model):
@@ -246,7 +246,7 @@ def test_piped_the_table_is_plain_lines_one_a_result(tiny_model, monkeypatch):
     """Issue 30: piped, the table drew boxes padded to 80 columns."""
     lines = _table(tiny_model, monkeypatch, {"COLUMNS": None, "TERM": "xterm"})
     assert not BOX & set("".join(lines)) and all(line == line.rstrip() for line in lines)
-    assert lines[0] == "top 6 for 2 favourite(s)" and lines[1].split() == ["#", "title", "type", "year", "eps", "match", "because", "you", "liked"]
+    assert lines[0] == "top 6 for 2 favourites" and lines[1].split() == ["#", "title", "type", "year", "eps", "match", "because", "you", "liked"]
     rows = lines[2:8]
     assert [row.split()[0] for row in rows] == [str(n) for n in range(1, 7)] and "because you liked" not in "".join(lines[8:])
     assert len({len(row) for row in rows}) > 1, "no row padded to a width"

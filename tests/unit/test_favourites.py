@@ -348,3 +348,10 @@ def test_a_file_from_before_the_watched_and_plan_lists_loads_and_keeps_them_once
         store.mark("plan", [0])
     with pytest.raises(ValueError):
         store.mark("favourites", [1])
+
+
+def test_counts_of_favourites_read_as_written():
+    from animerec_tui.favourites import counted
+
+    assert [counted(0), counted(1), counted(2), counted(1200)] == ["0 favourites", "1 favourite", "2 favourites", "1,200 favourites"]
+    assert counted(1, "new favourite") == "1 new favourite" and counted(3, "new favourite") == "3 new favourites"
