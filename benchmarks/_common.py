@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -44,6 +45,16 @@ def print_table(title: str, rows: list[tuple[str, dict, str]], keys=("ndcg@10", 
     print("|---|" + "---|" * (len(keys) + 1))
     for name, metrics, note in rows:
         print(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in keys) + f" | {note} |")
+
+
+def gnu_time(report: str) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in bytes, user + system CPU seconds) from a ``/usr/bin/time -v`` report."""
+
+    def field(label: str) -> str:
+        return re.search(rf"{re.escape(label)}: (\S+)", report).group(1)  # type: ignore[union-attr]
+
+    wall = sum(float(part) * 60**i for i, part in enumerate(reversed(field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":"))))
+    return wall, int(field("Maximum resident set size (kbytes)")) * 1024, float(field("User time (seconds)")) + float(field("System time (seconds)"))
 
 
 def cpu_model() -> str:

@@ -9,21 +9,18 @@ then runs `animerec preprocess` on each file under `/usr/bin/time -v` and prints
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-from _common import REPO, hardware
+from _common import REPO, gnu_time, hardware
 
 
 def timed(args: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in GB) of a command, from GNU time."""
     result = subprocess.run(["/usr/bin/time", "-v", *args], cwd=REPO, capture_output=True, text=True, check=True)
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", result.stderr).group(1)
-    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
-    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024**2
-    return seconds, peak
+    seconds, peak, _ = gnu_time(result.stderr)
+    return seconds, peak / 1024**3
 
 
 def main() -> None:

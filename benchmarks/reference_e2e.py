@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _common import REPO, cpu_model
+from _common import REPO, cpu_model, gnu_time
 
 # The reference's model (AnimeRecBERT-Hybrid) and batch, as train_throughput.py uses them.
 HIDDEN, LAYERS, HEADS, MAX_LEN, BATCH = 256, 2, 4, 128, 128
@@ -88,11 +88,8 @@ def run_stage(name: str, what: str, command: list[str], log: Path, ok=(0,), watc
     if code not in ok:
         sys.stderr.write(log.read_text()[-4000:])
         raise SystemExit(f"{name} failed (exit {code}); log in {log}")
-    report = timing.read_text()
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", report).group(1)
-    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
-    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1)) * 1024 / 1e9
-    cpu = float(re.search(r"User time \(seconds\): (\S+)", report).group(1)) + float(re.search(r"System time \(seconds\): (\S+)", report).group(1))
+    seconds, peak_bytes, cpu = gnu_time(timing.read_text())
+    peak = peak_bytes / 1e9
     print(f"    {seconds:.1f} s, {peak:.2f} GB peak RSS, {cpu:.1f} s CPU", file=sys.stderr, flush=True)
     return Stage(name, what, seconds, peak, cpu)
 
