@@ -37,7 +37,7 @@ from animerec_tui.options import (
     printable,
     year_option,
 )
-from animerec_tui.streams import STDOUT, ReaderGone, guard_streams, os_error_line, silence_stdout
+from animerec_tui.streams import STDOUT, ReaderGone, guard_streams, os_error_line, silence, silence_stdout
 from training.config import ID_DROPOUT, MASK_PROB, PRIOR_WEIGHT, SHIPPED, EvalConfig, PreprocessParams, TrainConfig
 from training.errors import UserError
 from training.model_config import ModelConfig, defaults_of
@@ -106,8 +106,9 @@ def _print_error(message: str) -> None:
 
     try:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]animerec:[/] {escape(printable(message))}", markup=True)
+        sys.stderr.flush()
     except OSError:  # stderr full or closed: the exit code is all that can still say it
-        pass
+        silence(sys.stderr)  # else the flush at exit fails again and turns the code into 120
 
 
 def _fail(message: str, code: int) -> None:

@@ -11,7 +11,7 @@ import errno
 import io
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -38,8 +38,13 @@ def os_error_line(exc: OSError) -> str:
 
 def silence_stdout() -> None:
     """Point stdout's descriptor at /dev/null, so that the flush at exit has somewhere to put what is left."""
+    silence(sys.stdout)
+
+
+def silence(stream: Any) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so that the flush at exit has somewhere to put what is left."""
     try:
-        fd = sys.stdout.fileno()
+        fd = stream.fileno()
     except (AttributeError, ValueError, OSError):  # None, or a test runner's in-memory stream
         return
     null = os.open(os.devnull, os.O_WRONLY)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.subprocess
 
 
 def _animerec(home: Path, *args, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANIMEREC_HOME": str(home)}
+    # Streams buffered as a user's are: PYTHONUNBUFFERED (set in some CI shells) hides failures of the flush at exit.
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "ANIMEREC_HOME": str(home)}
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.run([sys.executable, "-m", "animerec_tui", *map(str, args)], env=env, cwd=REPO, text=True, timeout=120, **kwargs)
 
