@@ -32,20 +32,33 @@ OPTIONAL: tuple[Column, ...] = (("year", "year", 4), ("type", "type", 7), ("mal"
 """Columns shown when there is room, most wanted first; genres come last and take what is left."""
 MIN_TITLE = MIN_BECAUSE = 16
 MIN_GENRES = 14
+READABLE: dict[str, int] = {"title": 26, "because": 22}
+"""Widths title and reasons reach (as far as their content needs) once year and type are shown,
+before the other optional columns: in a 120-column terminal a cut title ("Fullmetal Alchem…")
+costs a fan more than the episodes and members columns, which the details view has."""
+BEFORE_READABLE = 2
+"""How many of ``OPTIONAL`` (year, type) come before title and reasons grow to ``READABLE``."""
 
 
 def column_plan(width: int, longest: dict[str, int]) -> list[Column]:
     """The columns for a table ``width`` cells wide: rank (where there is room), title, match
-    and "because you liked" always, then year, type, MAL score, episodes, members and genres
-    while they fit. Title, reasons and genres then grow, in that order, to their longest
-    content (``longest``, by key) out of the room left; nothing is ever wider than the table."""
+    and "because you liked" always; then year and type while they fit; title and reasons grown
+    to a readable width (``READABLE``); then MAL score, episodes, members and genres while they
+    fit. Title, reasons and genres then grow, in that order, to their longest content
+    (``longest``, by key) out of the room left; nothing is ever wider than the table."""
     room = width - SCROLLBAR
     columns: list[Column] = [("title", "title", MIN_TITLE), ("match", "match", 5), ("because", "because you liked", MIN_BECAUSE)]
     used = sum(w + PADDING for _, _, w in columns)
     if room - used >= 24:
         columns.insert(0, ("rank", "#", 2))
         used += 2 + PADDING
-    for column in OPTIONAL:
+    for step, column in enumerate(OPTIONAL):
+        if step == BEFORE_READABLE:
+            for n, (key, heading, w) in enumerate(columns):
+                if key in READABLE and used < room:
+                    grow = min(room - used, max(0, min(longest.get(key, w), READABLE[key]) - w))
+                    columns[n] = (key, heading, w + grow)
+                    used += grow
         if used + column[2] + PADDING <= room:
             columns.append(column)
             used += column[2] + PADDING

@@ -33,6 +33,8 @@ def test_the_results_table_is_laid_out_for_its_width():
         assert sum(w + PADDING for _, _, w in plan) <= width - SCROLLBAR, width
     narrow = dict((k, w) for k, _, w in column_plan(51, longest))  # an 80-column terminal's results pane
     assert narrow["title"] >= 16 and narrow["because"] >= 16 and "genres" not in narrow
+    middle = dict((k, w) for k, _, w in column_plan(86, longest))  # a 120-column one's: titles readable before the extras
+    assert middle["title"] >= 26 and middle["because"] >= 22 and {"year", "type"} <= set(middle) and "members" not in middle
     wide = dict((k, w) for k, _, w in column_plan(150, longest))  # a 200-column one's
     assert set(wide) == {"rank", "title", "match", "because", "year", "type", "mal", "eps", "members", "genres"}
     assert wide["title"] >= 40 and wide["because"] >= 30 and wide["genres"] >= 16
