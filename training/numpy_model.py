@@ -217,7 +217,9 @@ def row_groups(first: np.ndarray, group: int) -> list[tuple[int, int]]:
     return groups
 
 
-def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: int = 1, block: int = 1024, group: int = 512) -> tuple[np.ndarray, Iterator[tuple[int, int, np.ndarray]]]:
+def vote_max(
+    voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: int = 1, block: int = 1024, group: int = 512, transposed: np.ndarray | None = None
+) -> tuple[np.ndarray, Iterator[tuple[int, int, np.ndarray]]]:
     """The largest vote for each of ``columns`` among each of ``parts`` sets of each row's
     voters (voter j of a row in set j mod parts), ``block`` columns at a time: how many voters
     each set has (rows, parts), and an iterator of (start, stop, maxima), the maxima
@@ -228,7 +230,10 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
     Rows of about the same length go together, ``group`` voters at a time, each row padded to
     the group's longest with copies of its own voters (place p copies voter p mod parts, of
     the same set, so no set's maximum changes): a group's maxima are then one reduction per
-    block, not one per row."""
+    block, not one per row. Groups of few voters (a single request) take wider blocks, as many
+    columns as keep a block's votes within ``block`` x ``group`` floats: fewer passes, the
+    same cache footprint. ``transposed``: ``weights[columns].T`` already laid out (H, len(columns))
+    C-contiguous (``NumpyScorer`` keeps it per set of columns), else each block gathers its own."""
     count = columns.size
     first = np.searchsorted(voters.row, np.arange(voters.rows + 1))
     lengths = np.diff(first)
@@ -251,6 +256,9 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
         groups.append((rows, voters.vectors[(first[rows][:, None] + copies).ravel()], wide))
         g0 = g1
 
+    widest = max((g[1].shape[0] for g in groups), default=1)
+    block = max(block, (block * group) // max(widest, 1))
+
     def blocks() -> Iterator[tuple[int, int, np.ndarray]]:
         most = min(block, count)
         maxima = np.empty((voters.rows, parts, most), dtype=np.float32)
@@ -259,7 +267,7 @@ def vote_max(voters: Voters, weights: np.ndarray, columns: np.ndarray, parts: in
         for start in range(0, count, block):
             stop = min(start + block, count)
             out = maxima[:, :, : stop - start]
-            part = np.ascontiguousarray(weights[columns[start:stop]].T)
+            part = transposed[:, start:stop] if transposed is not None else np.ascontiguousarray(weights[columns[start:stop]].T)
             for rows, vectors, wide in groups:
                 votes = np.matmul(vectors, part, out=scratch[: vectors.shape[0], : stop - start])
                 out[rows] = votes.reshape(rows.size, wide // parts, parts, stop - start).max(axis=1, out=best[: rows.size, :, : stop - start])
@@ -404,7 +412,11 @@ class NumpyScorer:
         self.bunch = 16
         """Token rows per transformer pass in ``encode`` (16: its arrays stay in cache; 64 took 10% longer)."""
         self._first_alike: np.ndarray | None = None
+        self._tables: list[tuple[np.ndarray, np.ndarray]] = []
+        """(columns, ``weights[columns].T``) of the latest sets ``bounds`` was asked for, newest first."""
 
+    kept_tables = 4
+    """How many sets of columns keep their transposed output table (``_transposed``)."""
     exact_bounds = False
     """``bounds`` are bounds, not the scores themselves."""
     bound_parts = 4
@@ -501,6 +513,20 @@ class NumpyScorer:
             self._first_alike = first[inverse.reshape(-1)]
         return self._first_alike
 
+    def _transposed(self, columns: np.ndarray) -> np.ndarray:
+        """``weights[columns].T``, C-contiguous, for ``columns`` (sorted): kept for the last few
+        sets asked (a set per filter choice), so a request does not gather and transpose the
+        output table (3.4 MB for the default filters' columns) again."""
+        for i, (kept, table) in enumerate(self._tables):
+            if kept.size == columns.size and np.array_equal(kept, columns):
+                if i:
+                    self._tables.insert(0, self._tables.pop(i))
+                return table
+        table = np.ascontiguousarray(self.weights[columns].T)
+        self._tables.insert(0, (columns.copy(), table))
+        del self._tables[self.kept_tables :]
+        return table
+
     def _distinct(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``columns`` as the distinct output vectors among them (sorted columns, one per
         vector and bias) and where each column's vector is in that list. Anime without ratings
@@ -524,7 +550,7 @@ class NumpyScorer:
         columns = np.asarray(columns, dtype=np.int64)
         voters, owner = self._voters(encoded, users)
         distinct, where = self._distinct(columns)
-        sizes, blocks = vote_max(voters, self.weights, distinct, self.bound_parts, block=512, group=256)
+        sizes, blocks = vote_max(voters, self.weights, distinct, self.bound_parts, block=512, group=256, transposed=self._transposed(distinct))
         counts = sizes.astype(np.float32)
         lower_rows = np.empty((voters.rows, distinct.size), dtype=np.float32)
         upper_rows = np.empty((voters.rows, distinct.size), dtype=np.float32)

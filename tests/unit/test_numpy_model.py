@@ -259,3 +259,36 @@ def test_both_paths_refuse_the_same_model_folders(tmp_path, damage, fragment):
         load_numpy_model(folder)
     with pytest.raises(UserError, match=fragment.replace("+", r"\+")):
         load_model(folder)
+
+
+def test_vote_max_is_the_brute_force_maxima_whatever_the_blocks_and_layout():
+    from training.numpy_model import Voters, vote_max
+
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(3000, 16)).astype(np.float32)
+    columns = np.sort(rng.choice(3000, 2500, replace=False))
+    lengths = [1, 3, 9, 40, 2, 17]  # rows of few voters take wider blocks than rows of many
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    voters = Voters(rng.normal(size=(row.size, 16)).astype(np.float32), row, np.ones(row.size, dtype=np.int64), len(lengths))
+    parts = 4
+    votes = voters.vectors @ weights[columns].T
+    expected = np.full((len(lengths), parts, columns.size), -np.inf, dtype=np.float32)
+    for v in range(row.size):
+        j = v - int(np.searchsorted(row, row[v]))
+        expected[row[v], j % parts] = np.maximum(expected[row[v], j % parts], votes[v])
+    for transposed in (None, np.ascontiguousarray(weights[columns].T)):
+        for block, group in ((64, 8), (512, 256), (4096, 64)):
+            sizes, blocks = vote_max(voters, weights, columns, parts, block=block, group=group, transposed=transposed)
+            got = np.concatenate([maxima.copy() for _, _, maxima in blocks], axis=2)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+            assert sizes.tolist() == [[(n + parts - 1 - p) // parts for p in range(parts)] for n in lengths]
+
+
+def test_the_transposed_output_table_is_kept_for_the_latest_sets_of_columns(tmp_path):
+    scorer = NumpyScorer(load_numpy_model(scrambled_model(tmp_path / "model", seed=0, num_items=80))[0])
+    first = scorer._transposed(np.arange(0, 80, 2))
+    np.testing.assert_array_equal(first, scorer.weights[np.arange(0, 80, 2)].T)
+    assert first.flags.c_contiguous and scorer._transposed(np.arange(0, 80, 2)) is first
+    for start in range(1, scorer.kept_tables + 1):  # as many other sets as are kept push the first out
+        scorer._transposed(np.arange(start, 80, 3))
+    assert scorer._transposed(np.arange(0, 80, 2)) is not first and len(scorer._tables) == scorer.kept_tables
