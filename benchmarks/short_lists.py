@@ -1,6 +1,6 @@
 """Short lists (issue 28 part 3): what leaning away from popularity costs and gives at one or two favourites.
 
-    python benchmarks/short_lists.py [--model Data/model] [--cuts 1,2] [--novelty 0,0.1,0.25,0.5]
+    python benchmarks/short_lists.py [--model Data/model] [--cuts 1,2] [--novelty 0,0.1,0.25,0.5] [--blend-scale 1]
 
 The shipped training data's validation users, each list cut to ``--cuts`` favourites (seed 0,
 the held-out anime fixed: ``scripts/calibrate_blend.requests``), ranked as the app ranks them
@@ -8,7 +8,10 @@ the held-out anime fixed: ``scripts/calibrate_blend.requests``), ranked as the a
 NDCG@10 and Recall@50 of the held-out anime in the app's top 100, and, over every tenth user's
 top 10 with reasons, the share of results whose first reason is a favourite rather than "your
 whole list" (the model's vote of the list as a whole, popularity included): how much the list
-is about the favourites.
+is about the favourites. ``--blend-scale``: the item-item blend's coefficient (meta.json's) times
+each of these for every request, each with every lean; the app itself takes
+``defaults.SHORT_LIST_BLEND`` (3) at one or two favourites and ``SIMILAR_BLEND`` (30) for
+"anime like this one", both chosen from this table.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from calibrate_blend import requests  # noqa: E402
 
 from animerec_tui.engine import Engine  # noqa: E402
+from animerec_tui.engine.backends import blend_times  # noqa: E402
 from animerec_tui.engine.reasons import LIST_REASON  # noqa: E402
 from animerec_tui.engine.types import Filters  # noqa: E402
 from training.data import load_dataset  # noqa: E402
@@ -38,6 +42,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="default: the shipped training data")
     parser.add_argument("--cuts", default="1,2")
     parser.add_argument("--novelty", default="0,0.1,0.25,0.5")
+    parser.add_argument("--blend-scale", default="1,3", help="the item-item blend's coefficient times each of these (1: meta.json's)")
+    parser.add_argument("--users", type=int, help="only the first N validation users")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
@@ -48,21 +54,25 @@ def main() -> None:
         args.data = shipped_training_data()
     engine = Engine(args.model, threads=1)
     data = load_dataset(args.data)
-    print("| favourites | novelty | NDCG@10 | Recall@50 | first reason a favourite |\n|---|---|---|---|---|")
-    for cut in [int(c) for c in args.cuts.split(",")]:
-        favs, targets = requests(engine, data, "val", cut=cut)
-        for lean in [float(v) for v in args.novelty.split(",")]:
-            results = engine.recommend_many([(f, Filters(novelty=lean)) for f in favs], 100, reasons=False)
-            ranks = np.full(len(favs), 100)
-            for n, (result, target) in enumerate(zip(results, targets.tolist())):
-                ids = [r.mal_id for r in result.items]
-                if target in ids:
-                    ranks[n] = ids.index(target)
-            ndcg = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
-            sample = [favs[i] for i in range(0, len(favs), 10)]
-            shown = engine.recommend_many([(f, Filters(novelty=lean)) for f in sample], 10, reasons=True)
-            about = np.mean([np.mean([bool(r.because) and r.because[0] != LIST_REASON for r in result.items]) for result in shown])
-            print(f"| {cut} | {lean:g} | {ndcg.mean():.4f} ± {ndcg.std(ddof=1) / math.sqrt(ndcg.size):.4f} | {(ranks < 50).mean():.4f} | {about:.3f} |", flush=True)
+    shipped = engine.scorer
+    print("| favourites | blend x | novelty | NDCG@10 | Recall@50 | first reason a favourite |\n|---|---|---|---|---|---|")
+    for cut, times, lean in [(int(c), float(b), float(v)) for c in args.cuts.split(",") for b in args.blend_scale.split(",") for v in args.novelty.split(",")]:
+        scaled = blend_times(shipped, times)
+        if scaled is None:
+            raise SystemExit(f"{args.model}: has no item-item blend to scale")
+        engine.scorer = scaled
+        favs, targets = requests(engine, data, "val", cut=cut, users=args.users)
+        results = engine.recommend_many([(f, Filters(novelty=lean)) for f in favs], 100, reasons=False)
+        ranks = np.full(len(favs), 100)
+        for n, (result, target) in enumerate(zip(results, targets.tolist())):
+            ids = [r.mal_id for r in result.items]
+            if target in ids:
+                ranks[n] = ids.index(target)
+        ndcg = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
+        sample = [favs[i] for i in range(0, len(favs), 10)]
+        shown = engine.recommend_many([(f, Filters(novelty=lean)) for f in sample], 10, reasons=True)
+        about = np.mean([np.mean([bool(r.because) and r.because[0] != LIST_REASON for r in result.items]) for result in shown])
+        print(f"| {cut} | {times:g} | {lean:g} | {ndcg.mean():.4f} ± {ndcg.std(ddof=1) / math.sqrt(ndcg.size):.4f} | {(ranks < 50).mean():.4f} | {about:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

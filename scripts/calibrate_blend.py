@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from animerec_tui.defaults import SHORT_LIST_BLEND  # noqa: E402
 from animerec_tui.engine import Engine, Filters  # noqa: E402
 from animerec_tui.engine.backends import BlendedScorer, CalibratedScorer  # noqa: E402
 from training.data import Dataset, load_dataset  # noqa: E402
@@ -224,7 +225,7 @@ def main() -> int:
                 # Each w at the level that keeps the share of top-10 places without ratings nearest the model alone's.
                 tried = []
                 for level in [float(v) for v in args.levels.split(",")]:
-                    engine.scorer = as_shipped(BlendedScorer(base, table, w * scale, temperature, level))
+                    engine.scorer = as_shipped(BlendedScorer(base, table, w * scale, temperature, level, SHORT_LIST_BLEND))
                     m = measure(engine, favs, targets)
                     print(row(f"w {w:g}, new_level {level:g}", m), flush=True)
                     tried.append((abs(m["new_top10"] - alone["new_top10"]), level, m))
@@ -237,7 +238,7 @@ def main() -> int:
         m, lam, w, scale, table, level = best
         print(f"best on validation: lambda {lam:g}, keep {table.meta['keep']}, w {w:g} (scale {scale:.4g}), new_level {level:g}: NDCG@10 {m['ndcg@10']:.4f}")
         engine.scorer = base
-        cut_table(engine, data, args, as_shipped(base), as_shipped(BlendedScorer(base, table, w * scale, temperature, level)), EaseAlone(table, vocab.size))
+        cut_table(engine, data, args, as_shipped(base), as_shipped(BlendedScorer(base, table, w * scale, temperature, level, SHORT_LIST_BLEND)), EaseAlone(table, vocab.size))
         if args.write:
             write_itemitem(folder, table)
             meta["blend"] = {"weight": w, "scale": scale, "new_level": level, "lambda": lam, "keep": table.meta["keep"]}

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate_blend import app_places  # noqa: E402
 from calibrate_blend import requests as validation_requests  # noqa: E402
 
+from animerec_tui.defaults import SHORT_LIST_BLEND  # noqa: E402
 from animerec_tui.engine import Engine, Filters  # noqa: E402
 from animerec_tui.engine.backends import NEW_CALIBRATION, BlendedScorer, CalibratedScorer, RequestScorer  # noqa: E402
 from training.catalog import Catalog  # noqa: E402
@@ -142,7 +143,7 @@ def cold_blend(engine: Engine, data: Dataset, hidden: np.ndarray, blend: dict, t
         ease = table.scores(np.asarray(known) - 1)
         if ease.std() > 0:
             ratios.append(float(model.std() / ease.std()))
-    return BlendedScorer(engine.scorer, table, float(blend["weight"]) * float(np.median(ratios)), temperature, float(blend.get("new_level", 0.0)))
+    return BlendedScorer(engine.scorer, table, float(blend["weight"]) * float(np.median(ratios)), temperature, float(blend.get("new_level", 0.0)), SHORT_LIST_BLEND)
 
 
 def requests(engine: Engine, data: Dataset, users: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
@@ -451,7 +452,7 @@ def stripped_table(cold: Engine, blended: BlendedScorer, favs: list, targets: np
         tokens[column + 1, : len(row)] = row
         weights[column + 1] = token_weights(names, tokens[column + 1 : column + 2])[0]
     w["item_genres"], w["genre_weights"] = tokens, weights
-    scorer = BlendedScorer(NumpyScorer(NumpyModel(model.config, w)), blended.table, blended.coefficient, blended.temperature, blended.new_level)
+    scorer = BlendedScorer(NumpyScorer(NumpyModel(model.config, w)), blended.table, blended.coefficient, blended.temperature, blended.new_level, blended.short)
     rated = cold.num_rated
     raw, scores = full_scores(scorer, cold, favs)
     spec = spec_for(theta, cold.item_ids, cold.catalog, rated)

@@ -9,12 +9,14 @@ imports it takes 1.4 to 1.6 s, one with numpy alone 0.08 (the project's 2-core A
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from animerec_tui.defaults import SHORT_LIST_BLEND
 from animerec_tui.engine.runtime import limit_blas_threads
 
 if TYPE_CHECKING:
@@ -90,8 +92,21 @@ def with_blend(backend: Backend, model_dir: Path) -> Backend:
             raise ValueError("new_level must be from 0 to 1")
     except (TypeError, KeyError, ValueError) as exc:
         raise UserError(f"{folder}: meta.json's blend is missing or bad ({exc}); run scripts/calibrate_blend.py --write") from None
-    scorer = BlendedScorer(backend.scorer, table, weight * scale, float(backend.config.vote_temperature), level)
+    scorer = BlendedScorer(backend.scorer, table, weight * scale, float(backend.config.vote_temperature), level, SHORT_LIST_BLEND)
     return Backend(scorer, backend.meta, backend.table, backend.config)
+
+
+def blend_times(scorer: RequestScorer, times: float) -> RequestScorer | None:
+    """``scorer`` (an engine's) with its item-item part ``times`` as strong for every request,
+    whatever its length, its calibration of anime without ratings kept; None when it has no
+    blend. ``Engine.similar`` asks with ``defaults.SIMILAR_BLEND``; benchmarks/short_lists.py
+    measures what each multiple trades."""
+    calibrated = scorer if isinstance(scorer, CalibratedScorer) else None
+    blend = calibrated.inner if calibrated is not None else scorer
+    if not isinstance(blend, BlendedScorer):
+        return None
+    scaled = BlendedScorer(blend.inner, blend.table, blend.coefficient * times, blend.temperature, blend.new_level)
+    return calibrated.around(scaled) if calibrated is not None else scaled
 
 
 def _quantile(row: np.ndarray, q: int) -> float:
@@ -115,6 +130,8 @@ class _Blend:
     """(requests, rated) float32: the blend's part, coefficient times the sum over a request's favourites of B[f, j]."""
     level: np.ndarray
     """(requests,) float32: the blend's part given to every anime without ratings."""
+    coefficient: np.ndarray
+    """(requests,) float32: each request's coefficient (``BlendedScorer.short`` by its length)."""
 
 
 class BlendedScorer:
@@ -132,14 +149,20 @@ class BlendedScorer:
     share of top-10 places fell from 3.7% to 1.3%), and validation cannot say what that
     costs: every held-out anime there is a rated one. So each request gives them the
     ``new_level`` quantile of its own rated anime's item-item scores, a level chosen to keep
-    their share of top-10 places where the model alone puts it."""
+    their share of top-10 places where the model alone puts it.
 
-    def __init__(self, inner: RequestScorer, table: Any, coefficient: float, temperature: float, new_level: float = 0.0) -> None:
+    ``short``: multiples of the coefficient for requests of so few favourites (by how many the
+    model knows). The item-item part is each favourite's own; at one or two favourites the
+    model's vote of the list as a whole, popularity included, otherwise carries most of the
+    list (``defaults.SHORT_LIST_BLEND`` says what the multiple trades)."""
+
+    def __init__(self, inner: RequestScorer, table: Any, coefficient: float, temperature: float, new_level: float = 0.0, short: Mapping[int, float] | None = None) -> None:
         self.inner = inner
         self.table = table
         self.coefficient = coefficient
         self.temperature = temperature
         self.new_level = new_level
+        self.short = dict(short or {})
 
     def encode(self, rows: list[list[int]]) -> _Blend:
         rated = self.table.rated
@@ -151,12 +174,13 @@ class BlendedScorer:
         at = (owner[:, None] * rated + self.table.indices[favourites]).ravel()
         sums = np.bincount(at, weights=self.table.values[favourites].ravel().astype(np.float64), minlength=len(rows) * rated)
         ease: np.ndarray = sums.reshape(len(rows), rated).astype(np.float32)
-        ease *= np.float32(self.coefficient)
+        coefficient = np.asarray([self.coefficient * self.short.get(len(r), 1.0) for r in rows], dtype=np.float32)
+        ease *= coefficient[:, None]
         level = np.zeros(len(rows), dtype=np.float32)
         if self.new_level and rated:
             q = min(rated - 1, int(round(self.new_level * (rated - 1))))
             level = np.asarray([_quantile(row, q) for row in ease], dtype=np.float32)
-        return _Blend(self.inner.encode(rows), ease, level)
+        return _Blend(self.inner.encode(rows), ease, level, coefficient)
 
     def _add(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
         """Add the blend's part of ``columns`` (sorted: those without ratings last, at the request's level) to each of ``into``."""
@@ -192,7 +216,7 @@ class BlendedScorer:
         votes = self.inner.shares(encoded.inner, user, favourites, columns)
         if votes is None:
             return None
-        own = np.maximum(self.table.parts(np.asarray(favourites) - 1, columns) * np.float32(self.coefficient), 0.0)
+        own = np.maximum(self.table.parts(np.asarray(favourites) - 1, columns) * encoded.coefficient[user], 0.0)
         ease = own.sum(axis=1, keepdims=True)
         listed = np.clip(1.0 - votes.sum(axis=1, keepdims=True), 1e-12, 1.0)
         v = -self.temperature * np.log(listed)

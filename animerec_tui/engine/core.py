@@ -15,8 +15,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from animerec_tui.catalog import load_catalog
-from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_TOP
-from animerec_tui.engine.backends import load_backend
+from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_BLEND, SIMILAR_TOP
+from animerec_tui.engine.backends import RequestScorer, blend_times, load_backend
 from animerec_tui.engine.columns import Columns, FranchiseRuns
 from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
@@ -41,6 +41,8 @@ class Engine:
         self.model_dir = model_dir or default_model_dir()
         backend = load_backend(self.model_dir, device, threads)
         self.scorer = backend.scorer
+        self.similar_scorer: RequestScorer | None = blend_times(backend.scorer, SIMILAR_BLEND)
+        """What ``similar`` ranks with: the item-item part ``SIMILAR_BLEND`` times as strong (None: the model has no blend, ``scorer`` then)."""
         self.meta = backend.meta
         self.catalog = load_catalog() if catalog is None else as_catalog(catalog)
         self.by_id = self.catalog.by_id
@@ -94,14 +96,15 @@ class Engine:
         """Top ``k`` anime for a set of favourite MAL ids (order does not matter)."""
         return self.recommend_many([(list(favourites), filters)], k)[0]
 
-    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = RECOMMEND_TOP, reasons: bool = True) -> list[Result]:
+    def recommend_many(self, requests: list[tuple[list[int], Filters]], k: int = RECOMMEND_TOP, reasons: bool = True, scorer: RequestScorer | None = None) -> list[Result]:
         """Answer many requests with batched forward passes.
 
         Requests of similar lengths go in chunks (``chunk``, 64): each chunk is encoded once, and its
         requests with the same filters are scored together, only over the anime their
         filters let through. ``reasons=False`` leaves every ``because`` empty: a program that
         reads only the picks (``recommend --batch``) saves their cost. A request with no
-        favourite the model knows gets the model's learned popularity (its prior)."""
+        favourite the model knows gets the model's learned popularity (its prior). ``scorer``:
+        another scorer of the same model to rank with (``similar``'s); default ``self.scorer``."""
         parsed = [self.split_known(favs) for favs, _ in requests]
         results: list[Result | None] = [None] * len(requests)
         # Chunks of similar lengths: a forward pass pads every row to its longest.
@@ -111,12 +114,13 @@ class Engine:
                 results[i] = Result(self._popular(k, requests[i][1]), unknown)
         with cyclic_gc_paused():
             for start in range(0, len(rows), self.chunk):
-                self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk])
+                self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk], scorer or self.scorer)
         return results  # type: ignore[return-value]
 
-    def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Result | None], k: int, reasons: bool, batch: list[int]) -> None:
+    def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Result | None], k: int, reasons: bool, batch: list[int],
+                scorer: RequestScorer) -> None:
         """Fill ``results`` for the requests ``batch`` (indices; each with a favourite the model knows)."""
-        encoded = self.scorer.encode([parsed[i][0] for i in batch])
+        encoded = scorer.encode([parsed[i][0] for i in batch])
         groups: dict[Filters, list[int]] = {}
         for row, i in enumerate(batch):  # novelty and new_share change the ranking, not what may be shown
             groups.setdefault(replace(requests[i][1], novelty=0.0, new_share=0.0), []).append(row)
@@ -124,15 +128,15 @@ class Engine:
             columns = np.flatnonzero(self.allowed(requests[batch[members[0]]][1]))
             # Bounds of every allowed column's score; the exact scores of the few that can
             # make the list: the bounds skip the exps of every vote.
-            upper, lower = self.scorer.bounds(encoded, np.asarray(members), columns)
+            upper, lower = scorer.bounds(encoded, np.asarray(members), columns)
             runs = FranchiseRuns.of_columns(self.columns, columns)
             for n, row in enumerate(members):
                 i = batch[row]
                 known, unknown = parsed[i]
                 filters = requests[i][1]
-                exact = partial(self._exact, encoded, row, columns)
+                exact = partial(self._exact, scorer, encoded, row, columns)
                 ranked = self.ranking.rank(Candidates(columns, upper[n], lower[n], exact, runs), known, k, filters, filters.novelty, self.prior)
-                shares = partial(self.scorer.shares, encoded, row, np.asarray(known)) if reasons else None
+                shares = partial(scorer.shares, encoded, row, np.asarray(known)) if reasons else None
                 results[i] = Result(self._shown(ranked, known, shares), unknown)
 
     def scores(self, rows: list[list[int]]) -> np.ndarray:
@@ -143,9 +147,9 @@ class Engine:
         """The title of the anime with dense id ``dense``."""
         return self.by_id[int(self.item_ids[dense - 1])]["title"]
 
-    def _exact(self, encoded: Any, row: int, columns: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    def _exact(self, scorer: RequestScorer, encoded: Any, row: int, columns: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Encoded request ``row``'s exact scores of ``columns[positions]``."""
-        return self.scorer.scores(encoded, np.asarray([row]), columns[positions])[0]
+        return scorer.scores(encoded, np.asarray([row]), columns[positions])[0]
 
     def _popular(self, k: int, filters: Filters) -> list[Recommendation]:
         """With no usable favourites: the model's learned popularity (its output bias), by the same rules."""
@@ -184,11 +188,13 @@ class Engine:
         return sorted((int(self.item_ids[j]) for j in members), key=lambda m: (self.by_id[m].get("year") or 9999, m))
 
     def similar(self, mal_id: int, k: int = SIMILAR_TOP, filters: Filters = Filters()) -> list[Recommendation]:
-        """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone."""
+        """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone, its
+        item-item part ``SIMILAR_BLEND`` times as strong (``similar_scorer``), so the list is
+        about that anime rather than what every fan likes."""
         if int(mal_id) not in self.dense:
             where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"
             raise UserError(f"MAL id {mal_id} {where}, so there are no similar anime for it")
-        return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k)[0].items
+        return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k, scorer=self.similar_scorer)[0].items
 
     def new_in_franchises(self, favourites: Iterable[int], since: int = NEW_SINCE, filters: Filters = Filters()) -> list[FranchiseNews]:
         """What continues the favourites: per favourite franchise, the entries not among them that

@@ -137,3 +137,28 @@ def test_the_level_of_anime_without_ratings_is_the_quantile_even_among_many_ties
         row[rng.random(500) < rng.random()] = 0  # a short list's scores: mostly zeros
         for q in (0, 10, 250, 492, 499):
             assert _quantile(row, q) == np.sort(row)[q]
+
+
+def test_one_or_two_favourites_take_the_short_list_multiple_and_similar_its_own(tiny_model, catalog, tmp_path):
+    from animerec_tui.defaults import SHORT_LIST_BLEND, SIMILAR_BLEND
+
+    engine, plain = Engine(_blended(tiny_model, tmp_path, 1.5), catalog), Engine(tiny_model, catalog)
+    table = engine.scorer.table
+    for favourites in ([DEATH_NOTE], [DEATH_NOTE, STEINS_GATE], [DEATH_NOTE, STEINS_GATE, FMA_B]):
+        known, _ = engine.split_known(favourites)
+        expected = plain.scores([known])[0]
+        times = SHORT_LIST_BLEND.get(len(known), 1.0)
+        expected[: table.rated] += 3.0 * times * table.scores(np.asarray(known) - 1)
+        np.testing.assert_allclose(engine.scores([known])[0], expected, rtol=1e-5, atol=1e-5)
+    assert SHORT_LIST_BLEND.get(1, 1.0) > 1 and 3 not in SHORT_LIST_BLEND
+    # "Anime like this one": the item-item part SIMILAR_BLEND times as strong, whatever the length multiples say.
+    known, _ = engine.split_known([DEATH_NOTE])
+    expected = plain.scores([known])[0]
+    expected[: table.rated] += 3.0 * SIMILAR_BLEND * table.scores(np.asarray(known) - 1)
+    filters = Filters(one_per_franchise=False, hide_adult=False)
+    top = [j for j in np.argsort(-expected, kind="stable") if j + 1 not in known][:10]
+    similar = engine.similar(DEATH_NOTE, 10, filters)
+    assert [r.mal_id for r in similar] == [int(engine.item_ids[j]) for j in top]
+    np.testing.assert_allclose([r.score for r in similar], expected[top], atol=2e-4)
+    assert [r.mal_id for r in similar] != [r.mal_id for r in engine.recommend([DEATH_NOTE], 10, filters).items]
+    assert plain.similar_scorer is None and [r.mal_id for r in plain.similar(DEATH_NOTE, 10, filters)] == [r.mal_id for r in plain.recommend([DEATH_NOTE], 10, filters).items]
