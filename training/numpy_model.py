@@ -16,6 +16,7 @@ with torch (``NumpyModel.supports`` says which models this path can take).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -413,6 +414,7 @@ class NumpyScorer:
         """Token rows per transformer pass in ``encode`` (16: its arrays stay in cache; 64 took 10% longer)."""
         self._first_alike: np.ndarray | None = None
         self._tables: list[tuple[np.ndarray, np.ndarray]] = []
+        self._tables_lock = threading.Lock()
         """(columns, ``weights[columns].T``) of the latest sets ``bounds`` was asked for, newest first."""
 
     kept_tables = 4
@@ -517,15 +519,16 @@ class NumpyScorer:
         """``weights[columns].T``, C-contiguous, for ``columns`` (sorted): kept for the last few
         sets asked (a set per filter choice), so a request does not gather and transpose the
         output table (3.4 MB for the default filters' columns) again."""
-        for i, (kept, table) in enumerate(self._tables):
-            if kept.size == columns.size and np.array_equal(kept, columns):
-                if i:
-                    self._tables.insert(0, self._tables.pop(i))
-                return table
-        table = np.ascontiguousarray(self.weights[columns].T)
-        self._tables.insert(0, (columns.copy(), table))
-        del self._tables[self.kept_tables :]
-        return table
+        with self._tables_lock:  # the app's worker threads share the scorer
+            for i, (kept, table) in enumerate(self._tables):
+                if kept.size == columns.size and np.array_equal(kept, columns):
+                    if i:
+                        self._tables.insert(0, self._tables.pop(i))
+                    return table
+            table = np.ascontiguousarray(self.weights[columns].T)
+            self._tables.insert(0, (columns.copy(), table))
+            del self._tables[self.kept_tables :]
+            return table
 
     def _distinct(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``columns`` as the distinct output vectors among them (sorted columns, one per
