@@ -1,0 +1,113 @@
+"""A cross-group split's app against its tuned EASE, user by user, and a grid of the app's two
+blend settings on the held-out group's validation (issue 28, the 2016-18 lists unseen).
+
+    python benchmarks/cross_levers.py paired runs/cross/era-out [--model runs/cross/era-out/model] [--lam 200]
+    python benchmarks/cross_levers.py grid runs/cross/era-out [--model ...] [--users 1500]
+        [--bias-weights 0.6,1.2,2.4] [--weights 0.5,1,2] [--lambdas 100,200]
+
+``paired``: EASE at ``--lam`` (the value ``peers_table.py`` chose on the held-out group's
+validation) fitted on the training group's train rows, and the model folder through the engine
+as the app ranks (default ``Filters()``, its blend), on the held-out group's validation and test
+users: each user's NDCG@10 under both, and the mean of the differences with its standard error.
+The two share users, so the paired error is what says whether they differ (a third of the
+unpaired one here).
+
+``grid``: the prior's weight (the model's ``bias_weight``) and the blend weight chosen together,
+not one after the other, for each EASE lambda: NDCG@10 of the first ``--users`` validation users
+of the held-out group as the app ranks (each blend at new_level 0.985), and EASE alone through
+the app's rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from calibrate_blend import EaseAlone, measure, requests, scale_of  # noqa: E402
+from peers_table import FoldIn, engine_ranks, matrix, score_ranks, split_query  # noqa: E402
+
+from animerec_tui.engine import Engine  # noqa: E402
+from animerec_tui.engine.backends import BlendedScorer  # noqa: E402
+from training.data import load_dataset  # noqa: E402
+from training.itemitem import ItemItem, fit_ease, gram  # noqa: E402
+from training.numpy_model import NumpyScorer  # noqa: E402
+from training.peers import PEERS  # noqa: E402
+
+
+def ndcg(ranks: np.ndarray) -> np.ndarray:
+    return np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def paired(root: Path, model: Path, lam: float) -> None:
+    train, held = load_dataset(root / "train"), load_dataset(root / "heldout")
+    score, _ = FoldIn(matrix(*train.splits["train"], held.num_items)).build(PEERS["ease"], lam=lam)
+    engine = Engine(model, threads=1)
+    for split in ("val", "test"):
+        query = split_query(held, split)
+        ease, app = ndcg(score_ranks(score, query)), ndcg(engine_ranks(engine, held.item_ids, query))
+        d = app - ease
+        print(json.dumps({"split": split, "users": int(d.size), "ease": round(float(ease.mean()), 4), "app": round(float(app.mean()), 4),
+                          "difference": round(float(d.mean()), 4), "difference_se": round(float(d.std(ddof=1) / np.sqrt(d.size)), 4),
+                          "app_better": int((d > 0).sum()), "ease_better": int((d < 0).sum())}), flush=True)
+
+
+def grid(root: Path, model: Path, users: int, bias_weights: list[float], weights: list[float], lambdas: list[float]) -> None:
+    train, held = load_dataset(root / "train"), load_dataset(root / "heldout")
+    engine = Engine(model, threads=1)
+    base = engine.scorer
+    while not isinstance(base, NumpyScorer):  # the model's own scorer, under any blend or calibration
+        base = base.inner
+    raw = base.bias / np.float32(base.model.config.bias_weight)
+    favs, targets = requests(engine, held, "val", users=users)
+    g = gram(*train.splits["train"], train.num_items)
+    temperature = float(base.model.config.vote_temperature)
+    for lam in lambdas:
+        table = ItemItem.prune(fit_ease(g, lam), 200, {"lambda": lam})
+        engine.scorer = base
+        scale = scale_of(engine, table, favs)
+        for bias in bias_weights:
+            base.bias = raw * np.float32(bias)
+            for w in weights:
+                engine.scorer = BlendedScorer(base, table, w * scale, temperature, 0.985) if w > 0 else base
+                m = measure(engine, favs, targets)
+                print(json.dumps({"lambda": lam, "bias_weight": bias, "w": w, "ndcg@10": round(m["ndcg@10"], 4), "se": round(m["se_ndcg@10"], 4)}), flush=True)
+        engine.scorer = EaseAlone(table, engine.item_ids.size)
+        print(json.dumps({"lambda": lam, "ease alone": round(measure(engine, favs, targets)["ndcg@10"], 4)}), flush=True)
+
+
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("paired", "grid"))
+    parser.add_argument("split", type=Path, help="a cross-group split's folder (train/ and heldout/), e.g. runs/cross/era-out")
+    parser.add_argument("--model", type=Path, help="the app's model folder (default: SPLIT/model, as peers_table.py exports it)")
+    parser.add_argument("--lam", type=float, default=200.0, help="paired: EASE's lambda, as peers_table.py chose it")
+    parser.add_argument("--users", type=int, default=1500)
+    parser.add_argument("--bias-weights", default="0.6,1.2,2.4")
+    parser.add_argument("--weights", default="0.5,1,2")
+    parser.add_argument("--lambdas", default="100,200")
+    args = parser.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, "blas")
+    model = args.model or args.split / "model"
+    if args.what == "paired":
+        paired(args.split, model, args.lam)
+    else:
+        grid(args.split, model, args.users, floats(args.bias_weights), floats(args.weights), floats(args.lambdas))
+
+
+if __name__ == "__main__":
+    main()
