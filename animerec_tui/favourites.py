@@ -65,6 +65,7 @@ def counted(n: int, noun: str = "favourite") -> str:
     """``n`` of ``noun`` as a reader writes it: "1 favourite", "2 favourites", "1,200 new favourites"."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
+
 class _Corrupt(Exception):
     """The file exists but is not a favourites file we can trust."""
 

@@ -45,13 +45,10 @@ from peers_table import FoldIn, engine_ranks, matrix, model_scorer, score_ranks,
 from animerec_tui.engine import Engine  # noqa: E402
 from animerec_tui.engine.backends import BlendedScorer  # noqa: E402
 from training.data import load_dataset  # noqa: E402
+from training.evaluate import ndcg_per_user as ndcg  # noqa: E402
 from training.itemitem import ItemItem, fit_ease, gram  # noqa: E402
 from training.numpy_model import NumpyScorer  # noqa: E402
 from training.peers import PEERS  # noqa: E402
-
-
-def ndcg(ranks: np.ndarray) -> np.ndarray:
-    return np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
 
 
 def paired(root: Path, model: Path, lam: float) -> None:

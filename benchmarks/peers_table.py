@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from training.data import Dataset, gather_ranges, load_dataset  # noqa: E402
-from training.evaluate import full_ranks, split_inputs  # noqa: E402
+from training.evaluate import full_ranks, ndcg_per_user, split_inputs  # noqa: E402
 
 CUTS = (1, 2, 3, 5, 10)
 K = 10
@@ -150,7 +150,7 @@ def summary(ranks: np.ndarray) -> dict:
     """NDCG@10 and Recall@10 with standard errors (std of the per-user values, ddof 1, / sqrt(n))."""
     ranks = np.asarray(ranks, dtype=np.float64)
     hit = ranks < K
-    ndcg = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+    ndcg = ndcg_per_user(ranks, K)
     root = np.sqrt(ranks.size)
     return {
         "users": int(ranks.size),

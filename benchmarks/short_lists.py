@@ -34,6 +34,7 @@ from animerec_tui.engine.backends import blend_times  # noqa: E402
 from animerec_tui.engine.reasons import LIST_REASON  # noqa: E402
 from animerec_tui.engine.types import Filters  # noqa: E402
 from training.data import load_dataset  # noqa: E402
+from training.evaluate import ndcg_per_user  # noqa: E402
 
 
 def main() -> None:
@@ -54,25 +55,29 @@ def main() -> None:
         args.data = shipped_training_data()
     engine = Engine(args.model, threads=1)
     data = load_dataset(args.data)
-    shipped = engine.scorer
+    scalings = {times: blend_times(engine.scorer, times) for times in (float(b) for b in args.blend_scale.split(","))}
+    if None in scalings.values():
+        raise SystemExit(f"{args.model}: has no item-item blend to scale")
     print("| favourites | blend x | novelty | NDCG@10 | Recall@50 | first reason a favourite |\n|---|---|---|---|---|---|")
-    for cut, times, lean in [(int(c), float(b), float(v)) for c in args.cuts.split(",") for b in args.blend_scale.split(",") for v in args.novelty.split(",")]:
-        scaled = blend_times(shipped, times)
-        if scaled is None:
-            raise SystemExit(f"{args.model}: has no item-item blend to scale")
-        engine.scorer = scaled
+    for cut in [int(c) for c in args.cuts.split(",")]:
         favs, targets = requests(engine, data, "val", cut=cut, users=args.users)
-        results = engine.recommend_many([(f, Filters(novelty=lean)) for f in favs], 100, reasons=False)
-        ranks = np.full(len(favs), 100)
-        for n, (result, target) in enumerate(zip(results, targets.tolist())):
-            ids = [r.mal_id for r in result.items]
-            if target in ids:
-                ranks[n] = ids.index(target)
-        ndcg = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
         sample = [favs[i] for i in range(0, len(favs), 10)]
-        shown = engine.recommend_many([(f, Filters(novelty=lean)) for f in sample], 10, reasons=True)
-        about = np.mean([np.mean([bool(r.because) and r.because[0] != LIST_REASON for r in result.items]) for result in shown])
-        print(f"| {cut} | {times:g} | {lean:g} | {ndcg.mean():.4f} ± {ndcg.std(ddof=1) / math.sqrt(ndcg.size):.4f} | {(ranks < 50).mean():.4f} | {about:.3f} |", flush=True)
+        for (times, scorer), lean in [(pair, float(v)) for pair in scalings.items() for v in args.novelty.split(",")]:
+            row(engine, scorer, favs, targets, sample, f"| {cut} | {times:g} | {lean:g} |", lean)
+
+
+def row(engine: Engine, scorer, favs: list, targets: np.ndarray, sample: list, head: str, lean: float) -> None:
+    """One line of the table: the held-out anime's place in each list, and how much of every tenth list is about its favourites."""
+    results = engine.recommend_many([(f, Filters(novelty=lean)) for f in favs], 100, reasons=False, scorer=scorer)
+    ranks = np.full(len(favs), 100)
+    for n, (result, target) in enumerate(zip(results, targets.tolist())):
+        ids = [r.mal_id for r in result.items]
+        if target in ids:
+            ranks[n] = ids.index(target)
+    ndcg = ndcg_per_user(ranks)
+    shown = engine.recommend_many([(f, Filters(novelty=lean)) for f in sample], 10, reasons=True, scorer=scorer)
+    about = np.mean([np.mean([bool(r.because) and r.because[0] != LIST_REASON for r in result.items]) for result in shown])
+    print(f"{head} {ndcg.mean():.4f} ± {ndcg.std(ddof=1) / math.sqrt(ndcg.size):.4f} | {(ranks < 50).mean():.4f} | {about:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,12 @@ Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """scorer(users, input_offsets, input_items) -> scores (len(users), n); column j is item j+1."""
 
 
+def ndcg_per_user(ranks: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each user's NDCG@k from the 0-based rank of their one held-out item: 1 / log2(rank + 2) inside the top k, else 0."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
 def metrics_from_ranks(ranks: np.ndarray, ks=KS) -> dict[str, float]:
     """Recall@K, NDCG@K and MRR from 0-based ranks of the held-out item."""
     ranks = np.asarray(ranks, dtype=np.float64)
@@ -30,7 +36,7 @@ def metrics_from_ranks(ranks: np.ndarray, ks=KS) -> dict[str, float]:
     for k in ks:
         hit = ranks < k
         out[f"recall@{k}"] = float(hit.mean())
-        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+        out[f"ndcg@{k}"] = float(ndcg_per_user(ranks, k).mean())
     out["mrr"] = float((1.0 / (ranks + 1.0)).mean())
     return out
 
@@ -45,7 +51,7 @@ def standard_errors(ranks: np.ndarray, ks=KS) -> dict[str, float]:
     for k in ks:
         hit = ranks < k
         per_user[f"recall@{k}"] = hit.astype(np.float64)
-        per_user[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+        per_user[f"ndcg@{k}"] = ndcg_per_user(ranks, k)
     per_user["mrr"] = 1.0 / (ranks + 1.0)
     root = math.sqrt(ranks.size)
     return {name: float(values.std(ddof=1) / root) for name, values in per_user.items()}
