@@ -266,6 +266,7 @@ def train(
     dropout: Annotated[float, config_option(ModelConfig, "dropout")] = MODEL["dropout"],
     weight_decay: Annotated[float, config_option(TrainConfig, "weight_decay")] = TRAIN["weight_decay"],
     warmup: Annotated[float, config_option(TrainConfig, "warmup")] = TRAIN["warmup"],
+    average_epochs: Annotated[float, config_option(TrainConfig, "average_epochs", metavar="EPOCHS")] = TRAIN["average_epochs"],
     genres: Annotated[Optional[bool], typer.Option("--genres/--no-genres", help="Hybrid metadata input: genres, studios, type, era, length, popularity [default: on for MAL ids].")] = None,
     catalogue: Annotated[Optional[bool], typer.Option("--catalogue/--no-catalogue", help="Know every catalogue anime, those without ratings from their metadata alone [default: on with --genres].")] = None,
     id_dropout: Annotated[Optional[float], config_option(TrainConfig, "id_dropout", default_note=f"{ID_DROPOUT:g} with --catalogue, else {TRAIN['id_dropout']:g}")] = None,
@@ -306,7 +307,7 @@ def train(
 
     values = {
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": hidden, "layers": layers, "heads": heads, "max_len": max_len, "mask_prob": mask_prob,
-        "mask_last": mask_last, "crop": crop.value, "loss": loss.value, "negatives": negatives, "sampler": sampler.value, "dropout": dropout, "weight_decay": weight_decay, "warmup": warmup, "genres": genres, "catalogue": catalogue,
+        "mask_last": mask_last, "crop": crop.value, "loss": loss.value, "negatives": negatives, "sampler": sampler.value, "dropout": dropout, "weight_decay": weight_decay, "warmup": warmup, "average_epochs": average_epochs, "genres": genres, "catalogue": catalogue,
         "id_dropout": id_dropout, "prior_weight": prior_weight, "pop_debias": pop_debias, "positional": positional, "readout": readout.value if readout else None,
         "val_users": val_users, "precision": precision.value, "compile": compile, "seed": seed,
     }

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from training import __version__
+from training.averaging import split_state
 from training.errors import UserError
 from training.fsutil import atomic_output_dir, check_output, check_replaceable, fsync_dir, is_model_folder, shown
 from training.model import BERT4Rec, ModelConfig
@@ -68,15 +69,17 @@ def checkpoint_meta(model_config: ModelConfig, train_config: dict | None, item_i
     return meta
 
 
-def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer | None = None, state: dict | None = None) -> None:
-    """Write one checkpoint folder atomically (weights, meta, and optionally training state)."""
+def write_checkpoint(folder: Path, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer | None = None, state: dict | None = None,
+                     extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write one checkpoint folder atomically (weights, meta, and optionally training state;
+    ``extra``: more tensors of that state, the weight average's)."""
     with atomic_output_dir(folder, force=True) as tmp:
         weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / MODEL_FILE), metadata={"format": CHECKPOINT_FORMAT})
         (tmp / META_FILE).write_bytes(json_bytes(meta))
         if optimizer is not None:
             tensors, layout = _flatten_optimizer(optimizer)
-            save_file(tensors, str(tmp / STATE_FILE))
+            save_file({**tensors, **(extra or {})}, str(tmp / STATE_FILE))
             (tmp / STATE_META_FILE).write_bytes(json_bytes({**(state or {}), "optimizer": layout}))
     fsync_dir(folder.parent)  # the rename is on disk before anything (run.json) names the folder
 
@@ -94,7 +97,8 @@ def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 
 def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device: str) -> dict:
-    """Restore optimizer state from a checkpoint folder; return the rest of its training state.
+    """Restore optimizer state from a checkpoint folder; return the rest of its training state
+    (with the weight average's tensors, if it has any, under ``AVERAGING_KEY``).
 
     ``optimizer`` is the one ``make_optimizer`` builds for the run's own settings: the saved
     state must be its state, whole and sound (``_check_groups``, ``_check_entries``), and
@@ -103,7 +107,7 @@ def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device:
     fail after an epoch of training) is refused with one line naming the file.
     """
     try:
-        tensors = load_file(str(folder / STATE_FILE), device=device)
+        tensors, averaging = split_state(load_file(str(folder / STATE_FILE), device=device))
         state = json.loads((folder / STATE_META_FILE).read_text())
     except (OSError, ValueError, SafetensorError, RecursionError) as exc:
         raise UserError(f"{folder}: training state unreadable ({exc}); cannot resume") from None
@@ -121,7 +125,13 @@ def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer, device:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{where}: damaged ({problem:.200}); cannot resume") from None
+    if averaging:
+        state[AVERAGING_KEY] = averaging
     return state
+
+
+AVERAGING_KEY = "weight_average"
+"""``load_optimizer_state``'s entry of the weight average's tensors (``training.averaging``), when the run averages."""
 
 
 TRAINED_SETTINGS = frozenset({"lr"})

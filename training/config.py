@@ -92,6 +92,13 @@ class TrainConfig:
         "or uniformly; each is weighted so the estimate of the full softmax's sum is unbiased.",
     )
     crop: Crop = setting("latest", "Ordered data longer than --max-len: the latest items, or a random window each epoch.")
+    average_epochs: float = setting(
+        0.0,
+        "Validate, save and export a moving average of the weights over about this many epochs (an exponential one, bias-corrected) "
+        "instead of the last step's; training goes on from the live weights. 0 is off.",
+        Range(0),
+    )
+    """``training.averaging.WeightAverage``: its horizon in steps is this times the epoch's steps."""
     clip: float = setting(1.0, "Gradient norm clip.", _POSITIVE)
     seed: int = setting(0, "Seed for initialisation, batches and masks.", Range(0, SEED_MAX, whole=True))
     val_users: int = setting(10_000, "Validation users checked after each epoch (a seeded sample).", Range(1, whole=True))
@@ -291,6 +298,7 @@ def saved_train_config(meta: dict, folder: Path, **overrides) -> TrainConfig:
     if not isinstance(saved, dict):
         raise UserError(f"{where}: train_config is missing or not an object; the run is damaged and cannot be resumed")
     known = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+    known.setdefault("average_epochs", 0.0)  # a run saved before weight averaging existed never averaged, whatever today's default
     try:
         return TrainConfig(**{**known, **overrides})
     except ValueError as exc:

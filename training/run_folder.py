@@ -120,11 +120,12 @@ class RunFolder:
                     self.set_aside.rename(self.path)
             raise
 
-    def save(self, name: str, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer, state: dict, best: str | None) -> None:
-        """Write checkpoint ``name`` and point ``run.json`` at it (and at ``best``)."""
+    def save(self, name: str, model: BERT4Rec, meta: dict, optimizer: torch.optim.Optimizer, state: dict, best: str | None,
+             extra: dict[str, torch.Tensor] | None = None) -> None:
+        """Write checkpoint ``name`` and point ``run.json`` at it (and at ``best``); ``extra``: more state tensors (the weight average's)."""
         if not self.main:
             return
-        write_checkpoint(self.path / "checkpoints" / name, model, meta, optimizer, state)
+        write_checkpoint(self.path / "checkpoints" / name, model, meta, optimizer, state, extra)
         try:
             # The replace of run.json is the commit: a kill before it leaves the previous
             # pointer, whose checkpoints are still all there; a kill after it only leaves garbage.

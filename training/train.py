@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from training import distributed
-from training.checkpoint import SPLIT_FIELDS, STATE_META_FILE, WEIGHT_BOUND, check_split, check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta, split_hash
+from training.averaging import WeightAverage
+from training.checkpoint import AVERAGING_KEY, SPLIT_FIELDS, STATE_FILE, STATE_META_FILE, WEIGHT_BOUND, check_split, check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta, split_hash
 from training.config import TrainConfig, saved_train_config
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.device import check_fits, mixed_precision
@@ -52,6 +53,8 @@ class Start:
     step: int = 0
     history: list[dict] = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"epoch": None, "ndcg@10": -1.0, "name": None})
+    averaging: dict[str, torch.Tensor] | None = None
+    """A resumed run's weight average (its sums and live weights, ``WeightAverage.state``); None for a new run."""
 
 
 def _new_run(data: Dataset, model_config: ModelConfig, config: TrainConfig, device: str, item_genres: np.ndarray | None, genre_names: list[str],
@@ -106,7 +109,12 @@ def _resumed_run(folder: Path, data: Dataset, config: TrainConfig, device: str, 
             f"and the catalogue has changed since it began ({own_ids.size:,} anime then, {item_ids.size:,} now); "
             "it cannot be resumed exactly: start it over with --force"
         )
-    return Start(model, optimizer, config, meta.get("genres", []), own_ids, prior, state["epoch"], state["step_in_epoch"], state["history"], state["best"])
+    averaging = state.get(AVERAGING_KEY)
+    if bool(config.average_epochs) != (averaging is not None):
+        has = "has no" if averaging is None else "has a"
+        raise UserError(f"{folder / STATE_FILE}: the run averages its weights (--average-epochs {config.average_epochs:g}) but its state {has} weight average"
+                        if config.average_epochs else f"{folder / STATE_FILE}: the run does not average its weights, but its state {has} weight average; it is damaged and cannot be resumed")
+    return Start(model, optimizer, config, meta.get("genres", []), own_ids, prior, state["epoch"], state["step_in_epoch"], state["history"], state["best"], averaging)
 
 
 PRIOR_KEY = "prior_left_out"
@@ -285,6 +293,14 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
     steps_per_epoch = math.ceil(len(length_bucketed(users, lengths, config.batch_size, np.random.default_rng(0))) / context.world)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = max(1, int(config.warmup * total_steps))
+    # --average-epochs: what validation, the checkpoints and the export see is the weights' moving average
+    average = WeightAverage(list(model.parameters()), max(1.0, config.average_epochs * steps_per_epoch)) if config.average_epochs else None
+    if average is not None and start.averaging is not None and resume_from is not None:  # (a resumed run has its average)
+        try:
+            average.restore(start.averaging, start.epoch * steps_per_epoch + start.step)
+        except ValueError as exc:
+            raise UserError(f"{resume_from / STATE_FILE}: damaged ({exc}); cannot resume") from None
+    averaged = average.applied if average is not None else _unchanged
     if resume_from is not None and start.step >= steps_per_epoch:  # a hand-edited state: an epoch of no steps
         raise UserError(f"{resume_from / STATE_META_FILE}: damaged (step_in_epoch is {start.step}, and an epoch of this run has {steps_per_epoch} steps); cannot resume")
     builder = BatchBuilder(offsets, items, model.config.max_len, data.ordered, config.crop)
@@ -319,7 +335,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
         if is_best:
             best["name"] = name
         state = {"epoch": epoch, "step_in_epoch": step, "history": history, "best": best}
-        folder.save(name, model, {**meta, **state}, optimizer, state, best["name"])
+        folder.save(name, model, {**meta, **state}, optimizer, state, best["name"], None if average is None else average.state())
         distributed.barrier(context)
 
     # --- epochs of steps, each epoch ending in validation and a checkpoint
@@ -338,6 +354,8 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                 where = [config.seed, epoch, step] + ([context.rank] if context.enabled else [])
                 tokens = torch.from_numpy(builder(batch_users, np.random.default_rng(where)))
                 losses.append(_step(objective, model, optimizer, tokens, config, data.ordered, where, autocast, device, prior, adjust, popularity))
+                if average is not None:
+                    average.update()
                 global_step += 1
                 seen += len(batch_users)
                 if progress is not None:
@@ -349,18 +367,20 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
                         raise diverged(f"at epoch {epoch + 1}, step {step + 1} (the loss is {losses[-1]})")
                     stopping = True
                     if step + 1 < steps_per_epoch:  # mid-epoch: save where it stands
-                        save(epoch, step + 1)
+                        with averaged():
+                            save(epoch, step + 1)
                         interrupted = True
                     break  # on an epoch's last step, the epoch ends as usual first
             if interrupted:
                 break
-            record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device, _validation_report(progress, epoch),
-                                        validation_threads)
-            history.append(record)
-            improved = math.isfinite(record["val_ndcg@10"]) and record["val_ndcg@10"] > best["ndcg@10"]
-            if improved:
-                best.update({"epoch": epoch + 1, "ndcg@10": record["val_ndcg@10"], "val": metrics})
-            save(epoch + 1, 0, is_best=improved)
+            with averaged():
+                record, metrics = _validate(model, data, val_data, losses, started, epoch, context, device, _validation_report(progress, epoch),
+                                            validation_threads)
+                history.append(record)
+                improved = math.isfinite(record["val_ndcg@10"]) and record["val_ndcg@10"] > best["ndcg@10"]
+                if improved:
+                    best.update({"epoch": epoch + 1, "ndcg@10": record["val_ndcg@10"], "val": metrics})
+                save(epoch + 1, 0, is_best=improved)
             if progress is not None:
                 progress.epoch_done(record, improved)
             if stopping or distributed.any_rank(context, interrupt.requested, device):  # a signal during validation
@@ -394,6 +414,12 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
     optimizer.step()
     return float(loss.detach())
+
+
+@contextmanager
+def _unchanged() -> Iterator[None]:
+    """``averaged()`` of a run that does not average its weights: the model as it stands."""
+    yield
 
 
 @contextmanager

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
-from training.checkpoint import load_model, read_run, resolve_model_dir
+from training.averaging import WeightAverage
+from training.checkpoint import STATE_FILE, load_model, read_run, resolve_model_dir
 from training.config import resolve_config
 from training.data import load_dataset
 from training.device import mixed_precision
@@ -21,8 +23,8 @@ from training.train import train
 SMALL = dict(max_len=16, hidden=16, heads=2, layers=1, dropout=0.1, genres=False, batch_size=8, lr=3e-3, seed=3, val_users=100)
 
 
-def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, precision="auto", readout="mask"):
-    config = resolve_config(data, readout=readout, epochs=epochs, precision=precision, **SMALL)
+def _train(data, run, epochs=2, stop_after=None, resume=False, force=False, precision="auto", readout="mask", **settings):
+    config = resolve_config(data, readout=readout, epochs=epochs, precision=precision, **SMALL, **settings)
     return train(data, run, config.model, config.train, resume=resume, force=force, stop_after=stop_after)
 
 
@@ -99,6 +101,50 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(toy_data, tmp
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "broken")
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_the_weight_average_is_bias_corrected_and_leaves_the_live_weights_alone():
+    param = torch.zeros(3)
+    average = WeightAverage([param], horizon=2)  # decay 0.5: the last three steps weigh 4:2:1
+    assert torch.equal(average.average()[0], param)  # before any step: the weights themselves
+    for value in (1.0, 2.0, 3.0):
+        param.fill_(value)
+        average.update()
+    assert torch.allclose(average.average()[0], torch.full((3,), (4 * 3 + 2 * 2 + 1 * 1) / 7))
+    with average.applied():
+        assert torch.allclose(param, torch.full((3,), 17 / 7))
+        assert torch.equal(average.state()["live.0"], torch.full((3,), 3.0))  # a checkpoint keeps the live weights to resume from
+    assert torch.equal(param, torch.full((3,), 3.0))
+
+
+def test_an_averaging_run_saves_the_average_and_resumes_exactly(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "plain", epochs=2, readout="items")
+    _train(data, tmp_path / "straight", epochs=2, readout="items", average_epochs=1)
+    assert _train_config(tmp_path / "straight")["average_epochs"] == 1
+    plain, averaged = _weights(tmp_path / "plain"), _weights(tmp_path / "straight")
+    live = load_file(str(resolve_model_dir(tmp_path / "straight", "latest") / STATE_FILE))
+    names = [name for name, _ in load_model(tmp_path / "plain")[0].named_parameters()]  # the order of the state's live.<i>
+    # The live weights are those of the plain run (averaging changes no step); the model saved is their average.
+    assert all(torch.equal(live[f"live.{i}"], plain[name]) for i, name in enumerate(names))
+    assert any(not torch.equal(plain[name], averaged[name]) for name in names)
+    assert _train(data, tmp_path / "broken", epochs=2, readout="items", average_epochs=1, stop_after=lambda step: step == 5)["interrupted"]
+    _train(data, tmp_path / "broken", epochs=2, readout="items", average_epochs=1, resume=True)
+    resumed = _weights(tmp_path / "broken")
+    for key in averaged:
+        assert torch.equal(averaged[key], resumed[key]), key
+
+
+def test_an_averaging_run_without_its_average_is_refused_on_resume(toy_data, tmp_path):
+    data = load_dataset(toy_data)
+    _train(data, tmp_path / "run", epochs=1, average_epochs=1, stop_after=lambda step: step == 5)
+    state = resolve_model_dir(tmp_path / "run", "latest") / STATE_FILE
+    save_file({k: v for k, v in load_file(str(state)).items() if not k.startswith("live.")}, str(state))
+    with pytest.raises(UserError, match=r"train_state.safetensors: damaged \(live\.0 is missing from the weight average's state\); cannot resume$"):
+        _train(data, tmp_path / "run", epochs=1, average_epochs=1, resume=True)
+    save_file({k: v for k, v in load_file(str(state)).items() if "." in k and k.split(".")[0].isdigit()}, str(state))
+    with pytest.raises(UserError, match="averages its weights .* but its state has no weight average"):
+        _train(data, tmp_path / "run", epochs=1, average_epochs=1, resume=True)
 
 
 def test_existing_run_needs_resume_or_force(toy_data, tmp_path):
