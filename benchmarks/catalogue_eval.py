@@ -52,7 +52,7 @@ from calibrate_new import cold_hidden  # noqa: E402
 from animerec_tui.engine import Filters, spread_order  # noqa: E402
 from training.catalog import read_catalog  # noqa: E402
 from training.checkpoint import load_model  # noqa: E402
-from training.config import resolve_config  # noqa: E402
+from training.config import SHIPPED, resolve_config  # noqa: E402
 from training.data import Dataset, load_dataset  # noqa: E402
 from training.evaluate import metrics_from_ranks, split_inputs  # noqa: E402
 from training.genres import item_tokens  # noqa: E402
@@ -124,7 +124,7 @@ def cold(args) -> None:
     sub = _hidden_dataset(data, hidden)
     run = args.work / "run"
     if not (run / "run.json").exists():
-        config = resolve_config(sub, catalog, epochs=args.epochs)
+        config = resolve_config(sub, catalog, **{**SHIPPED.train, "epochs": args.epochs})  # the shipped recipe, but its epochs
         started = time.perf_counter()
         train(sub, run, config.model, config.train, item_genres=config.item_genres, genre_names=config.genre_names, item_ids=config.item_ids, prior_items=config.prior_items, force=True)
         print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -193,10 +193,11 @@ _MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"num_items", "num_genre
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"mask_prob", "id_dropout", "prior_weight"}
 
 
-SHIPPED = Recipe("shipped", PreprocessParams(min_rating=7.0, min_user_items=5, min_item_users=5), {"epochs": 25})
+SHIPPED = Recipe("shipped", PreprocessParams(min_rating=7.0, min_user_items=5, min_item_users=5), {"epochs": 25, "average_epochs": 2.0})
 """The shipped model's recipe (``scripts/build_default_model.py``; Data/MODEL_CARD.md): the real
-MAL ratings at 7 or more in a 5-core, 25 epochs, every other setting the default. A bare
-``animerec train`` (no ``--data``) trains on that data with it."""
+MAL ratings at 7 or more in a 5-core, 25 epochs, the weights averaged over about 2 epochs
+(``--average-epochs``: chosen on validation, benchmarks/RESULTS.md), every other setting the
+default. A bare ``animerec train`` (no ``--data``) trains on that data with it."""
 
 
 def resolve_config(

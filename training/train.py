@@ -25,7 +25,20 @@ import torch
 
 from training import distributed
 from training.averaging import WeightAverage
-from training.checkpoint import AVERAGING_KEY, SPLIT_FIELDS, STATE_FILE, STATE_META_FILE, WEIGHT_BOUND, check_split, check_vocab, checkpoint_meta, load_model, load_optimizer_state, read_meta, split_hash
+from training.checkpoint import (
+    AVERAGING_KEY,
+    SPLIT_FIELDS,
+    STATE_FILE,
+    STATE_META_FILE,
+    WEIGHT_BOUND,
+    check_split,
+    check_vocab,
+    checkpoint_meta,
+    load_model,
+    load_optimizer_state,
+    read_meta,
+    split_hash,
+)
 from training.config import TrainConfig, saved_train_config
 from training.data import BatchBuilder, Dataset, length_bucketed, mask_tokens
 from training.device import check_fits, mixed_precision
