@@ -43,7 +43,7 @@ def _time_help() -> float:
 
 # Every module of the lower layer and the engine-side modules of the app.
 CORE = [
-    "training.bundle", "training.catalog", "training.catalog_build", "training.charts", "training.checkpoint", "training.config", "training.data",
+    "training.averaging", "training.bundle", "training.catalog", "training.catalog_build", "training.charts", "training.checkpoint", "training.config", "training.data",
     "training.device", "training.distributed", "training.errors", "training.evaluate", "training.formats", "training.franchise", "training.fsutil",
     "training.genres", "training.itemitem", "training.model", "training.model_config", "training.model_files", "training.numpy_model", "training.peers", "training.preprocess",
     "training.run_folder", "training.sampled_loss", "training.scoring", "training.train",
