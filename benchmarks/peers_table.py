@@ -1,8 +1,8 @@
 """The model against its peers, every NDCG@10 with its standard error (issue 28, parts 3-5).
 
     python benchmarks/cross_group.py build --out runs/cross                 # the two cross-group splits' data
-    OMP_NUM_THREADS=1 animerec train --data runs/cross/crawl-out/train --out runs/cross/crawl-out/run --epochs 25 --genres
-    OMP_NUM_THREADS=1 animerec train --data runs/cross/era-out/train --out runs/cross/era-out/run --epochs 25 --genres
+    OMP_NUM_THREADS=1 animerec train --data runs/cross/crawl-out/train --out runs/cross/crawl-out/run --epochs 25 --average-epochs 2 --genres
+    OMP_NUM_THREADS=1 animerec train --data runs/cross/era-out/train --out runs/cross/era-out/run --epochs 25 --average-epochs 2 --genres
     python benchmarks/peers_table.py [--parts peers,model,app,cross,blend] [--peers ...] [--tune-users N] [--json runs/peers_table.json]
 
 Each part may run alone (``--parts app``), into the same JSON (a part replaces only its own
