@@ -96,7 +96,7 @@ class TrainConfig:
         0.0,
         "Validate, save and export a moving average of the weights over about this many epochs (an exponential one, bias-corrected) "
         "instead of the last step's; training goes on from the live weights. 0 is off.",
-        Range(0),
+        Range(0, 1000),
     )
     """``training.averaging.WeightAverage``: its horizon in steps is this times the epoch's steps."""
     clip: float = setting(1.0, "Gradient norm clip.", _POSITIVE)
