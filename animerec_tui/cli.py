@@ -370,7 +370,7 @@ def recommend(
     top: Annotated[int, typer.Option("-k", "--top", min=1, max=TOP_LIMIT, help="How many recommendations.")] = RECOMMEND_TOP,
     type_: Annotated[Optional[list[str]], typer.Option("--type", "-t", help="Only these types: TV, Movie, OVA, ONA, Special, Music (repeatable).", show_default=False)] = None,
     hide_sequels: Annotated[bool, typer.Option("--hide-sequels", help="Leave out every entry of your favourites' franchises, and every entry but the first of any franchise.")] = False,
-    every_entry: Annotated[bool, typer.Option("--every-entry", help="Show every entry of a franchise (default: only its best-scored one, with how many more it has).")] = False,
+    every_entry: Annotated[bool, typer.Option("--every-entry", help="Show every entry of a franchise as it scores (default: its best-scored one, with how many more it has; in lists past 20, later entries at least 20 places apart).")] = False,
     show_adult: Annotated[bool, typer.Option("--show-adult", help="Include adult titles (hidden by default).")] = False,
     genre: Annotated[Optional[list[str]], typer.Option("--genre", "-g", help="Only anime with one of these genres (repeatable).", show_default=False)] = None,
     exclude_genre: Annotated[Optional[list[str]], typer.Option("--exclude-genre", help="No anime with these genres (repeatable).", show_default=False)] = None,

@@ -199,7 +199,7 @@ def _write_plain(console: Console, title: str, lines: list[str], notes: list[str
 def _notes(items: list[Recommendation]) -> list[str]:
     notes = [f"({NEW_TAG}) = {METADATA_ONLY}"] if not all(rec.rated for rec in items) else []
     if any(rec.franchise_more for rec in items):
-        notes.append("+N = more entries of its franchise, folded under it (--every-entry shows them)")
+        notes.append("+N = more entries of its franchise, not in this list (--every-entry shows them)")
     return notes
 
 

@@ -6,8 +6,10 @@ way to their exact scores:
 - never a favourite, nor (hiding sequels) more of a favourite's franchise; an overflowed
   (NaN or infinite) score is no recommendation, and a model whose scores all overflow is broken;
 - the novelty lean: ``novelty`` times the popularity prior taken out of every score;
-- one per franchise (``one_per_franchise``): its best-scored entry, with how many more of it
-  passed (``franchise_more``);
+- one per franchise (``one_per_franchise``) in any ``spacing`` places in a row
+  (``defaults.FRANCHISE_SPACING``): its best-scored entry first, and a later entry no sooner
+  than ``spacing`` places after the one before, each with how many more of its franchise
+  passed and are not in the list (``franchise_more``);
 - at most ``ceil(new_share * k)`` anime without ratings, only a franchise's best new entry
   counting, unless too few rated anime (or franchises) pass to fill ``k`` places: then the
   best new ones are taken until they can (the one quota rule, ``_Quota``);
@@ -29,6 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from animerec_tui.defaults import FRANCHISE_SPACING
 from animerec_tui.engine.columns import Columns, FranchiseRuns, positions
 from animerec_tui.engine.types import Filters
 
@@ -41,10 +44,10 @@ def _first_places(share: float, size: int) -> tuple[int, ...]:
 
 
 def spread_order(is_new: np.ndarray, share: float) -> np.ndarray:
-    """An order of a best-first list, ``is_new`` marking its anime without ratings, in which
-    every first n places hold at most ``ceil(share * n)`` of them (1 of the first 5, 2 of the
-    first 10 at 0.2), each taking the first place the rule allows; once the rated ones run
-    out, the rest follow.
+    """An order of a list (best first, but for a franchise's spaced later entries), ``is_new``
+    marking its anime without ratings, in which every first n places hold at most
+    ``ceil(share * n)`` of them (1 of the first 5, 2 of the first 10 at 0.2), each taking the
+    first place the rule allows; once the rated ones run out, the rest follow.
 
     New one n (from 0, at ``new[n]``) goes to the first place after new one n - 1's that is
     past its own (every rated one before it comes first) and that the rule allows, or,
@@ -130,6 +133,8 @@ class Ranking:
         """The error for a model whose scores are all NaN or infinite."""
         self.shortlist = (200, 50)
         """How many rated and new columns the choice walks at least, when the bounds do not say."""
+        self.spacing = FRANCHISE_SPACING
+        """With one per franchise, the fewest places from a franchise's entry to its next."""
 
     def rank(self, candidates: Candidates, known: list[int], k: int, filters: Filters, novelty: float, prior: np.ndarray) -> Ranked:
         """The list for a request with favourites ``known`` (dense ids): at most ``k`` of the
@@ -169,11 +174,12 @@ class Ranking:
         chosen, values = self._choose(candidates, upper, lower, novelty, prior, k, quota, runs, split, (in_rated, count - in_rated))
         top = columns[chosen]
         more = np.zeros(top.size, dtype=np.int64)
-        if runs is not None:  # how many more of each one's franchise pass the filters
+        if runs is not None:  # how many more of each one's franchise pass the filters and are not in the list
             kinds, which = np.unique(cat.franchise_index[top], return_inverse=True)
             at = positions(columns, cat.members(kinds))
             alive = cat.franchise_index[columns[at[passing[at]]]]
-            more = np.bincount(np.searchsorted(kinds, alive), minlength=kinds.size)[which.reshape(-1)] - 1
+            listed = np.bincount(which.reshape(-1), minlength=kinds.size)
+            more = (np.bincount(np.searchsorted(kinds, alive), minlength=kinds.size) - listed)[which.reshape(-1)]
         if some_new:
             order = spread_order(top >= self.num_rated, filters.new_share)
             top, values, more = top[order], values[order], more[order]
@@ -272,9 +278,12 @@ class Ranking:
         return nth_largest(span, need)
 
     def _walk(self, order: np.ndarray, values: np.ndarray, bound: float, new_bound: float, k: int, quota: _Quota, one_per_franchise: bool, some_new: bool) -> np.ndarray | int:
-        """Positions in ``order`` (columns best first, scored ``values``) of the first ``k``
-        the rules take: new ones (with ``some_new``) as ``quota`` says, only the best of a
-        franchise's new entries counting; one per franchise (``one_per_franchise``).
+        """Positions in ``order`` (columns best first, scored ``values``) of the ``k`` the
+        rules take, in the order shown: new ones (with ``some_new``) as ``quota`` says, only
+        the best of a franchise's new entries counting. With ``one_per_franchise`` each one
+        taken goes to the first free place at least ``spacing`` after its franchise's previous
+        one (none within k places: it is left out), and the list is final once its k places
+        are filled; without, places are filled in order.
 
         ``order`` holds every rated column scored above ``bound`` and every new one above
         ``new_bound`` (-inf: all of them). Where the walk would have to go past a score that
@@ -285,8 +294,10 @@ class Ranking:
         franchise = cat.franchise_index[order].tolist()
         new = (order >= self.num_rated).tolist() if some_new else [False] * order.size
         rated_kinds = set(cat.franchise_index[order[~np.asarray(new, dtype=bool)]].tolist()) if quota.short and one_per_franchise else set()
-        picked: list[int] = []
-        shown: set[int] = set()
+        places: list[int] = [-1] * k  # the position in ``order`` at each place
+        filled = free = 0  # how many places are filled, and the first free one
+        last: dict[int, int] = {}  # each franchise's latest place
+        spacing = self.spacing
         new_seen: set[int] = set()
         taken = alone = 0
         for n, value in enumerate(values.tolist()):
@@ -305,15 +316,23 @@ class Ranking:
                 alone += f not in rated_kinds
                 if not keep:
                     continue
-            if one_per_franchise:
-                if f in shown:
+            place = free
+            if one_per_franchise and f in last:
+                place = max(free, last[f] + spacing)
+                while place < k and places[place] >= 0:
+                    place += 1
+                if place >= k:
                     continue
-                shown.add(f)
-            picked.append(n)
-            if len(picked) == k:
+            places[place] = n
+            filled += 1
+            if one_per_franchise:
+                last[f] = place
+            while free < k and places[free] >= 0:
+                free += 1
+            if filled == k:
                 break
-        if len(picked) < k and bound > -np.inf:
+        if filled < k and bound > -np.inf:
             return 0
-        if len(picked) < k and quota.takes(taken, alone) and new_bound > -np.inf:
+        if filled < k and quota.takes(taken, alone) and new_bound > -np.inf:
             return 1
-        return np.asarray(picked, dtype=np.int64)
+        return np.asarray([n for n in places if n >= 0], dtype=np.int64)

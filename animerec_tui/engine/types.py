@@ -16,7 +16,8 @@ class Filters:
     hide_sequels: bool = False
     """Leave out every entry of a favourite's franchise, and every entry but the first of any franchise."""
     one_per_franchise: bool = True
-    """Show only the best-scored entry of each franchise (the rest are counted in ``franchise_more``)."""
+    """Show a franchise's best-scored entry, and its later ones only ``defaults.FRANCHISE_SPACING``
+    places or more after the one before (those not in the list are counted in ``franchise_more``)."""
     hide_adult: bool = True
     include_genres: frozenset[str] = frozenset()
     """If set, a result must have at least one of these genres."""
@@ -74,7 +75,7 @@ class Recommendation:
     rated: bool = True
     """Whether the model learnt it from ratings; False: known from its genres, studio and year only."""
     franchise_more: int = 0
-    """Other entries of its franchise that passed the filters but were folded under it."""
+    """Other entries of its franchise that passed the filters but are not in the list."""
     because_share: list[float | None] = field(default_factory=list)
     """Each ``because`` favourite's share (0-1, at least 0.01) of what the request adds to the
     score over the popularity prior: its share of the model's votes and, with the item-item

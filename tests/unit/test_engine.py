@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from animerec_tui.defaults import FRANCHISE_SPACING
 from animerec_tui.engine import Engine, Filters, cyclic_gc_paused, nth_largest, spread_order
 from animerec_tui.engine.reasons import LIST_REASON
 from animerec_tui.search import TitleIndex
@@ -31,7 +32,14 @@ def test_favourites_never_come_back_and_scores_are_ranked(engine):
     ids = _ids(result)
     assert len(ids) == 30 and DEATH_NOTE not in ids and STEINS_GATE not in ids
     scores = [r.score for r in result.items]
-    assert scores == sorted(scores, reverse=True)
+    assert scores[:FRANCHISE_SPACING] == sorted(scores[:FRANCHISE_SPACING], reverse=True)
+    # further down, a franchise's later entry may come after lower scores: spaced from its previous one
+    franchise = [int(engine.franchise_of[engine.dense[m] - 1]) for m in ids]
+    late = [n for n in range(len(ids)) if any(franchise[m] == franchise[n] for m in range(n))]
+    assert late, "no franchise came back: this test proves nothing of the spacing"
+    assert [s for n, s in enumerate(scores) if n not in late] == sorted((s for n, s in enumerate(scores) if n not in late), reverse=True)
+    for n in late:
+        assert n - max(m for m in range(n) if franchise[m] == franchise[n]) >= FRANCHISE_SPACING
     assert all(r.because and set(r.because) <= {"Death Note", "Steins;Gate", LIST_REASON} for r in result.items)
 
 
@@ -119,9 +127,12 @@ def _rules(engine: Engine, favourites: list[int], k: int, filters: Filters) -> l
     rated_groups = {group(c) for c in candidates if c < engine.num_rated}
     first = math.ceil(filters.new_share * k - 1e-9)
     short = max(0, k - len(rated_groups)) if some_new else 0
-    picked, shown, new_seen, taken, alone = [], set(), set(), 0, 0
+    spacing = engine.ranking.spacing
+    places: list[int | None] = [None] * k  # with one per franchise: each goes to the first free place spacing after its franchise's previous one
+    last: dict[int, int] = {}
+    new_seen, taken, alone = set(), 0, 0
     for c in candidates:
-        if len(picked) == k:
+        if None not in places:
             break
         g = group(c)
         if some_new and c >= engine.num_rated:
@@ -132,11 +143,13 @@ def _rules(engine: Engine, favourites: list[int], k: int, filters: Filters) -> l
             taken, alone = taken + 1, alone + (g not in rated_groups)
             if not keep:
                 continue
-        if g in shown:
+        free = [p for p in range(last[g] + spacing if g in last else 0, k) if places[p] is None]
+        if not free:
             continue
-        shown.add(g)
-        picked.append(c)
-    more = [int(np.count_nonzero(ok & (franchise == franchise[c]))) - 1 if opf else 0 for c in picked]
+        places[free[0]] = c
+        last[g] = free[0]
+    picked = [c for c in places if c is not None]
+    more = [int(np.count_nonzero(ok & (franchise == franchise[c]))) - sum(franchise[x] == franchise[c] for x in picked) if opf else 0 for c in picked]
     order = spread_order(np.asarray(picked) >= engine.num_rated, filters.new_share) if some_new else np.arange(len(picked))
     return [(int(engine.item_ids[picked[i]]), round(float(scores[picked[i]]), 4), more[i]) for i in order.tolist()]
 
@@ -154,12 +167,14 @@ def _requests(engine: Engine, count: int, seed: int) -> list[tuple[list[int], Fi
     return requests
 
 
-@pytest.mark.parametrize("shortlist", [(200, 50), (3, 1)])
-def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engine, shortlist):
+@pytest.mark.parametrize(("shortlist", "spacing"), [((200, 50), 20), ((3, 1), 20), ((200, 50), 3), ((3, 1), 2)])
+def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engine, shortlist, spacing):
     # The engine scores a shortlist chosen by bounds (widened until its walk is final); the
-    # rules here read every exact score. A shortlist of (3, 1) makes the walk widen often.
+    # rules here read every exact score. A shortlist of (3, 1) makes the walk widen often; a
+    # small spacing puts a franchise's later entries into short lists.
     engine = catalogue_engine
     engine.ranking.shortlist = shortlist
+    engine.ranking.spacing = spacing
     try:
         requests = _requests(engine, 72, seed=7)
         for k in (1, 5, 20, 60):
@@ -168,6 +183,7 @@ def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engin
                 assert [(r.mal_id, r.score, r.franchise_more) for r in answer.items] == _rules(engine, favourites, k, filters), (favourites, filters, k)
     finally:
         engine.ranking.shortlist = (200, 50)
+        engine.ranking.spacing = FRANCHISE_SPACING
     assert any(len(r.items) < 60 for r in answers) and any(any(not x.rated for x in r.items) for r in answers)
 
 
@@ -240,10 +256,12 @@ def test_one_per_franchise_counts_the_rest_and_hiding_sequels_hides_the_favourit
     franchise = {int(m): int(f) for m, f in zip(engine.item_ids, engine.franchise_of)}
     folded = engine.recommend([DEATH_NOTE], k=200, filters=Filters(new_share=1.0)).items
     every = engine.recommend([DEATH_NOTE], k=1000, filters=Filters(new_share=1.0, one_per_franchise=False)).items
-    assert len({franchise[r.mal_id] for r in folded}) == len(folded)
+    spaced = [franchise[r.mal_id] for r in folded]
+    assert all(len(set(spaced[n : n + FRANCHISE_SPACING])) == len(spaced[n : n + FRANCHISE_SPACING]) for n in range(len(spaced)))
+    assert len(set(spaced)) < len(spaced), "no franchise came back further down: the spacing is not tested"
     assert any(r.franchise_more for r in folded)
-    for r in folded:
-        assert r.franchise_more == sum(franchise[x.mal_id] == franchise[r.mal_id] for x in every) - 1
+    for r in folded:  # how many more of its franchise passed and are not in the list
+        assert r.franchise_more == sum(franchise[x.mal_id] == franchise[r.mal_id] for x in every) - spaced.count(franchise[r.mal_id])
     favourites = [m for m in franchise if franchise[m] != m][:3]  # sequels: their franchises are hidden whole
     hidden = engine.recommend(favourites, k=1000, filters=Filters(hide_sequels=True, new_share=1.0)).items
     assert hidden and not {franchise[r.mal_id] for r in hidden} & {franchise[m] for m in favourites}

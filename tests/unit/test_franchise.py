@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from animerec_tui.defaults import FRANCHISE_SPACING
 from animerec_tui.engine import Engine, Filters
 from tests.conftest import DEATH_NOTE, STEINS_GATE
 from training.franchise import franchises
@@ -45,15 +46,20 @@ def test_the_first_entry_names_the_franchise_even_when_listed_later():
 
 def test_results_show_one_entry_per_franchise_and_count_the_rest(catalogue_engine: Engine):
     engine = catalogue_engine
-    folded = engine.recommend([DEATH_NOTE], k=100).items
-    counts = Counter(int(engine.franchise_of[engine.dense[r.mal_id] - 1]) for r in folded)
-    assert max(counts.values()) == 1
+    first = engine.recommend([DEATH_NOTE], k=FRANCHISE_SPACING).items  # recommend's list: one entry per franchise
+    long = engine.recommend([DEATH_NOTE], k=100).items  # a franchise's later entries come at least FRANCHISE_SPACING places apart
+    assert [r.mal_id for r in long[:FRANCHISE_SPACING]] == [r.mal_id for r in first]
     every = engine.recommend([DEATH_NOTE], k=len(engine.item_ids), filters=Filters(one_per_franchise=False)).items
     by_franchise = Counter(int(engine.franchise_of[engine.dense[r.mal_id] - 1]) for r in every)
     assert max(by_franchise.values()) > 1, "the model holds no franchise of two: this test proves nothing"
-    for r in folded:
-        assert r.franchise_more == by_franchise[int(engine.franchise_of[engine.dense[r.mal_id] - 1])] - 1
-        assert r.mal_id in engine.franchise(r.mal_id)
+    for items in (first, long):
+        shown = [int(engine.franchise_of[engine.dense[r.mal_id] - 1]) for r in items]
+        listed = Counter(shown)
+        for n, (r, f) in enumerate(zip(items, shown)):
+            assert f not in shown[max(0, n - FRANCHISE_SPACING + 1) : n]
+            assert r.franchise_more == by_franchise[f] - listed[f]
+            assert r.mal_id in engine.franchise(r.mal_id)
+    assert max(Counter(int(engine.franchise_of[engine.dense[r.mal_id] - 1]) for r in first).values()) == 1
 
 
 def test_hide_sequels_leaves_out_the_favourites_franchises_and_later_entries(catalogue_engine: Engine):
