@@ -45,15 +45,17 @@ NOVELTY = 0.0
 """No lean away from the popularity prior: the model as trained (``engine.Filters.novelty``)."""
 SHORT_LIST_BLEND = {1: 3.0, 2: 3.0}
 """The item-item blend's weight times this for a list of 1 or 2 favourites (``BlendedScorer.short``).
-On the shipped model's 5,230 validation users cut to one favourite (benchmarks/short_lists.py):
-NDCG@10 0.0511 at x1, 0.0502 at x3, 0.0472 at x10; results whose first reason is the favourite,
-not "your whole list", 61%, 71%, 81%. At two: 0.0592 / 0.0583 / 0.0563 and 79% / 89% / 96%.
-x3 is the largest multiple within a standard error of x1's NDCG@10 at both lengths."""
+On the shipped model's 5,230 validation users cut to one favourite (benchmarks/short_lists.py,
+the weights since 2026-12-07): NDCG@10 0.0513 at x1, 0.0509 at x3, 0.0480 at x10; results
+whose first reason is the favourite, not "your whole list", 62%, 71%, 81%. At two: 0.0600 /
+0.0593 / 0.0565 and 77% / 89% / 96%. x3 is the largest multiple within a standard error of
+x1's NDCG@10 at both lengths (chosen on the previous weights, which said the same)."""
 SIMILAR_BLEND = 30.0
 """The item-item blend's weight times this for "anime like this one" (``Engine.similar``): the
 smallest multiple of those measured (3, 10, 30) whose top 10 for one favourite are at least 90%
 that anime's own (94%, against 61% as a recommendation; NDCG@10 of a fan's held-out anime 0.0416
-against 0.0511: a list about one title, not a guess at a whole taste)."""
+against 0.0511: a list about one title, not a guess at a whole taste; on the weights since
+2026-12-07, 94% and 0.0422 against 0.0513)."""
 
 MAL_MIN_SCORE = 7
 """A MyAnimeList score at or above this makes a favourite on import (``malimport.liked``)."""
