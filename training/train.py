@@ -15,7 +15,7 @@ import math
 import os
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -313,7 +313,7 @@ def _run(folder: RunFolder, data: Dataset, model_config: ModelConfig, config: Tr
             average.restore(start.averaging, start.epoch * steps_per_epoch + start.step)
         except ValueError as exc:
             raise UserError(f"{resume_from / STATE_FILE}: damaged ({exc}); cannot resume") from None
-    averaged = average.applied if average is not None else _unchanged
+    averaged = average.applied if average is not None else nullcontext
     if resume_from is not None and start.step >= steps_per_epoch:  # a hand-edited state: an epoch of no steps
         raise UserError(f"{resume_from / STATE_META_FILE}: damaged (step_in_epoch is {start.step}, and an epoch of this run has {steps_per_epoch} steps); cannot resume")
     builder = BatchBuilder(offsets, items, model.config.max_len, data.ordered, config.crop)
@@ -427,12 +427,6 @@ def _step(objective, model: BERT4Rec, optimizer, tokens: torch.Tensor, config: T
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
     optimizer.step()
     return float(loss.detach())
-
-
-@contextmanager
-def _unchanged() -> Iterator[None]:
-    """``averaged()`` of a run that does not average its weights: the model as it stands."""
-    yield
 
 
 @contextmanager

@@ -9,7 +9,9 @@ way to their exact scores:
 - one per franchise (``one_per_franchise``) in any ``spacing`` places in a row
   (``defaults.FRANCHISE_SPACING``): its best-scored entry first, and a later entry no sooner
   than ``spacing`` places after the one before, each with how many more of its franchise
-  passed and are not in the list (``franchise_more``);
+  passed and are not in the list (``franchise_more``); the spread of anime without ratings
+  (below) comes after, and moves a rated entry up by as many places as it moves new ones
+  down past it, so that gap can shrink by as much;
 - at most ``ceil(new_share * k)`` anime without ratings, only a franchise's best new entry
   counting, unless too few rated anime (or franchises) pass to fill ``k`` places: then the
   best new ones are taken until they can (the one quota rule, ``_Quota``);
