@@ -21,7 +21,7 @@ many places after its previous one: one per franchise on ``recommend``'s first 2
 and a longer list (the TUI's 50, ``--top 100``) holds a franchise's later entries further down
 instead of leaving them out. On the shipped model's 5,230 validation users, as the app ranks
 (top 100): NDCG@10 0.2450 either way, Recall@50 / @100 0.5994 / 0.6989 with one per franchise
-in the whole list, 0.6189 / 0.7272 spaced by 20, 0.6214 / 0.7275 by 10 (benchmarks/RESULTS.md,
+in the whole list, 0.6189 / 0.7272 spaced by 20, 0.6214 / 0.7275 by 10 (replayed on the lists; benchmarks/RESULTS.md,
 "Franchises in long lists")."""
 TOP_LIMIT = 1000
 """The most ``--top`` may ask for."""
