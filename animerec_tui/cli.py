@@ -15,7 +15,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from typer.core import TyperGroup
 
-from animerec_tui.defaults import MAL_MIN_SCORE, NEW_SHARE, NOVELTY, RECOMMEND_TOP, THREADS, TOP_LIMIT
+from animerec_tui.defaults import JOBS_LIMIT, MAL_MIN_SCORE, NEW_SHARE, NOVELTY, RECOMMEND_TOP, THREADS, TOP_LIMIT
 from animerec_tui.options import (
     Crop,
     Device,
@@ -385,6 +385,7 @@ def recommend(
     format: Annotated[OutputFormat, typer.Option("--format", help="table, json, markdown (with MAL links) or csv.")] = OutputFormat.table,
     model: ModelDir = None,
     threads: Threads = THREADS,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, max=JOBS_LIMIT, show_default=False, help="With --batch: how many processes answer it, each with --threads threads [default: one per CPU core this process may use, divided by --threads].")] = None,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer passes it
 ) -> None:
     """Recommend anime for favourite titles, for your saved favourites, or for a JSONL batch."""
@@ -393,6 +394,8 @@ def recommend(
 
     if batch is not None and format != OutputFormat.json:  # table, csv and markdown alike
         refuse_ignored(given(ctx, "format"), "with --batch, which always answers JSON lines")
+    if batch is None:
+        refuse_ignored(given(ctx, "jobs"), "without --batch: one request is answered by one process")
     if new_in_franchises:  # a list of the catalogue's entries, not a ranking: the list's options would do nothing
         refuse_ignored(given(ctx, "top", "hide_sequels", "every_entry", "genre", "exclude_genre", "year_to", "novelty", "new_share", "similar", "batch"), "with --new-in-franchises, which lists every new entry of the favourites' franchises")
         if format in (OutputFormat.markdown, OutputFormat.csv):
@@ -402,6 +405,7 @@ def recommend(
         "titles": titles or [], "mal_id": mal_id or [], "top": top, "type": type_ or [], "hide_sequels": hide_sequels,
         "show_adult": show_adult, "genre": genre or [], "exclude_genre": exclude_genre or [], "exclude": exclude or [],
         "year_from": year_from, "year_to": year_to, "novelty": novelty, "every_entry": every_entry, "new_share": new_share, "similar": similar, "batch": batch, "new_in_franchises": new_in_franchises, "format": format.value, "model": resolve_model(model), "threads": threads,
+        "jobs": jobs,
     })
 
 

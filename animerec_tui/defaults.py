@@ -31,6 +31,8 @@ THREADS = 1
 recommendation at p99 much faster than two, and on an idle machine two were no faster
 (benchmarks/RESULTS.md, "Recommendations" under Speed, has the figures)."""
 THREADS_LIMIT = 256
+JOBS_LIMIT = 64
+"""The most worker processes ``recommend --batch --jobs`` takes."""
 
 YEAR_MIN, YEAR_MAX = 1900, 2100
 """The years the year filters accept (--year-from, --year-to, the TUI's and settings.json's):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import textwrap
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Iterator
@@ -16,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from animerec_tui.batch_workers import WorkerPool, can_fork, default_jobs
 from animerec_tui.defaults import METADATA_ONLY, NEW_TAG, THREADS
 from animerec_tui.engine import NEW_SINCE, Engine, Filters, FranchiseNews, Recommendation
 from animerec_tui.favourites import counted, validate_ids
@@ -29,8 +32,12 @@ MAX_LINE_BYTES = 16 << 20
 """A batch line longer than this (about two million ids) is refused and skipped piece by piece, so a file
 without newlines (a binary named by mistake) is never held whole in memory."""
 SHOWN_UNKNOWN = 5
-BATCH_CHUNK = 512
-"""Batch requests scored together (one matrix product each time): the memory a batch holds is bounded by it."""
+BATCH_CHUNK = 128
+"""Batch requests answered together (``Engine.recommend_many``), in one process or sent to one of the
+workers (``--jobs``): the memory a batch holds is bounded by it, and the workers end a batch within
+about a chunk's time of each other. The same chunks whatever ``--jobs`` says, so the answers are the
+same to the last digit (a chunk's requests are grouped by length, which moves a score's last bit).
+128 ran as fast as 512 in one process (346 against 356 users/s, medians of 5 interleaved runs)."""
 BATCH_KEYS = frozenset({"id", "favourites", "exclude"})
 
 
@@ -326,7 +333,8 @@ def run_recommend(opts: dict) -> None:
     filters = known_genres(engine, filters)
     if source is not None:
         try:
-            bad = run_batch(engine, source, sys.stdout, opts["top"], filters)
+            jobs = opts.get("jobs") or default_jobs(opts.get("threads", THREADS))
+            bad = run_batch(engine, source, sys.stdout, opts["top"], filters, jobs=jobs)
         except _ReadError as exc:
             name = "stdin" if str(opts["batch"]) == "-" else printable(str(opts["batch"]))
             raise UserError(f"{name}: cannot read the batch file ({exc.reason})") from None
@@ -493,52 +501,95 @@ def _emit_news(engine: Engine, opts: dict, favourites: list[int], news: list[Fra
     print_news(news, since)
 
 
-def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = BATCH_CHUNK) -> int:
+def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters: Filters, chunk: int = BATCH_CHUNK, jobs: int | None = None) -> int:
     """Answer a JSONL stream, one line per request; a bad line gets an error object. Returns bad lines.
 
     Every line written is strict JSON (no NaN or Infinity, valid UTF-8), so any parser can read it.
+    With ``jobs`` > 1 (None: this process alone), once a first chunk of ``chunk`` requests is read, the chunks go to that many
+    worker processes (``batch_workers``) in turn; the lines come out in the same order, the same.
     """
     bad = 0
-    pending: list[tuple[object, list[int], Filters]] = []
+    pending: list[tuple[object, list[int], list[int]]] = []
+    ready: deque[tuple[str, None] | tuple[None, list[object]]] = deque()
+    """What is yet to be written, in order: an error line, or a chunk's request ids (its answers come from ``pool``)."""
+    pool: WorkerPool | None = None
 
     def write(document: dict) -> None:
         sink.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
 
-    def flush() -> None:
-        results = engine.recommend_many([(favs, f) for _, favs, f in pending], k, reasons=False)  # the lines carry no reasons
-        for (rid, _, _), result in zip(pending, results):
-            recs = [{"mal_id": r.mal_id, "title": r.title, "score": r.score} for r in result.items]
-            write({"id": rid, "recommendations": recs, "unknown": result.unknown})
+    def drain(keep: int) -> None:
+        """Write what is ready, waiting for answers while more than ``keep`` chunks are out."""
+        out = sum(1 for line, _ in ready if line is None)
+        while ready:
+            line, ids = ready[0]
+            if line is not None:
+                sink.write(line)
+            elif out > keep:
+                assert pool is not None and ids is not None
+                for rid, document in zip(ids, pool.result()):
+                    write({"id": rid, **document})
+                out -= 1
+            else:
+                return
+            ready.popleft()
+
+    def flush(full: bool = False) -> None:
+        """Answer the pending requests, or send them to a worker; the workers start with a first full chunk."""
+        nonlocal pool
+        if not pending:
+            return
+        requests = [(favourites, exclude) for _, favourites, exclude in pending]
+        if pool is None and jobs is not None and jobs > 1 and full and can_fork() and engine.forkable:
+            pool = stack.enter_context(WorkerPool(jobs, lambda message: batch_answers(engine, [(f, e) for f, e in message], k, filters)))
+        if pool is None:
+            for (rid, _, _), document in zip(pending, batch_answers(engine, requests, k, filters)):
+                write({"id": rid, **document})
+        else:
+            pool.submit(requests)
+            ready.append((None, [rid for rid, _, _ in pending]))
+            drain(2 * pool.jobs)  # two chunks queued for each worker: none waits for the next
         pending.clear()
 
-    for number, line in enumerate(_lines(source), start=1):
-        if line is not None and not line.strip():
-            continue
-        rid = None
-        try:
-            if line is None:
-                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
-            # Notepad and PowerShell open a UTF-8 file with a byte order mark.
-            request = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
-            if not isinstance(request, dict):
-                raise ValueError("a line must be a JSON object")
-            rid = _echoable(request.get("id"))
-            unknown_keys = sorted(set(request) - BATCH_KEYS)
-            if unknown_keys:  # a misspelt "exclude" would otherwise be ignored without a word
-                raise ValueError(f"unknown key {unknown_keys[0][:40]!r}; a request has only {', '.join(sorted(BATCH_KEYS))}")
-            favourites = _id_list(request.get("favourites"), "favourites")
-            exclude = _id_list(request.get("exclude", []), "exclude")
-            _usable(engine, favourites)
-        except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
-            flush()
-            bad += 1
-            write({"id": rid, "line": number, "error": str(exc).splitlines()[0]})
-            continue
-        pending.append((rid, favourites, replace(filters, exclude=filters.exclude | frozenset(exclude))))
-        if len(pending) >= chunk:
-            flush()
-    flush()
+    with contextlib.ExitStack() as stack:
+        for number, line in enumerate(_lines(source), start=1):
+            if line is not None and not line.strip():
+                continue
+            rid = None
+            try:
+                if line is None:
+                    raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+                # Notepad and PowerShell open a UTF-8 file with a byte order mark.
+                request = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+                if not isinstance(request, dict):
+                    raise ValueError("a line must be a JSON object")
+                rid = _echoable(request.get("id"))
+                unknown_keys = sorted(set(request) - BATCH_KEYS)
+                if unknown_keys:  # a misspelt "exclude" would otherwise be ignored without a word
+                    raise ValueError(f"unknown key {unknown_keys[0][:40]!r}; a request has only {', '.join(sorted(BATCH_KEYS))}")
+                favourites = _id_list(request.get("favourites"), "favourites")
+                exclude = _id_list(request.get("exclude", []), "exclude")
+                _usable(engine, favourites)
+            except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+                flush()
+                bad += 1
+                error = {"id": rid, "line": number, "error": str(exc).splitlines()[0]}
+                if ready:
+                    ready.append((json.dumps(error, ensure_ascii=False, allow_nan=False) + "\n", None))
+                else:
+                    write(error)
+                continue
+            pending.append((rid, favourites, exclude))
+            if len(pending) >= chunk:
+                flush(full=True)
+        flush()
+        drain(0)
     return bad
+
+
+def batch_answers(engine: Engine, requests: list[tuple[list[int], list[int]]], k: int, filters: Filters) -> list[dict]:
+    """Each request's answer line but its id: (favourites, MAL ids to exclude besides ``filters``')."""
+    results = engine.recommend_many([(favs, replace(filters, exclude=filters.exclude | frozenset(exclude))) for favs, exclude in requests], k, reasons=False)  # the lines carry no reasons
+    return [{"recommendations": [{"mal_id": r.mal_id, "title": r.title, "score": r.score} for r in result.items], "unknown": result.unknown} for result in results]
 
 
 def _lines(source: IO[bytes]) -> Iterator[bytes | None]:

@@ -1,11 +1,13 @@
 """`animerec recommend --batch` as a user runs it: a fresh process, a JSONL file in, JSONL out.
 
-    python benchmarks/batch_cli.py [--users 2000] [--rounds 3] [--threads 1 2] [--hide-sequels] [--busy]
+    python benchmarks/batch_cli.py [--users 2000] [--rounds 3] [--threads 1 2] [--jobs 1 2] [--hide-sequels] [--busy]
 
 The requests are the inference benchmark's workload (favourite counts lognormal, median 33,
 at most 400, drawn from every anime the shipped model knows, seed 0). Each round runs every
---threads value once, interleaved; the figures are wall seconds of the whole command
-(start-up included) and users per second over that wall time, median and range.
+--threads and --jobs pair once, interleaved, and the same command on a one-request file (the
+start-up: imports, the model and the catalogue loaded). The figures are wall seconds of the
+whole command, users per second over that wall time, and users per second over the wall time
+less the round's start-up (the rate a long batch approaches); median and range.
 """
 
 from __future__ import annotations
@@ -39,33 +41,46 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1], help="--jobs values of the command (worker processes).")
     parser.add_argument("--hide-sequels", action="store_true", help="Pass --hide-sequels (the inference benchmark's filters); default: the CLI's default filters.")
     parser.add_argument("--busy", action="store_true", help="Keep one core busy with a competing process meanwhile.")
     args = parser.parse_args()
     extra = ["--hide-sequels"] if args.hide_sequels else []
+    pairs = [(t, j) for t in args.threads for j in args.jobs]
     with tempfile.TemporaryDirectory() as tmp:
-        requests = Path(tmp) / "requests.jsonl"
+        requests, one = Path(tmp) / "requests.jsonl", Path(tmp) / "one.jsonl"
         write_requests(requests, args.users)
-        walls: dict[int, list[float]] = {t: [] for t in args.threads}
+        write_requests(one, 1)
+
+        def wall(path: Path, threads: int, jobs: int) -> float:
+            started = time.perf_counter()
+            with open(Path(tmp) / "out.jsonl", "w") as sink:
+                subprocess.run([sys.executable, "-m", "animerec_tui", "recommend", "--batch", str(path), "--threads", str(threads), "--jobs", str(jobs), *extra],  # --top: the CLI's default
+                               stdout=sink, check=True, cwd=REPO)
+            return time.perf_counter() - started
+
+        walls: dict[tuple[int, int], list[float]] = {p: [] for p in pairs}
+        answering: dict[tuple[int, int], list[float]] = {p: [] for p in pairs}
         with BusyCore(args.busy):
             for _ in range(args.rounds):
-                for threads in args.threads:
-                    started = time.perf_counter()
-                    with open(Path(tmp) / "out.jsonl", "w") as sink:
-                        subprocess.run([sys.executable, "-m", "animerec_tui", "recommend", "--batch", str(requests), "--threads", str(threads), *extra],  # --top: the CLI's default
-                                       stdout=sink, check=True, cwd=REPO)
-                    walls[threads].append(time.perf_counter() - started)
+                start_up = wall(one, 1, 1)
+                for threads, jobs in pairs:
+                    seconds = wall(requests, threads, jobs)
+                    walls[threads, jobs].append(seconds)
+                    answering[threads, jobs].append(args.users / max(seconds - start_up, 1e-9))
             load = os.getloadavg()[0]
         lines = sum(1 for _ in open(Path(tmp) / "out.jsonl"))
     busy = "one core kept busy by a competing process" if args.busy else "no competing process"
     filters = "--hide-sequels" if args.hide_sequels else "default filters"
     print(f"\n### `recommend --batch`, {args.users:,} requests ({lines:,} lines out), {filters} — {cpu_model()}, {hardware()}, {busy}, load {load:.2f}\n")
-    print("| --threads | wall s, median (range) | users/s over the wall time, median (range) |")
-    print("|---|---|---|")
-    for threads, times in walls.items():
-        rates = [args.users / t for t in times]
-        print(f"| {threads} | {np.median(times):.2f} ({min(times):.2f}-{max(times):.2f}) | {np.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) |")
+    print("| --threads | --jobs | wall s, median (range) | users/s over the wall time | users/s less start-up |")
+    print("|---|---|---|---|---|")
 
+    def spread(values: list[float], digits: int = 0) -> str:
+        return f"{np.median(values):,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+    for (threads, jobs), times in walls.items():
+        print(f"| {threads} | {jobs} | {spread(times, 2)} | {spread([args.users / t for t in times])} | {spread(answering[threads, jobs])} |")
 
 if __name__ == "__main__":
     main()

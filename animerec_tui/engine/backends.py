@@ -69,6 +69,16 @@ def load_backend(model_dir: Path, device: str = "cpu", threads: int | None = Non
     return with_new_calibration(with_blend(backend, model_dir), model_dir)
 
 
+def runs_in_numpy(scorer: RequestScorer) -> bool:
+    """Whether ``scorer`` (with its blend and calibration) computes in numpy alone: a process holding it
+    may fork (``batch_workers``), which torch's thread pools and devices do not allow."""
+    from training.numpy_model import NumpyScorer
+
+    while not isinstance(scorer, NumpyScorer) and hasattr(scorer, "inner"):
+        scorer = scorer.inner
+    return isinstance(scorer, NumpyScorer)
+
+
 def with_blend(backend: Backend, model_dir: Path) -> Backend:
     """``backend`` with the item-item blend when its folder holds the table (``training.itemitem``), else itself."""
     from training.errors import UserError

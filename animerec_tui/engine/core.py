@@ -16,7 +16,7 @@ import numpy as np
 
 from animerec_tui.catalog import load_catalog
 from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_BLEND, SIMILAR_TOP
-from animerec_tui.engine.backends import RequestScorer, blend_times, load_backend
+from animerec_tui.engine.backends import RequestScorer, blend_times, load_backend, runs_in_numpy
 from animerec_tui.engine.columns import Columns, FranchiseRuns
 from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
@@ -186,6 +186,11 @@ class Engine:
             return [int(mal_id)]
         members = self.columns.franchise(column - 1)
         return sorted((int(self.item_ids[j]) for j in members), key=lambda m: (self.by_id[m].get("year") or 9999, m))
+
+    @property
+    def forkable(self) -> bool:
+        """Whether copies of this engine may be forked (``recommend --batch --jobs``): its model runs in numpy."""
+        return runs_in_numpy(self.scorer)
 
     def similar(self, mal_id: int, k: int = SIMILAR_TOP, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone, its

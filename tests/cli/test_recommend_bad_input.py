@@ -64,6 +64,8 @@ def test_a_title_longer_than_any_anime_is_refused_in_a_short_line(tiny_model):
         (["--similar", "Death Note", "--mal-id", STEINS_GATE], "--similar takes one title"),
         (["--mal-id", DEATH_NOTE, "--exclude", "-1"], "invalid anime id -1"),
         (["--mal-id", DEATH_NOTE, "--exclude", "0"], "invalid anime id 0"),
+        (["--mal-id", DEATH_NOTE, "--jobs", "2"], "--jobs"),
+        (["--batch", "-", "--jobs", "0"], "--jobs"),
     ],
 )
 def test_options_that_would_be_silently_ignored_or_meaningless_are_refused(tiny_model, args, fragment):
