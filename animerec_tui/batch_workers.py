@@ -1,5 +1,5 @@
 """Worker processes for ``recommend --batch``: the loaded engine forked ``jobs`` times, each
-copy answering chunks of requests sent to it as JSON, the answers read back in the order sent.
+copy answering the chunks of lines sent to it, the answers read back in the order sent.
 
 One process answers about 400 requests a second on one of this project's 2-core machines (the
 Intel Xeon), most of it the bounds' matrix products and the transformer, work that a second
@@ -9,7 +9,8 @@ of a core each). Threads would share one interpreter: the ranking's many small s
 GIL. BLAS threads within one product wait for each other at every step, which is why a busy
 core made two of them 2.4-2.9x slower (benchmarks/HISTORY.md).
 
-Messages are length-prefixed JSON over a socket pair per worker, never pickle. Each worker
+Messages are length-prefixed bytes over a socket pair per worker (the batch sends its raw
+lines and gets its answer lines back; never pickle). Each worker
 has a sender thread in the parent, so the parent reading one worker's answer never waits on
 writing another's request (a full socket buffer both ways would otherwise deadlock).
 Workers are forked before any thread starts and exit with ``os._exit`` (the parent's stdout
@@ -30,7 +31,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from animerec_tui.defaults import JOBS_LIMIT
 from training.errors import UserError
@@ -86,16 +86,20 @@ def _receive(sock: socket.socket) -> bytes | None:
     return body
 
 
-def _serve(sock: socket.socket, answer: Callable[[Any], Any]) -> None:
+_ANSWER, _USER_ERROR, _BUG = b"a", b"u", b"b"
+"""The first byte of a reply: an answer, a UserError (JSON: message, exit code), a bug (its traceback)."""
+
+
+def _serve(sock: socket.socket, answer: Callable[[bytes], bytes]) -> None:
     """A worker's loop: answer each message until the parent closes its end."""
     while (body := _receive(sock)) is not None:
         try:
-            reply: dict[str, Any] = {"answer": answer(json.loads(body))}
+            reply = _ANSWER + answer(body)
         except UserError as exc:
-            reply = {"user_error": str(exc), "exit_code": exc.exit_code}
+            reply = _USER_ERROR + json.dumps({"message": str(exc), "exit_code": exc.exit_code}).encode("utf-8")
         except Exception:  # a bug: the parent raises it with this traceback
-            reply = {"error": traceback.format_exc()}
-        _send(sock, json.dumps(reply, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+            reply = _BUG + traceback.format_exc().encode("utf-8", "replace")
+        _send(sock, reply)
 
 
 def _sender(sock: socket.socket, outbox: queue.SimpleQueue) -> None:
@@ -124,11 +128,11 @@ class WorkerError(RuntimeError):
 
 
 class WorkerPool:
-    """``jobs`` copies of this process answering with ``answer`` (JSON-able in and out).
+    """``jobs`` copies of this process answering with ``answer`` (bytes in, bytes out).
     ``submit`` sends a message to the next worker in turn; ``result`` returns the answer to
     the oldest message not yet answered. Use as a context manager: leaving it stops the workers."""
 
-    def __init__(self, jobs: int, answer: Callable[[Any], Any]) -> None:
+    def __init__(self, jobs: int, answer: Callable[[bytes], bytes]) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         sys.stdout.flush()
@@ -166,14 +170,18 @@ class WorkerPool:
     def jobs(self) -> int:
         return len(self.pids)
 
-    def submit(self, message: Any) -> None:
-        payload = json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    @property
+    def outstanding(self) -> int:
+        """Messages sent and not yet answered."""
+        return len(self.waiting)
+
+    def submit(self, payload: bytes) -> None:
         worker = self.turn
         self.turn = (self.turn + 1) % self.jobs
         self.outboxes[worker].put(payload)
         self.waiting.append(worker)
 
-    def result(self) -> Any:
+    def result(self) -> bytes:
         """The answer to the oldest message not yet answered (a worker's UserError raised as one)."""
         worker = self.waiting.popleft()
         try:
@@ -186,12 +194,13 @@ class WorkerPool:
                 raise KeyboardInterrupt  # Ctrl-C reached the workers first
             raise UserError(f"a batch worker process (pid {self.pids[worker]}) stopped without answering{_how(status)}; "
                             "the lines before are written; run again, or with --jobs 1")
-        reply = json.loads(body)
-        if "user_error" in reply:
-            raise UserError(reply["user_error"], exit_code=int(reply["exit_code"]))
-        if "error" in reply:
-            raise WorkerError(f"a batch worker failed:\n{reply['error']}")
-        return reply["answer"]
+        kind, rest = body[:1], body[1:]
+        if kind == _USER_ERROR:
+            said = json.loads(rest)
+            raise UserError(said["message"], exit_code=int(said["exit_code"]))
+        if kind == _BUG:
+            raise WorkerError(f"a batch worker failed:\n{rest.decode('utf-8', 'replace')}")
+        return rest
 
     def _status(self, worker: int) -> int | None:
         """How worker ``worker`` ended (os.waitpid's status), waiting a second at most; None if it has not."""

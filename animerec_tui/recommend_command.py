@@ -7,8 +7,8 @@ import json
 import os
 import sys
 import textwrap
-from collections import deque
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -505,91 +505,108 @@ def run_batch(engine: Engine, source: IO[bytes], sink: IO[str], k: int, filters:
     """Answer a JSONL stream, one line per request; a bad line gets an error object. Returns bad lines.
 
     Every line written is strict JSON (no NaN or Infinity, valid UTF-8), so any parser can read it.
-    With ``jobs`` > 1 (None: this process alone), once a first chunk of ``chunk`` requests is read, the chunks go to that many
-    worker processes (``batch_workers``) in turn; the lines come out in the same order, the same.
+    The lines go in chunks of ``chunk`` (blank lines skipped), each answered in one call of the
+    engine. With ``jobs`` > 1 (None: this process alone), once a first full chunk is read, the
+    chunks go to that many worker processes (``batch_workers``) in turn, as raw lines: the
+    workers read, check and answer them, this process only passes lines on and writes the answers
+    in order. The answers are the same whatever ``jobs`` says.
     """
     bad = 0
-    pending: list[tuple[object, list[int], list[int]]] = []
-    ready: deque[tuple[str, None] | tuple[None, list[object]]] = deque()
-    """What is yet to be written, in order: an error line, or a chunk's request ids (its answers come from ``pool``)."""
-    pool: WorkerPool | None = None
-
-    def write(document: dict) -> None:
-        sink.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
-
-    def drain(keep: int) -> None:
-        """Write what is ready, waiting for answers while more than ``keep`` chunks are out."""
-        out = sum(1 for line, _ in ready if line is None)
-        while ready:
-            line, ids = ready[0]
-            if line is not None:
-                sink.write(line)
-            elif out > keep:
-                assert pool is not None and ids is not None
-                for rid, document in zip(ids, pool.result()):
-                    write({"id": rid, **document})
-                out -= 1
-            else:
-                return
-            ready.popleft()
-
-    def flush(full: bool = False) -> None:
-        """Answer the pending requests, or send them to a worker; the workers start with a first full chunk."""
-        nonlocal pool
-        if not pending:
-            return
-        requests = [(favourites, exclude) for _, favourites, exclude in pending]
-        if pool is None and jobs is not None and jobs > 1 and full and can_fork() and engine.forkable:
-            pool = stack.enter_context(WorkerPool(jobs, lambda message: batch_answers(engine, [(f, e) for f, e in message], k, filters)))
-        if pool is None:
-            for (rid, _, _), document in zip(pending, batch_answers(engine, requests, k, filters)):
-                write({"id": rid, **document})
-        else:
-            pool.submit(requests)
-            ready.append((None, [rid for rid, _, _ in pending]))
-            drain(2 * pool.jobs)  # two chunks queued for each worker: none waits for the next
-        pending.clear()
-
+    answer = partial(_answer_lines, engine, k, filters)
     with contextlib.ExitStack() as stack:
-        for number, line in enumerate(_lines(source), start=1):
-            if line is not None and not line.strip():
+        pool: WorkerPool | None = None
+
+        def write(reply: bytes) -> None:
+            nonlocal bad
+            head, _, text = reply.partition(b"\n")
+            bad += int(head)
+            sink.write(text.decode("utf-8"))
+
+        for lines in _chunks(_lines(source), chunk):
+            if pool is None and jobs is not None and jobs > 1 and len(lines) == chunk and can_fork() and engine.forkable:
+                pool = stack.enter_context(WorkerPool(jobs, lambda payload: _reply(*answer(_unpack(payload)))))
+            if pool is None:
+                text, wrong = answer(lines)
+                sink.write(text)
+                bad += wrong
                 continue
-            rid = None
-            try:
-                if line is None:
-                    raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
-                # Notepad and PowerShell open a UTF-8 file with a byte order mark.
-                request = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
-                if not isinstance(request, dict):
-                    raise ValueError("a line must be a JSON object")
-                rid = _echoable(request.get("id"))
-                unknown_keys = sorted(set(request) - BATCH_KEYS)
-                if unknown_keys:  # a misspelt "exclude" would otherwise be ignored without a word
-                    raise ValueError(f"unknown key {unknown_keys[0][:40]!r}; a request has only {', '.join(sorted(BATCH_KEYS))}")
-                favourites = _id_list(request.get("favourites"), "favourites")
-                exclude = _id_list(request.get("exclude", []), "exclude")
-                _usable(engine, favourites)
-            except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
-                flush()
-                bad += 1
-                error = {"id": rid, "line": number, "error": str(exc).splitlines()[0]}
-                if ready:
-                    ready.append((json.dumps(error, ensure_ascii=False, allow_nan=False) + "\n", None))
-                else:
-                    write(error)
-                continue
-            pending.append((rid, favourites, exclude))
-            if len(pending) >= chunk:
-                flush(full=True)
-        flush()
-        drain(0)
+            pool.submit(_pack(lines))
+            while pool.outstanding > 2 * pool.jobs:  # two chunks queued for each worker: none waits for the next
+                write(pool.result())
+        while pool is not None and pool.outstanding:
+            write(pool.result())
     return bad
 
 
-def batch_answers(engine: Engine, requests: list[tuple[list[int], list[int]]], k: int, filters: Filters) -> list[dict]:
-    """Each request's answer line but its id: (favourites, MAL ids to exclude besides ``filters``')."""
-    results = engine.recommend_many([(favs, replace(filters, exclude=filters.exclude | frozenset(exclude))) for favs, exclude in requests], k, reasons=False)  # the lines carry no reasons
-    return [{"recommendations": [{"mal_id": r.mal_id, "title": r.title, "score": r.score} for r in result.items], "unknown": result.unknown} for result in results]
+def _chunks(lines: Iterator[bytes | None], size: int) -> Iterator[list[tuple[int, bytes | None]]]:
+    """The lines that are not blank, numbered from 1, ``size`` at a time (the last chunk shorter)."""
+    chunk: list[tuple[int, bytes | None]] = []
+    for number, line in enumerate(lines, start=1):
+        if line is not None and not line.strip():
+            continue
+        chunk.append((number, line))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _pack(lines: list[tuple[int, bytes | None]]) -> bytes:
+    """A chunk of lines as one message: a JSON line of their numbers and lengths (-1: too long), then the lines."""
+    head = json.dumps([[number, -1 if line is None else len(line)] for number, line in lines])
+    return head.encode("ascii") + b"\n" + b"".join(line for _, line in lines if line is not None)
+
+
+def _unpack(payload: bytes) -> list[tuple[int, bytes | None]]:
+    head, _, body = payload.partition(b"\n")
+    lines: list[tuple[int, bytes | None]] = []
+    at = 0
+    for number, size in json.loads(head):
+        lines.append((number, None if size < 0 else body[at : at + size]))
+        at += max(size, 0)
+    return lines
+
+
+def _reply(text: str, bad: int) -> bytes:
+    return f"{bad}\n{text}".encode("utf-8")
+
+
+def _answer_lines(engine: Engine, k: int, filters: Filters, lines: list[tuple[int, bytes | None]]) -> tuple[str, int]:
+    """A chunk of numbered lines' answer lines, in order, and how many were bad."""
+    out: list[dict | None] = []
+    requests: list[tuple[object, list[int], Filters]] = []
+    for number, line in lines:
+        rid = None
+        try:
+            if line is None:
+                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+            # Notepad and PowerShell open a UTF-8 file with a byte order mark.
+            request = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+            if not isinstance(request, dict):
+                raise ValueError("a line must be a JSON object")
+            rid = _echoable(request.get("id"))
+            unknown_keys = sorted(set(request) - BATCH_KEYS)
+            if unknown_keys:  # a misspelt "exclude" would otherwise be ignored without a word
+                raise ValueError(f"unknown key {unknown_keys[0][:40]!r}; a request has only {', '.join(sorted(BATCH_KEYS))}")
+            favourites = _id_list(request.get("favourites"), "favourites")
+            exclude = _id_list(request.get("exclude", []), "exclude")
+            _usable(engine, favourites)
+        except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+            out.append({"id": rid, "line": number, "error": str(exc).splitlines()[0]})
+            continue
+        out.append(None)
+        requests.append((rid, favourites, replace(filters, exclude=filters.exclude | frozenset(exclude))))
+    results = iter(engine.recommend_many([(favourites, f) for _, favourites, f in requests], k, reasons=False)) if requests else iter(())  # the lines carry no reasons
+    asked = iter(requests)
+    text = []
+    for document in out:
+        if document is None:
+            rid = next(asked)[0]
+            result = next(results)
+            document = {"id": rid, "recommendations": [{"mal_id": r.mal_id, "title": r.title, "score": r.score} for r in result.items], "unknown": result.unknown}
+        text.append(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
+    return "".join(text), sum(1 for document in out if document is not None)
 
 
 def _lines(source: IO[bytes]) -> Iterator[bytes | None]:

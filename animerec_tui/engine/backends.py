@@ -39,6 +39,10 @@ class RequestScorer(Protocol):
         """Upper and lower bounds of ``scores`` (the lower one need not hold for a user's own favourites)."""
         ...
 
+    def cheap_bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds as ``bounds``, maybe far looser, at a small part of its cost (or ``bounds`` itself)."""
+        ...
+
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """Each favourite's share of each column's score (len(columns), len(favourites)); None where the readout has no such split."""
         ...
@@ -213,6 +217,11 @@ class BlendedScorer:
         self._add(encoded, users, columns, upper, lower)
         return upper, lower
 
+    def cheap_bounds(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.inner.cheap_bounds(encoded.inner, users, columns)
+        self._add(encoded, users, columns, upper, lower)
+        return upper, lower
+
     def shares(self, encoded: _Blend, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """Each favourite's share of what the request adds to a column's score over its prior
         (len(columns), F); the rest of each row (1 - its sum) is the list as a whole's.
@@ -331,10 +340,17 @@ class CalibratedScorer:
         return scores
 
     def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = self.inner.bounds(encoded, users, columns)
+        return self._mapped(self.inner.bounds, encoded, users, columns)
+
+    def _mapped(self, bound: Any, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``bound``'s bounds (the inner scorer's ``bounds`` or ``cheap_bounds``), mapped: the map is increasing in both parts."""
+        upper, lower = bound(encoded, users, columns)
         upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
         self._map(encoded, users, columns, upper, lower)
         return upper, lower
+
+    def cheap_bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._mapped(self.inner.cheap_bounds, encoded, users, columns)
 
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """The inner scorer's shares: the calibration moves a score, not who voted for it."""
@@ -388,6 +404,8 @@ class TorchScorer:
     def bounds(self, encoded: _Scored, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = self.scores(encoded, users, columns)
         return scores, scores.copy()
+
+    cheap_bounds = bounds
 
     def shares(self, encoded: _Scored, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """The items readout's vote shares (one more forward pass); None for the mask readout."""

@@ -17,7 +17,7 @@ import numpy as np
 from animerec_tui.catalog import load_catalog
 from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_BLEND, SIMILAR_TOP
 from animerec_tui.engine.backends import RequestScorer, blend_times, load_backend, runs_in_numpy
-from animerec_tui.engine.columns import Columns, FranchiseRuns
+from animerec_tui.engine.columns import Columns, FranchiseRuns, positions
 from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
 from animerec_tui.engine.reasons import Reasons
@@ -128,7 +128,7 @@ class Engine:
             columns = np.flatnonzero(self.allowed(requests[batch[members[0]]][1]))
             # Bounds of every allowed column's score; the exact scores of the few that can
             # make the list: the bounds skip the exps of every vote.
-            upper, lower = scorer.bounds(encoded, np.asarray(members), columns)
+            upper, lower = self._bounds(scorer, encoded, np.asarray(members), columns, [parsed[batch[row]][0] for row in members], k)
             runs = FranchiseRuns.of_columns(self.columns, columns)
             for n, row in enumerate(members):
                 i = batch[row]
@@ -138,6 +138,42 @@ class Engine:
                 ranked = self.ranking.rank(Candidates(columns, upper[n], lower[n], exact, runs), known, k, filters, filters.novelty, self.prior)
                 shares = partial(scorer.shares, encoded, row, np.asarray(known)) if reasons else None
                 results[i] = Result(self._shown(ranked, known, shares), unknown)
+
+    def _bounds(self, scorer: RequestScorer, encoded: Any, users: np.ndarray, columns: np.ndarray, favourites: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the scores of ``columns`` (sorted, the allowed ones) for encoded requests
+        ``users``: ``scorer.bounds``, but for most anime without ratings. Those score far
+        below the rated anime a list is sure to hold, and their cheap bounds (no vote
+        computed) show it: the ones whose cheap upper bound stays below every user's
+        ``reach_rank * k``-th best rated lower bound (favourites left out) keep the cheap
+        bounds; the rest get full ones. With no more than a few rated anime allowed, every
+        column gets full bounds. Right whatever the threshold: the ranking scores exactly
+        every column whose upper bound reaches a list; the threshold only decides how many
+        columns' votes are computed here (about half the distinct vectors of anime without
+        ratings, with the default filters)."""
+        split = int(np.searchsorted(columns, self.num_rated))
+        rank = self.reach_rank * k
+        if split < rank or columns.size - split < self.fewest_new:
+            return scorer.bounds(encoded, users, columns)
+        upper = np.empty((users.size, columns.size), dtype=np.float32)
+        lower = np.empty((users.size, columns.size), dtype=np.float32)
+        upper[:, :split], lower[:, :split] = scorer.bounds(encoded, users, columns[:split])
+        rated = lower[:, :split].copy()
+        for n, known in enumerate(favourites):  # a favourite's lower bound need not hold
+            rated[n, positions(columns[:split], np.asarray(known, dtype=np.int64) - 1)] = -np.inf
+        reach = np.partition(rated, split - rank, axis=1)[:, split - rank]
+        new_upper, new_lower = scorer.cheap_bounds(encoded, users, columns[split:])
+        wanted = np.flatnonzero((new_upper >= reach[:, None]).any(axis=0))
+        if wanted.size:
+            new_upper[:, wanted], new_lower[:, wanted] = scorer.bounds(encoded, users, columns[split + wanted])
+        upper[:, split:], lower[:, split:] = new_upper, new_lower
+        return upper, lower
+
+    reach_rank = 2
+    """``_bounds``: anime without ratings whose cheap upper bound stays below the ``reach_rank * k``-th
+    best rated lower bound of every request asked keep their cheap bounds (a list of k may skip
+    rated anime of a franchise already in it)."""
+    fewest_new = 256
+    """``_bounds``: with fewer anime without ratings allowed, all get full bounds."""
 
     def scores(self, rows: list[list[int]]) -> np.ndarray:
         """Every column's exact score (len(rows), columns) for favourite lists as dense ids, without any list rule."""

@@ -210,6 +210,10 @@ class Ranking:
             reach, want = [-np.inf, -np.inf], [size, size]
         else:
             reach = [self._reach(columns, lower, start, stop, need, runs, free) for (start, stop, need), free in zip(spans, available)]
+            # A new one scoring below the rated reach cannot make the list: the rated ones above
+            # it fill every place first. So new columns below it stay out of the shortlist
+            # (their bounds may be the cheap ones, ``Engine._bounds``, far above their scores).
+            reach[1] = max(reach[1], reach[0])
             want = [max(4 * k, self.shortlist[0]), max(4 * quota.first, self.shortlist[1])]
         while True:
             lists, bounds = [], []

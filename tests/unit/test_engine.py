@@ -167,14 +167,19 @@ def _requests(engine: Engine, count: int, seed: int) -> list[tuple[list[int], Fi
     return requests
 
 
-@pytest.mark.parametrize(("shortlist", "spacing"), [((200, 50), 20), ((3, 1), 20), ((200, 50), 3), ((3, 1), 2)])
-def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engine, shortlist, spacing):
+@pytest.mark.parametrize(("shortlist", "spacing", "cheap"), [((200, 50), 20, False), ((3, 1), 20, False), ((200, 50), 3, False), ((3, 1), 2, False), ((200, 50), 20, True), ((3, 1), 2, True)])
+def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engine, shortlist, spacing, cheap):
     # The engine scores a shortlist chosen by bounds (widened until its walk is final); the
     # rules here read every exact score. A shortlist of (3, 1) makes the walk widen often; a
-    # small spacing puts a franchise's later entries into short lists.
+    # small spacing puts a franchise's later entries into short lists. ``cheap``: anime
+    # without ratings get cheap bounds (Engine._bounds) however few they are, and more of
+    # them keep them (below the k-th best rated lower bound, not the 2k-th).
     engine = catalogue_engine
     engine.ranking.shortlist = shortlist
     engine.ranking.spacing = spacing
+    if cheap:  # and requests in chunks of 3: a column keeps its cheap bounds only if every request of its chunk lets it
+        engine.fewest_new, engine.reach_rank, engine.chunk = 0, 1, 3
+        kept = _count_cheap(engine)
     try:
         requests = _requests(engine, 72, seed=7)
         for k in (1, 5, 20, 60):
@@ -184,7 +189,45 @@ def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engin
     finally:
         engine.ranking.shortlist = (200, 50)
         engine.ranking.spacing = FRANCHISE_SPACING
+        if cheap:
+            del engine.fewest_new, engine.reach_rank  # the class's values again
+            engine.scorer, engine.chunk = engine.scorer._inner, 64
     assert any(len(r.items) < 60 for r in answers) and any(any(not x.rated for x in r.items) for r in answers)
+    if cheap:
+        assert kept and kept[0] > 0, "no column kept its cheap bounds: this test proves nothing of them"
+
+
+def _count_cheap(engine: Engine) -> list[int]:
+    """Cheap bounds that hold and are loose by up to 2 (drawn from the exact scores; the
+    catalogue model is untrained, so its own Cauchy-Schwarz bounds are too loose to keep any),
+    and a running count of the columns whose cheap bounds ``Engine._bounds`` kept: those it
+    asked cheap bounds of, less those it then asked full bounds of (only anime without ratings)."""
+    kept = [0]
+    scorer = engine.scorer
+    full = scorer.bounds
+    rng = np.random.default_rng(3)
+
+    def cheap_bounds(encoded, users, columns):
+        kept[0] += len(columns)
+        exact = scorer.scores(encoded, users, columns)
+        return exact + rng.uniform(0, 2, exact.shape).astype(np.float32), exact - rng.uniform(0, 2, exact.shape).astype(np.float32)
+
+    def bounds(encoded, users, columns):
+        if len(columns) and np.min(columns) >= engine.num_rated:
+            kept[0] -= len(columns)
+        return full(encoded, users, columns)
+
+    engine.scorer = _Spy(scorer, cheap_bounds=cheap_bounds, bounds=bounds)
+    return kept
+
+
+class _Spy:
+    def __init__(self, inner, **methods):
+        self.__dict__.update(methods)
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
 
 
 def test_loose_bounds_only_widen_the_shortlist(catalogue_engine):

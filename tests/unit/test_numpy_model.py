@@ -119,6 +119,8 @@ def _assert_bounds_hold(scorer: NumpyScorer, encoded, rows: list[list[int]], col
     assert (lower[~favourite] <= exact[~favourite]).all()  # the lower bound may fail for a favourite only
     alone_upper, alone_lower = scorer.bounds(encoded, users[2:3], columns)  # a request's bounds alone hold too
     assert (exact[2] <= alone_upper[0]).all() and (alone_lower[0][~favourite[2]] <= exact[2][~favourite[2]]).all()
+    cheap_upper, cheap_lower = scorer.cheap_bounds(encoded, users, columns)  # looser, and bounds all the same
+    assert (exact <= cheap_upper).all() and (cheap_lower[~favourite] <= exact[~favourite]).all()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -284,11 +286,18 @@ def test_vote_max_is_the_brute_force_maxima_whatever_the_blocks_and_layout():
             assert sizes.tolist() == [[(n + parts - 1 - p) // parts for p in range(parts)] for n in lengths]
 
 
-def test_the_transposed_output_table_is_kept_for_the_latest_sets_of_columns(tmp_path):
+def test_the_transposed_output_table_is_kept_for_the_latest_sets_of_columns_asked_twice(tmp_path):
     scorer = NumpyScorer(load_numpy_model(scrambled_model(tmp_path / "model", seed=0, num_items=80))[0])
+    once = scorer._transposed(np.arange(0, 80, 2))
+    np.testing.assert_array_equal(once, scorer.weights[np.arange(0, 80, 2)].T)
+    assert once.flags.c_contiguous and not scorer._tables  # a set asked once is not kept
     first = scorer._transposed(np.arange(0, 80, 2))
-    np.testing.assert_array_equal(first, scorer.weights[np.arange(0, 80, 2)].T)
-    assert first.flags.c_contiguous and scorer._transposed(np.arange(0, 80, 2)) is first
-    for start in range(1, scorer.kept_tables + 1):  # as many other sets as are kept push the first out
+    assert scorer._transposed(np.arange(0, 80, 2)) is first  # asked twice: kept
+    for _ in range(3):
+        for start in range(1, 40):  # sets asked once each (Engine._bounds' columns left to refine) push nothing out
+            scorer._transposed(np.arange(start, 80, 41 - start))
+    assert scorer._transposed(np.arange(0, 80, 2)) is first
+    for start in range(1, scorer.kept_tables + 1):  # as many other sets asked twice as are kept push the first out
+        scorer._transposed(np.arange(start, 80, 3))
         scorer._transposed(np.arange(start, 80, 3))
     assert scorer._transposed(np.arange(0, 80, 2)) is not first and len(scorer._tables) == scorer.kept_tables
