@@ -419,7 +419,7 @@ class NumpyScorer:
         self._seen: list[np.ndarray] = []
         """The latest sets of columns ``bounds`` was asked for once."""
         self.norms = np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights))
-        """Each output vector's length (``cheap_bounds``)."""
+        """Each output vector's length (``cheap_upper``)."""
 
     kept_tables = 4
     """How many sets of columns keep their transposed output table (``_transposed``)."""
@@ -604,12 +604,12 @@ class NumpyScorer:
         margin = np.float32(1e-4 * (1 + temperature * (largest_vote + spread) + float(np.abs(self.bias[columns]).max(initial=0))))
         return (np.float32(temperature) * rounding + margin)[:, None]
 
-    def cheap_bounds(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds of ``scores`` without a vote: far looser than ``bounds``, at a small part of
-        its cost. Each of a row's n votes v.w lies within +-max |v| |w| (Cauchy-Schwarz), so
-        their log-sum-exp lies within log n +- max |v| |w|: a product of two lengths per row
-        and column. For the many columns whose upper bound here is already too low for any
-        list (``Engine._bounds``)."""
+    def cheap_upper(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """An upper bound of ``scores`` without a vote: far looser than ``bounds``', at a small
+        part of its cost. Each of a row's n votes v.w is at most max |v| |w| (Cauchy-Schwarz),
+        so their log-sum-exp is at most log n + max |v| |w|: a product of two lengths per row
+        and column. For the many columns whose bound here is already too low for any list
+        (``Engine._bounds``)."""
         users = np.asarray(users, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
         voters, owner = self._voters(encoded, users)
@@ -620,18 +620,12 @@ class NumpyScorer:
         longest = np.zeros(voters.rows, dtype=np.float32)
         if has.any():
             longest[has] = np.maximum.reduceat(lengths, first[:-1][has])
-        spread = np.log(np.maximum(counts, 1)).astype(np.float32)[:, None]
-        reach = longest[:, None] * self.norms[columns][None, :]
-        upper_rows = reach + spread
-        lower_rows = np.subtract(spread, reach, out=reach)
-        upper_rows[~has] = lower_rows[~has] = -np.inf
-        largest_vote = float(longest.max(initial=0)) * self.largest
+        upper_rows = longest[:, None] * self.norms[columns][None, :]
+        upper_rows += np.log(np.maximum(counts, 1)).astype(np.float32)[:, None]
+        upper_rows[~has] = -np.inf
         upper = self._per_user(upper_rows, columns, owner, users.size)
-        lower = self._per_user(lower_rows, columns, owner, users.size)
-        slack = self._slack(voters, owner, users.size, largest_vote, int(counts.max(initial=1)), columns)
-        upper += slack
-        lower -= slack
-        return upper, lower
+        upper += self._slack(voters, owner, users.size, float(longest.max(initial=0)) * self.largest, int(counts.max(initial=1)), columns)
+        return upper
 
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Vote shares of encoded request ``user``: (len(columns), len(favourites))."""

@@ -39,8 +39,8 @@ class RequestScorer(Protocol):
         """Upper and lower bounds of ``scores`` (the lower one need not hold for a user's own favourites)."""
         ...
 
-    def cheap_bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds as ``bounds``, maybe far looser, at a small part of its cost (or ``bounds`` itself)."""
+    def cheap_upper(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """An upper bound of ``scores``, maybe far looser than ``bounds``', at a small part of its cost (or the scores themselves)."""
         ...
 
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
@@ -217,10 +217,10 @@ class BlendedScorer:
         self._add(encoded, users, columns, upper, lower)
         return upper, lower
 
-    def cheap_bounds(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = self.inner.cheap_bounds(encoded.inner, users, columns)
-        self._add(encoded, users, columns, upper, lower)
-        return upper, lower
+    def cheap_upper(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        upper = np.array(self.inner.cheap_upper(encoded.inner, users, columns), dtype=np.float32)
+        self._add(encoded, users, columns, upper)
+        return upper
 
     def shares(self, encoded: _Blend, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """Each favourite's share of what the request adds to a column's score over its prior
@@ -340,17 +340,15 @@ class CalibratedScorer:
         return scores
 
     def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._mapped(self.inner.bounds, encoded, users, columns)
-
-    def _mapped(self, bound: Any, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``bound``'s bounds (the inner scorer's ``bounds`` or ``cheap_bounds``), mapped: the map is increasing in both parts."""
-        upper, lower = bound(encoded, users, columns)
+        upper, lower = self.inner.bounds(encoded, users, columns)
         upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
         self._map(encoded, users, columns, upper, lower)
         return upper, lower
 
-    def cheap_bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._mapped(self.inner.cheap_bounds, encoded, users, columns)
+    def cheap_upper(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        upper = np.array(self.inner.cheap_upper(encoded, users, columns), dtype=np.float32)
+        self._map(encoded, users, columns, upper)
+        return upper
 
     def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """The inner scorer's shares: the calibration moves a score, not who voted for it."""
@@ -405,7 +403,7 @@ class TorchScorer:
         scores = self.scores(encoded, users, columns)
         return scores, scores.copy()
 
-    cheap_bounds = bounds
+    cheap_upper = scores
 
     def shares(self, encoded: _Scored, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """The items readout's vote shares (one more forward pass); None for the mask readout."""

@@ -104,7 +104,13 @@ class FranchiseRuns:
 
 def positions(columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Where those of ``wanted`` that ``columns`` (sorted) holds are in it."""
+    at = positions_of(columns, wanted)
+    return at[at >= 0]
+
+
+def positions_of(columns: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` is in ``columns`` (sorted); -1 where it is not."""
     at = np.searchsorted(columns, wanted)
-    inside = at < columns.size
-    at = at[inside]
-    return at[columns[at] == wanted[inside]]
+    found = at < columns.size
+    found[found] = columns[at[found]] == wanted[found]
+    return np.where(found, at, -1)

@@ -17,7 +17,7 @@ import numpy as np
 from animerec_tui.catalog import load_catalog
 from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_BLEND, SIMILAR_TOP
 from animerec_tui.engine.backends import RequestScorer, blend_times, load_backend, runs_in_numpy
-from animerec_tui.engine.columns import Columns, FranchiseRuns, positions
+from animerec_tui.engine.columns import Columns, FranchiseRuns, positions_of
 from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
 from animerec_tui.engine.reasons import Reasons
@@ -142,30 +142,30 @@ class Engine:
     def _bounds(self, scorer: RequestScorer, encoded: Any, users: np.ndarray, columns: np.ndarray, favourites: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of the scores of ``columns`` (sorted, the allowed ones) for encoded requests
         ``users``: ``scorer.bounds``, but for most anime without ratings. Those score far
-        below the rated anime a list is sure to hold, and their cheap bounds (no vote
-        computed) show it: the ones whose cheap upper bound stays below every user's
-        ``reach_rank * k``-th best rated lower bound (favourites left out) keep the cheap
-        bounds; the rest get full ones. With no more than a few rated anime allowed, every
-        column gets full bounds. Right whatever the threshold: the ranking scores exactly
-        every column whose upper bound reaches a list; the threshold only decides how many
-        columns' votes are computed here (about half the distinct vectors of anime without
-        ratings, with the default filters)."""
+        below the rated anime a list is sure to hold, and a cheap upper bound (no vote
+        computed, ``cheap_upper``) shows it: the ones whose cheap bound stays below every
+        user's ``reach_rank * k``-th best rated lower bound (favourites left out) keep it,
+        with no lower bound (-inf); the rest get full bounds. With no more than a few rated
+        anime allowed, every column gets full bounds. Right whatever the threshold: the
+        ranking scores exactly every column whose upper bound reaches a list; the threshold
+        only decides how many columns' votes are computed here (about half the distinct
+        vectors of anime without ratings)."""
         split = int(np.searchsorted(columns, self.num_rated))
         rank = self.reach_rank * k
         if split < rank or columns.size - split < self.fewest_new:
             return scorer.bounds(encoded, users, columns)
         upper = np.empty((users.size, columns.size), dtype=np.float32)
-        lower = np.empty((users.size, columns.size), dtype=np.float32)
+        lower = np.full((users.size, columns.size), -np.inf, dtype=np.float32)
         upper[:, :split], lower[:, :split] = scorer.bounds(encoded, users, columns[:split])
         rated = lower[:, :split].copy()
-        for n, known in enumerate(favourites):  # a favourite's lower bound need not hold
-            rated[n, positions(columns[:split], np.asarray(known, dtype=np.int64) - 1)] = -np.inf
+        owner = np.repeat(np.arange(len(favourites)), [len(f) for f in favourites])
+        at = positions_of(columns[:split], np.asarray([j for f in favourites for j in f], dtype=np.int64) - 1)
+        rated[owner[at >= 0], at[at >= 0]] = -np.inf  # a favourite's lower bound need not hold
         reach = np.partition(rated, split - rank, axis=1)[:, split - rank]
-        new_upper, new_lower = scorer.cheap_bounds(encoded, users, columns[split:])
-        wanted = np.flatnonzero((new_upper >= reach[:, None]).any(axis=0))
+        upper[:, split:] = scorer.cheap_upper(encoded, users, columns[split:])
+        wanted = split + np.flatnonzero((upper[:, split:] >= reach[:, None]).any(axis=0))
         if wanted.size:
-            new_upper[:, wanted], new_lower[:, wanted] = scorer.bounds(encoded, users, columns[split + wanted])
-        upper[:, split:], lower[:, split:] = new_upper, new_lower
+            upper[:, wanted], lower[:, wanted] = scorer.bounds(encoded, users, columns[wanted])
         return upper, lower
 
     reach_rank = 2

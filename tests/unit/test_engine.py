@@ -172,8 +172,8 @@ def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engin
     # The engine scores a shortlist chosen by bounds (widened until its walk is final); the
     # rules here read every exact score. A shortlist of (3, 1) makes the walk widen often; a
     # small spacing puts a franchise's later entries into short lists. ``cheap``: anime
-    # without ratings get cheap bounds (Engine._bounds) however few they are, and more of
-    # them keep them (below the k-th best rated lower bound, not the 2k-th).
+    # without ratings get a cheap upper bound (Engine._bounds) however few they are, and more
+    # of them keep it (below the k-th best rated lower bound, not the 2k-th).
     engine = catalogue_engine
     engine.ranking.shortlist = shortlist
     engine.ranking.spacing = spacing
@@ -194,30 +194,30 @@ def test_every_list_is_what_the_rules_say_over_every_exact_score(catalogue_engin
             engine.scorer, engine.chunk = engine.scorer._inner, 64
     assert any(len(r.items) < 60 for r in answers) and any(any(not x.rated for x in r.items) for r in answers)
     if cheap:
-        assert kept and kept[0] > 0, "no column kept its cheap bounds: this test proves nothing of them"
+        assert kept[0] > 0, "no column kept its cheap bound: this test proves nothing of them"
 
 
 def _count_cheap(engine: Engine) -> list[int]:
-    """Cheap bounds that hold and are loose by up to 2 (drawn from the exact scores; the
+    """Cheap upper bounds that hold and are loose by up to 2 (drawn from the exact scores; the
     catalogue model is untrained, so its own Cauchy-Schwarz bounds are too loose to keep any),
-    and a running count of the columns whose cheap bounds ``Engine._bounds`` kept: those it
-    asked cheap bounds of, less those it then asked full bounds of (only anime without ratings)."""
+    and a running count of the columns whose cheap bound ``Engine._bounds`` kept: those it
+    asked a cheap bound of, less those it then asked full bounds of (only anime without ratings)."""
     kept = [0]
     scorer = engine.scorer
     full = scorer.bounds
     rng = np.random.default_rng(3)
 
-    def cheap_bounds(encoded, users, columns):
+    def cheap_upper(encoded, users, columns):
         kept[0] += len(columns)
         exact = scorer.scores(encoded, users, columns)
-        return exact + rng.uniform(0, 2, exact.shape).astype(np.float32), exact - rng.uniform(0, 2, exact.shape).astype(np.float32)
+        return exact + rng.uniform(0, 2, exact.shape).astype(np.float32)
 
     def bounds(encoded, users, columns):
         if len(columns) and np.min(columns) >= engine.num_rated:
             kept[0] -= len(columns)
         return full(encoded, users, columns)
 
-    engine.scorer = _Spy(scorer, cheap_bounds=cheap_bounds, bounds=bounds)
+    engine.scorer = _Spy(scorer, cheap_upper=cheap_upper, bounds=bounds)
     return kept
 
 
