@@ -141,7 +141,17 @@ class WorkerPool:
         self.pids: list[int] = []
         self.sockets: list[socket.socket] = []
         for n, (mine, theirs) in enumerate(pairs):
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as exc:  # a process limit, or no memory for the copy: stop the ones started
+                for sock in self.sockets:
+                    sock.close()
+                for a, b in pairs[n:]:
+                    a.close()
+                    b.close()
+                for started in self.pids:
+                    os.waitpid(started, 0)
+                raise UserError(f"cannot start batch worker process {n + 1} of {jobs} ({exc.strerror or exc}); use fewer --jobs, or --jobs 1") from None
             if pid == 0:  # the worker: keep its own end only, answer, never return into the parent's code
                 code = 0
                 try:

@@ -169,3 +169,21 @@ def test_raw_lines_reach_the_workers_as_read(engine, monkeypatch):
     errors = [json.loads(line) for line in alone[1].splitlines() if "error" in line]
     assert [e["line"] for e in errors] == [5, 7, 17]
     assert _run(engine, text, 2, 3) == alone
+
+
+def test_a_worker_that_cannot_start_is_one_line_and_the_started_ones_stop(monkeypatch):
+    started: list[int] = []
+    fork = os.fork
+
+    def fork_once():
+        if started:
+            raise OSError(11, "Resource temporarily unavailable")
+        pid = fork()
+        if pid:
+            started.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_once)
+    with pytest.raises(UserError, match="cannot start batch worker process 2 of 3 .Resource temporarily unavailable.; use fewer --jobs"):
+        WorkerPool(3, _answer)
+    assert len(started) == 1 and _gone(started[0])
