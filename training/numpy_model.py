@@ -408,7 +408,9 @@ class NumpyScorer:
         self.model = model
         self.weights, bias = model.output_table() if table is None else table
         self.bias = bias * np.float32(model.config.bias_weight)
-        self.largest = float(np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights)).max()) if len(self.weights) else 0.0
+        self.norms = np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights))
+        """Each output vector's length (``cheap_upper``)."""
+        self.largest = float(self.norms.max(initial=0.0))
         """The output table's largest norm (for the bounds' rounding room)."""
         self.bunch = 16
         """Token rows per transformer pass in ``encode`` (16: its arrays stay in cache; 64 took 10% longer)."""
@@ -418,8 +420,6 @@ class NumpyScorer:
         """(columns, ``weights[columns].T``) of the latest sets ``bounds`` was asked for twice, newest first."""
         self._seen: list[np.ndarray] = []
         """The latest sets of columns ``bounds`` was asked for once."""
-        self.norms = np.sqrt(np.einsum("nh,nh->n", self.weights, self.weights))
-        """Each output vector's length (``cheap_upper``)."""
 
     kept_tables = 4
     """How many sets of columns keep their transposed output table (``_transposed``)."""
@@ -523,7 +523,7 @@ class NumpyScorer:
         """``weights[columns].T``, C-contiguous, for ``columns`` (sorted): kept for the last few
         sets asked twice (a set per filter choice), so a request does not gather and transpose
         the output table (3.4 MB for the default filters' columns) again. A set asked once (the
-        few columns whose cheap bounds were not enough, ``CalibratedScorer``) is not kept."""
+        few columns whose cheap bound was not enough, ``Engine._bounds``) is not kept."""
         with self._tables_lock:  # the app's worker threads share the scorer
             for i, (kept, table) in enumerate(self._tables):
                 if kept.size == columns.size and np.array_equal(kept, columns):
@@ -586,17 +586,17 @@ class NumpyScorer:
                 lower[empty] = upper[empty] = -np.inf
         lower = self._per_user(lower_rows, distinct, owner, users.size)
         upper = self._per_user(upper_rows, distinct, owner, users.size)
-        slack = self._slack(voters, owner, users.size, largest_vote, int(sizes.max(initial=1)), distinct)
+        lengths = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
+        slack = self._slack(voters, lengths, owner, users.size, largest_vote, int(sizes.max(initial=1)), distinct)
         lower -= slack
         upper += slack
         # np.take gives rows in order: upper[:, where] would lay them out column by column, and
         # every later pass over a user's row would then read one float in 64 (5-10x slower).
         return np.take(upper, where, axis=1), np.take(lower, where, axis=1)
 
-    def _slack(self, voters: Voters, owner: np.ndarray, users: int, largest_vote: float, most_voters: int, columns: np.ndarray) -> np.ndarray:
+    def _slack(self, voters: Voters, lengths: np.ndarray, owner: np.ndarray, users: int, largest_vote: float, most_voters: int, columns: np.ndarray) -> np.ndarray:
         """(users, 1): the room both bounds leave for rounding. Float32 products (|error| <= 64 *
         2^-24 * |x| |w| each), exps and logs round; so does the exact path."""
-        lengths = np.sqrt(np.einsum("vh,vh->v", voters.vectors, voters.vectors))
         rounding = np.zeros(users, dtype=np.float32)  # each user's largest, over its rows
         np.maximum.at(rounding, owner[voters.row], lengths * np.float32(1e-5 * self.largest))
         temperature = float(self.model.config.vote_temperature)
@@ -624,7 +624,7 @@ class NumpyScorer:
         upper_rows += np.log(np.maximum(counts, 1)).astype(np.float32)[:, None]
         upper_rows[~has] = -np.inf
         upper = self._per_user(upper_rows, columns, owner, users.size)
-        upper += self._slack(voters, owner, users.size, float(longest.max(initial=0)) * self.largest, int(counts.max(initial=1)), columns)
+        upper += self._slack(voters, lengths, owner, users.size, float(longest.max(initial=0)) * self.largest, int(counts.max(initial=1)), columns)
         return upper
 
     def shares(self, encoded: Encoded, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray:

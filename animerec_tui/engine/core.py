@@ -170,7 +170,7 @@ class Engine:
 
     reach_rank = 2
     """``_bounds``: anime without ratings whose cheap upper bound stays below the ``reach_rank * k``-th
-    best rated lower bound of every request asked keep their cheap bounds (a list of k may skip
+    best rated lower bound of every request asked keep their cheap bound (a list of k may skip
     rated anime of a franchise already in it)."""
     fewest_new = 256
     """``_bounds``: with fewer anime without ratings allowed, all get full bounds."""
