@@ -34,29 +34,45 @@ fp32, and exp(-75) is no denormal. The one definition: ``model.py`` takes it fro
 module never imports torch)."""
 LAYER_NORM_EPS = 1e-5
 """torch.nn.LayerNorm's default, which the model uses."""
+ATTENTION_SAFE = 60.0
+"""|attention logit| bound below which the softmax needs no max-shift (``NumpyModel.shift_free``):
+exp(60) times 4,096 keys stays finite in fp32, and exp(-60) is far from a denormal."""
+
+
+def standardise(x: np.ndarray) -> np.ndarray:
+    """A layer norm without its scale and shift (``NumpyModel`` folds those into the linear
+    layer that follows): each row centred, times the reciprocal of its standard deviation."""
+    centred = x - x.mean(axis=-1, keepdims=True)
+    scale = np.einsum("...h,...h->...", centred, centred)[..., None]
+    scale *= np.float32(1 / x.shape[-1])
+    scale += np.float32(LAYER_NORM_EPS)
+    np.sqrt(scale, out=scale)
+    np.divide(np.float32(1.0), scale, out=scale)
+    centred *= scale  # in place from here: each step is a pass over the tokens
+    return centred
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    centred = x - x.mean(axis=-1, keepdims=True)
-    variance = np.einsum("...h,...h->...", centred, centred)[..., None]
-    variance /= np.float32(x.shape[-1])
-    variance += np.float32(LAYER_NORM_EPS)
-    np.sqrt(variance, out=variance)
-    centred /= variance  # in place from here: each step is a pass over the tokens
-    centred *= weight
-    centred += bias
-    return centred
+    out = standardise(x)
+    out *= weight
+    out += bias
+    return out
+
+
+ERF_P = 0.3275911
+ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+"""Abramowitz and Stegun 7.1.26: erf(z) = 1 - (a1 t + a2 t^2 + ... + a5 t^5) exp(-z^2), t = 1 / (1 + p z), z >= 0."""
 
 
 def erf(x: np.ndarray) -> np.ndarray:
     """Error function, within 1.5e-7 of the exact one (Abramowitz and Stegun 7.1.26; 4e-7 in float32): at
     float32's resolution of GELU's outputs, so the exact GELU (torch's default) is matched."""
     a = np.abs(x)
-    t = a * np.float32(0.3275911)
+    t = a * np.float32(ERF_P)
     t += np.float32(1.0)
     np.divide(np.float32(1.0), t, out=t)
-    poly = np.float32(1.061405429) * t
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):  # Horner, in place
+    poly = np.float32(ERF_A[4]) * t
+    for c in ERF_A[3::-1]:  # Horner, in place
         poly += np.float32(c)
         poly *= t
     np.multiply(a, a, out=a)
@@ -68,20 +84,34 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """The exact GELU, x * (1 + erf(x / sqrt 2)) / 2, computed in place where it can be."""
-    out = erf(x * np.float32(1 / math.sqrt(2)))
-    out += 1.0
-    out *= x
-    out *= np.float32(0.5)
+    """The exact GELU, x (1 + erf(x / sqrt 2)) / 2, in place (``x`` is overwritten and returned).
+
+    With ``erf``'s formula for z = |x| / sqrt 2 >= 0 this is max(x, 0) - |x| Q(t) exp(-x^2 / 2),
+    Q the polynomial halved: 20 passes over the array (the direct form took 23). Where x is very
+    large the second term is 0 (exp underflows), where it is 0 so is the term."""
+    a = np.abs(x)
+    t = a * np.float32(ERF_P / math.sqrt(2))
+    t += np.float32(1.0)
+    np.divide(np.float32(1.0), t, out=t)
+    poly = t * np.float32(ERF_A[4] / 2)
+    for c in ERF_A[3::-1]:  # Horner, in place
+        poly += np.float32(c / 2)
+        poly *= t
+    np.multiply(x, x, out=t)
+    t *= np.float32(-0.5)
+    np.exp(t, out=t)
+    poly *= t
+    poly *= a
+    np.maximum(x, np.float32(0.0), out=x)
+    x -= poly
+    return x
+
+
+def dense(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """x (N, in) @ W.T (in, out) + b: a linear layer over rows."""
+    out = x @ weight_t
+    out += bias
     return out
-
-
-def linear(x: np.ndarray, weights: dict[str, np.ndarray], name: str) -> np.ndarray:
-    """x @ W.T + b over the last axis, as one 2-D product (a 3-D one loops over the first axis)."""
-    weight = weights[f"{name}.weight"]
-    out = x.reshape(-1, x.shape[-1]) @ weight.T
-    out += weights[f"{name}.bias"]
-    return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
 @dataclass(frozen=True)
@@ -166,34 +196,112 @@ class NumpyModel:
             bias += self._pooled(ids, self.w["genre_bias.weight"])[:, 0]
         return self.input_table()[ids], bias.astype(np.float32, copy=False)
 
-    def _block(self, i: int, x: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-        w, heads = self.w, self.config.heads
-        batch, length, hidden = x.shape
-        prefix = f"blocks.{i}"
-        qkv = linear(layer_norm(x, w[f"{prefix}.norm1.weight"], w[f"{prefix}.norm1.bias"]), w, f"{prefix}.qkv")
-        q, k, v = qkv.reshape(batch, length, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
-        attention = q @ k.transpose(0, 1, 3, 2)  # (B, heads, L, L)
-        attention *= np.float32(1 / math.sqrt(hidden // heads))
+    def _folded(self, norm: str, name: str, scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Linear layer ``name``'s (W.T, b) with the layer norm ``norm`` before it folded in:
+        LN(x) W.T + b = s(x) (gamma W).T + (W beta + b), s the standardised x; then its output
+        columns times ``scale``."""
+        weight, bias = self.w[f"{name}.weight"], self.w[f"{name}.bias"]
+        folded = weight * self.w[f"{norm}.weight"][None, :]
+        shift = bias + weight @ self.w[f"{norm}.bias"]
+        if scale is not None:
+            folded, shift = folded * scale[:, None], shift * scale
+        return np.ascontiguousarray(folded.T, dtype=np.float32), shift.astype(np.float32)
+
+    @cached_property
+    def _layers(self) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Each block's linear layers as (W.T, b), the layer norms before them folded in and
+        the queries already divided by sqrt(head width)."""
+        hidden, heads = self.config.hidden, self.config.heads
+        queries = np.ones(3 * hidden, dtype=np.float32)
+        queries[:hidden] = np.float32(1 / math.sqrt(hidden // heads))
+        w = self.w
+        return [
+            {
+                "qkv": self._folded(f"blocks.{i}.norm1", f"blocks.{i}.qkv", queries),
+                "proj": (np.ascontiguousarray(w[f"blocks.{i}.proj.weight"].T), w[f"blocks.{i}.proj.bias"]),
+                "ffn.0": self._folded(f"blocks.{i}.norm2", f"blocks.{i}.ffn.0"),
+                "ffn.2": (np.ascontiguousarray(w[f"blocks.{i}.ffn.2.weight"].T), w[f"blocks.{i}.ffn.2.bias"]),
+            }
+            for i in range(self.config.layers)
+        ]
+
+    @cached_property
+    def _head(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._folded("final_norm", "head.0")
+
+    @cached_property
+    def attention_bound(self) -> float:
+        """No attention logit can be larger in size, whatever the tokens: a standardised row is
+        at most sqrt(hidden) long, so a head's query is at most |Wq| sqrt(hidden) + |bq| long
+        (|Wq| its spectral norm, the layer norm folded in, the scale too), and likewise its key
+        (the shipped model: 39)."""
+        hidden, heads = self.config.hidden, self.config.heads
+        width = hidden // heads
+        largest = 0.0
+        for layer in self._layers:
+            weight_t, bias = (a.astype(np.float64) for a in layer["qkv"])
+            for head in range(heads):
+                q, k = slice(head * width, (head + 1) * width), slice(hidden + head * width, hidden + (head + 1) * width)
+                longest_q = np.linalg.norm(weight_t[:, q], 2) * math.sqrt(hidden) + np.linalg.norm(bias[q])
+                longest_k = np.linalg.norm(weight_t[:, k], 2) * math.sqrt(hidden) + np.linalg.norm(bias[k])
+                largest = max(largest, float(longest_q * longest_k))
+        return largest
+
+    @cached_property
+    def shift_free(self) -> bool:
+        """Whether the softmax may skip its max-shift (``_attend``): every logit within +-``ATTENTION_SAFE``."""
+        return self.attention_bound <= ATTENTION_SAFE
+
+    def _attend(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+        """Softmax attention of (B, heads, L, width) queries (scaled), keys and values, keys
+        where ``keep`` (B, L) is False left out: (B, L, heads, width).
+
+        With ``shift_free`` the weights are exp(logit) with no max-shift, and their row sums come
+        out of the value product itself, from a column of ones appended to the values; keys left
+        out have their values and that one zeroed. That is three passes over the (B, heads, L, L)
+        logits (product, exp, product) instead of eight."""
+        batch, heads, length, width = q.shape
+        logits = q @ k.transpose(0, 1, 3, 2)  # (B, heads, L, L)
+        out = np.empty((batch, length, heads, width), dtype=np.float32)
+        if self.shift_free:
+            np.exp(logits, out=logits)
+            values = np.empty((batch, heads, length, width + 1), dtype=np.float32)
+            values[..., :width] = v
+            values[..., width] = 1.0
+            if keep is not None:
+                values *= keep[:, None, :, None]
+            summed = logits @ values
+            np.divide(summed[..., :width], summed[..., width:], out=out.transpose(0, 2, 1, 3))
+            return out
         if keep is not None:
-            attention += keep  # 0 where a key is real, -inf at padding
-        attention -= attention.max(axis=-1, keepdims=True)
-        np.exp(attention, out=attention)
-        attention /= attention.sum(axis=-1, keepdims=True)
-        out = (attention @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-        x = x + linear(out, w, f"{prefix}.proj")
-        inner = gelu(linear(layer_norm(x, w[f"{prefix}.norm2.weight"], w[f"{prefix}.norm2.bias"]), w, f"{prefix}.ffn.0"))
-        return x + linear(inner, w, f"{prefix}.ffn.2")
+            logits += np.where(keep, np.float32(0), np.float32(-np.inf))[:, None, None, :]
+        logits -= logits.max(axis=-1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=-1, keepdims=True)
+        np.matmul(logits, v, out=out.transpose(0, 2, 1, 3))
+        return out
+
+    def _block(self, i: int, x: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+        """One pre-norm block, in place on ``x`` (B, L, H)."""
+        layer, heads = self._layers[i], self.config.heads
+        batch, length, hidden = x.shape
+        flat = x.reshape(-1, hidden)
+        qkv = dense(standardise(flat), *layer["qkv"])
+        q, k, v = qkv.reshape(batch, length, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
+        flat += dense(self._attend(q, k, v, keep).reshape(-1, hidden), *layer["proj"])
+        flat += dense(gelu(dense(standardise(flat), *layer["ffn.0"])), *layer["ffn.2"])
+        return x
 
     def encode(self, tokens: np.ndarray) -> np.ndarray:
         """Hidden states (B, L, H) of token rows (B, L), as ``BERT4Rec.encode`` in eval mode."""
         w = self.w
         x = layer_norm(self.embed_items(tokens), w["emb_norm.weight"], w["emb_norm.bias"])
         keep = tokens != 0
-        mask = None if bool(keep.all()) else np.where(keep, np.float32(0), np.float32(-np.inf))[:, None, None, :]
+        mask = None if bool(keep.all()) else keep
         for i in range(self.config.layers):
             x = self._block(i, x, mask)
-        x = layer_norm(x, w["final_norm.weight"], w["final_norm.bias"])
-        return layer_norm(gelu(linear(x, w, "head.0")), w["head.2.weight"], w["head.2.bias"])
+        x = dense(standardise(x.reshape(-1, x.shape[-1])), *self._head)
+        return layer_norm(gelu(x), w["head.2.weight"], w["head.2.bias"]).reshape(tokens.shape[0], tokens.shape[1], -1)
 
     def voters(self, tokens: np.ndarray) -> Voters:
         """Every item of a row, in context, and the row's first mask token (as ``BERT4Rec.voters``)."""

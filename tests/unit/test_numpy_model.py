@@ -17,7 +17,7 @@ import torch
 from training.checkpoint import checkpoint_meta, load_model, write_checkpoint
 from training.errors import UserError
 from training.model import BERT4Rec, ModelConfig
-from training.numpy_model import NumpyScorer, erf, gelu, load_numpy_model
+from training.numpy_model import ATTENTION_SAFE, NumpyScorer, erf, gelu, load_numpy_model
 from training.scoring import score_users, vote_shares
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ def test_bounds_hold_on_every_column(tmp_path, seed):
 
 def test_gelu_is_the_exact_one():
     x = torch.linspace(-8, 8, 4001)
-    np.testing.assert_allclose(gelu(x.numpy()), torch.nn.functional.gelu(x).numpy(), rtol=1e-6, atol=2e-6)  # float32 steps at 8: 1e-6
+    np.testing.assert_allclose(gelu(x.numpy().copy()), torch.nn.functional.gelu(x).numpy(), rtol=1e-6, atol=2e-6)  # float32 steps at 8: 1e-6 (gelu works in place)
     np.testing.assert_allclose(erf(x.numpy()), torch.erf(x).numpy(), atol=5e-7)  # 1.5e-7 by the formula, plus float32 arithmetic
 
 
@@ -300,3 +300,50 @@ def test_the_transposed_output_table_is_kept_for_the_latest_sets_of_columns_aske
         scorer._transposed(np.arange(start, 80, 3))
         scorer._transposed(np.arange(start, 80, 3))
     assert scorer._transposed(np.arange(0, 80, 2)) is not first and len(scorer._tables) == scorer.kept_tables
+
+
+def _token_rows(num_items: int, mask_id: int, seed: int = 0) -> np.ndarray:
+    """Rows of distinct items, each ending in the mask token, the shorter ones padded with 0."""
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((6, 12), dtype=np.int64)
+    for r, n in enumerate((11, 3, 7, 1, 11, 5)):
+        rows[r, :n] = rng.choice(np.arange(1, num_items + 1), size=n, replace=False)
+        rows[r, n] = mask_id
+    return rows
+
+
+@pytest.mark.parametrize("shift_free", [True, False], ids=["no max-shift", "max-shift"])
+def test_attention_with_or_without_the_max_shift_is_the_torch_models(tmp_path, shift_free):
+    folder = scrambled_model(tmp_path / "model", hidden=32, heads=4, max_len=12)
+    numpy_model, _ = load_numpy_model(folder)
+    torch_model, _ = load_model(folder)
+    numpy_model.shift_free = shift_free  # the cached property, overridden
+    tokens = _token_rows(60, numpy_model.config.mask_id)
+    with torch.no_grad():
+        expected = torch_model.eval().encode(torch.from_numpy(tokens)).numpy()
+    real = tokens != 0  # what padded positions hold is never read
+    np.testing.assert_allclose(numpy_model.encode(tokens)[real], expected[real], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(numpy_model.encode(tokens[real.all(axis=1)])[:, :], expected[real.all(axis=1)], rtol=1e-4, atol=1e-4)  # no padding: no mask
+
+
+@pytest.mark.parametrize("std", [0.3, 3.0])
+def test_the_attention_bound_holds_and_decides_the_max_shift(tmp_path, std):
+    folder = scrambled_model(tmp_path / "model", max_len=12)  # hidden 16: a bound of 37 at std 0.3
+    numpy_model, _ = load_numpy_model(folder)
+    for name in list(numpy_model.w):
+        if ".qkv." in name:
+            numpy_model.w[name] = numpy_model.w[name] * np.float32(std / 0.3)
+    bound = numpy_model.attention_bound
+    assert numpy_model.shift_free == (bound <= ATTENTION_SAFE)
+    assert numpy_model.shift_free == (std == 0.3)  # a far larger one needs the shift
+    tokens = _token_rows(60, numpy_model.config.mask_id, seed=1)
+    largest = []
+    original = numpy_model._attend
+
+    def spy(q, k, v, keep):
+        largest.append(float(np.abs(q @ k.transpose(0, 1, 3, 2)).max()))
+        return original(q, k, v, keep)
+
+    numpy_model._attend = spy
+    numpy_model.encode(tokens)
+    assert 0 < max(largest) <= bound
