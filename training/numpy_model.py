@@ -42,14 +42,15 @@ exp(60) times 4,096 keys stays finite in fp32, and exp(-60) is far from a denorm
 def standardise(x: np.ndarray) -> np.ndarray:
     """A layer norm without its scale and shift (``NumpyModel`` folds those into the linear
     layer that follows): each row centred, times the reciprocal of its standard deviation."""
-    centred = x - x.mean(axis=-1, keepdims=True)
-    scale = np.einsum("...h,...h->...", centred, centred)[..., None]
+    rows = x.reshape(-1, x.shape[-1])
+    centred = rows - rows @ np.full((x.shape[-1], 1), 1 / x.shape[-1], dtype=np.float32)  # the means: a product takes half the time of .mean
+    scale = np.einsum("nh,nh->n", centred, centred)[:, None]
     scale *= np.float32(1 / x.shape[-1])
     scale += np.float32(LAYER_NORM_EPS)
     np.sqrt(scale, out=scale)
     np.divide(np.float32(1.0), scale, out=scale)
     centred *= scale  # in place from here: each step is a pass over the tokens
-    return centred
+    return centred.reshape(x.shape)
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
