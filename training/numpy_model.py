@@ -662,8 +662,9 @@ class NumpyScorer:
     def bounds(self, encoded: Encoded, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Upper and lower bounds (len(users), len(columns)) of ``scores(encoded, users, columns)``,
         at about a third of its cost. A row's voters are split in ``bound_parts`` sets (voter
-        j in set j mod parts); with M_g the largest vote of set g (n_g voters), the log-sum-exp of all the votes lies
-        between log sum_g exp(M_g) and log sum_g n_g exp(M_g). So the votes are reduced to
+        j in set j mod parts); with M_g the largest vote of set g (n_g voters, at most n), the log-sum-exp of all the
+        votes lies between log sum_g exp(M_g) and log sum_g n_g exp(M_g), at most that plus log n
+        (the sets' sizes differ by one at most, so little is lost). So the votes are reduced to
         a few maxima before any exp (which would cost a third of ``scores``), and once per
         distinct output vector. The lower bound holds for every column but a user's own
         favourites (their own votes count in the maxima). The engine picks a list's
@@ -675,7 +676,7 @@ class NumpyScorer:
         voters, owner = self._voters(encoded, users)
         distinct, where = self._distinct(columns)
         sizes, blocks = vote_max(voters, self.weights, distinct, self.bound_parts, block=512, group=256, transposed=self._transposed(distinct))
-        counts = sizes.astype(np.float32)
+        widest = np.log(np.maximum(sizes.max(axis=1), 1)).astype(np.float32)[:, None]  # log of each row's largest set
         lower_rows = np.empty((voters.rows, distinct.size), dtype=np.float32)
         upper_rows = np.empty((voters.rows, distinct.size), dtype=np.float32)
         largest_vote = 0.0
@@ -683,14 +684,18 @@ class NumpyScorer:
             top = runs.max(axis=1)  # (rows, block)
             empty = ~np.isfinite(top)  # a row without voters (or a broken vote): no bound
             top[empty] = 0.0
-            largest_vote = max(largest_vote, float(np.abs(top).max(initial=0)))
-            runs -= top[:, None, :]
-            np.exp(runs, out=runs)
+            largest = float(np.abs(top).max(initial=0))
+            largest_vote = max(largest_vote, largest)
             lower, upper = lower_rows[:, start:stop], upper_rows[:, start:stop]
-            np.log(runs.sum(axis=1), out=lower)
-            lower += top
-            np.log(np.einsum("rpc,rp->rc", runs, counts), out=upper)
-            upper += top
+            if largest <= EXP_SAFE:  # in practice always: no shift (a set without voters is -inf, exp 0)
+                np.exp(runs, out=runs)
+                np.log(runs.sum(axis=1), out=lower)
+            else:
+                runs -= top[:, None, :]
+                np.exp(runs, out=runs)
+                np.log(runs.sum(axis=1), out=lower)
+                lower += top
+            np.add(lower, widest, out=upper)
             if empty.any():
                 lower[empty] = upper[empty] = -np.inf
         lower = self._per_user(lower_rows, distinct, owner, users.size)

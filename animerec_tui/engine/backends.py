@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from animerec_tui.defaults import SHORT_LIST_BLEND
+from animerec_tui.engine.columns import positions_of
 from animerec_tui.engine.runtime import limit_blas_threads
 
 if TYPE_CHECKING:
@@ -201,7 +202,8 @@ class BlendedScorer:
         columns = np.asarray(columns, dtype=np.int64)
         users = np.asarray(users, dtype=np.int64)
         rated = int(np.searchsorted(columns, self.table.rated))
-        part = np.take(encoded.ease[users], columns[:rated], axis=1)
+        # One request (each list's exact scores): its row's columns alone, not a copy of the row first.
+        part = encoded.ease[users[0]].take(columns[:rated])[None, :] if users.size == 1 else np.take(encoded.ease[users], columns[:rated], axis=1)
         level = encoded.level[users][:, None]
         for array in into:
             array[:, :rated] += part
@@ -281,6 +283,15 @@ def with_new_calibration(backend: Backend, model_dir: Path) -> Backend:
     return Backend(scorer, backend.meta, backend.table, backend.config)
 
 
+@dataclass
+class _Anchored:
+    """Requests encoded by the inner scorer, and the anchors' scores last computed for them
+    (``CalibratedScorer._anchor_scores``): (requests, anchors, scores), or None."""
+
+    inner: Any
+    anchored: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
 class CalibratedScorer:
     """Scores of anime without ratings (columns >= ``rated``) on the rated anime's scale: column
     j's score s becomes ``a + b[j] * s + offset[j] + anchor_weight * s(anchor[j])``, where the
@@ -310,10 +321,25 @@ class CalibratedScorer:
         """The same calibration around another scorer of the same model (a blend being chosen)."""
         return CalibratedScorer(inner, self.rated, float(self.a), self.b, self.offset, self.anchor, float(self.anchor_weight))
 
-    def encode(self, rows: list[list[int]]) -> Any:
-        return self.inner.encode(rows)
+    def encode(self, rows: list[list[int]]) -> _Anchored:
+        return _Anchored(self.inner.encode(rows))
 
-    def _map(self, encoded: Any, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
+    def _anchor_scores(self, encoded: _Anchored, users: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+        """The inner scores (len(users), len(anchors)) of ``anchors`` (sorted rated columns),
+        taken from the last ones computed for these requests where those cover them: a chunk's
+        bounds ask for the anchors of every allowed anime without ratings first (the cheap
+        bounds), and its later calls (full bounds, each list's exact scores) for some of them."""
+        kept = encoded.anchored
+        if kept is not None:
+            rows, cols = positions_of(kept[0], users), positions_of(kept[1], anchors)
+            if (rows >= 0).all() and (cols >= 0).all():
+                return kept[2][np.ix_(rows, cols)]
+        scores = np.asarray(self.inner.scores(encoded.inner, users, anchors), dtype=np.float32)
+        if kept is None or users.size >= kept[0].size:
+            encoded.anchored = (users.copy(), anchors.copy(), scores)
+        return scores
+
+    def _map(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
         """Map the parts of ``into`` (each (len(users), len(columns))) that are columns without ratings."""
         columns = np.asarray(columns, dtype=np.int64)
         first = int(np.searchsorted(columns, self.rated))
@@ -326,7 +352,7 @@ class CalibratedScorer:
         has = np.flatnonzero(anchors >= 0)
         if has.size:
             distinct, where = np.unique(anchors[has], return_inverse=True)
-            anchored = self.anchor_weight * np.asarray(self.inner.scores(encoded, np.asarray(users, dtype=np.int64), distinct), dtype=np.float32)[:, where]
+            anchored = self.anchor_weight * self._anchor_scores(encoded, np.asarray(users, dtype=np.int64), distinct)[:, where]
         for array in into:
             part = array[:, first:]
             part *= slope
@@ -334,25 +360,25 @@ class CalibratedScorer:
             if has.size:
                 part[:, has] += anchored
 
-    def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        scores = np.array(self.inner.scores(encoded, users, columns), dtype=np.float32)
+    def scores(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        scores = np.array(self.inner.scores(encoded.inner, users, columns), dtype=np.float32)
         self._map(encoded, users, columns, scores)
         return scores
 
-    def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = self.inner.bounds(encoded, users, columns)
+    def bounds(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.inner.bounds(encoded.inner, users, columns)
         upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
         self._map(encoded, users, columns, upper, lower)
         return upper, lower
 
-    def cheap_upper(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        upper = np.array(self.inner.cheap_upper(encoded, users, columns), dtype=np.float32)
+    def cheap_upper(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        upper = np.array(self.inner.cheap_upper(encoded.inner, users, columns), dtype=np.float32)
         self._map(encoded, users, columns, upper)
         return upper
 
-    def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
+    def shares(self, encoded: _Anchored, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """The inner scorer's shares: the calibration moves a score, not who voted for it."""
-        return self.inner.shares(encoded, user, favourites, columns)
+        return self.inner.shares(encoded.inner, user, favourites, columns)
 
 
 def _load_torch(model_dir: Path, device: str, threads: int | None) -> Backend:

@@ -138,3 +138,37 @@ def test_a_bad_calibration_is_one_clear_error(calibrated, catalogue_model, catal
         Engine(folder, catalog)
     message = str(error.value)
     assert "new_calibration" in message and "calibrate_new.py" in message and "\n" not in message
+
+
+def test_the_anchors_scores_are_computed_once_per_chunk_and_are_the_same(calibrated):
+    _, engine, _ = calibrated
+    scorer = engine.scorer
+    rows = [engine.split_known(favourites)[0] for favourites, _ in _requests(engine, 12, seed=5)]
+    rows = [row for row in rows if row]
+    new = np.arange(engine.num_rated, engine.item_ids.size)
+    users = np.arange(len(rows))
+    asked: list[int] = []
+    inner_scores = scorer.inner.scores
+
+    def counting(encoded, who, columns):
+        asked.append(len(columns))
+        return inner_scores(encoded, who, columns)
+
+    encoded = scorer.encode(rows)
+    scorer.inner.scores = counting
+    try:
+        cheap = scorer.cheap_upper(encoded, users, new)  # every new column's anchors: computed
+        first = len(asked)
+        upper, lower = scorer.bounds(encoded, users[2:5], new[1:])  # most of them, for some requests: kept
+        assert first >= 1 and len(asked) == first
+        fresh = scorer.encode(rows)  # nothing kept yet: the same bounds computed afresh
+        again_upper, again_lower = scorer.bounds(fresh, users[2:5], new[1:])
+        assert len(asked) > first
+    finally:
+        del scorer.inner.scores
+    np.testing.assert_array_equal(upper, again_upper)
+    np.testing.assert_array_equal(lower, again_lower)
+    exact = scorer.scores(encoded, users[2:5], new[1:])  # anchors taken from those kept
+    others = np.stack([~np.isin(new[1:], np.asarray(rows[user]) - 1) for user in (2, 3, 4)])  # a favourite's lower bound need not hold
+    assert (lower[others] <= exact[others] + 1e-4).all() and (exact <= upper + 1e-4).all() and (exact <= cheap[2:5, 1:] + 1e-4).all()
+    np.testing.assert_allclose(exact, scorer.scores(scorer.encode(rows), users[2:5], new[1:]), rtol=1e-6, atol=1e-5)
