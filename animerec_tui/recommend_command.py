@@ -597,7 +597,7 @@ def _answer_lines(engine: Engine, k: int, filters: Filters, lines: list[tuple[in
             continue
         out.append(None)
         requests.append((rid, favourites, replace(filters, exclude=filters.exclude | frozenset(exclude))))
-    results = iter(engine.recommend_many([(favourites, f) for _, favourites, f in requests], k, reasons=False)) if requests else iter(())  # the lines carry no reasons
+    results = iter(engine.pick_many([(favourites, f) for _, favourites, f in requests], k)) if requests else iter(())  # the lines carry no reasons
     asked = iter(requests)
     text = []
     for document in out:

@@ -7,6 +7,6 @@ from animerec_tui.engine.core import Engine
 from animerec_tui.engine.news import NEW_SINCE, FranchiseNews, NewEntry
 from animerec_tui.engine.ranking import nth_largest, spread_order
 from animerec_tui.engine.runtime import cyclic_gc_paused, default_model_dir, limit_blas_threads
-from animerec_tui.engine.types import Filters, Recommendation, Result
+from animerec_tui.engine.types import Filters, Pick, Picks, Recommendation, Result
 
-__all__ = ["NEW_SINCE", "Engine", "Filters", "FranchiseNews", "NewEntry", "Recommendation", "Result", "cyclic_gc_paused", "default_model_dir", "limit_blas_threads", "nth_largest", "spread_order"]
+__all__ = ["NEW_SINCE", "Engine", "Filters", "FranchiseNews", "NewEntry", "Pick", "Picks", "Recommendation", "Result", "cyclic_gc_paused", "default_model_dir", "limit_blas_threads", "nth_largest", "spread_order"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
 from animerec_tui.engine.reasons import Reasons
 from animerec_tui.engine.runtime import cyclic_gc_paused, default_model_dir
-from animerec_tui.engine.types import Filters, Recommendation, Result
+from animerec_tui.engine.types import Filters, Pick, Picks, Recommendation, Result
 from training.catalog import Catalog, as_catalog
 from training.errors import UserError
 
@@ -102,23 +102,34 @@ class Engine:
         Requests of similar lengths go in chunks (``chunk``, 64): each chunk is encoded once, and its
         requests with the same filters are scored together, only over the anime their
         filters let through. ``reasons=False`` leaves every ``because`` empty: a program that
-        reads only the picks (``recommend --batch``) saves their cost. A request with no
+        reads only the picks saves their cost. A request with no
         favourite the model knows gets the model's learned popularity (its prior). ``scorer``:
         another scorer of the same model to rank with (``similar``'s); default ``self.scorer``."""
+        return [Result(items, unknown) for items, unknown in self._many(requests, k, self._shown, reasons, scorer or self.scorer)]
+
+    def pick_many(self, requests: list[tuple[list[int], Filters]], k: int = RECOMMEND_TOP) -> list[Picks]:
+        """``recommend_many`` without reasons, each list as (MAL id, title, score) alone: the same
+        lists, for a program that reads no more (``recommend --batch``), without building a
+        full ``Recommendation`` per result."""
+        return [Picks(items, unknown) for items, unknown in self._many(requests, k, self._picks, False, self.scorer)]
+
+    def _many(self, requests: list[tuple[list[int], Filters]], k: int, shown: Callable[..., list[Any]], reasons: bool, scorer: RequestScorer) -> list[tuple[list[Any], list[int]]]:
+        """Each request's list (``shown`` makes it from a ranked list, the favourites and the vote
+        shares) and the favourites the model lacks; see ``recommend_many``."""
         parsed = [self.split_known(favs) for favs, _ in requests]
-        results: list[Result | None] = [None] * len(requests)
+        results: list[tuple[list[Any], list[int]] | None] = [None] * len(requests)
         # Chunks of similar lengths: a forward pass pads every row to its longest.
         rows = sorted((i for i, (known, _) in enumerate(parsed) if known), key=lambda i: len(parsed[i][0]))
         for i, (known, unknown) in enumerate(parsed):
             if not known:
-                results[i] = Result(self._popular(k, requests[i][1]), unknown)
+                results[i] = (shown(self._popular_ranked(k, requests[i][1]), [], None), unknown)
         with cyclic_gc_paused():
             for start in range(0, len(rows), self.chunk):
-                self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk], scorer or self.scorer)
+                self._answer(requests, parsed, results, k, reasons, rows[start : start + self.chunk], scorer, shown)
         return results  # type: ignore[return-value]
 
-    def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Result | None], k: int, reasons: bool, batch: list[int],
-                scorer: RequestScorer) -> None:
+    def _answer(self, requests: list[tuple[list[int], Filters]], parsed: list[tuple[list[int], list[int]]], results: list[Any], k: int, reasons: bool, batch: list[int],
+                scorer: RequestScorer, shown: Callable[..., list[Any]]) -> None:
         """Fill ``results`` for the requests ``batch`` (indices; each with a favourite the model knows)."""
         encoded = scorer.encode([parsed[i][0] for i in batch])
         groups: dict[Filters, list[int]] = {}
@@ -137,7 +148,7 @@ class Engine:
                 exact = partial(self._exact, scorer, encoded, row, columns)
                 ranked = self.ranking.rank(Candidates(columns, upper[n], lower[n], exact, runs), known, k, filters, filters.novelty, self.prior)
                 shares = partial(scorer.shares, encoded, row, np.asarray(known)) if reasons else None
-                results[i] = Result(self._shown(ranked, known, shares), unknown)
+                results[i] = (shown(ranked, known, shares), unknown)
 
     def _bounds(self, scorer: RequestScorer, encoded: Any, users: np.ndarray, columns: np.ndarray, favourites: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of the scores of ``columns`` (sorted, the allowed ones) for encoded requests
@@ -187,12 +198,12 @@ class Engine:
         """Encoded request ``row``'s exact scores of ``columns[positions]``."""
         return scorer.scores(encoded, np.asarray([row]), columns[positions])[0]
 
-    def _popular(self, k: int, filters: Filters) -> list[Recommendation]:
+    def _popular_ranked(self, k: int, filters: Filters) -> Ranked:
         """With no usable favourites: the model's learned popularity (its output bias), by the same rules."""
         columns = np.flatnonzero(self.allowed(filters))
         prior = self.prior.astype(np.float64)[columns]
         candidates = Candidates(columns, prior.copy(), prior.copy(), prior.__getitem__, FranchiseRuns.of_columns(self.columns, columns))
-        return self._shown(self.ranking.rank(candidates, [], k, filters, 0.0, self.prior), [], None)
+        return self.ranking.rank(candidates, [], k, filters, 0.0, self.prior)
 
     def _broken(self) -> UserError:
         return UserError(f"{self.model_dir}: the model's scores are all NaN or infinite; it is broken, retrain or re-export it")
@@ -201,6 +212,11 @@ class Engine:
         """A ranked list as recommendations, with their reasons."""
         because = self.reasons.of(known, ranked.columns, shares)
         return [self._recommendation(j, value, why, extra) for j, value, why, extra in zip(ranked.columns.tolist(), ranked.scores.tolist(), because, ranked.franchise_more.tolist())]
+
+    def _picks(self, ranked: Ranked, known: list[int], shares: Any) -> list[Pick]:
+        """A ranked list as picks (``pick_many``): the scores rounded as a ``Recommendation``'s."""
+        entries = self.columns.entries
+        return [Pick(entries[j]["mal_id"], entries[j]["title"], round(value, 4)) for j, value in zip(ranked.columns.tolist(), ranked.scores.tolist())]
 
     def _recommendation(self, column: int, score: float, because: list[tuple[str, float | None]], franchise_more: int = 0) -> Recommendation:
         fields = self._fields.get(column)

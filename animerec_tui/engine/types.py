@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from animerec_tui.defaults import NEW_SHARE, NOVELTY
 
@@ -100,3 +101,19 @@ class Result:
     items: list[Recommendation]
     unknown: list[int]
 
+
+
+class Pick(NamedTuple):
+    """A recommendation as a program reads it (``recommend --batch``): the anime and its score, no reasons or catalogue fields."""
+
+    mal_id: int
+    title: str
+    score: float
+
+
+@dataclass
+class Picks:
+    """``Engine.pick_many``'s answer to a request: its picks, best first, plus the favourites the model could not use."""
+
+    items: list[Pick]
+    unknown: list[int]

@@ -104,6 +104,16 @@ def test_batch_matches_single_requests(engine):
         assert [(r.score, r.because, r.because_share) for r in result.items] == [(r.score, r.because, r.because_share) for r in alone.items]
 
 
+def test_picks_are_the_lists_without_reasons(catalogue_engine):
+    requests = _requests(catalogue_engine, 40, seed=11)
+    picks = catalogue_engine.pick_many(requests, 9)
+    full = catalogue_engine.recommend_many(requests, 9, reasons=False)
+    assert all(p.items for p in picks) and any(len(p.items) == 9 for p in picks)  # the popularity list too
+    for pick, result in zip(picks, full):
+        assert pick.items == [(r.mal_id, r.title, r.score) for r in result.items]
+        assert pick.unknown == result.unknown
+
+
 def _rules(engine: Engine, favourites: list[int], k: int, filters: Filters) -> list[tuple[int, float, int]]:
     """The list rules stated plainly over every column's exact score: (MAL id, score, franchise_more) as shown."""
     known, _ = engine.split_known(favourites)
