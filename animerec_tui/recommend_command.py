@@ -96,8 +96,10 @@ def _none_usable(engine: Engine, favourites: list[int]) -> tuple[str, list[int]]
     """When the model can use none of ``favourites`` (the answer would be the popularity list,
     which is no answer to them): where they are missing, and which they are; else None.
     The command line and a ``--batch`` line refuse such a request alike."""
-    known, unknown = engine.split_known(favourites)
-    return None if known else (_missing_from(engine, unknown), unknown)
+    if any(engine.knows(m) for m in favourites):  # the usual answer, at the first favourite
+        return None
+    _, unknown = engine.split_known(favourites)
+    return _missing_from(engine, unknown), unknown
 
 
 def unknown_note(engine: Engine, unknown: list[int]) -> str:
