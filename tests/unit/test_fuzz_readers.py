@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from safetensors.torch import save_file
 
-from animerec_tui.engine import Filters, Result
+from animerec_tui.engine import Filters, Picks
 from animerec_tui.favourites import Favourites, FavouritesStore
 from animerec_tui.malimport import MAX_ANIME_ID, parse_mal_export
 from animerec_tui.recommend_command import run_batch
@@ -350,11 +350,14 @@ class _Echo:
 
     by_id = range(1, 10**21, 2)
 
+    def knows(self, mal_id):
+        return mal_id % 2 == 1
+
     def split_known(self, ids):
         return [i for i in ids if i % 2], [i for i in ids if not i % 2]
 
-    def recommend_many(self, requests, k, reasons=True):
-        return [Result([], []) for _ in requests]
+    def pick_many(self, requests, k):
+        return [Picks([], []) for _ in requests]
 
 
 REQUEST = st.fixed_dictionaries({}, optional={"id": JSON_VALUE, "favourites": st.one_of(st.lists(st.integers(-2, 10**20), max_size=3), JSON_VALUE), "exclude": JSON_VALUE})
