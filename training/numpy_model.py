@@ -84,7 +84,24 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(poly, x, out=poly)
 
 
+GELU_TILE = 1 << 16
+"""Values per pass of ``gelu`` (65,536: its three arrays, 768 KB, stay in a core's L2 cache). An
+(800, 256) array, a bunch's feed-forward layer, took 1.67-1.78 ms at once and 0.76-0.80 in
+tiles of 200 rows; the transformer runs 6-9% faster for it (2^17 the same, 2^18 no faster)."""
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
+    """``gelu_tile`` over ``x``, ``GELU_TILE`` values (whole rows) at a time, in place."""
+    if not x.flags.c_contiguous:  # a reshape would copy it: then the array at once
+        return gelu_tile(x)
+    rows = x.reshape(-1, x.shape[-1])
+    step = max(1, GELU_TILE // max(rows.shape[1], 1))
+    for start in range(0, rows.shape[0], step):
+        gelu_tile(rows[start : start + step])
+    return x
+
+
+def gelu_tile(x: np.ndarray) -> np.ndarray:
     """The exact GELU, x (1 + erf(x / sqrt 2)) / 2, in place (``x`` is overwritten and returned).
 
     With ``erf``'s formula for z = |x| / sqrt 2 >= 0 this is max(x, 0) - |x| Q(t) exp(-x^2 / 2),

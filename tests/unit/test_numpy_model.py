@@ -17,7 +17,7 @@ import torch
 from training.checkpoint import checkpoint_meta, load_model, write_checkpoint
 from training.errors import UserError
 from training.model import BERT4Rec, ModelConfig
-from training.numpy_model import ATTENTION_SAFE, NumpyScorer, erf, gelu, load_numpy_model
+from training.numpy_model import ATTENTION_SAFE, NumpyScorer, erf, gelu, gelu_tile, load_numpy_model
 from training.scoring import score_users, vote_shares
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,3 +347,16 @@ def test_the_attention_bound_holds_and_decides_the_max_shift(tmp_path, std):
     numpy_model._attend = spy
     numpy_model.encode(tokens)
     assert 0 < max(largest) <= bound
+
+
+def test_gelu_in_tiles_is_gelu_at_once_in_place_whatever_the_layout():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((700, 256), dtype=np.float32) * 3  # several tiles of GELU_TILE values
+    expected = torch.nn.functional.gelu(torch.from_numpy(x.copy())).numpy()
+    tiled = x.copy()
+    assert gelu(tiled) is tiled
+    np.testing.assert_allclose(tiled, expected, rtol=1e-6, atol=2e-6)
+    np.testing.assert_array_equal(tiled, gelu_tile(x.copy()))
+    strided = x.copy().T  # not C-contiguous: still in place
+    gelu(strided)
+    np.testing.assert_array_equal(strided, tiled.T)
