@@ -65,25 +65,6 @@ ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 """Abramowitz and Stegun 7.1.26: erf(z) = 1 - (a1 t + a2 t^2 + ... + a5 t^5) exp(-z^2), t = 1 / (1 + p z), z >= 0."""
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Error function, within 1.5e-7 of the exact one (Abramowitz and Stegun 7.1.26; 4e-7 in float32): at
-    float32's resolution of GELU's outputs, so the exact GELU (torch's default) is matched."""
-    a = np.abs(x)
-    t = a * np.float32(ERF_P)
-    t += np.float32(1.0)
-    np.divide(np.float32(1.0), t, out=t)
-    poly = np.float32(ERF_A[4]) * t
-    for c in ERF_A[3::-1]:  # Horner, in place
-        poly += np.float32(c)
-        poly *= t
-    np.multiply(a, a, out=a)
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    poly *= a
-    np.subtract(1.0, poly, out=poly)
-    return np.copysign(poly, x, out=poly)
-
-
 GELU_TILE = 1 << 16
 """Values per pass of ``gelu`` (65,536: its three arrays, 768 KB, stay in a core's L2 cache). An
 (800, 256) array, a bunch's feed-forward layer, took 1.67-1.78 ms at once and 0.76-0.80 in
@@ -104,7 +85,7 @@ def gelu(x: np.ndarray) -> np.ndarray:
 def gelu_tile(x: np.ndarray) -> np.ndarray:
     """The exact GELU, x (1 + erf(x / sqrt 2)) / 2, in place (``x`` is overwritten and returned).
 
-    With ``erf``'s formula for z = |x| / sqrt 2 >= 0 this is max(x, 0) - |x| Q(t) exp(-x^2 / 2),
+    With A&S 7.1.26 (``ERF_A``) for erf(z), z = |x| / sqrt 2 >= 0 (within 1.5e-7), this is max(x, 0) - |x| Q(t) exp(-x^2 / 2),
     Q the polynomial halved: 20 passes over the array (the direct form took 23). Where x is very
     large the second term is 0 (exp underflows), where it is 0 so is the term."""
     a = np.abs(x)
