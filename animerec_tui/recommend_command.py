@@ -355,7 +355,8 @@ def run_recommend(opts: dict) -> None:
             mal_id = match.mal_id
             opts = {**opts, "resolved": [{"query": target, "mal_id": mal_id, "title": match.title, "how": match.how}]}
         items = engine.similar(mal_id, opts["top"], filters)
-        _emit(engine, opts, [mal_id], items, [], f"anime like {engine.by_id[mal_id]['title']}")
+        alike = "" if engine.rated(mal_id) else f" ({METADATA_ONLY}, so alike in those too)"
+        _emit(engine, opts, [mal_id], items, [], f"anime like {engine.by_id[mal_id]['title']}{alike}")
         return
     resolved: list[dict] = []
     favourites = resolve_titles(engine.catalog, opts["titles"], opts["mal_id"], resolved=resolved)

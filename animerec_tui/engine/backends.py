@@ -381,6 +381,41 @@ class CalibratedScorer:
         return self.inner.shares(encoded.inner, user, favourites, columns)
 
 
+class OffsetScorer:
+    """``inner``'s scores plus a fixed amount per column, the same for every request: its exact
+    scores and its bounds move together, so bounds stay bounds and the list rules (``ranking``)
+    see one score. ``Engine.similar`` adds this way how alike an anime without ratings and each
+    candidate are from their metadata. The shares are ``inner``'s: who voted is unchanged."""
+
+    def __init__(self, inner: RequestScorer, offset: np.ndarray) -> None:
+        self.inner = inner
+        self.offset = np.asarray(offset, dtype=np.float32)
+
+    def encode(self, rows: list[list[int]]) -> Any:
+        return self.inner.encode(rows)
+
+    def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        scores = np.array(self.inner.scores(encoded, users, columns), dtype=np.float32)
+        scores += self.offset[np.asarray(columns, dtype=np.int64)]
+        return scores
+
+    def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.inner.bounds(encoded, users, columns)
+        upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
+        offset = self.offset[np.asarray(columns, dtype=np.int64)]
+        upper += offset
+        lower += offset
+        return upper, lower
+
+    def cheap_upper(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        upper = np.array(self.inner.cheap_upper(encoded, users, columns), dtype=np.float32)
+        upper += self.offset[np.asarray(columns, dtype=np.int64)]
+        return upper
+
+    def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
+        return self.inner.shares(encoded, user, favourites, columns)
+
+
 def _load_torch(model_dir: Path, device: str, threads: int | None) -> Backend:
     import torch
 

@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from animerec_tui.catalog import load_catalog
-from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_BLEND, SIMILAR_TOP
-from animerec_tui.engine.backends import RequestScorer, blend_times, load_backend, runs_in_numpy
+from animerec_tui.defaults import RECOMMEND_TOP, SIMILAR_BLEND, SIMILAR_METADATA, SIMILAR_TOP
+from animerec_tui.engine.backends import OffsetScorer, RequestScorer, blend_times, load_backend, runs_in_numpy
 from animerec_tui.engine.columns import Columns, FranchiseRuns, positions_of
 from animerec_tui.engine.news import NEW_SINCE, FranchiseIndex, FranchiseNews
 from animerec_tui.engine.ranking import Candidates, Ranked, Ranking
@@ -43,6 +43,12 @@ class Engine:
         self.scorer = backend.scorer
         self.similar_scorer: RequestScorer | None = blend_times(backend.scorer, SIMILAR_BLEND)
         """What ``similar`` ranks with: the item-item part ``SIMILAR_BLEND`` times as strong (None: the model has no blend, ``scorer`` then)."""
+        self.similar_metadata = SIMILAR_METADATA
+        """How far ``similar`` leans on metadata for an anime without ratings (``defaults.SIMILAR_METADATA``; 0: not at all)."""
+        self.vectors = backend.table[0]
+        """The output table (num_items, H): each anime's vector, from its metadata alone for one without ratings."""
+        self._lengths: np.ndarray | None = None
+        """Each vector's length (``_metadata_alike``)."""
         self.meta = backend.meta
         self.catalog = load_catalog() if catalog is None else as_catalog(catalog)
         self.by_id = self.catalog.by_id
@@ -247,11 +253,32 @@ class Engine:
     def similar(self, mal_id: int, k: int = SIMILAR_TOP, filters: Filters = Filters()) -> list[Recommendation]:
         """Anime that people who liked ``mal_id`` also liked: the cloze query with it alone, its
         item-item part ``SIMILAR_BLEND`` times as strong (``similar_scorer``), so the list is
-        about that anime rather than what every fan likes."""
+        about that anime rather than what every fan likes. An anime without ratings has no
+        item-item part: its metadata stands in (``_metadata_alike``)."""
         if int(mal_id) not in self.dense:
             where = "is not in the catalogue" if int(mal_id) not in self.by_id else "is not in this model (one trained on part of the catalogue)"
             raise UserError(f"MAL id {mal_id} {where}, so there are no similar anime for it")
-        return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k, scorer=self.similar_scorer)[0].items
+        scorer = self.similar_scorer or self.scorer
+        dense = self.dense[int(mal_id)]
+        if dense > self.num_rated and self.similar_metadata > 0:
+            scorer = OffsetScorer(scorer, self._metadata_alike(scorer, dense))
+        return self.recommend_many([([int(mal_id)], replace(filters, novelty=0.0))], k, scorer=scorer)[0].items
+
+    def _metadata_alike(self, scorer: RequestScorer, dense: int) -> np.ndarray:
+        """What ``similar`` adds to each column's score for anime ``dense`` (one without ratings):
+        ``similar_metadata`` standard deviations of its scores of the rated anime times the
+        cosine of that anime's vector (its metadata alone) and each column's, standardised over
+        the rated anime. Zeros where either spread is nil (no rated anime, no metadata)."""
+        rated = self.num_rated
+        if self._lengths is None:  # once, on first use
+            self._lengths = np.sqrt(np.einsum("nh,nh->n", self.vectors, self.vectors))
+        lengths = self._lengths * self._lengths[dense - 1]
+        alike = np.divide(self.vectors @ self.vectors[dense - 1], lengths, out=np.zeros(lengths.shape, dtype=np.float32), where=lengths > 0).astype(np.float64)
+        scores = scorer.scores(scorer.encode([[dense]]), np.zeros(1, dtype=np.int64), np.arange(rated))[0] if rated else np.zeros(0)
+        spread, scale = float(np.std(alike[:rated])) if rated else 0.0, float(np.std(scores)) if rated else 0.0
+        if not (spread > 0 and np.isfinite(scale) and scale > 0):
+            return np.zeros(self.vectors.shape[0], dtype=np.float32)
+        return (self.similar_metadata * scale * (alike - alike[:rated].mean()) / spread).astype(np.float32)
 
     def new_in_franchises(self, favourites: Iterable[int], since: int = NEW_SINCE, filters: Filters = Filters()) -> list[FranchiseNews]:
         """What continues the favourites: per favourite franchise, the entries not among them that

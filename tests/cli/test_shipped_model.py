@@ -32,6 +32,17 @@ def test_the_shipped_model_scores_every_catalogue_anime():
     assert engine.rated(JUJUTSU_KAISEN) and engine.rated(CHAINSAW_MAN) and not engine.rated(FRIEREN)
     similar = engine.similar(FRIEREN, k=10)
     assert len(similar) == 10 and FRIEREN not in {r.mal_id for r in similar}
+    # Anime like it lean on its metadata: not the popularity prior that recommending for it gives.
+    recommended = engine.recommend([FRIEREN], k=10).items
+    assert len({r.mal_id for r in similar} & {r.mal_id for r in recommended}) <= 3
+    assert sum(r.year is not None and r.year >= 2015 for r in similar) > sum(r.year is not None and r.year >= 2015 for r in recommended)
+
+
+def test_similar_says_when_an_anime_has_no_ratings(home):
+    result = invoke("recommend", "--similar", "Sousou no Frieren", "-k", "3")
+    assert result.exit_code == 0 and "anime like Sousou no Frieren (no ratings yet" in result.stdout
+    result = invoke("recommend", "--similar", "Chainsaw Man", "-k", "3")
+    assert result.exit_code == 0 and "anime like Chainsaw Man" in result.stdout and "no ratings yet" not in result.stdout
 
 
 def test_anime_without_ratings_take_at_most_their_share_unless_nothing_else_passes():

@@ -442,6 +442,51 @@ def test_anime_known_from_metadata_only_are_usable_and_marked(catalogue_engine):
     assert len(engine.similar(unrated[0], k=5)) == 5
 
 
+def test_anime_like_one_without_ratings_lean_on_its_metadata(catalogue_model, catalog):
+    engine = Engine(catalogue_model, catalog)
+    rated = engine.num_rated
+    unrated = next(int(m) for m in engine.item_ids if not engine.rated(int(m)))
+    dense = engine.dense[unrated]
+    filters = Filters(one_per_franchise=False, hide_adult=False)
+    model = engine.scores([[dense]])[0]
+    # Written out here apart from the engine: the model's scores plus SIMILAR_METADATA standard
+    # deviations of them (over the rated anime) times the standardised cosine of the vectors.
+    vectors = engine.vectors.astype(np.float64)
+    cosine = vectors @ vectors[dense - 1] / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(vectors[dense - 1]))
+    lean = engine.similar_metadata
+    assert lean > 0
+    expected = model + lean * model[:rated].std() * (cosine - cosine[:rated].mean()) / cosine[:rated].std()
+    top = [j for j in np.argsort(-expected, kind="stable") if j != dense - 1][:10]
+    similar = engine.similar(unrated, 10, filters)
+    assert [r.mal_id for r in similar] == [int(engine.item_ids[j]) for j in top]
+    np.testing.assert_allclose([r.score for r in similar], expected[top], atol=2e-4)
+    alike = np.mean([cosine[engine.dense[r.mal_id] - 1] for r in similar])
+    engine.similar_metadata = 0.0  # the model's vote alone: the recommendation for it, as before
+    plain = engine.similar(unrated, 10, filters)
+    assert [r.mal_id for r in plain] == [r.mal_id for r in engine.recommend([unrated], 10, filters).items]
+    assert alike > np.mean([cosine[engine.dense[r.mal_id] - 1] for r in plain]), "the lean brings anime nearer in metadata"
+    engine.similar_metadata = lean
+    # A rated anime has its item-item part (or the model alone): no metadata term.
+    assert [r.mal_id for r in engine.similar(DEATH_NOTE, 10, filters)] == [r.mal_id for r in engine.recommend([DEATH_NOTE], 10, filters).items]
+
+
+def test_an_offset_moves_scores_and_bounds_alike(catalogue_engine):
+    from animerec_tui.engine.backends import OffsetScorer
+
+    engine = catalogue_engine
+    offset = np.random.default_rng(3).normal(0, 2, engine.item_ids.size).astype(np.float32)
+    shifted = OffsetScorer(engine.scorer, offset)
+    rows = [[engine.dense[DEATH_NOTE], engine.dense[NARUTO]], [engine.dense[STEINS_GATE]]]
+    columns = np.arange(0, engine.item_ids.size, 3)
+    users = np.arange(2)
+    encoded = shifted.encode(rows)
+    scores = shifted.scores(encoded, users, columns)
+    np.testing.assert_allclose(scores, engine.scorer.scores(engine.scorer.encode(rows), users, columns) + offset[columns], rtol=1e-6, atol=1e-5)
+    upper, lower = shifted.bounds(encoded, users, columns)
+    assert (lower <= scores + 1e-5).all() and (scores <= upper + 1e-5).all()
+    assert (shifted.cheap_upper(encoded, users, columns) >= upper - 1e-5).all()
+
+
 def test_a_model_with_a_foreign_vocabulary_is_refused(tiny_model, tmp_path, catalog):
     import shutil
 
