@@ -68,7 +68,9 @@ weights, and the model's vote of one metadata-only favourite is mostly the popul
 metadata-only stand in (benchmarks/similar_metadata.py, 800 of them, their lists against their
 own 10 largest item-item weights): NDCG@10 0.1012 with none, 0.1454 / 0.1503 / 0.1485 / 0.1471
 at 0.25 / 0.5 / 0.75 / 1 on the first 400, which chose 0.5; on the other 400 0.1475 ± 0.0084
-against 0.1025 ± 0.0068 (their lists with their ratings: 0.3534)."""
+against 0.1025 ± 0.0068 (their lists with their ratings: 0.3534). Described as sparsely as
+anime of 2023 on are (``--stripped``): 0.0691 against 0.0520 (benchmarks/RESULTS.md, "Anime like
+one without ratings")."""
 
 MAL_MIN_SCORE = 7
 """A MyAnimeList score at or above this makes a favourite on import (``malimport.liked``)."""
