@@ -136,6 +136,41 @@ def _quantile(row: np.ndarray, q: int) -> float:
     return float(np.sort(row)[q])
 
 
+class _Moved:
+    """A scorer whose scores are another's (``inner``) moved by what it knows exactly: the
+    same move (``_move``, in place) is made on the exact scores and on both bounds, so bounds
+    stay bounds and the list rules (``ranking``) see one score. A subclass says where the
+    inner scorer's encoding is (``_within``) and how it moves the scores."""
+
+    inner: RequestScorer
+
+    def _within(self, encoded: Any) -> Any:
+        return encoded.inner
+
+    def _move(self, encoded: Any, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        scores = np.array(self.inner.scores(self._within(encoded), users, columns), dtype=np.float32)
+        self._move(encoded, users, columns, scores)
+        return scores
+
+    def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        upper, lower = self.inner.bounds(self._within(encoded), users, columns)  # each scorer's bounds are new arrays: moved in place
+        upper, lower = np.asarray(upper, dtype=np.float32), np.asarray(lower, dtype=np.float32)
+        self._move(encoded, users, columns, upper, lower)
+        return upper, lower
+
+    def cheap_upper(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        upper = np.array(self.inner.cheap_upper(self._within(encoded), users, columns), dtype=np.float32)
+        self._move(encoded, users, columns, upper)
+        return upper
+
+    def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
+        """The inner scorer's shares: the move changes a score, not who voted for it."""
+        return self.inner.shares(self._within(encoded), user, favourites, columns)
+
+
 @dataclass(frozen=True)
 class _Blend:
     """Requests encoded by the model, and their item-item scores over the rated columns."""
@@ -149,7 +184,7 @@ class _Blend:
     """(requests,) float32: each request's coefficient (``BlendedScorer.short`` by its length)."""
 
 
-class BlendedScorer:
+class BlendedScorer(_Moved):
     """A model's scores plus ``coefficient`` times the item-item (EASE) score, exact for every
     rated column (anime without ratings have no item-item weights: their part is 0).
 
@@ -197,7 +232,7 @@ class BlendedScorer:
             level = np.asarray([_quantile(row, q) for row in ease], dtype=np.float32)
         return _Blend(self.inner.encode(rows), ease, level, coefficient)
 
-    def _add(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
+    def _move(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
         """Add the blend's part of ``columns`` (sorted: those without ratings last, at the request's level) to each of ``into``."""
         columns = np.asarray(columns, dtype=np.int64)
         users = np.asarray(users, dtype=np.int64)
@@ -208,21 +243,6 @@ class BlendedScorer:
         for array in into:
             array[:, :rated] += part
             array[:, rated:] += level
-
-    def scores(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        scores = np.array(self.inner.scores(encoded.inner, users, columns), dtype=np.float32)
-        self._add(encoded, users, columns, scores)
-        return scores
-
-    def bounds(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = self.inner.bounds(encoded.inner, users, columns)
-        self._add(encoded, users, columns, upper, lower)
-        return upper, lower
-
-    def cheap_upper(self, encoded: _Blend, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        upper = np.array(self.inner.cheap_upper(encoded.inner, users, columns), dtype=np.float32)
-        self._add(encoded, users, columns, upper)
-        return upper
 
     def shares(self, encoded: _Blend, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """Each favourite's share of what the request adds to a column's score over its prior
@@ -292,7 +312,7 @@ class _Anchored:
     anchored: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
-class CalibratedScorer:
+class CalibratedScorer(_Moved):
     """Scores of anime without ratings (columns >= ``rated``) on the rated anime's scale: column
     j's score s becomes ``a + b[j] * s + offset[j] + anchor_weight * s(anchor[j])``, where the
     anchor is the rated entry of j's franchise the fit chose (none: -1) and s(anchor) its exact
@@ -339,7 +359,7 @@ class CalibratedScorer:
             encoded.anchored = (users.copy(), anchors.copy(), scores)
         return scores
 
-    def _map(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
+    def _move(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
         """Map the parts of ``into`` (each (len(users), len(columns))) that are columns without ratings."""
         columns = np.asarray(columns, dtype=np.int64)
         first = int(np.searchsorted(columns, self.rated))
@@ -360,32 +380,12 @@ class CalibratedScorer:
             if has.size:
                 part[:, has] += anchored
 
-    def scores(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        scores = np.array(self.inner.scores(encoded.inner, users, columns), dtype=np.float32)
-        self._map(encoded, users, columns, scores)
-        return scores
-
-    def bounds(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = self.inner.bounds(encoded.inner, users, columns)
-        upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
-        self._map(encoded, users, columns, upper, lower)
-        return upper, lower
-
-    def cheap_upper(self, encoded: _Anchored, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        upper = np.array(self.inner.cheap_upper(encoded.inner, users, columns), dtype=np.float32)
-        self._map(encoded, users, columns, upper)
-        return upper
-
-    def shares(self, encoded: _Anchored, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
-        """The inner scorer's shares: the calibration moves a score, not who voted for it."""
-        return self.inner.shares(encoded.inner, user, favourites, columns)
 
 
-class OffsetScorer:
-    """``inner``'s scores plus a fixed amount per column, the same for every request: its exact
-    scores and its bounds move together, so bounds stay bounds and the list rules (``ranking``)
-    see one score. ``Engine.similar`` adds this way how alike an anime without ratings and each
-    candidate are from their metadata. The shares are ``inner``'s: who voted is unchanged."""
+class OffsetScorer(_Moved):
+    """``inner``'s scores plus a fixed amount per column, the same for every request.
+    ``Engine.similar`` adds this way how alike an anime without ratings and each candidate are
+    from their metadata."""
 
     def __init__(self, inner: RequestScorer, offset: np.ndarray) -> None:
         self.inner = inner
@@ -394,26 +394,13 @@ class OffsetScorer:
     def encode(self, rows: list[list[int]]) -> Any:
         return self.inner.encode(rows)
 
-    def scores(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        scores = np.array(self.inner.scores(encoded, users, columns), dtype=np.float32)
-        scores += self.offset[np.asarray(columns, dtype=np.int64)]
-        return scores
+    def _within(self, encoded: Any) -> Any:
+        return encoded
 
-    def bounds(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upper, lower = self.inner.bounds(encoded, users, columns)
-        upper, lower = np.array(upper, dtype=np.float32), np.array(lower, dtype=np.float32)
+    def _move(self, encoded: Any, users: np.ndarray, columns: np.ndarray, *into: np.ndarray) -> None:
         offset = self.offset[np.asarray(columns, dtype=np.int64)]
-        upper += offset
-        lower += offset
-        return upper, lower
-
-    def cheap_upper(self, encoded: Any, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        upper = np.array(self.inner.cheap_upper(encoded, users, columns), dtype=np.float32)
-        upper += self.offset[np.asarray(columns, dtype=np.int64)]
-        return upper
-
-    def shares(self, encoded: Any, user: int, favourites: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
-        return self.inner.shares(encoded, user, favourites, columns)
+        for array in into:
+            array += offset
 
 
 def _load_torch(model_dir: Path, device: str, threads: int | None) -> Backend:

@@ -269,15 +269,17 @@ class Engine:
         ``similar_metadata`` standard deviations of its scores of the rated anime times the
         cosine of that anime's vector (its metadata alone) and each column's, standardised over
         the rated anime. Zeros where either spread is nil (no rated anime, no metadata)."""
-        rated = self.num_rated
+        rated, nothing = self.num_rated, np.zeros(self.vectors.shape[0], dtype=np.float32)
+        if not rated:
+            return nothing
         if self._lengths is None:  # once, on first use
             self._lengths = np.sqrt(np.einsum("nh,nh->n", self.vectors, self.vectors))
         lengths = self._lengths * self._lengths[dense - 1]
-        alike = np.divide(self.vectors @ self.vectors[dense - 1], lengths, out=np.zeros(lengths.shape, dtype=np.float32), where=lengths > 0).astype(np.float64)
-        scores = scorer.scores(scorer.encode([[dense]]), np.zeros(1, dtype=np.int64), np.arange(rated))[0] if rated else np.zeros(0)
-        spread, scale = float(np.std(alike[:rated])) if rated else 0.0, float(np.std(scores)) if rated else 0.0
+        alike = np.divide(self.vectors @ self.vectors[dense - 1], lengths, out=nothing.copy(), where=lengths > 0).astype(np.float64)
+        scores = scorer.scores(scorer.encode([[dense]]), np.zeros(1, dtype=np.int64), np.arange(rated))[0]
+        spread, scale = float(np.std(alike[:rated])), float(np.std(scores))
         if not (spread > 0 and np.isfinite(scale) and scale > 0):
-            return np.zeros(self.vectors.shape[0], dtype=np.float32)
+            return nothing
         return (self.similar_metadata * scale * (alike - alike[:rated].mean()) / spread).astype(np.float32)
 
     def new_in_franchises(self, favourites: Iterable[int], since: int = NEW_SINCE, filters: Filters = Filters()) -> list[FranchiseNews]:
